@@ -1,0 +1,103 @@
+#pragma once
+// Memory: 64-byte aligned allocation with live/peak/count statistics, a bump arena for scratch buffers, and
+// read-only memory-mapped files (so a model file costs no copy).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace bitnet {
+
+inline constexpr size_t kAlignment = 64;  // one cache line; also the widest vector register (zmm)
+
+// Counters of the library's own allocations (tensor storage and arena blocks, not mmap'd files).
+struct MemoryStats {
+  int64_t live_bytes = 0;        // bytes allocated and not yet freed
+  int64_t peak_bytes = 0;        // highest live_bytes since start or the last reset_peak_memory()
+  int64_t allocations = 0;       // allocation calls since start
+  int64_t live_allocations = 0;  // allocations not yet freed
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
+
+// Aligned allocation that the counters see. bytes == 0 returns a valid unique pointer. Throws bitnet::Error
+// when the system refuses.
+void* aligned_alloc_counted(size_t bytes, size_t alignment = kAlignment);
+void aligned_free_counted(void* ptr, size_t bytes);
+
+// Bump allocator over one aligned block: alloc() is a pointer increment, reset() frees everything at once.
+// Used for scratch buffers so that a hot loop allocates nothing. Not thread-safe: one arena per thread.
+class Arena {
+ public:
+  explicit Arena(size_t capacity_bytes);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // Throws bitnet::Error if the arena cannot hold `bytes` more (the message says by how much).
+  void* alloc(size_t bytes, size_t alignment = kAlignment);
+  template <class T>
+  T* alloc_array(size_t count) {
+    return static_cast<T*>(alloc(count * sizeof(T), alignof(T) > kAlignment ? alignof(T) : kAlignment));
+  }
+  void reset() { used_ = 0; }
+
+  size_t capacity() const { return capacity_; }
+  size_t used() const { return used_; }
+  size_t high_water() const { return high_water_; }  // most bytes ever in use at once
+
+ private:
+  std::byte* base_;
+  size_t capacity_;
+  size_t used_ = 0;
+  size_t high_water_ = 0;
+};
+
+// A whole file mapped read-only. Shared by every tensor that views it; unmapped when the last one goes.
+class MappedFile {
+ public:
+  // Throws bitnet::Error naming the path when the file cannot be opened or mapped.
+  static std::shared_ptr<MappedFile> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile(std::string path, const std::byte* data, size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+  std::string path_;
+  const std::byte* data_;
+  size_t size_;
+};
+
+// The bytes behind a tensor: owned aligned memory, a region of a mapped file, or memory owned elsewhere.
+class Storage {
+ public:
+  static std::shared_ptr<Storage> allocate(size_t bytes);
+  static std::shared_ptr<Storage> mapped(std::shared_ptr<MappedFile> file, size_t offset, size_t bytes);
+  // Memory the caller keeps alive for as long as any tensor uses it (e.g. an Arena block).
+  static std::shared_ptr<Storage> external(void* data, size_t bytes, bool read_only);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  std::byte* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  bool read_only() const { return read_only_; }
+
+ private:
+  enum class Kind { owned, mapped, external };
+  Storage(Kind kind, std::byte* data, size_t bytes, bool read_only, std::shared_ptr<MappedFile> file)
+      : kind_(kind), data_(data), bytes_(bytes), read_only_(read_only), file_(std::move(file)) {}
+  Kind kind_;
+  std::byte* data_;
+  size_t bytes_;
+  bool read_only_;
+  std::shared_ptr<MappedFile> file_;  // keeps a mapping alive
+};
+
+}  // namespace bitnet

@@ -1,0 +1,75 @@
+#pragma once
+// A persistent thread pool for data-parallel loops. A decode step runs hundreds of parallel regions, so a
+// region costs a few microseconds: workers spin briefly for new work before they sleep.
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace bitnet {
+
+// A non-owning reference to a callable: no allocation, unlike std::function.
+class RangeFn {
+ public:
+  template <class F>
+  RangeFn(F& fn)  // NOLINT: implicit by design
+      : object_(&fn), call_([](void* o, int64_t b, int64_t e) { (*static_cast<F*>(o))(b, e); }) {}
+  void operator()(int64_t begin, int64_t end) const { call_(object_, begin, end); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, int64_t, int64_t);
+};
+
+class ThreadPool {
+ public:
+  // n_threads counts the calling thread: a pool of 2 starts one worker.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Splits [0, n) into at most size() contiguous chunks of at least `min_chunk` items and calls
+  // fn(begin, end) for each, the calling thread taking the first. Returns when all are done. A call made
+  // from inside a running region runs serially (no nested parallelism, no deadlock).
+  template <class F>
+  void parallel_for(int64_t n, F&& fn, int64_t min_chunk = 1) {
+    auto& ref = fn;
+    run(n, RangeFn(ref), min_chunk);
+  }
+
+ private:
+  void run(int64_t n, RangeFn fn, int64_t min_chunk);
+  void worker_loop(int index);
+  void run_chunk(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex submit_mutex_;  // one region at a time from outside threads
+
+  // The current region (written before generation_ is bumped, read after it changes).
+  const RangeFn* fn_ = nullptr;
+  int64_t n_ = 0;
+  int chunks_ = 0;
+  alignas(64) std::atomic<uint64_t> generation_{0};
+  alignas(64) std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+};
+
+// Thread count: BITNET_THREADS if set, else the hardware's logical CPUs.
+int default_thread_count();
+// The process-wide pool, created on first use with default_thread_count() threads.
+ThreadPool& default_pool();
+// Replaces the process-wide pool (what `-t N` does). Not safe while a region is running.
+void set_default_thread_count(int n_threads);
+
+template <class F>
+void parallel_for(int64_t n, F&& fn, int64_t min_chunk = 1) {
+  default_pool().parallel_for(n, std::forward<F>(fn), min_chunk);
+}
+
+}  // namespace bitnet

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One idempotent set-up for bitnet: the Debian packages the build needs and a project-local Python venv
+# (.venv) holding the PyPI packages the tests use as independent oracles. Safe to run again: it installs
+# only what is missing and says what it did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas-dev liblapacke-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
+)
+# numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks.
+PYPI_PACKAGES=(numpy ml_dtypes)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]] && ! sudo -n true 2>/dev/null; then
+    echo "setup: missing Debian packages; run this, then 'make' again:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo -n"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: Debian packages present (${#DEBIAN_PACKAGES[@]} checked)"
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $($PY --version 2>&1)"
+  $PY -m venv .venv
+fi
+need=()
+for p in "${PYPI_PACKAGES[@]}"; do
+  .venv/bin/python -m pip show -q "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "setup: installing into .venv: ${need[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "${need[@]}"
+else
+  echo "setup: .venv has ${PYPI_PACKAGES[*]}"
+fi

@@ -1,0 +1,132 @@
+#include <bitnet/error.h>
+#include <bitnet/memory.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace bitnet {
+
+namespace {
+std::atomic<int64_t> g_live_bytes{0};
+std::atomic<int64_t> g_peak_bytes{0};
+std::atomic<int64_t> g_allocations{0};
+std::atomic<int64_t> g_live_allocations{0};
+
+void note_alloc(int64_t bytes) {
+  const int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  g_live_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+MemoryStats memory_stats() {
+  return {g_live_bytes.load(), g_peak_bytes.load(), g_allocations.load(), g_live_allocations.load()};
+}
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load()); }
+
+void* aligned_alloc_counted(size_t bytes, size_t alignment) {
+  BITNET_CHECK(alignment >= sizeof(void*) && (alignment & (alignment - 1)) == 0,
+               "[alloc] alignment {} is not a power of two", alignment);
+  // posix_memalign has no size rounding rule and accepts 0 bytes; ask for at least one so the
+  // pointer is unique.
+  void* ptr = nullptr;
+  if (posix_memalign(&ptr, alignment, bytes == 0 ? 1 : bytes) != 0 || ptr == nullptr)
+    fail("[alloc] out of memory allocating {} bytes", bytes);
+  note_alloc(static_cast<int64_t>(bytes));
+  return ptr;
+}
+
+void aligned_free_counted(void* ptr, size_t bytes) {
+  if (ptr == nullptr) return;
+  std::free(ptr);
+  g_live_bytes.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  g_live_allocations.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// --- Arena -----------------------------------------------------------------------------------------------
+Arena::Arena(size_t capacity_bytes)
+    : base_(static_cast<std::byte*>(aligned_alloc_counted(capacity_bytes))), capacity_(capacity_bytes) {}
+
+Arena::~Arena() { aligned_free_counted(base_, capacity_); }
+
+void* Arena::alloc(size_t bytes, size_t alignment) {
+  BITNET_CHECK((alignment & (alignment - 1)) == 0, "[arena] alignment {} is not a power of two", alignment);
+  const size_t start = (used_ + alignment - 1) & ~(alignment - 1);
+  if (start > capacity_ || bytes > capacity_ - start)
+    fail("[arena] out of scratch space: {} bytes requested with {} of {} in use (short by {})", bytes, used_,
+         capacity_, start + bytes - capacity_);
+  used_ = start + bytes;
+  if (used_ > high_water_) high_water_ = used_;
+  return base_ + start;
+}
+
+// --- MappedFile ----------------------------------------------------------------------------------------------
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("[mmap] cannot open '{}': {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("[mmap] cannot stat '{}': {}", path, std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("[mmap] '{}' is not a regular file", path);
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  const std::byte* data = nullptr;
+  if (size > 0) {
+    void* ptr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (ptr == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      fail("[mmap] cannot map '{}' ({} bytes): {}", path, size, std::strerror(err));
+    }
+    data = static_cast<const std::byte*>(ptr);
+  }
+  ::close(fd);  // the mapping keeps the file referenced
+  return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+// --- Storage ---------------------------------------------------------------------------------------------
+std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  auto* data = static_cast<std::byte*>(aligned_alloc_counted(bytes));
+  return std::shared_ptr<Storage>(new Storage(Kind::owned, data, bytes, false, nullptr));
+}
+
+std::shared_ptr<Storage> Storage::mapped(std::shared_ptr<MappedFile> file, size_t offset, size_t bytes) {
+  BITNET_CHECK(file != nullptr, "[mmap] null file");
+  BITNET_CHECK(offset <= file->size() && bytes <= file->size() - offset,
+               "[mmap] '{}': region at offset {} of {} bytes extends past the end of the file ({} bytes)",
+               file->path(), offset, bytes, file->size());
+  auto* data = const_cast<std::byte*>(file->data()) + offset;
+  return std::shared_ptr<Storage>(new Storage(Kind::mapped, data, bytes, true, std::move(file)));
+}
+
+std::shared_ptr<Storage> Storage::external(void* data, size_t bytes, bool read_only) {
+  BITNET_CHECK(data != nullptr || bytes == 0, "[tensor] wrap of a null pointer");
+  return std::shared_ptr<Storage>(
+      new Storage(Kind::external, static_cast<std::byte*>(data), bytes, read_only, nullptr));
+}
+
+Storage::~Storage() {
+  if (kind_ == Kind::owned) aligned_free_counted(data_, bytes_);
+}
+
+}  // namespace bitnet

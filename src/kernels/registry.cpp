@@ -1,0 +1,16 @@
+#include <bitnet/kernels.h>
+
+#include "kernels/vector.h"
+
+namespace bitnet {
+
+namespace {
+template <class Table>
+KernelFamilyInfo describe(const kernels::Family<Table>& family) {
+  return {std::string(family.name()), family.selected(), family.runnable()};
+}
+}  // namespace
+
+std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family())}; }
+
+}  // namespace bitnet

@@ -1,0 +1,39 @@
+#pragma once
+// Internal: the "vector" kernel family: contiguous f32 loops behind the tensor ops (elementwise arithmetic,
+// activations, row reductions, softmax, RMSNorm) and the f16/bf16 conversions. The ISA variants are one
+// template (vector_impl.h) compiled with each ISA's flags; the ref variant uses libm and plain loops, the
+// others polynomial exp/erf/tanh that vectorize (within ~2 ulp-scale tolerance of ref, see the tests).
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace bitnet::kernels {
+
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
+inline constexpr int kBinaryOpCount = 7;
+enum class UnaryOp { neg, abs, sqrt, exp, log, relu, relu2, gelu, silu, sigmoid, tanh };
+inline constexpr int kUnaryOpCount = 11;
+
+struct VectorKernels {
+  void (*binary[kBinaryOpCount])(const float* a, const float* b, float* out, int64_t n);
+  void (*binary_scalar[kBinaryOpCount])(const float* a, float b, float* out, int64_t n);
+  void (*unary[kUnaryOpCount])(const float* x, float* out, int64_t n);
+  // Row reductions accumulate in double so that long rows stay accurate.
+  double (*sum)(const float* x, int64_t n);
+  double (*sum_sq_dev)(const float* x, double center, int64_t n);  // sum((x - center)^2)
+  float (*max)(const float* x, int64_t n);  // NaN if any element is NaN (as NumPy)
+  float (*min)(const float* x, int64_t n);
+  void (*softmax_row)(const float* x, float* out, int64_t n);
+  void (*log_softmax_row)(const float* x, float* out, int64_t n);
+  // out = x / sqrt(mean(x^2) + eps) * w; w may be null.
+  void (*rms_norm_row)(const float* x, const float* w, float* out, int64_t n, float eps);
+  void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
+  void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
+  void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);
+  void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n);
+};
+
+const Family<VectorKernels>& vector_family();
+inline const VectorKernels& vector_kernels() { return vector_family().get(); }
+
+}  // namespace bitnet::kernels

@@ -1,0 +1,4 @@
+// The avx2 variant of the vector kernel family (see vector_impl.h).
+#define BITNET_VARIANT avx2
+#define BITNET_VECTOR_FAST 1
+#include "kernels/vector_impl.h"

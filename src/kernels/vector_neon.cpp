@@ -1,0 +1,4 @@
+// The neon variant of the vector kernel family (see vector_impl.h).
+#define BITNET_VARIANT neon
+#define BITNET_VECTOR_FAST 1
+#include "kernels/vector_impl.h"

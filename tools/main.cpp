@@ -1,0 +1,25 @@
+// The `bitnet` command line: one subcommand per file (cmd_*.cpp).
+#include <bitnet/error.h>
+#include <bitnet/version.h>
+
+#include <cstdio>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bitnet: ternary (1.58-bit) neural networks on CPUs and GPUs", "bitnet"};
+  app.set_version_flag("--version", std::string("bitnet ") + bitnet::kVersion);
+  app.require_subcommand(1);
+  auto info = bitnet::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return info();
+  } catch (const bitnet::Error& e) {
+    std::fprintf(stderr, "bitnet: error: %s\n", e.what());
+    return 1;
+  }
+}
