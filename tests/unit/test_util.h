@@ -1,0 +1,45 @@
+#pragma once
+// Test helpers: seeded random tensors and a naive element-by-element reference iteration.
+#include <bitnet/tensor.h>
+
+#include <functional>
+#include <random>
+#include <vector>
+
+namespace bitnet::test {
+
+inline Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -2.0f, float hi = 2.0f,
+                            DType dtype = DType::f32) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (auto& x : v) x = dist(rng);
+  Tensor t = Tensor::from_vector(v, shape);
+  return dtype == DType::f32 ? t : t.to(dtype);
+}
+
+// Calls fn(index) for every multi-index of `shape` in row-major order.
+inline void for_each_index(const Shape& shape, const std::function<void(const std::vector<int64_t>&)>& fn) {
+  if (shape_numel(shape) == 0) return;
+  std::vector<int64_t> idx(shape.size(), 0);
+  while (true) {
+    fn(idx);
+    size_t d = shape.size();
+    while (d > 0) {
+      --d;
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+      if (d == 0) return;
+    }
+    if (shape.empty()) return;
+  }
+}
+
+// Element of `t` at `idx` of a broadcast shape (NumPy rules: leading dims dropped, size-1 dims pinned).
+inline double at_broadcast(const Tensor& t, const std::vector<int64_t>& idx) {
+  std::vector<int64_t> own(static_cast<size_t>(t.ndim()));
+  const size_t lead = idx.size() - own.size();
+  for (size_t d = 0; d < own.size(); ++d) own[d] = t.shape()[d] == 1 ? 0 : idx[lead + d];
+  return t.at(std::span<const int64_t>(own));
+}
+
+}  // namespace bitnet::test

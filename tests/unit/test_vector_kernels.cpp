@@ -1,0 +1,143 @@
+// Every ISA variant of the vector kernel family against the scalar reference, on awkward lengths and
+// misaligned offsets (Highway's sweep: 1, 3, 7, 16, N/2, N, N+1, 3N, 8N+2 with N = one register of f32).
+#include <bitnet/cpu.h>
+#include <bitnet/dtype.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+
+#include "kernels/vector.h"
+
+namespace bitnet {
+namespace {
+
+using kernels::VectorKernels;
+
+const std::vector<int64_t> kLengths = {1, 3, 7, 8, 16, 17, 31, 33, 48, 49, 129, 1000, 4099};
+
+class VectorVariant : public ::testing::TestWithParam<Isa> {
+ protected:
+  const VectorKernels* variant() const { return kernels::vector_family().variant(GetParam()); }
+  const VectorKernels& ref() const { return *kernels::vector_family().variant(Isa::ref); }
+};
+
+std::vector<float> random_values(size_t n, std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+bool close(float got, float want, float rel, float abs_tol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(got - want) <= rel * std::fabs(want) + abs_tol;
+}
+
+TEST_P(VectorVariant, ElementwiseAgreesWithReference) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(1);
+  for (int64_t n : kLengths) {
+    for (int64_t offset : {0, 1, 3}) {  // misaligned starts
+      auto a = random_values(static_cast<size_t>(n + offset), rng, -10.0f, 10.0f);
+      auto b = random_values(static_cast<size_t>(n + offset), rng, 0.25f, 4.0f);
+      if (n > 5) a[static_cast<size_t>(offset + 2)] = std::nanf("");
+      std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+      for (int op = 0; op < kernels::kBinaryOpCount; ++op) {
+        k->binary[op](a.data() + offset, b.data() + offset, got.data(), n);
+        ref().binary[op](a.data() + offset, b.data() + offset, want.data(), n);
+        for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 0, 0) || (op == 4 && close(got[i], want[i], 2e-7f, 0)))
+            << "binary op " << op << " n=" << n << " i=" << i;
+        k->binary_scalar[op](a.data() + offset, 1.75f, got.data(), n);
+        ref().binary_scalar[op](a.data() + offset, 1.75f, want.data(), n);
+        for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], op == 4 ? 2e-7f : 0.0f, 0))
+            << "scalar op " << op << " n=" << n << " i=" << i;
+      }
+      for (int op = 0; op < kernels::kUnaryOpCount; ++op) {
+        k->unary[op](a.data() + offset, got.data(), n);
+        ref().unary[op](a.data() + offset, want.data(), n);
+        // Polynomial exp/erf/tanh: a few ulp relative, plus a tiny absolute slack near zero crossings.
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_TRUE(close(got[i], want[i], 5e-7f, 5e-8f))
+              << "unary op " << op << " x=" << a[static_cast<size_t>(offset + i)] << " got " << got[i] << " want "
+              << want[i];
+      }
+    }
+  }
+}
+
+TEST_P(VectorVariant, RowsAgreeWithReference) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(2);
+  for (int64_t n : kLengths) {
+    auto x = random_values(static_cast<size_t>(n + 1), rng, -20.0f, 20.0f);
+    auto w = random_values(static_cast<size_t>(n + 1), rng, -1.0f, 1.0f);
+    const float* xp = x.data() + 1;
+    EXPECT_NEAR(k->sum(xp, n), ref().sum(xp, n), 1e-9 * n);
+    EXPECT_NEAR(k->sum_sq_dev(xp, 0.5, n), ref().sum_sq_dev(xp, 0.5, n), 1e-9 * n * 400);
+    EXPECT_EQ(k->max(xp, n), ref().max(xp, n));
+    EXPECT_EQ(k->min(xp, n), ref().min(xp, n));
+    std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+    k->softmax_row(xp, got.data(), n);
+    ref().softmax_row(xp, want.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-30f)) << "softmax n=" << n;
+    k->log_softmax_row(xp, got.data(), n);
+    ref().log_softmax_row(xp, want.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-6f)) << "log_softmax n=" << n;
+    k->rms_norm_row(xp, w.data(), got.data(), n, 1e-6f);
+    ref().rms_norm_row(xp, w.data(), want.data(), n, 1e-6f);
+    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-7f)) << "rms_norm n=" << n;
+    x[3 % x.size()] = std::nanf("");
+    EXPECT_TRUE(std::isnan(k->max(x.data(), n + 1)));
+    EXPECT_TRUE(std::isnan(k->min(x.data(), n + 1)));
+  }
+}
+
+TEST_P(VectorVariant, ConversionsAgreeWithScalarFunctions) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int64_t n : kLengths) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) {
+      v = std::bit_cast<float>(bits(rng) & 0xc7ffffffu);  // exponents around the f16 range, subnormals too
+    }
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    std::vector<float> back(static_cast<size_t>(n));
+    k->f32_to_f16(x.data(), h.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isnan(x[i])) ASSERT_EQ(h[i], f32_to_f16(x[i])) << x[i];
+    k->f16_to_f32(h.data(), back.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isnan(back[i])) {
+        ASSERT_EQ(back[i], f16_to_f32(h[i]));
+      }
+    k->f32_to_bf16(x.data(), h.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(h[i], f32_to_bf16(x[i]));
+    k->bf16_to_f32(h.data(), back.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isnan(back[i])) {
+        ASSERT_EQ(back[i], bf16_to_f32(h[i]));
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, VectorVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(VectorDispatch, ForceIsaSwitchesTheSelectedVariant) {
+  for (Isa isa : kernels::vector_family().runnable()) {
+    force_isa(isa);
+    EXPECT_EQ(kernels::vector_family().selected(), isa);
+  }
+  force_isa(std::nullopt);
+  EXPECT_EQ(kernels::vector_family().selected(), preferred_isa());
+}
+
+}  // namespace
+}  // namespace bitnet
