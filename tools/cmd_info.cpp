@@ -21,14 +21,14 @@ std::vector<std::string> isa_names(const std::vector<Isa>& isas) {
 }
 }  // namespace
 
-Action add_info_command(CLI::App& app) {
+void add_info_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("info", "Show the version, CPU features, kernel variants and thread count");
   auto threads = std::make_shared<int>(0);
   auto json = std::make_shared<bool>(false);
   cmd->add_option("-t,--threads", *threads, "Threads to use (default: BITNET_THREADS or all CPUs)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--json", *json, "Print the report as JSON");
-  return [threads, json]() {
+  cmd->callback([&selected, threads, json] { selected = [threads, json]() {
     if (*threads > 0) set_default_thread_count(*threads);
     const CpuFeatures& cpu = cpu_features();
     const int n_threads = default_pool().size();
@@ -57,7 +57,7 @@ Action add_info_command(CLI::App& app) {
                  fmt::join(isa_names(f.runnable), ", "));
     fmt::print("threads:  {}\n", n_threads);
     return 0;
-  };
+  }; });
 }
 
 }  // namespace bitnet::cli

@@ -1,5 +1,6 @@
 #pragma once
-// One function per `bitnet` subcommand: each registers its flags on the app and returns the action to run.
+// One function per `bitnet` subcommand (one cmd_*.cpp file each): it registers the subcommand and its flags
+// on the app, and makes `selected` the action to run when the user picks it.
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -7,6 +8,7 @@
 namespace bitnet::cli {
 
 using Action = std::function<int()>;
-Action add_info_command(CLI::App& app);
+
+void add_info_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

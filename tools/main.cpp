@@ -10,15 +10,16 @@ int main(int argc, char** argv) {
   CLI::App app{"bitnet: ternary (1.58-bit) neural networks on CPUs and GPUs", "bitnet"};
   app.set_version_flag("--version", std::string("bitnet ") + bitnet::kVersion);
   app.require_subcommand(1);
-  auto info = bitnet::cli::add_info_command(app);
+  bitnet::cli::Action selected;
+  bitnet::cli::add_info_command(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    return info();
-  } catch (const bitnet::Error& e) {
+    return selected ? selected() : 1;
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "bitnet: error: %s\n", e.what());
     return 1;
   }
