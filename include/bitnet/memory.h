@@ -21,9 +21,13 @@ MemoryStats memory_stats();
 void reset_peak_memory();
 
 // Aligned allocation that the counters see. bytes == 0 returns a valid unique pointer. Throws bitnet::Error
-// when the system refuses.
+// when the system refuses. Freed blocks of 1 MiB or more are kept in a cache (at most 1 GiB) and reused,
+// because fresh pages cost a page fault each; the counters count them as freed.
 void* aligned_alloc_counted(size_t bytes, size_t alignment = kAlignment);
 void aligned_free_counted(void* ptr, size_t bytes);
+// Bytes held by the cache of freed large blocks, and a way to return them to the system.
+size_t cached_memory_bytes();
+void release_cached_memory();
 
 // Bump allocator over one aligned block: alloc() is a pointer increment, reset() frees everything at once.
 // Used for scratch buffers so that a hot loop allocates nothing. Not thread-safe: one arena per thread.

@@ -82,3 +82,28 @@ TEST(Memory, MappedFileViewsWithoutCopy) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+TEST(Memory, LargeFreedBlocksAreReusedAndReleasable) {
+  release_cached_memory();
+  const int64_t live = memory_stats().live_bytes;
+  const void* first = nullptr;
+  {
+    Tensor big = Tensor::empty({1 << 20});  // 4 MiB
+    first = big.data();
+  }
+  EXPECT_EQ(memory_stats().live_bytes, live);  // cached blocks do not count as live
+  EXPECT_GE(cached_memory_bytes(), size_t{4} << 20);
+  {
+    Tensor again = Tensor::empty({(1 << 20) - 3});  // a similar size reuses the block
+    EXPECT_EQ(again.data(), first);
+    EXPECT_EQ(cached_memory_bytes(), 0u);
+  }
+  release_cached_memory();
+  EXPECT_EQ(cached_memory_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace bitnet
