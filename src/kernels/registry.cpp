@@ -1,5 +1,7 @@
 #include <bitnet/kernels.h>
 
+#include "kernels/act_quant.h"
+#include "kernels/ternary.h"
 #include "kernels/vector.h"
 
 namespace bitnet {
@@ -11,6 +13,7 @@ KernelFamilyInfo describe(const kernels::Family<Table>& family) {
 }
 }  // namespace
 
-std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family())}; }
+std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family()), describe(kernels::act_quant_family()),
+          describe(kernels::ternary_family())}; }
 
 }  // namespace bitnet

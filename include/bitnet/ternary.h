@@ -1,0 +1,49 @@
+#pragma once
+// Ternary matrices in the kernel's own layout, and the ternary x int8 matrix multiply (BitLinear's core).
+#include <bitnet/quant.h>
+#include <bitnet/tensor.h>
+#include <bitnet/thread_pool.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace bitnet {
+
+// Weights {-1, 0, +1} repacked once (at load time) into 2-bit codes in 256-weight blocks of 64 bytes, the
+// layout every kernel variant reads (see src/kernels/ternary.h). One dequant scale per tensor, and optionally
+// one per output row (per-channel quantization).
+class TernaryMatrix {
+ public:
+  TernaryMatrix() = default;
+  // values: rows * cols int8 in {-1, 0, +1} (anything else is an error naming the offending index).
+  static TernaryMatrix pack(const int8_t* values, int64_t rows, int64_t cols, float scale);
+  static TernaryMatrix pack(const TernaryWeights& weights);  // per-tensor or per-channel scales
+  // Absmean-quantizes float weights [rows, cols] (per tensor, as BitNet b1.58) and packs them.
+  static TernaryMatrix quantize(const Tensor& weights);
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  int64_t k_blocks() const { return k_blocks_; }
+  float scale() const { return scale_; }
+  const std::vector<float>& row_scales() const { return row_scales_; }  // empty unless per channel
+  const uint8_t* data() const { return data_.get(); }
+  size_t bytes() const { return static_cast<size_t>(rows_ * k_blocks_ * 64); }
+  std::vector<int8_t> unpack() const;  // back to rows * cols values
+
+ private:
+  int64_t rows_ = 0, cols_ = 0, k_blocks_ = 0;
+  float scale_ = 1.0f;
+  std::vector<float> row_scales_;
+  std::shared_ptr<uint8_t[]> data_;
+};
+
+// y[t * y_stride + n] = (sum_k W[n, k] * q[t, k]) * dequant[t] * scale (* row_scale[n]), for all tokens t of x
+// and rows n of w, split over the pool's threads by output rows. x.k() must equal w.cols().
+void ternary_matmul(const TernaryMatrix& w, const QuantizedActivations& x, float* y, int64_t y_stride,
+                    ThreadPool& pool = default_pool());
+
+// BitLinear inference: quantizes x [..., cols] (f32 or convertible) per token and multiplies: [..., rows].
+Tensor bitlinear(const Tensor& x, const TernaryMatrix& w);
+
+}  // namespace bitnet

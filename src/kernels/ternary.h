@@ -1,0 +1,44 @@
+#pragma once
+// Internal: the ternary x int8 matrix-multiply kernel family.
+//
+// Weight layout ("native", repacked once at load time; see quant/ternary_pack.cpp):
+//   rows of K_pad = k_blocks * 256 weights; each 256-weight block is 64 bytes; byte j (0..63) of a block holds
+//   the 2-bit codes (w + 1, so {0, 1, 2}) of elements j, j+64, j+128, j+192 at bits 0-1, 2-3, 4-5, 6-7.
+//   So one 64-byte load, shifted by 0/2/4/6 and masked with 3, gives the codes of 64 consecutive weights,
+//   lined up with 64 consecutive int8 activations: `vpdpbusd` (u8 code x s8 activation) needs no shuffle.
+//   Padding weights (k >= K) have code 1 (zero).
+// Activations: int8 rows of at least K_pad bytes, zero beyond K, with their per-token sum (the offset trick:
+//   sum(code * x) - sum(x) = sum(w * x), exact in int32: |sum| <= 2 * 128 * K_pad < 2^31 for K_pad < 2^22).
+// Output: y[t][n] = float(sum_k w[n][k] * x[t][k]) * scale[t]  (scale: activation dequant x weight scale,
+//   computed once by the caller, so every variant rounds identically and results agree bit for bit).
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace bitnet::kernels {
+
+inline constexpr int64_t kTernaryBlock = 256;       // weights per block
+inline constexpr int64_t kTernaryBlockBytes = 64;   // bytes per block (2 bits per weight)
+inline constexpr int64_t kMaxTernaryK = int64_t{1} << 22;
+
+struct TernaryGemmArgs {
+  const uint8_t* w;       // native layout, rows x k_blocks x 64 bytes
+  int64_t k_blocks;       // K_pad / 256
+  const int8_t* x;        // tokens x x_stride, zero-padded to K_pad
+  int64_t x_stride;       // bytes between tokens (>= K_pad)
+  const int32_t* x_sum;   // per token: sum of its int8 activations
+  const float* scale;     // per token: output scale
+  float* y;               // tokens x y_stride
+  int64_t y_stride;       // floats between tokens
+  int64_t row_begin;      // the rows [row_begin, row_end) this call computes
+  int64_t row_end;
+  int64_t tokens;
+};
+
+struct TernaryKernels {
+  void (*gemm)(const TernaryGemmArgs& args);
+};
+
+const Family<TernaryKernels>& ternary_family();
+
+}  // namespace bitnet::kernels

@@ -1,0 +1,88 @@
+// AVX-512 VNNI ternary kernel. One tile is R rows x T tokens of int32 accumulators held in zmm registers for
+// the whole K loop: each 64-byte weight block is unpacked (shift + and) once and feeds T `vpdpbusd`, each
+// activation load feeds R of them. Decode (T = 1) streams 4 rows at a time; prefill uses 4 x 6 tiles.
+// GCC 12 warns about its own _mm512_undefined_* inside the shuffle intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "kernels/ternary.h"
+
+namespace bitnet::kernels::avx512 {
+
+namespace {
+
+// Sum of the 16 int32 lanes (swapping halves, then quarters, then pairs).
+inline int32_t hsum(__m512i v) {
+  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0x4e));
+  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0xb1));
+  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
+  return _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
+}
+
+template <int R, int T>
+void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
+  const __m512i mask = _mm512_set1_epi8(3);
+  __m512i acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
+  const int64_t row_bytes = a.k_blocks * kTernaryBlockBytes;
+  const uint8_t* w = a.w + n0 * row_bytes;
+  const int8_t* x = a.x + t0 * a.x_stride;
+  for (int64_t b = 0; b < a.k_blocks; ++b) {
+    __m512i packed[R];
+    for (int r = 0; r < R; ++r)
+      packed[r] = _mm512_loadu_si512(w + r * row_bytes + b * kTernaryBlockBytes);
+    for (int s = 0; s < 4; ++s) {
+      __m512i codes[R];
+      for (int r = 0; r < R; ++r) codes[r] = _mm512_and_si512(_mm512_srli_epi16(packed[r], 2 * s), mask);
+      for (int t = 0; t < T; ++t) {
+        const __m512i xv = _mm512_loadu_si512(x + t * a.x_stride + b * kTernaryBlock + 64 * s);
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], codes[r], xv);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    float* y = a.y + (t0 + t) * a.y_stride + n0;
+    const int32_t offset = a.x_sum[t0 + t];
+    const float scale = a.scale[t0 + t];
+    for (int r = 0; r < R; ++r)
+      y[r] = static_cast<float>(hsum(acc[r][t]) - offset) * scale;
+  }
+}
+
+// Token remainders 1..T-1 of a tile of R rows.
+template <int R, int T>
+void tile_tokens(const TernaryGemmArgs& a, int64_t n0, int64_t t0, int64_t tokens) {
+  if constexpr (T > 0) {
+    if (tokens == T) return tile<R, T>(a, n0, t0);
+    return tile_tokens<R, T - 1>(a, n0, t0, tokens);
+  }
+}
+
+template <int R>
+void rows(const TernaryGemmArgs& a, int64_t n0) {
+  constexpr int kT = 6;
+  int64_t t = 0;
+  for (; t + kT <= a.tokens; t += kT) tile<R, kT>(a, n0, t);
+  if (t < a.tokens) tile_tokens<R, kT - 1>(a, n0, t, a.tokens - t);
+}
+
+void gemm(const TernaryGemmArgs& a) {
+  int64_t n = a.row_begin;
+  for (; n + 4 <= a.row_end; n += 4) rows<4>(a, n);
+  switch (a.row_end - n) {
+    case 3: rows<3>(a, n); break;
+    case 2: rows<2>(a, n); break;
+    case 1: rows<1>(a, n); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+extern const TernaryKernels kTernaryKernels;
+const TernaryKernels kTernaryKernels = {gemm};
+
+}  // namespace bitnet::kernels::avx512

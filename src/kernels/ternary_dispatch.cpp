@@ -1,0 +1,59 @@
+// Variant tables of the ternary and activation-quantization families.
+#include <bitnet/cpu.h>
+
+#include "kernels/act_quant.h"
+#include "kernels/ternary.h"
+
+namespace bitnet::kernels {
+
+namespace ref {
+extern const TernaryKernels kTernaryKernels;
+extern const ActQuantKernels kActQuantKernels;
+}  // namespace ref
+#if defined(__x86_64__)
+namespace avx2 {
+extern const TernaryKernels kTernaryKernels;
+extern const ActQuantKernels kActQuantKernels;
+}  // namespace avx2
+namespace avx512 {
+extern const TernaryKernels kTernaryKernels;
+extern const ActQuantKernels kActQuantKernels;
+}  // namespace avx512
+#endif
+#if defined(__aarch64__)
+namespace neon {
+extern const TernaryKernels kTernaryKernels;
+extern const ActQuantKernels kActQuantKernels;
+}  // namespace neon
+#endif
+
+const Family<TernaryKernels>& ternary_family() {
+  // The AVX-512 variant uses VNNI (vpdpbusd) and the NEON one SDOT: without them, the next variant serves.
+  static const Family<TernaryKernels> family("ternary", {
+      &ref::kTernaryKernels,
+#if defined(__x86_64__)
+      &avx2::kTernaryKernels, cpu_features().avx512vnni ? &avx512::kTernaryKernels : nullptr, nullptr,
+#elif defined(__aarch64__)
+      nullptr, nullptr, cpu_features().dotprod ? &neon::kTernaryKernels : nullptr,
+#else
+      nullptr, nullptr, nullptr,
+#endif
+  });
+  return family;
+}
+
+const Family<ActQuantKernels>& act_quant_family() {
+  static const Family<ActQuantKernels> family("act_quant", {
+      &ref::kActQuantKernels,
+#if defined(__x86_64__)
+      &avx2::kActQuantKernels, &avx512::kActQuantKernels, nullptr,
+#elif defined(__aarch64__)
+      nullptr, nullptr, &neon::kActQuantKernels,
+#else
+      nullptr, nullptr, nullptr,
+#endif
+  });
+  return family;
+}
+
+}  // namespace bitnet::kernels

@@ -1,0 +1,117 @@
+// Packing ternary weights into the kernel layout, and the threaded ternary x int8 matrix multiply.
+#include <bitnet/ternary.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ternary.h"
+
+namespace bitnet {
+
+using kernels::kTernaryBlock;
+using kernels::kTernaryBlockBytes;
+
+TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t cols, float scale) {
+  BITNET_CHECK(rows > 0 && cols > 0 && cols <= kernels::kMaxTernaryK,
+               "[ternary] need rows > 0 and 0 < cols <= {}, got {} x {}", kernels::kMaxTernaryK, rows, cols);
+  BITNET_CHECK(std::isfinite(scale), "[ternary] weight scale is {}, not a finite number", scale);
+  TernaryMatrix m;
+  m.rows_ = rows;
+  m.cols_ = cols;
+  m.k_blocks_ = (cols + kTernaryBlock - 1) / kTernaryBlock;
+  m.scale_ = scale;
+  const auto bytes = static_cast<size_t>(rows * m.k_blocks_ * kTernaryBlockBytes);
+  m.data_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t{64}) uint8_t[bytes], [](uint8_t* p) {
+    ::operator delete[](p, std::align_val_t{64});
+  });
+  // Code 1 (weight 0) in every position: the padding past `cols` stays so.
+  std::memset(m.data_.get(), 0x55, bytes);
+  for (int64_t n = 0; n < rows; ++n) {
+    uint8_t* row = m.data_.get() + n * m.k_blocks_ * kTernaryBlockBytes;
+    for (int64_t k = 0; k < cols; ++k) {
+      const int8_t v = values[n * cols + k];
+      if (v < -1 || v > 1) fail("[ternary] value {} at row {}, column {} is not -1, 0 or +1", v, n, k);
+      const int64_t e = k % kTernaryBlock;
+      uint8_t& byte = row[(k / kTernaryBlock) * kTernaryBlockBytes + e % 64];
+      const int shift = static_cast<int>(2 * (e / 64));
+      byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(v + 1) << shift));
+    }
+  }
+  return m;
+}
+
+TernaryMatrix TernaryMatrix::pack(const TernaryWeights& w) {
+  BITNET_CHECK(w.granularity != Granularity::per_group,
+               "[ternary] per-group scales cannot be applied after the integer dot product; use per_tensor or "
+               "per_channel for inference");
+  if (w.granularity == Granularity::per_tensor) return pack(w.values.data(), w.rows, w.cols, w.scales.at(0));
+  TernaryMatrix m = pack(w.values.data(), w.rows, w.cols, 1.0f);
+  m.row_scales_ = w.scales;
+  return m;
+}
+
+TernaryMatrix TernaryMatrix::quantize(const Tensor& weights) { return pack(quantize_ternary(weights)); }
+
+std::vector<int8_t> TernaryMatrix::unpack() const {
+  std::vector<int8_t> out(static_cast<size_t>(rows_ * cols_));
+  for (int64_t n = 0; n < rows_; ++n) {
+    const uint8_t* row = data_.get() + n * k_blocks_ * kTernaryBlockBytes;
+    for (int64_t k = 0; k < cols_; ++k) {
+      const int64_t e = k % kTernaryBlock;
+      const int code = (row[(k / kTernaryBlock) * kTernaryBlockBytes + e % 64] >> (2 * (e / 64))) & 3;
+      out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(code - 1);
+    }
+  }
+  return out;
+}
+
+void ternary_matmul(const TernaryMatrix& w, const QuantizedActivations& x, float* y, int64_t y_stride,
+                    ThreadPool& pool) {
+  BITNET_CHECK(x.k() == w.cols(), "[ternary_matmul] activations have {} columns but the weights {}", x.k(),
+               w.cols());
+  BITNET_CHECK(x.k_pad() == w.k_blocks() * kTernaryBlock, "[ternary_matmul] activation padding mismatch");
+  const int64_t tokens = x.tokens();
+  if (tokens == 0) return;
+  // The per-token output scale, computed once so every kernel variant rounds identically.
+  float scale_stack[64];
+  std::vector<float> scale_heap;
+  float* scale = scale_stack;
+  if (tokens > 64) {
+    scale_heap.resize(static_cast<size_t>(tokens));
+    scale = scale_heap.data();
+  }
+  for (int64_t t = 0; t < tokens; ++t) scale[t] = x.dequant()[t] * w.scale();
+
+  const auto& k = kernels::ternary_family().get();
+  kernels::TernaryGemmArgs args{w.data(), w.k_blocks(), x.row(0), x.k_pad(), x.sums(), scale, y, y_stride, 0, 0,
+                                tokens};
+  // Split rows in multiples of 16 so that every thread runs whole 4-row tiles.
+  const int64_t units = (w.rows() + 15) / 16;
+  const auto& row_scales = w.row_scales();
+  pool.parallel_for(units, [&](int64_t u0, int64_t u1) {
+    kernels::TernaryGemmArgs part = args;
+    part.row_begin = u0 * 16;
+    part.row_end = std::min(u1 * 16, w.rows());
+    k.gemm(part);
+    if (!row_scales.empty())
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t n = part.row_begin; n < part.row_end; ++n) y[t * y_stride + n] *= row_scales[static_cast<size_t>(n)];
+  });
+}
+
+Tensor bitlinear(const Tensor& x, const TernaryMatrix& w) {
+  BITNET_CHECK(x.defined() && x.ndim() >= 1 && x.size(-1) == w.cols(),
+               "[bitlinear] input {} does not end in the weight's {} columns", x.defined() ? x.str() : "undefined",
+               w.cols());
+  const Tensor in = x.to(DType::f32).contiguous();
+  const int64_t tokens = in.numel() / w.cols();
+  QuantizedActivations q;
+  quantize_activations(in.data_as<float>(), tokens, w.cols(), w.cols(), q);
+  Shape out_shape = x.shape();
+  out_shape.back() = w.rows();
+  Tensor out = Tensor::empty(out_shape);
+  ternary_matmul(w, q, out.data_as<float>(), w.rows());
+  return out;
+}
+
+}  // namespace bitnet

@@ -1,0 +1,122 @@
+// Every ternary kernel variant against the scalar reference, bit for bit, and the reference against an
+// independent dot product over the unpacked int8 weights: awkward shapes, row sub-ranges, 1 and many tokens,
+// padded and misaligned activation rows, extreme activations and all-zero / all-one weight rows.
+#include <bitnet/cpu.h>
+#include <bitnet/ternary.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <random>
+
+#include "kernels/ternary.h"
+
+namespace bitnet {
+namespace {
+
+struct Case {
+  int64_t rows, cols, tokens;
+};
+
+// Weights with special rows: row 0 all zero, row 1 all +1, row 2 all -1 (when present).
+std::vector<int8_t> random_weights(int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::uniform_int_distribution<int> d(-1, 1);
+  std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+  for (auto& v : w) v = static_cast<int8_t>(d(rng));
+  for (int64_t k = 0; k < cols; ++k) {
+    w[static_cast<size_t>(k)] = 0;
+    if (rows > 1) w[static_cast<size_t>(cols + k)] = 1;
+    if (rows > 2) w[static_cast<size_t>(2 * cols + k)] = -1;
+  }
+  return w;
+}
+
+// Activations: token 0 all +127, token 1 all -128, token 2 all zero, the rest random.
+struct Activations {
+  std::vector<int8_t> storage;
+  int8_t* x;
+  int64_t stride;
+  std::vector<int32_t> sums;
+  std::vector<float> scale;
+};
+
+Activations random_activations(int64_t tokens, int64_t cols, int64_t k_pad, std::mt19937& rng) {
+  Activations a;
+  a.stride = k_pad + 3;  // rows deliberately not 64-byte aligned
+  a.storage.assign(static_cast<size_t>(tokens * a.stride + 1), 0);
+  a.x = a.storage.data() + 1;
+  std::uniform_int_distribution<int> d(-128, 127);
+  std::uniform_real_distribution<float> s(1e-3f, 1.0f);
+  for (int64_t t = 0; t < tokens; ++t) {
+    int32_t sum = 0;
+    for (int64_t k = 0; k < cols; ++k) {
+      const int v = t == 0 ? 127 : t == 1 ? -128 : t == 2 ? 0 : d(rng);
+      a.x[t * a.stride + k] = static_cast<int8_t>(v);
+      sum += v;
+    }
+    a.sums.push_back(sum);
+    a.scale.push_back(s(rng));
+  }
+  return a;
+}
+
+std::vector<float> run(const kernels::TernaryKernels& k, const TernaryMatrix& m, const Activations& a,
+                       int64_t tokens, int64_t row_begin, int64_t row_end) {
+  const int64_t y_stride = m.rows() + 5;
+  std::vector<float> y(static_cast<size_t>(tokens * y_stride), -7.0f);
+  kernels::TernaryGemmArgs args{m.data(), m.k_blocks(), a.x, a.stride, a.sums.data(), a.scale.data(),
+                                y.data(), y_stride, row_begin, row_end, tokens};
+  k.gemm(args);
+  return y;
+}
+
+class TernaryVariant : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(TernaryVariant, MatchesReferenceBitForBit) {
+  const auto* variant = kernels::ternary_family().variant(GetParam());
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
+  const auto& ref = *kernels::ternary_family().variant(Isa::ref);
+  std::mt19937 rng(static_cast<unsigned>(GetParam()) + 17);
+  const Case cases[] = {{1, 1, 1},   {3, 5, 2},     {4, 256, 1},  {5, 257, 7},  {7, 511, 6},
+                        {16, 768, 13}, {17, 1000, 3}, {33, 300, 12}, {9, 2560, 1}, {6, 64, 25}};
+  for (const auto& c : cases) {
+    const auto w = random_weights(c.rows, c.cols, rng);
+    const TernaryMatrix m = TernaryMatrix::pack(w.data(), c.rows, c.cols, 1.0f);
+    const Activations a = random_activations(c.tokens, c.cols, m.k_blocks() * 256, rng);
+    for (auto [b, e] : {std::pair<int64_t, int64_t>{0, c.rows}, {c.rows / 3, c.rows - c.rows / 4}}) {
+      const auto want = run(ref, m, a, c.tokens, b, e);
+      const auto got = run(*variant, m, a, c.tokens, b, e);
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+            << isa_name(GetParam()) << " rows=" << c.rows << " cols=" << c.cols << " tokens=" << c.tokens
+            << " range=[" << b << "," << e << ") index " << i;
+    }
+    if (GetParam() != Isa::ref) continue;
+    // The reference against a dot product over the unpacked weights (this also checks the packing).
+    const auto y = run(ref, m, a, c.tokens, 0, c.rows);
+    for (int64_t t = 0; t < c.tokens; ++t)
+      for (int64_t n = 0; n < c.rows; ++n) {
+        int64_t dot = 0;
+        for (int64_t k = 0; k < c.cols; ++k) dot += w[static_cast<size_t>(n * c.cols + k)] * a.x[t * a.stride + k];
+        ASSERT_EQ(y[static_cast<size_t>(t * (c.rows + 5) + n)], static_cast<float>(dot) * a.scale[static_cast<size_t>(t)]);
+      }
+  }
+}
+
+TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
+  const auto* variant = kernels::ternary_family().variant(GetParam());
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
+  std::mt19937 rng(3);
+  const auto w = random_weights(20, 300, rng);
+  const TernaryMatrix m = TernaryMatrix::pack(w.data(), 20, 300, 1.0f);
+  const Activations a = random_activations(3, 300, m.k_blocks() * 256, rng);
+  const auto y = run(*variant, m, a, 3, 5, 11);
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t n = 0; n < 25; ++n)
+      if (n < 5 || n >= 11) EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+}  // namespace
+}  // namespace bitnet
