@@ -28,7 +28,7 @@ class TernaryMatrix {
   float scale() const { return scale_; }
   const std::vector<float>& row_scales() const { return row_scales_; }  // empty unless per channel
   const uint8_t* data() const { return data_.get(); }
-  size_t bytes() const { return static_cast<size_t>(rows_ * k_blocks_ * 64); }
+  size_t bytes() const;  // storage, padding included
   std::vector<int8_t> unpack() const;  // back to rows * cols values
 
  private:

@@ -23,8 +23,8 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   __m256i acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
-  const int64_t row_bytes = a.k_blocks * kTernaryBlockBytes;
-  const uint8_t* w = a.w + n0 * row_bytes;
+  const uint8_t* w[R];
+  for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
     __m256i sum16[R][T];
@@ -34,7 +34,7 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
       __m256i packed[R];
       for (int r = 0; r < R; ++r)
         packed[r] = _mm256_loadu_si256(
-            reinterpret_cast<const __m256i*>(w + r * row_bytes + b * kTernaryBlockBytes + 32 * half));
+            reinterpret_cast<const __m256i*>(w[r] + b * kTernaryGroupStride + 32 * half));
       for (int s = 0; s < 4; ++s) {
         __m256i codes[R];
         for (int r = 0; r < R; ++r) codes[r] = _mm256_and_si256(_mm256_srli_epi16(packed[r], 2 * s), mask);

@@ -27,13 +27,13 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   __m512i acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
-  const int64_t row_bytes = a.k_blocks * kTernaryBlockBytes;
-  const uint8_t* w = a.w + n0 * row_bytes;
+  const uint8_t* w[R];
+  for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
     __m512i packed[R];
     for (int r = 0; r < R; ++r)
-      packed[r] = _mm512_loadu_si512(w + r * row_bytes + b * kTernaryBlockBytes);
+      packed[r] = _mm512_loadu_si512(w[r] + b * kTernaryGroupStride);
     for (int s = 0; s < 4; ++s) {
       __m512i codes[R];
       for (int r = 0; r < R; ++r) codes[r] = _mm512_and_si512(_mm512_srli_epi16(packed[r], 2 * s), mask);

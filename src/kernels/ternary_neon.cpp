@@ -15,13 +15,13 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   int32x4_t acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_s32(0);
-  const int64_t row_bytes = a.k_blocks * kTernaryBlockBytes;
-  const uint8_t* w = a.w + n0 * row_bytes;
+  const uint8_t* w[R];
+  for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
     for (int q = 0; q < 4; ++q) {  // bytes 16q .. 16q+15 of the block
       uint8x16_t packed[R];
-      for (int r = 0; r < R; ++r) packed[r] = vld1q_u8(w + r * row_bytes + b * kTernaryBlockBytes + 16 * q);
+      for (int r = 0; r < R; ++r) packed[r] = vld1q_u8(w[r] + b * kTernaryGroupStride + 16 * q);
       for (int s = 0; s < 4; ++s) {
         int8x16_t codes[R];
         for (int r = 0; r < R; ++r)

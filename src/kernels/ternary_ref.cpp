@@ -10,11 +10,11 @@ void gemm(const TernaryGemmArgs& a) {
   for (int64_t t = 0; t < a.tokens; ++t) {
     const int8_t* x = a.x + t * a.x_stride;
     for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-      const uint8_t* row = a.w + n * a.k_blocks * kTernaryBlockBytes;
       int32_t dot = 0;
       for (int64_t k = 0; k < k_pad; ++k) {
         const int64_t block = k / kTernaryBlock, e = k % kTernaryBlock;
-        const int code = (row[block * kTernaryBlockBytes + e % 64] >> (2 * (e / 64))) & 3;
+        const uint8_t byte = a.w[ternary_block_offset(n, block, a.k_blocks) + e % 64];
+        const int code = (byte >> (2 * (e / 64))) & 3;
         dot += (code - 1) * x[k];
       }
       a.y[t * a.y_stride + n] = static_cast<float>(dot) * a.scale[t];

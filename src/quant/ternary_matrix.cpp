@@ -20,19 +20,18 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
   m.cols_ = cols;
   m.k_blocks_ = (cols + kTernaryBlock - 1) / kTernaryBlock;
   m.scale_ = scale;
-  const auto bytes = static_cast<size_t>(rows * m.k_blocks_ * kTernaryBlockBytes);
+  const auto bytes = static_cast<size_t>(kernels::ternary_matrix_bytes(rows, m.k_blocks_));
   m.data_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t{64}) uint8_t[bytes], [](uint8_t* p) {
     ::operator delete[](p, std::align_val_t{64});
   });
-  // Code 1 (weight 0) in every position: the padding past `cols` stays so.
+  // Code 1 (weight 0) in every position: the padding past `cols` and past `rows` stays so.
   std::memset(m.data_.get(), 0x55, bytes);
   for (int64_t n = 0; n < rows; ++n) {
-    uint8_t* row = m.data_.get() + n * m.k_blocks_ * kTernaryBlockBytes;
     for (int64_t k = 0; k < cols; ++k) {
       const int8_t v = values[n * cols + k];
       if (v < -1 || v > 1) fail("[ternary] value {} at row {}, column {} is not -1, 0 or +1", v, n, k);
       const int64_t e = k % kTernaryBlock;
-      uint8_t& byte = row[(k / kTernaryBlock) * kTernaryBlockBytes + e % 64];
+      uint8_t& byte = m.data_[static_cast<size_t>(kernels::ternary_block_offset(n, k / kTernaryBlock, m.k_blocks_) + e % 64)];
       const int shift = static_cast<int>(2 * (e / 64));
       byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(v + 1) << shift));
     }
@@ -52,13 +51,15 @@ TernaryMatrix TernaryMatrix::pack(const TernaryWeights& w) {
 
 TernaryMatrix TernaryMatrix::quantize(const Tensor& weights) { return pack(quantize_ternary(weights)); }
 
+size_t TernaryMatrix::bytes() const { return static_cast<size_t>(kernels::ternary_matrix_bytes(rows_, k_blocks_)); }
+
 std::vector<int8_t> TernaryMatrix::unpack() const {
   std::vector<int8_t> out(static_cast<size_t>(rows_ * cols_));
   for (int64_t n = 0; n < rows_; ++n) {
-    const uint8_t* row = data_.get() + n * k_blocks_ * kTernaryBlockBytes;
     for (int64_t k = 0; k < cols_; ++k) {
       const int64_t e = k % kTernaryBlock;
-      const int code = (row[(k / kTernaryBlock) * kTernaryBlockBytes + e % 64] >> (2 * (e / 64))) & 3;
+      const uint8_t byte = data_[static_cast<size_t>(kernels::ternary_block_offset(n, k / kTernaryBlock, k_blocks_) + e % 64)];
+      const int code = (byte >> (2 * (e / 64))) & 3;
       out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(code - 1);
     }
   }

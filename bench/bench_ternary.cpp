@@ -1,0 +1,133 @@
+// Ternary kernel benchmarks on the BitNet b1.58 2B4T layer shapes.
+//   GEMV (decode, 1 token): weight bytes streamed per second, beside this binary's own streaming-read figure.
+//     Weights rotate through > 64 MiB of copies so the 32 MiB L3 cannot hold them.
+//   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s.
+// Every runnable variant, at 1 and 2 threads. Run: build/release/bench/bitnet_bench_ternary
+#include <benchmark/benchmark.h>
+#include <bitnet/cpu.h>
+#include <bitnet/ternary.h>
+#include <bitnet/thread_pool.h>
+#include <immintrin.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/ternary.h"
+
+namespace {
+
+using namespace bitnet;
+
+struct LayerShape {
+  const char* name;
+  int64_t rows, cols;  // out_features x in_features
+};
+constexpr LayerShape kShapes[] = {
+    {"qo_2560x2560", 2560, 2560}, {"kv_640x2560", 640, 2560}, {"gateup_6912x2560", 6912, 2560},
+    {"down_2560x6912", 2560, 6912}};
+constexpr int64_t kRotateBytes = int64_t{96} << 20;
+
+TernaryMatrix random_matrix(int64_t rows, int64_t cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(-1, 1);
+  std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+  for (auto& v : w) v = static_cast<int8_t>(d(rng));
+  return TernaryMatrix::pack(w.data(), rows, cols, 0.5f);
+}
+
+QuantizedActivations random_activations(int64_t tokens, int64_t cols) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(tokens * cols));
+  for (auto& v : x) v = d(rng);
+  QuantizedActivations q;
+  quantize_activations(x.data(), tokens, cols, cols, q);
+  return q;
+}
+
+// Streaming read bandwidth of this machine, measured here: sum of 1 GiB... (256 MiB is enough past the L3).
+void BM_StreamRead(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  ThreadPool pool(threads);
+  const size_t bytes = size_t{256} << 20;
+  std::vector<uint8_t> buf(bytes, 1);
+  std::vector<int64_t> sink(static_cast<size_t>(threads));
+  for (auto _ : state) {
+    pool.parallel_for(threads, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const size_t b = bytes * static_cast<size_t>(t) / threads, e = bytes * static_cast<size_t>(t + 1) / threads;
+        __m512i acc = _mm512_setzero_si512();
+        for (size_t i = b; i + 64 <= e; i += 64)
+          acc = _mm512_add_epi64(acc, _mm512_loadu_si512(buf.data() + i));
+        sink[static_cast<size_t>(t)] = _mm512_reduce_add_epi64(acc);
+      }
+    });
+    benchmark::DoNotOptimize(sink.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
+void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
+  const int threads = static_cast<int>(state.range(0));
+  force_isa(isa);
+  ThreadPool pool(threads);
+  const size_t one = static_cast<size_t>(shape.rows * ((shape.cols + 255) / 256) * 64);
+  const size_t copies = std::max<size_t>(2, kRotateBytes / one + 1);
+  std::vector<TernaryMatrix> ws;
+  for (size_t i = 0; i < copies; ++i) ws.push_back(random_matrix(shape.rows, shape.cols, static_cast<unsigned>(i)));
+  const QuantizedActivations x = random_activations(1, shape.cols);
+  std::vector<float> y(static_cast<size_t>(shape.rows));
+  size_t i = 0;
+  for (auto _ : state) {
+    ternary_matmul(ws[i], x, y.data(), shape.rows, pool);
+    i = (i + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(one));
+  state.counters["copies"] = static_cast<double>(copies);
+  force_isa(std::nullopt);
+}
+
+void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t tokens = state.range(1);
+  force_isa(isa);
+  ThreadPool pool(threads);
+  const TernaryMatrix w = random_matrix(shape.rows, shape.cols, 7);
+  const QuantizedActivations x = random_activations(tokens, shape.cols);
+  std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
+  for (auto _ : state) {
+    ternary_matmul(w, x, y.data(), shape.rows, pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GOPS"] = benchmark::Counter(
+      2.0 * static_cast<double>(shape.rows * shape.cols * tokens) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+  force_isa(std::nullopt);
+}
+
+void register_all() {
+  benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {
+    if (kernels::ternary_family().variant(isa) == nullptr) continue;
+    for (const auto& s : kShapes) {
+      const std::string suffix = std::string(s.name) + "/" + std::string(isa_name(isa));
+      auto* gemv = benchmark::RegisterBenchmark(("TernaryGemv/" + suffix).c_str(), BM_TernaryGemv, s, isa);
+      gemv->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      if (isa == Isa::ref) continue;  // the scalar reference is too slow to be worth timing on GEMM
+      auto* gemm = benchmark::RegisterBenchmark(("TernaryGemm/" + suffix).c_str(), BM_TernaryGemm, s, isa);
+      gemm->Args({1, 128})->Args({2, 128})->Args({2, 512})->UseRealTime()->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("cpu_features", cpu_feature_list(cpu_features()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
