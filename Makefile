@@ -13,12 +13,16 @@ release: setup
 run: release
 	./build/release/bitnet info
 
-# Everything that must pass: release unit tests, then the same tests under ASan + UBSan.
+# Everything that must pass: release unit tests, the same tests under ASan + UBSan, then the Arm build
+# (g++-aarch64-linux-gnu) whose NEON kernels are tested under qemu-aarch64.
 test: release
 	ctest --preset release -j$(JOBS)
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j$(JOBS)
 	ctest --preset asan -j$(JOBS)
+	cmake --preset aarch64 >/dev/null
+	cmake --build --preset aarch64 -j$(JOBS)
+	ctest --preset aarch64 -j$(JOBS)
 
 bench: release
 	./build/release/bench/bitnet_bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

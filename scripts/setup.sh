@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
+  g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks.
 PYPI_PACKAGES=(numpy ml_dtypes)

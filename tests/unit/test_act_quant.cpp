@@ -4,6 +4,8 @@
 #include <bitnet/quant.h>
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <bit>
 #include <cmath>
 #include <random>

@@ -5,6 +5,8 @@
 #include <bitnet/ternary.h>
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <bit>
 #include <random>
 
@@ -112,7 +114,9 @@ TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
   const auto y = run(*variant, m, a, 3, 5, 11);
   for (int64_t t = 0; t < 3; ++t)
     for (int64_t n = 0; n < 25; ++n)
-      if (n < 5 || n >= 11) EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f);
+      if (n < 5 || n >= 11) {
+        EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f);
+      }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),

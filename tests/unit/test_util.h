@@ -1,10 +1,18 @@
 #pragma once
 // Test helpers: seeded random tensors and a naive element-by-element reference iteration.
+#include <bitnet/cpu.h>
 #include <bitnet/tensor.h>
+
+#include <ostream>
 
 #include <functional>
 #include <random>
 #include <vector>
+
+namespace bitnet {
+// Test names and messages print an ISA by name.
+inline void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
+}  // namespace bitnet
 
 namespace bitnet::test {
 

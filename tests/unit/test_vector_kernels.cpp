@@ -4,6 +4,8 @@
 #include <bitnet/dtype.h>
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <bit>
 #include <cmath>
 #include <random>
@@ -110,8 +112,9 @@ TEST_P(VectorVariant, ConversionsAgreeWithScalarFunctions) {
     std::vector<uint16_t> h(static_cast<size_t>(n));
     std::vector<float> back(static_cast<size_t>(n));
     k->f32_to_f16(x.data(), h.data(), n);
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = 0; i < n; ++i) {
       if (!std::isnan(x[i])) ASSERT_EQ(h[i], f32_to_f16(x[i])) << x[i];
+    }
     k->f16_to_f32(h.data(), back.data(), n);
     for (int64_t i = 0; i < n; ++i)
       if (!std::isnan(back[i])) {
