@@ -113,7 +113,8 @@ TEST_P(VectorVariant, ConversionsAgreeWithScalarFunctions) {
     std::vector<float> back(static_cast<size_t>(n));
     k->f32_to_f16(x.data(), h.data(), n);
     for (int64_t i = 0; i < n; ++i) {
-      if (!std::isnan(x[i])) ASSERT_EQ(h[i], f32_to_f16(x[i])) << x[i];
+      if (std::isnan(x[i])) continue;
+      ASSERT_EQ(h[i], f32_to_f16(x[i])) << x[i];
     }
     k->f16_to_f32(h.data(), back.data(), n);
     for (int64_t i = 0; i < n; ++i)
