@@ -1,6 +1,7 @@
 #include <bitnet/kernels.h>
 
 #include "kernels/act_quant.h"
+#include "kernels/dense.h"
 #include "kernels/ternary.h"
 #include "kernels/vector.h"
 
@@ -14,6 +15,6 @@ KernelFamilyInfo describe(const kernels::Family<Table>& family) {
 }  // namespace
 
 std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family()), describe(kernels::act_quant_family()),
-          describe(kernels::ternary_family())}; }
+          describe(kernels::ternary_family()), describe(kernels::dense_family())}; }
 
 }  // namespace bitnet

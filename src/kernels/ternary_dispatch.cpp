@@ -1,28 +1,33 @@
-// Variant tables of the ternary and activation-quantization families.
+// Variant tables of the ternary, activation-quantization and dense kernel families.
 #include <bitnet/cpu.h>
 
 #include "kernels/act_quant.h"
+#include "kernels/dense.h"
 #include "kernels/ternary.h"
 
 namespace bitnet::kernels {
 
 namespace ref {
 extern const TernaryKernels kTernaryKernels;
+extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace ref
 #if defined(__x86_64__)
 namespace avx2 {
 extern const TernaryKernels kTernaryKernels;
+extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx2
 namespace avx512 {
 extern const TernaryKernels kTernaryKernels;
+extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx512
 #endif
 #if defined(__aarch64__)
 namespace neon {
 extern const TernaryKernels kTernaryKernels;
+extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace neon
 #endif
@@ -49,6 +54,21 @@ const Family<ActQuantKernels>& act_quant_family() {
       &avx2::kActQuantKernels, &avx512::kActQuantKernels, nullptr,
 #elif defined(__aarch64__)
       nullptr, nullptr, &neon::kActQuantKernels,
+#else
+      nullptr, nullptr, nullptr,
+#endif
+  });
+  return family;
+}
+
+const Family<DenseKernels>& dense_family() {
+  // The AVX-512 int8 kernel uses VNNI and the NEON one SDOT.
+  static const Family<DenseKernels> family("dense", {
+      &ref::kDenseKernels,
+#if defined(__x86_64__)
+      &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr,
+#elif defined(__aarch64__)
+      nullptr, nullptr, cpu_features().dotprod ? &neon::kDenseKernels : nullptr,
 #else
       nullptr, nullptr, nullptr,
 #endif

@@ -1,0 +1,84 @@
+// The int8 head matrix and the threaded dense products.
+#include <bitnet/dense.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/dense.h"
+#include "kernels/ternary.h"
+
+namespace bitnet {
+
+Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
+  BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
+               "[int8_matrix] expects a 2-d float tensor, got {}", weights.defined() ? weights.str() : "undefined");
+  const Tensor w = weights.to(DType::f32).contiguous();
+  Int8Matrix m;
+  m.rows_ = w.size(0);
+  m.cols_ = w.size(1);
+  BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
+               "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K, w.str());
+  m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
+  const auto bytes = static_cast<size_t>(m.rows_ * m.k_pad_);
+  m.data_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t{64}) uint8_t[bytes],
+                                       [](uint8_t* p) { ::operator delete[](p, std::align_val_t{64}); });
+  std::memset(m.data_.get(), 128, bytes);  // weight 0 in the padding
+  m.row_scales_.resize(static_cast<size_t>(m.rows_));
+  const float* p = w.data_as<float>();
+  for (int64_t n = 0; n < m.rows_; ++n) {
+    const float* row = p + n * m.cols_;
+    float amax = 0;
+    for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
+    BITNET_CHECK(std::isfinite(amax), "[int8_matrix] row {} contains NaN or Inf", n);
+    const float scale = amax > 0 ? amax / 127.0f : 1.0f;
+    const float inv = 1.0f / scale;
+    for (int64_t k = 0; k < m.cols_; ++k) {
+      const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
+      m.data_[static_cast<size_t>(n * m.k_pad_ + k)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+    }
+    m.row_scales_[static_cast<size_t>(n)] = scale;
+  }
+  return m;
+}
+
+std::vector<int8_t> Int8Matrix::unpack() const {
+  std::vector<int8_t> out(static_cast<size_t>(rows_ * cols_));
+  for (int64_t n = 0; n < rows_; ++n)
+    for (int64_t k = 0; k < cols_; ++k)
+      out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(data_[static_cast<size_t>(n * k_pad_ + k)] - 128);
+  return out;
+}
+
+void int8_matmul(const Int8Matrix& w, const QuantizedActivations& x, float* y, int64_t y_stride, ThreadPool& pool) {
+  BITNET_CHECK(x.k() == w.cols() && x.k_pad() == w.k_pad(),
+               "[int8_matmul] activations have {} columns but the weights {}", x.k(), w.cols());
+  if (x.tokens() == 0) return;
+  const auto& k = kernels::dense_family().get();
+  const kernels::DenseI8Args args{w.data(), w.k_pad(), w.row_scales().data(), x.row(0), x.k_pad(), x.sums(),
+                                  x.dequant(), y, y_stride, 0, 0, x.tokens()};
+  pool.parallel_for((w.rows() + 15) / 16, [&](int64_t u0, int64_t u1) {
+    kernels::DenseI8Args part = args;
+    part.row_begin = u0 * 16;
+    part.row_end = std::min(u1 * 16, w.rows());
+    k.gemm_i8(part);
+  });
+}
+
+void f16_matmul(const Tensor& w, const float* x, int64_t tokens, int64_t x_stride, float* y, int64_t y_stride,
+                ThreadPool& pool) {
+  BITNET_CHECK(w.defined() && w.dtype() == DType::f16 && w.ndim() == 2 && w.strides()[1] == 1,
+               "[f16_matmul] expects an f16 matrix with contiguous rows, got {}", w.defined() ? w.str() : "undefined");
+  if (tokens == 0) return;
+  const auto& k = kernels::dense_family().get();
+  const kernels::DenseF16Args args{static_cast<const uint16_t*>(w.data()), w.size(1), w.strides()[0], x, x_stride, y,
+                                   y_stride, 0, 0, tokens};
+  pool.parallel_for((w.size(0) + 15) / 16, [&](int64_t u0, int64_t u1) {
+    kernels::DenseF16Args part = args;
+    part.row_begin = u0 * 16;
+    part.row_end = std::min(u1 * 16, w.size(0));
+    k.gemm_f16(part);
+  });
+}
+
+}  // namespace bitnet
