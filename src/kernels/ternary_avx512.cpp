@@ -21,6 +21,17 @@ inline int32_t hsum(__m512i v) {
   return _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
 }
 
+// The four row sums of acc[0..3] in lanes 0..3: interleave pairs, add, interleave again, add, then fold the
+// four 128-bit quarters. 13 operations for 4 sums instead of 4 full reductions (about 32).
+inline __m128i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+  s = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0x4e));
+  s = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0xb1));
+  return _mm512_castsi512_si128(s);  // lanes: row 0, row 1, row 2, row 3
+}
+
 template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const __m512i mask = _mm512_set1_epi8(3);
@@ -31,12 +42,12 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
-    __m512i packed[R];
-    for (int r = 0; r < R; ++r)
-      packed[r] = _mm512_loadu_si512(w[r] + b * kTernaryGroupStride);
     for (int s = 0; s < 4; ++s) {
+      // The packed block is loaded again for each shift (an L1 hit folded into the shift): keeping 4 packed
+      // registers live would push the 4 x 6 accumulators out of the register file.
       __m512i codes[R];
-      for (int r = 0; r < R; ++r) codes[r] = _mm512_and_si512(_mm512_srli_epi16(packed[r], 2 * s), mask);
+      for (int r = 0; r < R; ++r)
+        codes[r] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(w[r] + b * kTernaryGroupStride), 2 * s), mask);
       for (int t = 0; t < T; ++t) {
         const __m512i xv = _mm512_loadu_si512(x + t * a.x_stride + b * kTernaryBlock + 64 * s);
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], codes[r], xv);
@@ -47,8 +58,12 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
     float* y = a.y + (t0 + t) * a.y_stride + n0;
     const int32_t offset = a.x_sum[t0 + t];
     const float scale = a.scale[t0 + t];
-    for (int r = 0; r < R; ++r)
-      y[r] = static_cast<float>(hsum(acc[r][t]) - offset) * scale;
+    if constexpr (R == 4) {
+      const __m128i dots = _mm_sub_epi32(hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
+      _mm_storeu_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(scale)));
+    } else {
+      for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum(acc[r][t]) - offset) * scale;
+    }
   }
 }
 
