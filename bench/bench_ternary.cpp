@@ -5,6 +5,8 @@
 // Every runnable variant, at 1 and 2 threads. Run: build/release/bench/bitnet_bench_ternary
 #include <benchmark/benchmark.h>
 #include <bitnet/cpu.h>
+#include <bitnet/dense.h>
+#include <bitnet/nbit.h>
 #include <bitnet/ternary.h>
 #include <bitnet/thread_pool.h>
 #include <immintrin.h>
@@ -106,7 +108,60 @@ void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
   force_isa(std::nullopt);
 }
 
+// The 2B4T output head at decode: 128256 x 2560, f16 (as in the official files) or int8 (per-row scales).
+// 657 / 328 MB: far past the L3, no rotation needed.
+void BM_HeadGemv(benchmark::State& state, bool int8) {
+  const int threads = static_cast<int>(state.range(0));
+  ThreadPool pool(threads);
+  constexpr int64_t kVocab = 128256, kHidden = 2560;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.0f, 0.02f);
+  Tensor w = Tensor::empty({kVocab, kHidden});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data_as<float>()[i] = d(rng);
+  std::vector<float> y(static_cast<size_t>(kVocab));
+  std::vector<float> xf(static_cast<size_t>(kHidden), 0.5f);
+  size_t bytes = 0;
+  if (int8) {
+    const Int8Matrix m = Int8Matrix::quantize(w);
+    w = Tensor();
+    const QuantizedActivations x = random_activations(1, kHidden);
+    bytes = m.bytes();
+    for (auto _ : state) int8_matmul(m, x, y.data(), kVocab, pool);
+  } else {
+    const Tensor h = w.to(DType::f16);
+    w = Tensor();
+    bytes = h.nbytes();
+    for (auto _ : state) f16_matmul(h, xf.data(), 1, kHidden, y.data(), kVocab, pool);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
+// n-bit weights (per-group scales, group 128) x int8 activations on the 2560 x 6912 shape, 1 and 128 tokens.
+void BM_NbitGemm(benchmark::State& state, int bits) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t tokens = state.range(1);
+  ThreadPool pool(threads);
+  constexpr int64_t kRows = 2560, kCols = 6912;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  Tensor w = Tensor::empty({kRows, kCols});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data_as<float>()[i] = d(rng);
+  const NbitMatrix m = NbitMatrix::pack(quantize_weights(w, {bits, true, Granularity::per_group, 128}));
+  const QuantizedActivations x = random_activations(tokens, kCols);
+  std::vector<float> y(static_cast<size_t>(kRows * tokens));
+  for (auto _ : state) nbit_matmul(m, x, y.data(), kRows, pool);
+  state.counters["GOPS"] = benchmark::Counter(2.0 * kRows * kCols * static_cast<double>(tokens * state.iterations()),
+                                              benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(m.bytes()));
+}
+
 void register_all() {
+  for (bool int8 : {false, true})
+    benchmark::RegisterBenchmark(int8 ? "HeadGemv/int8_128256x2560" : "HeadGemv/f16_128256x2560", BM_HeadGemv, int8)
+        ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (int bits : {1, 2, 4, 8})
+    benchmark::RegisterBenchmark(("NbitGemm/" + std::to_string(bits) + "bit_2560x6912").c_str(), BM_NbitGemm, bits)
+        ->Args({2, 1})->Args({2, 128})->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {
     if (kernels::ternary_family().variant(isa) == nullptr) continue;

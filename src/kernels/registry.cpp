@@ -2,6 +2,7 @@
 
 #include "kernels/act_quant.h"
 #include "kernels/dense.h"
+#include "kernels/nbit.h"
 #include "kernels/ternary.h"
 #include "kernels/vector.h"
 
@@ -15,6 +16,7 @@ KernelFamilyInfo describe(const kernels::Family<Table>& family) {
 }  // namespace
 
 std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family()), describe(kernels::act_quant_family()),
-          describe(kernels::ternary_family()), describe(kernels::dense_family())}; }
+          describe(kernels::ternary_family()), describe(kernels::dense_family()),
+          describe(kernels::nbit_family())}; }
 
 }  // namespace bitnet

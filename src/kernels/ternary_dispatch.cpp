@@ -1,25 +1,29 @@
-// Variant tables of the ternary, activation-quantization and dense kernel families.
+// Variant tables of the ternary, activation-quantization, dense and n-bit kernel families.
 #include <bitnet/cpu.h>
 
 #include "kernels/act_quant.h"
 #include "kernels/dense.h"
+#include "kernels/nbit.h"
 #include "kernels/ternary.h"
 
 namespace bitnet::kernels {
 
 namespace ref {
 extern const TernaryKernels kTernaryKernels;
+extern const NbitKernels kNbitKernels;
 extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace ref
 #if defined(__x86_64__)
 namespace avx2 {
 extern const TernaryKernels kTernaryKernels;
+extern const NbitKernels kNbitKernels;
 extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx2
 namespace avx512 {
 extern const TernaryKernels kTernaryKernels;
+extern const NbitKernels kNbitKernels;
 extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx512
@@ -27,6 +31,7 @@ extern const ActQuantKernels kActQuantKernels;
 #if defined(__aarch64__)
 namespace neon {
 extern const TernaryKernels kTernaryKernels;
+extern const NbitKernels kNbitKernels;
 extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace neon
@@ -69,6 +74,20 @@ const Family<DenseKernels>& dense_family() {
       &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr,
 #elif defined(__aarch64__)
       nullptr, nullptr, cpu_features().dotprod ? &neon::kDenseKernels : nullptr,
+#else
+      nullptr, nullptr, nullptr,
+#endif
+  });
+  return family;
+}
+
+const Family<NbitKernels>& nbit_family() {
+  static const Family<NbitKernels> family("nbit", {
+      &ref::kNbitKernels,
+#if defined(__x86_64__)
+      &avx2::kNbitKernels, &avx512::kNbitKernels, nullptr,
+#elif defined(__aarch64__)
+      nullptr, nullptr, &neon::kNbitKernels,
 #else
       nullptr, nullptr, nullptr,
 #endif

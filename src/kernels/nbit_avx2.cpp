@@ -1,0 +1,4 @@
+// The avx2 variant of the n-bit weight kernel family (see nbit_impl.h).
+#define BITNET_VARIANT avx2
+#define BITNET_NBIT_SIMD 1
+#include "kernels/nbit_impl.h"
