@@ -50,4 +50,18 @@ inline double at_broadcast(const Tensor& t, const std::vector<int64_t>& idx) {
   return t.at(std::span<const int64_t>(own));
 }
 
+// y = x . w^T for 2-d x [t, k] and w [n, k], in double (no BLAS: the Arm test build has none).
+inline Tensor naive_matmul_t(const Tensor& x, const Tensor& w) {
+  const int64_t t = x.size(0), n = w.size(0), k = x.size(1);
+  const auto xv = x.to_vector(), wv = w.to_vector();
+  std::vector<float> y(static_cast<size_t>(t * n));
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < k; ++p) acc += static_cast<double>(xv[static_cast<size_t>(i * k + p)]) * wv[static_cast<size_t>(j * k + p)];
+      y[static_cast<size_t>(i * n + j)] = static_cast<float>(acc);
+    }
+  return Tensor::from_vector(y, {t, n});
+}
+
 }  // namespace bitnet::test
