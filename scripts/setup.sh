@@ -11,8 +11,9 @@ DEBIAN_PACKAGES=(
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
 )
-# numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks.
-PYPI_PACKAGES=(numpy ml_dtypes)
+# numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
+# TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer.
+PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
