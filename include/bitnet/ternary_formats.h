@@ -39,6 +39,9 @@ std::vector<uint8_t> pack_ternary(TernaryFormat f, std::span<const int8_t> value
 // are zero); I2_S scale = the tail f32; hf_u8 scale = 0 (the checkpoint stores it separately).
 TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
 
+// Values as floats (value · block scale), for layouts whose blocks carry different scales. Code 3 is an error.
+std::vector<float> dequantize_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
+
 // Lenient scan for `bitnet inspect`: counts what unpack_ternary would reject.
 struct TernaryReport {
   int64_t numel = 0;

@@ -232,6 +232,18 @@ TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, in
   return t;
 }
 
+std::vector<float> dequantize_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const Codes c = decode(f, bytes, rows, cols);
+  std::vector<float> out(c.code.size());
+  for (size_t i = 0; i < c.code.size(); ++i) {
+    if (c.code[i] == 3) fail("[ternary] {}: element {} has code 3, which is not a ternary value", ternary_format_name(f), i);
+    const float s = f == TernaryFormat::hf_u8 ? 1.0f : f == TernaryFormat::i2_s ? c.block_scale[0]
+                                                                              : c.block_scale[i / kQK];
+    out[i] = static_cast<float>(int(c.code[i]) - 1) * s;
+  }
+  return out;
+}
+
 TernaryReport inspect_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
   const Codes c = decode(f, bytes, rows, cols);
   TernaryReport r;
