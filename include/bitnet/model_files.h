@@ -20,6 +20,11 @@ std::optional<std::string> gguf_to_hf_name(std::string_view gguf);
 // The seven BitLinear projections per layer (GGUF names), whose weights are ternary.
 bool is_ternary_projection(std::string_view gguf_name);
 
+// GGUF tokenizer metadata (tokenizer.ggml.*, tokenizer.chat_template) from an HF directory's tokenizer.json
+// (byte-level BPE) and tokenizer_config.json; empty with a note when there is no tokenizer.json.
+std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::string& dir, const ModelConfig& cfg,
+                                                                    std::vector<std::string>* notes);
+
 struct ConvertOptions {
   GgmlType ternary_type = GgmlType::tq2_0;  // tq1_0 | tq2_0 | i2_s | f16 | f32 (dequantized)
   bool quantize = false;                    // allow absmean ternarization of non-ternary float projections

@@ -10,6 +10,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace bitnet {
 
@@ -21,7 +25,20 @@ struct Item {
   std::vector<int64_t> dims;  // GGUF order
   GgmlType type;
   std::function<std::vector<uint8_t>()> produce;
+  std::vector<std::span<const std::byte>> inputs;  // mapped input bytes, released once written
+  bool passthrough = false;  // written straight from inputs[0], without a copy
 };
+
+// Drops the pages of input bytes already converted from this process's resident set (the mapping is read-only
+// and file-backed, so they come back from the file if touched again). Without it the RSS of a conversion grows to
+// the whole input file even though only one tensor is live.
+void release_pages(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(bytes.data()) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size()) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 std::optional<TernaryFormat> ternary_format_of(GgmlType t) {
   switch (t) {
@@ -155,7 +172,8 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
           t = ternarize(to_f32(m.data(e), dtype, what), rows, cols, what, o, s);
         }
         return emit_ternary(t, type);
-      }});
+      }, {m.data(e)}});
+      if (packed) items.back().inputs.push_back(m.data(m.tensor(scale_name)));
       continue;
     }
     // Norms (1-D) become F32 as llama.cpp expects; other float tensors keep their precision.
@@ -167,13 +185,10 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
     else fail("{} has dtype {}; expected a float type", what, dtype);
     std::vector<int64_t> dims(info.shape.rbegin(), info.shape.rend());
     items.push_back({*gname, dims, type, [&m, hf_name, dtype, type, what]() {
-      const auto& e = m.tensor(hf_name);
-      const auto d = m.data(e);
-      if ((type == GgmlType::bf16 && dtype == "BF16") || (type == GgmlType::f16 && dtype == "F16") ||
-          (type == GgmlType::f32 && dtype == "F32"))
-        return std::vector<uint8_t>(u8span(d).begin(), u8span(d).end());
-      return from_f32(to_f32(d, dtype, what), type);
-    }});
+      return from_f32(to_f32(m.data(m.tensor(hf_name)), dtype, what), type);
+    }, {m.data(e)}});
+    items.back().passthrough = (type == GgmlType::bf16 && dtype == "BF16") || (type == GgmlType::f16 && dtype == "F16") ||
+                               (type == GgmlType::f32 && dtype == "F32");
   }
 }
 
@@ -184,10 +199,7 @@ void plan_from_gguf(const GgufFile& in, const ConvertOptions& o, ConvertSummary&
     const bool float_proj = is_ternary_projection(t.name) && t.dims.size() == 2 &&
                             (t.type == GgmlType::f32 || t.type == GgmlType::f16 || t.type == GgmlType::bf16);
     if (!src_fmt && !float_proj) {
-      items.push_back({t.name, t.dims, t.type, [&in, &t]() {
-        const auto d = u8span(in.tensor_data(t));
-        return std::vector<uint8_t>(d.begin(), d.end());
-      }});
+      items.push_back({t.name, t.dims, t.type, nullptr, {in.tensor_data(t)}, true});
       continue;
     }
     if (t.dims.size() != 2) fail("{} is ternary but has {} dims; expected 2", what, t.dims.size());
@@ -208,7 +220,7 @@ void plan_from_gguf(const GgufFile& in, const ConvertOptions& o, ConvertSummary&
         tt = ternarize(to_f32(in.tensor_data(t), dt, what), rows, cols, what, o, s);
       }
       return emit_ternary(tt, type);
-    }});
+    }, {in.tensor_data(t)}});
   }
 }
 
@@ -220,12 +232,59 @@ void write_gguf(const std::string& output, std::vector<std::pair<std::string, Gg
   w.write_header(output);
   for (size_t i = 0; i < items.size(); ++i) {
     if (o.progress) o.progress(i, items.size(), items[i].name);
-    const auto bytes = items[i].produce();
-    w.write_tensor(std::as_bytes(std::span<const uint8_t>(bytes)));
+    if (items[i].passthrough) {
+      w.write_tensor(items[i].inputs[0]);
+    } else {
+      const auto bytes = items[i].produce();
+      w.write_tensor(std::as_bytes(std::span<const uint8_t>(bytes)));
+    }
+    for (const auto& in : items[i].inputs) release_pages(in);
   }
   if (o.progress) o.progress(items.size(), items.size(), "");
   w.finish();
   s.tensors = items.size();
+}
+
+// config.json for a safetensors output, from the GGUF's model keys; never overwrites an existing file.
+void write_config_json(const GgufFile& in, const std::string& output, ConvertSummary& s) {
+  const std::string arch = in.architecture();
+  const fs::path path = fs::path(output).parent_path() / "config.json";
+  std::error_code ec;
+  if (arch.empty() || !in.find(arch + ".embedding_length")) {
+    s.notes.push_back("config.json not written: the GGUF has no model keys");
+    return;
+  }
+  if (fs::exists(path, ec)) {
+    s.notes.push_back(fmt::format("config.json not written: {} exists", path.string()));
+    return;
+  }
+  auto num = [&](const std::string& k) { return in.find(arch + "." + k) ? in.get_int(arch + "." + k) : int64_t(0); };
+  nlohmann::ordered_json c;
+  const bool b158 = arch == "bitnet-b1.58" || arch == "bitnet-25";
+  c["architectures"] = {b158 ? "BitNetForCausalLM" : arch == "bitnet" ? "BitnetForCausalLM" : "LlamaForCausalLM"};
+  c["model_type"] = b158 || arch == "bitnet" ? "bitnet" : "llama";
+  const GgufValue* tokens = in.find("tokenizer.ggml.tokens");
+  c["vocab_size"] = in.find(arch + ".vocab_size") ? num("vocab_size") : tokens ? int64_t(tokens->count) : 0;
+  c["hidden_size"] = num("embedding_length");
+  c["intermediate_size"] = num("feed_forward_length");
+  c["num_hidden_layers"] = num("block_count");
+  c["num_attention_heads"] = num("attention.head_count");
+  c["num_key_value_heads"] = in.find(arch + ".attention.head_count_kv") ? num("attention.head_count_kv")
+                                                                        : num("attention.head_count");
+  c["hidden_act"] = b158 ? "relu2" : "silu";
+  c["max_position_embeddings"] = num("context_length");
+  if (in.find(arch + ".attention.layer_norm_rms_epsilon"))
+    c["rms_norm_eps"] = static_cast<float>(in.get_float(arch + ".attention.layer_norm_rms_epsilon"));
+  if (in.find(arch + ".rope.freq_base")) c["rope_theta"] = in.get_float(arch + ".rope.freq_base");
+  c["tie_word_embeddings"] = in.find_tensor("output.weight") == nullptr;
+  if (const GgufValue* v = in.find("tokenizer.ggml.bos_token_id"); v && v->as_int()) c["bos_token_id"] = *v->as_int();
+  if (const GgufValue* v = in.find("tokenizer.ggml.eos_token_id"); v && v->as_int()) c["eos_token_id"] = *v->as_int();
+  c["quantization_config"] = {{"quant_method", "bitnet"}, {"linear_class", "autobitlinear"},
+                              {"quantization_mode", "offline"}};
+  std::ofstream f(path);
+  f << c.dump(2) << "\n";
+  if (!f) fail("[convert] cannot write {}", path.string());
+  s.notes.push_back(fmt::format("wrote {}", path.string()));
 }
 
 void gguf_to_safetensors(const GgufFile& in, const std::string& output, const ConvertOptions& o, ConvertSummary& s) {
@@ -234,6 +293,7 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
     StDType dtype;
     std::vector<int64_t> shape;
     std::function<std::vector<uint8_t>()> produce;
+    std::string source;  // GGUF tensor name
   };
   std::vector<Out> outs;
   for (const auto& t : in.tensors()) {
@@ -248,15 +308,16 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
       // Decode once here for the scale (the header needs its dtype), again when writing the weight.
       const TernaryTensor probe = unpack_ternary(*f, u8span(in.tensor_data(t)), rows, cols);
       const float scale = probe.scale;
+      release_pages(in.tensor_data(t));
       const bool bf16_exact = bf16_to_f32(f32_to_bf16(scale)) == scale;
       outs.push_back({name, StDType::u8, {rows / 4, cols}, [&in, &t, f, rows, cols]() {
         const TernaryTensor tt = unpack_ternary(*f, u8span(in.tensor_data(t)), rows, cols);
         return pack_ternary(TernaryFormat::hf_u8, tt.values, rows, cols, 0);
-      }});
+      }, t.name});
       const std::string scale_name = name.substr(0, name.size() - 6) + "weight_scale";
       outs.push_back({scale_name, bf16_exact ? StDType::bf16 : StDType::f32, {1}, [scale, bf16_exact]() {
         return from_f32({scale}, bf16_exact ? GgmlType::bf16 : GgmlType::f32);
-      }});
+      }, ""});
       continue;
     }
     StDType dt;
@@ -268,10 +329,7 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
       case GgmlType::i32: dt = StDType::i32; break;
       default: fail("{} has type {}, which has no safetensors dtype", what, ggml_type_name(t.type));
     }
-    outs.push_back({name, dt, shape, [&in, &t]() {
-      const auto d = u8span(in.tensor_data(t));
-      return std::vector<uint8_t>(d.begin(), d.end());
-    }});
+    outs.push_back({name, dt, shape, nullptr, t.name});  // written straight from the mapping
   }
   SafetensorsWriter w;
   w.set_metadata("format", "pt");
@@ -280,15 +338,23 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
   w.write_header(output);
   for (size_t i = 0; i < outs.size(); ++i) {
     if (o.progress) o.progress(i, outs.size(), outs[i].name);
-    const auto bytes = outs[i].produce();
-    s.output_bytes += bytes.size();
-    w.write(std::as_bytes(std::span<const uint8_t>(bytes)));
+    const GgufTensorInfo* src = outs[i].source.empty() ? nullptr : in.find_tensor(outs[i].source);
+    if (!outs[i].produce) {
+      w.write(in.tensor_data(*src));
+      s.output_bytes += src->nbytes;
+    } else {
+      const auto bytes = outs[i].produce();
+      s.output_bytes += bytes.size();
+      w.write(std::as_bytes(std::span<const uint8_t>(bytes)));
+    }
+    if (src) release_pages(in.tensor_data(*src));
   }
   if (o.progress) o.progress(outs.size(), outs.size(), "");
   w.finish();
   s.tensors = outs.size();
   s.notes.push_back("weight_scale written as mean|W| (multiply convention: quantization_config.linear_class = "
-                    "\"autobitlinear\"); config.json and the tokenizer are not written");
+                    "\"autobitlinear\"); the tokenizer is not written");
+  write_config_json(in, output, s);
 }
 
 bool is_gguf_file(const std::string& path) {
@@ -354,7 +420,7 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
       s.notes.push_back(fmt::format("weight_scale convention: {} (from quantization_config.linear_class = \"{}\")",
                                     scale_convention_name(cfg.quantization->scale_convention()),
                                     cfg.quantization->linear_class));
-    s.notes.push_back("tokenizer not converted (tokenizer.json -> GGUF is not implemented yet)");
+    for (auto& e : hf_tokenizer_to_gguf(dir.string(), cfg, &s.notes)) kv.push_back(std::move(e));
     write_gguf(output, std::move(kv), items, o, s);
     return s;
   } catch (...) {

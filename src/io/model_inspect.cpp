@@ -91,6 +91,39 @@ void float_checks(std::span<const std::byte> d, std::string_view dtype, const st
   if (s.all_zero && !d.empty()) problems.push_back(fmt::format("{}: all values are zero{}", name, is_scale ? " (a zero scale)" : ""));
 }
 
+// Tokenizer arrays are read as typed arrays by every consumer: a wrong element type or a count that disagrees
+// with the vocabulary is what turned into out-of-bounds reads in llama.cpp (PR #26690).
+void tokenizer_checks(const GgufFile& f, json& problems) {
+  const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
+  if (!tokens) return;
+  if (tokens->type != GgufValueType::array || tokens->elem_type != GgufValueType::string) {
+    problems.push_back("tokenizer.ggml.tokens: expected an array of strings");
+    return;
+  }
+  const uint64_t n = tokens->count;
+  const std::pair<const char*, GgufValueType> arrays[] = {{"tokenizer.ggml.scores", GgufValueType::f32},
+                                                          {"tokenizer.ggml.token_type", GgufValueType::i32}};
+  for (const auto& [key, elem] : arrays) {
+    const GgufValue* v = f.find(key);
+    if (!v) continue;
+    if (v->type != GgufValueType::array || v->elem_type != elem)
+      problems.push_back(fmt::format("{}: expected an array of {}", key, gguf_value_type_name(elem)));
+    else if (v->count != n)
+      problems.push_back(fmt::format("{}: {} entries for {} tokens", key, v->count, n));
+  }
+  if (const GgufValue* m = f.find("tokenizer.ggml.merges");
+      m && (m->type != GgufValueType::array || m->elem_type != GgufValueType::string))
+    problems.push_back("tokenizer.ggml.merges: expected an array of strings");
+  if (const GgufValue* v = f.find(f.architecture() + ".vocab_size"); v && v->as_uint() != n)
+    problems.push_back(fmt::format("{}.vocab_size is {} but there are {} tokens", f.architecture(), v->to_string(), n));
+  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+                          "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"})
+    if (const GgufValue* v = f.find(key)) {
+      const auto id = v->as_uint();
+      if (!id || *id >= n) problems.push_back(fmt::format("{} = {} is not a token id below {}", key, v->to_string(), n));
+    }
+}
+
 json inspect_gguf(const std::string& path) {
   const GgufFile f = GgufFile::open(path);
   json out = {{"format", "gguf"}, {"path", path}, {"version", f.version()}, {"alignment", f.alignment()},
@@ -120,6 +153,7 @@ json inspect_gguf(const std::string& path) {
     }
     tensors.push_back(e);
   }
+  tokenizer_checks(f, problems);
   out["tensors"] = tensors;
   out["problems"] = problems;
   return out;

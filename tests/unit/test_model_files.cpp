@@ -232,6 +232,80 @@ TEST(ModelFiles, LatentWeightsNeedQuantize) {
   EXPECT_EQ(std::memcmp(got.data(), expect.data(), got.size()), 0);
 }
 
+TEST(ModelFiles, TokenizerAndConfigCarriedAcross) {
+  TempDir dir;
+  std::mt19937 rng(6);
+  write_config(dir.path().string(), "autobitlinear");
+  write_checkpoint(dir.path().string(), true, rng);
+  {
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int i = 0; i < 60; ++i) vocab[fmt::format("t{}", i)] = i;
+    nlohmann::json tok = {{"model", {{"type", "BPE"}, {"vocab", vocab},
+                                     {"merges", nlohmann::json::array({"t1 t2", nlohmann::json::array({"t3", "t4"})})}}},
+                          {"added_tokens", nlohmann::json::array({{{"id", 60}, {"content", "<|begin_of_text|>"}, {"special", true}},
+                                                                  {{"id", 62}, {"content", "<x>"}, {"special", false}}})}};
+    std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+    std::ofstream(dir.file("tokenizer_config.json")) << R"({"chat_template": "{{ messages }}"})";
+  }
+  convert_model(dir.path().string(), dir.file("m.gguf"), {});
+  const GgufFile g = GgufFile::open(dir.file("m.gguf"));
+  EXPECT_EQ(g.get_string("tokenizer.ggml.model"), "gpt2");
+  EXPECT_EQ(g.get_string("tokenizer.ggml.pre"), "llama-bpe");
+  const auto& tokens = g.at("tokenizer.ggml.tokens");
+  ASSERT_EQ(tokens.count, uint64_t(kVocab));
+  EXPECT_EQ(tokens.strings[5], "t5");
+  EXPECT_EQ(tokens.strings[60], "<|begin_of_text|>");
+  EXPECT_EQ(tokens.strings[61], "[PAD61]");
+  const auto& types = g.at("tokenizer.ggml.token_type");
+  EXPECT_EQ(*types.int_at(5), 1);
+  EXPECT_EQ(*types.int_at(60), 3);
+  EXPECT_EQ(*types.int_at(61), 5);
+  EXPECT_EQ(*types.int_at(62), 4);
+  EXPECT_EQ(g.at("tokenizer.ggml.merges").strings, (std::vector<std::string>{"t1 t2", "t3 t4"}));
+  EXPECT_EQ(g.get_string("tokenizer.chat_template"), "{{ messages }}");
+  EXPECT_TRUE(inspect_model(dir.file("m.gguf"))["problems"].empty());
+
+  TempDir out;
+  convert_model(dir.file("m.gguf"), out.file("model.safetensors"), {});
+  const ModelConfig c = load_model_config(out.path().string());
+  EXPECT_EQ(c.architectures, (std::vector<std::string>{"BitNetForCausalLM"}));
+  EXPECT_EQ(c.hidden_size, kHidden);
+  EXPECT_EQ(c.intermediate_size, kFfn);
+  EXPECT_EQ(c.num_hidden_layers, 2);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  EXPECT_EQ(c.vocab_size, kVocab);
+  EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.quantization->scale_convention(), ScaleConvention::multiply);
+  // and the converted directory converts again, to the same ternary bytes
+  convert_model(out.path().string(), out.file("again.gguf"), {});
+  const GgufFile again = GgufFile::open(out.file("again.gguf"));
+  for (const auto& t : g.tensors()) {
+    const auto a = again.tensor_data(again.tensor(t.name)), b = g.tensor_data(t);
+    ASSERT_EQ(a.size(), b.size()) << t.name;
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size()), 0) << t.name;
+  }
+}
+
+TEST(ModelFiles, InspectReportsInconsistentTokenizerArrays) {
+  TempDir dir;
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string("llama"));
+  w.set("llama.vocab_size", GgufValue::u32(4));
+  w.set("tokenizer.ggml.tokens", GgufValue::string_array({"a", "b", "c"}));
+  const std::vector<float> scores = {0, 0};
+  w.set("tokenizer.ggml.scores", GgufValue::scalar_array<float>(GgufValueType::f32, scores));
+  w.set("tokenizer.ggml.token_type", GgufValue::string_array({"1", "1", "1"}));
+  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(3));
+  w.write_header(dir.file("t.gguf"));
+  w.finish();
+  const std::string p = inspect_model(dir.file("t.gguf"))["problems"].dump();
+  EXPECT_NE(p.find("tokenizer.ggml.scores: 2 entries for 3 tokens"), std::string::npos) << p;
+  EXPECT_NE(p.find("tokenizer.ggml.token_type: expected an array of i32"), std::string::npos) << p;
+  EXPECT_NE(p.find("llama.vocab_size is 4 but there are 3 tokens"), std::string::npos) << p;
+  EXPECT_NE(p.find("tokenizer.ggml.eos_token_id = 3"), std::string::npos) << p;
+}
+
 TEST(ModelFiles, InspectFindsAllZeroAndBrokenTensors) {
   TempDir dir;
   std::mt19937 rng(5);
