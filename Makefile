@@ -1,6 +1,6 @@
 # The README's two commands. Both run the idempotent set-up first.
 JOBS ?= 2
-.PHONY: run test setup release asan bench clean
+.PHONY: run test setup release asan bench clean fuzz
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,22 @@ test: release
 
 bench: release
 	./build/release/bench/bitnet_bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+# libFuzzer targets for the GGUF, safetensors and config.json readers (clang++), FUZZ_SECONDS each. New inputs
+# go to build/fuzz/corpus_*; the committed seeds in tests/fuzz/corpus/ are only read.
+FUZZ_SECONDS ?= 60
+fuzz: SHELL := /bin/bash
+fuzz:
+	cmake -S tests/fuzz -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/fuzz -j$(JOBS)
+	@for t in gguf safetensors config; do \
+	  mkdir -p build/fuzz/corpus_$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/crash_$$t- build/fuzz/corpus_$$t tests/fuzz/corpus/$$t 2>&1 \
+	    | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 clean:
 	rm -rf build

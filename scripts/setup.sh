@@ -12,8 +12,9 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
 )
-# numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks.
-PYPI_PACKAGES=(numpy ml_dtypes)
+# numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
+# TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer.
+PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

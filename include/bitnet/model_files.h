@@ -1,0 +1,52 @@
+#pragma once
+// Whole-model operations on files: HF <-> GGUF tensor names, streaming conversion (HF safetensors dir or GGUF
+// -> GGUF with a chosen ternary type; GGUF -> HF safetensors with packed uint8 + weight_scale), and inspection
+// (metadata, tensor table, checks for all-zero tensors, non-ternary codes and non-finite scales).
+#include <bitnet/gguf.h>
+#include <bitnet/model_config.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bitnet {
+
+// "model.layers.3.mlp.up_proj.weight" <-> "blk.3.ffn_up.weight" (formats.md §1.1.2, §2.3.2); nullopt when the
+// name has no counterpart. 1bitLLM's inner_attn_ln / ffn_layernorm map to attn_sub_norm / ffn_sub_norm.
+std::optional<std::string> hf_to_gguf_name(std::string_view hf);
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf);
+// The seven BitLinear projections per layer (GGUF names), whose weights are ternary.
+bool is_ternary_projection(std::string_view gguf_name);
+
+// GGUF tokenizer metadata (tokenizer.ggml.*, tokenizer.chat_template) from an HF directory's tokenizer.json
+// (byte-level BPE) and tokenizer_config.json; empty with a note when there is no tokenizer.json.
+std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::string& dir, const ModelConfig& cfg,
+                                                                    std::vector<std::string>* notes);
+
+struct ConvertOptions {
+  GgmlType ternary_type = GgmlType::tq2_0;  // tq1_0 | tq2_0 | i2_s | f16 | f32 (dequantized)
+  bool quantize = false;                    // allow absmean ternarization of non-ternary float projections
+  std::optional<ScaleConvention> scale_convention;  // HF input: override what config.json implies
+  // Progress: (tensors done, total, name of the tensor being written).
+  std::function<void(size_t, size_t, const std::string&)> progress;
+};
+
+struct ConvertSummary {
+  size_t tensors = 0;
+  size_t ternary_tensors = 0;
+  size_t quantized_tensors = 0;  // ternarized with absmean because --quantize was given
+  uint64_t output_bytes = 0;
+  std::vector<std::string> notes;  // what the converter decided (scale convention, I2_S detection, skipped data)
+};
+
+// `input`: an HF directory (config.json + model.safetensors or a sharded index), or a .gguf file.
+// `output`: *.gguf or *.safetensors (GGUF input only). Streams one tensor at a time.
+ConvertSummary convert_model(const std::string& input, const std::string& output, const ConvertOptions& options);
+
+// Report as JSON: {"format", "path", "metadata", "tensors": [{"name","type","shape","bytes","checks"...}],
+// "problems": [...]}. Problems: all-zero tensors, non-ternary codes, non-finite or zero scales, NaN/Inf values.
+nlohmann::json inspect_model(const std::string& path);
+
+}  // namespace bitnet

@@ -1,0 +1,57 @@
+#include "io/json_util.h"
+
+#include <bitnet/error.h>
+
+#include <fstream>
+#include <set>
+#include <sys/stat.h>
+#include <vector>
+
+namespace bitnet::io {
+
+nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth) {
+  using nlohmann::json;
+  // One set of keys per open object: a key seen twice in the same object is an error.
+  std::vector<std::set<std::string>> keys;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (depth >= max_depth) fail("{}: JSON nests deeper than {} levels", file, max_depth);
+        if (event == json::parse_event_t::object_start) keys.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+          fail("{}: duplicate JSON key \"{}\"", file, parsed.get<std::string>());
+        break;
+      default: break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text.begin(), text.end(), callback);
+  } catch (const json::exception& e) {
+    fail("{}: invalid JSON: {}", file, e.what());
+  }
+}
+
+std::string read_text_file(const std::string& path, uint64_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail("cannot open '{}'", path);
+  if (!S_ISREG(st.st_mode)) fail("'{}' is not a regular file", path);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    fail("{}: {} bytes is larger than the {} bytes accepted for this kind of file", path, st.st_size, max_bytes);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open '{}'", path);
+  std::string s(static_cast<size_t>(st.st_size), '\0');
+  f.read(s.data(), static_cast<std::streamsize>(s.size()));
+  s.resize(static_cast<size_t>(f.gcount()));
+  return s;
+}
+
+std::string_view json_type_name(const nlohmann::json& j) { return j.type_name(); }
+
+}  // namespace bitnet::io

@@ -1,0 +1,20 @@
+#pragma once
+// JSON from files we do not trust (safetensors headers, config.json, index files): parse errors, duplicate
+// keys (which nlohmann would silently collapse) and nesting deeper than a limit all become bitnet::Error
+// naming the file.
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace bitnet::io {
+
+nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth = 64);
+
+// Reads a whole (small) text file; refuses files over max_bytes before reading them.
+std::string read_text_file(const std::string& path, uint64_t max_bytes = 64ull << 20);
+
+// "object", "string", ... for messages.
+std::string_view json_type_name(const nlohmann::json& j);
+
+}  // namespace bitnet::io

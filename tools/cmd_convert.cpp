@@ -1,0 +1,73 @@
+// `bitnet convert IN -o OUT`: HF checkpoint directory or GGUF -> GGUF with a chosen ternary type, or
+// GGUF -> HF safetensors (packed uint8 + weight_scale). Streams tensor by tensor.
+#include <bitnet/model_files.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "commands.h"
+
+namespace bitnet::cli {
+
+namespace {
+// A progress bar on stderr that appears only once a conversion has run for more than a second.
+class Progress {
+ public:
+  void operator()(size_t done, size_t total, const std::string& name) {
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (t < 1.0 && done < total) return;
+    if (t < 1.0 && !shown_) return;
+    shown_ = true;
+    const int width = 30;
+    const int fill = total ? static_cast<int>(width * done / total) : width;
+    fmt::print(stderr, "\r[{}{}] {:3}% {}/{} {:<40.40}", std::string(fill, '#'), std::string(width - fill, ' '),
+               total ? 100 * done / total : 100, done, total, name);
+    if (done == total) fmt::print(stderr, "\n");
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool shown_ = false;
+};
+}  // namespace
+
+void add_convert_command(CLI::App& app, Action& selected) {
+  auto* cmd = app.add_subcommand("convert", "Convert HF safetensors or GGUF to GGUF (ternary type of choice), or GGUF to safetensors");
+  struct Args {
+    std::string input, output, type = "tq2_0", convention;
+    bool quantize = false, quiet = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("INPUT", a->input, "HF directory (config.json + safetensors) or .gguf file")->required();
+  cmd->add_option("-o,--output", a->output, "Output .gguf or .safetensors")->required();
+  cmd->add_option("-t,--type", a->type, "Type for ternary weights: tq2_0 (default), tq1_0, i2_s, f16, f32")
+      ->check(CLI::IsMember({"tq2_0", "tq1_0", "i2_s", "f16", "f32"}, CLI::ignore_case));
+  cmd->add_flag("--quantize", a->quantize, "Ternarize non-ternary projection weights with absmean (otherwise refused)");
+  cmd->add_option("--scale-convention", a->convention,
+                  "How the HF weight_scale applies: multiply (= mean|W|) or divide (= 1/mean|W|); default from config.json")
+      ->check(CLI::IsMember({"multiply", "divide"}));
+  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or summary");
+  cmd->callback([&selected, a] {
+    selected = [a]() {
+      ConvertOptions o;
+      o.ternary_type = parse_ggml_type(a->type);
+      o.quantize = a->quantize;
+      if (!a->convention.empty())
+        o.scale_convention = a->convention == "multiply" ? ScaleConvention::multiply : ScaleConvention::divide;
+      auto bar = std::make_shared<Progress>();
+      if (!a->quiet && isatty(STDERR_FILENO)) o.progress = [bar](size_t d, size_t t, const std::string& n) { (*bar)(d, t, n); };
+      const auto t0 = std::chrono::steady_clock::now();
+      const ConvertSummary s = convert_model(a->input, a->output, o);
+      if (!a->quiet) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        fmt::print("wrote {}: {} tensors ({} ternary, {} quantized with absmean), {:.1f} MiB in {:.1f} s\n", a->output,
+                   s.tensors, s.ternary_tensors, s.quantized_tensors, s.output_bytes / 1048576.0, secs);
+        for (const auto& n : s.notes) fmt::print("note: {}\n", n);
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace bitnet::cli
