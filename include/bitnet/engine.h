@@ -1,0 +1,60 @@
+#pragma once
+// The inference engine: a batch of tokens from one or several sequences through the transformer, with a
+// preallocated f16 KV cache per sequence. Prefill runs all prompt tokens through the GEMM path at once;
+// decode runs one token per sequence through the same code (the kernels' GEMV case). After construction a
+// decode step allocates nothing.
+#include <bitnet/model.h>
+#include <bitnet/quant.h>
+#include <bitnet/thread_pool.h>
+
+#include <span>
+#include <vector>
+
+namespace bitnet {
+
+struct BatchToken {
+  int32_t token = 0;
+  int32_t pos = 0;      // position in its sequence (0-based); the cache must hold positions 0..pos-1 already
+  int32_t seq = 0;      // which sequence (KV cache slot)
+  bool logits = false;  // compute this token's logits
+};
+
+class Engine {
+ public:
+  // n_ctx: positions per sequence; n_seq: sequences (cache slots); max_batch: tokens per decode() call.
+  Engine(const Model& model, int64_t n_ctx, int n_seq = 1, int64_t max_batch = 512, ThreadPool* pool = nullptr);
+
+  // Runs the batch; writes the logits of the tokens marked `logits`, in batch order, to `logits`
+  // ([count, vocab] floats). Tokens of one sequence must come in position order.
+  void decode(std::span<const BatchToken> batch, float* logits);
+  // One sequence: evaluates `tokens` at positions start_pos.. (in chunks of max_batch) and returns the logits
+  // of the last one (valid until the next call).
+  const float* eval(int seq, std::span<const int32_t> tokens, int32_t start_pos);
+
+  const Model& model() const { return model_; }
+  int64_t context() const { return n_ctx_; }
+  int sequences() const { return n_seq_; }
+  int64_t max_batch() const { return max_batch_; }
+
+ private:
+  void attention(int64_t layer, std::span<const BatchToken> batch);
+  void embed(std::span<const BatchToken> batch);
+  void rope(float* v, int64_t heads, int32_t pos) const;
+  uint16_t* k_cache(int64_t layer, int seq, int64_t pos);
+  uint16_t* v_cache(int64_t layer, int seq, int64_t pos);
+
+  const Model& model_;
+  ThreadPool& pool_;
+  int64_t n_ctx_, max_batch_;
+  int n_seq_;
+  int64_t q_dim_, kv_dim_;
+  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][seq][pos][kv_dim] f16
+  std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
+  // Scratch for max_batch tokens.
+  std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
+  std::vector<float> scores_;                // [threads][n_ctx + head_dim]
+  QuantizedActivations qa_;
+  std::vector<BatchToken> eval_batch_;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,74 @@
+#pragma once
+// BitNet b1.58 transformer models as the engine runs them: the architecture (from GGUF metadata, or given for a
+// random model) and the weights, repacked once into the kernels' layouts.
+#include <bitnet/dense.h>
+#include <bitnet/tensor.h>
+#include <bitnet/ternary.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bitnet {
+
+enum class FfnActivation { relu2, silu };
+
+struct TransformerConfig {
+  std::string arch;             // GGUF general.architecture: "bitnet-b1.58", "bitnet-25", "bitnet", "llama"
+  int64_t vocab = 0;
+  int64_t hidden = 0;
+  int64_t ffn = 0;
+  int64_t layers = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t context = 4096;       // the model's trained context length
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  FfnActivation activation = FfnActivation::relu2;
+  bool sub_norms = true;        // RMSNorm before o_proj and down_proj (BitNet's SubLN)
+
+  // The shape of microsoft/bitnet-b1.58-2B-4T.
+  static TransformerConfig bitnet_2b4t();
+  void validate() const;  // throws naming the inconsistent field
+};
+
+enum class HeadType { f16, int8 };  // the output head: f16 (as in the official files) or an int8 copy
+
+struct LayerWeights {
+  std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
+  TernaryMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  // Loads a GGUF file (bitnet.cpp I2_S, llama.cpp TQ1_0/TQ2_0, or F32/F16 ternary-valued projections). The
+  // embedding stays memory-mapped (no copy); ternary weights are repacked into the kernel layout.
+  static Model load_gguf(const std::string& path, HeadType head = HeadType::f16);
+  // Random ternary weights and a random embedding with this shape (benchmarks and tests).
+  static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16);
+
+  const TransformerConfig& config() const { return config_; }
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  const Tensor& embedding() const { return embedding_; }  // [vocab, hidden], f16 or f32
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  HeadType head_type() const { return head_type_; }
+  const Tensor& head_f16() const { return head_f16_; }    // [vocab, hidden] f16 (tied: the embedding)
+  const Int8Matrix& head_int8() const { return head_int8_; }
+  size_t ternary_bytes() const;  // kernel-layout bytes of all ternary matrices
+  size_t head_bytes() const;     // bytes the head reads per token
+  int64_t parameter_count() const;
+  std::string description;       // e.g. the file name, for `bitnet bench`
+
+ private:
+  void finish_head(HeadType head);
+  TransformerConfig config_;
+  std::vector<LayerWeights> layers_;
+  Tensor embedding_;
+  std::vector<float> output_norm_;
+  HeadType head_type_ = HeadType::f16;
+  Tensor head_f16_;
+  Int8Matrix head_int8_;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,43 @@
+// The transformer shape the engine runs, and its consistency checks.
+#include <bitnet/error.h>
+#include <bitnet/model.h>
+
+namespace bitnet {
+
+TransformerConfig TransformerConfig::bitnet_2b4t() {
+  TransformerConfig c;
+  c.arch = "bitnet-b1.58";
+  c.vocab = 128256;
+  c.hidden = 2560;
+  c.ffn = 6912;
+  c.layers = 30;
+  c.heads = 20;
+  c.kv_heads = 5;
+  c.head_dim = 128;
+  c.context = 4096;
+  c.norm_eps = 1e-5f;
+  c.rope_theta = 500000.0f;
+  c.activation = FfnActivation::relu2;
+  c.sub_norms = true;
+  return c;
+}
+
+void TransformerConfig::validate() const {
+  auto positive = [](int64_t v, const char* name) {
+    BITNET_CHECK(v > 0 && v < (int64_t{1} << 31), "[model] {} must be positive (and < 2^31), got {}", name, v);
+  };
+  positive(vocab, "vocab size");
+  positive(hidden, "embedding length");
+  positive(ffn, "feed-forward length");
+  positive(layers, "block count");
+  positive(heads, "head count");
+  positive(kv_heads, "KV head count");
+  positive(head_dim, "head dimension");
+  positive(context, "context length");
+  BITNET_CHECK(heads % kv_heads == 0, "[model] head count {} is not a multiple of the KV head count {}", heads,
+               kv_heads);
+  BITNET_CHECK(head_dim % 2 == 0, "[model] head dimension {} must be even for RoPE", head_dim);
+  BITNET_CHECK(norm_eps > 0 && rope_theta > 0, "[model] RMSNorm epsilon and RoPE theta must be positive");
+}
+
+}  // namespace bitnet

@@ -1,0 +1,217 @@
+// The transformer forward pass over a batch of tokens (BitNet b1.58: RMSNorm fused with int8 quantization,
+// ternary projections, half-split RoPE, GQA attention over an f16 cache, SubLN, gated ReLU^2 / SiLU FFN).
+#include <bitnet/engine.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/dense.h"
+#include "kernels/vector.h"
+
+namespace bitnet {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, ThreadPool* pool)
+    : model_(model), pool_(pool != nullptr ? *pool : default_pool()), n_ctx_(n_ctx), max_batch_(max_batch),
+      n_seq_(n_seq) {
+  const TransformerConfig& c = model.config();
+  BITNET_CHECK(n_ctx > 0 && n_seq > 0 && max_batch > 0, "[engine] context, sequences and batch must be positive");
+  BITNET_CHECK(static_cast<int64_t>(model.layers().size()) == c.layers, "[engine] the model has no weights");
+  q_dim_ = c.heads * c.head_dim;
+  kv_dim_ = c.kv_heads * c.head_dim;
+  const auto cache = static_cast<size_t>(c.layers * n_seq * n_ctx * kv_dim_);
+  k_cache_.assign(cache, 0);
+  v_cache_.assign(cache, 0);
+  // RoPE tables as transformers computes them, in f32: inv_freq = 1 / theta^(2i / d), angle = pos * inv_freq.
+  const int64_t half = c.head_dim / 2;
+  rope_cos_.resize(static_cast<size_t>(n_ctx * half));
+  rope_sin_.resize(rope_cos_.size());
+  for (int64_t i = 0; i < half; ++i) {
+    const float inv_freq =
+        1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
+    for (int64_t p = 0; p < n_ctx; ++p) {
+      const float angle = static_cast<float>(p) * inv_freq;
+      rope_cos_[static_cast<size_t>(p * half + i)] = std::cos(angle);
+      rope_sin_[static_cast<size_t>(p * half + i)] = std::sin(angle);
+    }
+  }
+  auto scratch = [&](std::vector<float>& v, int64_t width) { v.assign(static_cast<size_t>(max_batch * width), 0.0f); };
+  scratch(x_, c.hidden);
+  scratch(q_, q_dim_);
+  scratch(k_, kv_dim_);
+  scratch(v_, kv_dim_);
+  scratch(o_, q_dim_);
+  scratch(gate_, c.ffn);
+  scratch(up_, c.ffn);
+  scratch(tmp_, std::max(c.hidden, c.ffn));
+  logits_.assign(static_cast<size_t>(c.vocab), 0.0f);
+  eval_batch_.reserve(static_cast<size_t>(max_batch));
+  scores_.assign(static_cast<size_t>(pool_.size() * (n_ctx + c.head_dim)), 0.0f);
+  qa_.resize(max_batch, std::max({c.hidden, c.ffn, q_dim_}));  // the largest row, so later resizes never allocate
+}
+
+uint16_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {
+  return k_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * kv_dim_;
+}
+uint16_t* Engine::v_cache(int64_t layer, int seq, int64_t pos) {
+  return v_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * kv_dim_;
+}
+
+// Half-split ("rotate_half", NeoX) pairing: element i rotates with element i + d/2 inside each head.
+void Engine::rope(float* v, int64_t heads, int32_t pos) const {
+  const int64_t d = model_.config().head_dim, half = d / 2;
+  const float* cs = rope_cos_.data() + pos * half;
+  const float* sn = rope_sin_.data() + pos * half;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* x = v + h * d;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = x[i], b = x[i + half];
+      x[i] = a * cs[i] - b * sn[i];
+      x[i + half] = b * cs[i] + a * sn[i];
+    }
+  }
+}
+
+void Engine::embed(std::span<const BatchToken> batch) {
+  const TransformerConfig& c = model_.config();
+  const Tensor& e = model_.embedding();
+  const auto& k = kernels::vector_kernels();
+  for (size_t t = 0; t < batch.size(); ++t) {
+    const int32_t id = batch[t].token;
+    BITNET_CHECK(id >= 0 && id < c.vocab, "[engine] token id {} is outside the vocabulary (0..{})", id, c.vocab - 1);
+    float* dst = x_.data() + static_cast<int64_t>(t) * c.hidden;
+    if (e.dtype() == DType::f16) {
+      k.f16_to_f32(static_cast<const uint16_t*>(e.data()) + static_cast<int64_t>(id) * c.hidden, dst, c.hidden);
+    } else {
+      std::memcpy(dst, static_cast<const float*>(e.data()) + static_cast<int64_t>(id) * c.hidden, c.hidden * 4);
+    }
+  }
+}
+
+// Causal GQA attention of each batch token over its sequence's cache (positions 0..pos), one (token, head)
+// pair per work item. Scores use the dense f16 kernel on the cached keys; values are summed row by row.
+void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
+  const TransformerConfig& c = model_.config();
+  const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const auto& dk = kernels::dense_family().get();
+  const auto& vk = kernels::vector_kernels();
+  const int64_t items = static_cast<int64_t>(batch.size()) * c.heads;
+  const int64_t stride = n_ctx_ + d;
+  pool_.parallel_for(pool_.size(), [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      float* scores = scores_.data() + w * stride;
+      float* vrow = scores + n_ctx_;
+      for (int64_t item = items * w / pool_.size(); item < items * (w + 1) / pool_.size(); ++item) {
+        const int64_t t = item / c.heads, h = item % c.heads, kvh = h / group;
+        const BatchToken& bt = batch[static_cast<size_t>(t)];
+        const int64_t n = bt.pos + 1;
+        const float* q = q_.data() + t * q_dim_ + h * d;
+        // scores[j] = k_j . q: the cached keys of this KV head are the rows of an f16 matrix, one token.
+        const kernels::DenseF16Args args{k_cache(layer, bt.seq, 0) + kvh * d, d, kv_dim_, q, d, scores, 1, 0, n, 1};
+        dk.gemm_f16(args);
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < n; ++j) {
+          scores[j] *= scale;
+          m = std::max(m, scores[j]);
+        }
+        vk.binary_scalar[static_cast<int>(BinaryOp::sub)](scores, m, scores, n);
+        vk.unary[static_cast<int>(UnaryOp::exp)](scores, scores, n);
+        const double total = vk.sum(scores, n);
+        const auto inv = static_cast<float>(1.0 / total);
+        float* out = o_.data() + t * q_dim_ + h * d;
+        std::fill(out, out + d, 0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+          vk.f16_to_f32(v_cache(layer, bt.seq, j) + kvh * d, vrow, d);
+          const float p = scores[j] * inv;
+          for (int64_t i = 0; i < d; ++i) out[i] += p * vrow[i];
+        }
+      }
+    }
+  });
+}
+
+void Engine::decode(std::span<const BatchToken> batch, float* logits) {
+  const TransformerConfig& c = model_.config();
+  const auto T = static_cast<int64_t>(batch.size());
+  BITNET_CHECK(T > 0 && T <= max_batch_, "[engine] batch of {} tokens (1..{} allowed)", T, max_batch_);
+  for (const BatchToken& bt : batch) {
+    BITNET_CHECK(bt.seq >= 0 && bt.seq < n_seq_, "[engine] sequence {} out of range (0..{})", bt.seq, n_seq_ - 1);
+    BITNET_CHECK(bt.pos >= 0 && bt.pos < n_ctx_, "[engine] position {} is outside the context of {}", bt.pos, n_ctx_);
+  }
+  const auto& vk = kernels::vector_kernels();
+  const auto add = vk.binary[static_cast<int>(BinaryOp::add)];
+  const auto mul = vk.binary[static_cast<int>(BinaryOp::mul)];
+  const auto act = vk.unary[static_cast<int>(c.activation == FfnActivation::relu2 ? UnaryOp::relu2 : UnaryOp::silu)];
+  const float eps = c.norm_eps;
+  embed(batch);
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
+    // Attention block.
+    rms_norm_quantize_activations(x_.data(), w.attn_norm.data(), eps, T, c.hidden, c.hidden, qa_);
+    ternary_matmul(w.wq, qa_, q_.data(), q_dim_, pool_);
+    ternary_matmul(w.wk, qa_, k_.data(), kv_dim_, pool_);
+    ternary_matmul(w.wv, qa_, v_.data(), kv_dim_, pool_);
+    for (int64_t t = 0; t < T; ++t) {
+      const BatchToken& bt = batch[static_cast<size_t>(t)];
+      rope(q_.data() + t * q_dim_, c.heads, bt.pos);
+      rope(k_.data() + t * kv_dim_, c.kv_heads, bt.pos);
+      vk.f32_to_f16(k_.data() + t * kv_dim_, k_cache(l, bt.seq, bt.pos), kv_dim_);
+      vk.f32_to_f16(v_.data() + t * kv_dim_, v_cache(l, bt.seq, bt.pos), kv_dim_);
+    }
+    attention(l, batch);
+    if (c.sub_norms) {
+      rms_norm_quantize_activations(o_.data(), w.attn_sub_norm.data(), eps, T, q_dim_, q_dim_, qa_);
+    } else {
+      quantize_activations(o_.data(), T, q_dim_, q_dim_, qa_);
+    }
+    ternary_matmul(w.wo, qa_, tmp_.data(), c.hidden, pool_);
+    add(x_.data(), tmp_.data(), x_.data(), T * c.hidden);
+    // Feed-forward block.
+    rms_norm_quantize_activations(x_.data(), w.ffn_norm.data(), eps, T, c.hidden, c.hidden, qa_);
+    ternary_matmul(w.w_gate, qa_, gate_.data(), c.ffn, pool_);
+    ternary_matmul(w.w_up, qa_, up_.data(), c.ffn, pool_);
+    act(gate_.data(), gate_.data(), T * c.ffn);
+    mul(gate_.data(), up_.data(), gate_.data(), T * c.ffn);
+    if (c.sub_norms) {
+      rms_norm_quantize_activations(gate_.data(), w.ffn_sub_norm.data(), eps, T, c.ffn, c.ffn, qa_);
+    } else {
+      quantize_activations(gate_.data(), T, c.ffn, c.ffn, qa_);
+    }
+    ternary_matmul(w.w_down, qa_, tmp_.data(), c.hidden, pool_);
+    add(x_.data(), tmp_.data(), x_.data(), T * c.hidden);
+  }
+  // Final norm and the output head, for the tokens that want logits.
+  int64_t out = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (!batch[static_cast<size_t>(t)].logits) continue;
+    float* h = tmp_.data();
+    vk.rms_norm_row(x_.data() + t * c.hidden, model_.output_norm().data(), h, c.hidden, eps);
+    float* y = logits + out * c.vocab;
+    if (model_.head_type() == HeadType::int8) {
+      quantize_activations(h, 1, c.hidden, c.hidden, qa_);
+      int8_matmul(model_.head_int8(), qa_, y, c.vocab, pool_);
+    } else {
+      f16_matmul(model_.head_f16(), h, 1, c.hidden, y, c.vocab, pool_);
+    }
+    ++out;
+  }
+}
+
+const float* Engine::eval(int seq, std::span<const int32_t> tokens, int32_t start_pos) {
+  BITNET_CHECK(!tokens.empty(), "[engine] eval of an empty token list");
+  std::vector<BatchToken>& batch = eval_batch_;
+  for (size_t i = 0; i < tokens.size();) {
+    batch.clear();
+    for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
+      batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, i + 1 == tokens.size()});
+    decode(batch, logits_.data());
+  }
+  return logits_.data();
+}
+
+}  // namespace bitnet

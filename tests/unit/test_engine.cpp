@@ -1,0 +1,223 @@
+// The engine against a plain double-precision forward pass of the same BitNet math, and its own consistency:
+// prefill vs token-by-token decode, several sequences in one batch vs one at a time.
+#include <bitnet/engine.h>
+#include <bitnet/quant.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+
+#include "test_util.h"
+
+namespace bitnet {
+namespace {
+
+TransformerConfig tiny(FfnActivation act, bool sub_norms) {
+  TransformerConfig c;
+  c.arch = "bitnet-b1.58";
+  c.vocab = 61;
+  c.hidden = 64;
+  c.ffn = 96;
+  c.layers = 2;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.head_dim = 16;
+  c.context = 64;
+  c.norm_eps = 1e-5f;
+  c.rope_theta = 10000.0f;
+  c.activation = act;
+  c.sub_norms = sub_norms;
+  return c;
+}
+
+using Vec = std::vector<double>;
+
+Vec rms_norm_ref(const Vec& x, const std::vector<float>& g, double eps) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + eps);
+  Vec y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * inv * (g.empty() ? 1.0 : g[i]);
+  return y;
+}
+
+// BitLinear: per-token absmax int8 activations times ternary weights, as the formula says.
+Vec bitlinear_ref(const Vec& x, const TernaryMatrix& w) {
+  double amax = 0;
+  for (double v : x) amax = std::max(amax, std::fabs(v));
+  const double s = 127.0 / std::max(amax, 1e-5);
+  const auto values = w.unpack();
+  Vec y(static_cast<size_t>(w.rows()));
+  for (int64_t n = 0; n < w.rows(); ++n) {
+    double dot = 0;
+    for (int64_t k = 0; k < w.cols(); ++k)
+      dot += values[static_cast<size_t>(n * w.cols() + k)] * std::clamp(std::nearbyint(x[static_cast<size_t>(k)] * s), -128.0, 127.0);
+    y[static_cast<size_t>(n)] = dot / s * w.scale();
+  }
+  return y;
+}
+
+void rope_ref(Vec& v, int64_t heads, int64_t d, int64_t pos, double theta) {
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < d / 2; ++i) {
+      const double angle = static_cast<double>(pos) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
+      const double a = v[static_cast<size_t>(h * d + i)], b = v[static_cast<size_t>(h * d + i + d / 2)];
+      v[static_cast<size_t>(h * d + i)] = a * std::cos(angle) - b * std::sin(angle);
+      v[static_cast<size_t>(h * d + i + d / 2)] = b * std::cos(angle) + a * std::sin(angle);
+    }
+}
+
+// Logits of every position of `tokens`, recomputing the whole prefix (no cache), in double.
+std::vector<Vec> forward_ref(const Model& m, const std::vector<int32_t>& tokens) {
+  const TransformerConfig& c = m.config();
+  const int64_t d = c.head_dim, P = static_cast<int64_t>(tokens.size());
+  std::vector<Vec> x(static_cast<size_t>(P));
+  const Tensor emb = m.embedding().to(DType::f32);
+  for (int64_t p = 0; p < P; ++p) {
+    x[static_cast<size_t>(p)].resize(static_cast<size_t>(c.hidden));
+    for (int64_t i = 0; i < c.hidden; ++i) x[static_cast<size_t>(p)][static_cast<size_t>(i)] = emb.at({tokens[static_cast<size_t>(p)], i});
+  }
+  for (const LayerWeights& w : m.layers()) {
+    std::vector<Vec> q(static_cast<size_t>(P)), k(static_cast<size_t>(P)), v(static_cast<size_t>(P));
+    for (int64_t p = 0; p < P; ++p) {
+      const Vec a = rms_norm_ref(x[static_cast<size_t>(p)], w.attn_norm, c.norm_eps);
+      q[static_cast<size_t>(p)] = bitlinear_ref(a, w.wq);
+      k[static_cast<size_t>(p)] = bitlinear_ref(a, w.wk);
+      v[static_cast<size_t>(p)] = bitlinear_ref(a, w.wv);
+      rope_ref(q[static_cast<size_t>(p)], c.heads, d, p, c.rope_theta);
+      rope_ref(k[static_cast<size_t>(p)], c.kv_heads, d, p, c.rope_theta);
+    }
+    for (int64_t p = 0; p < P; ++p) {
+      Vec o(static_cast<size_t>(c.heads * d), 0.0);
+      for (int64_t h = 0; h < c.heads; ++h) {
+        const int64_t kvh = h / (c.heads / c.kv_heads);
+        Vec s(static_cast<size_t>(p + 1));
+        double mx = -1e300, total = 0;
+        for (int64_t j = 0; j <= p; ++j) {
+          double dot = 0;
+          for (int64_t i = 0; i < d; ++i) dot += q[static_cast<size_t>(p)][static_cast<size_t>(h * d + i)] * k[static_cast<size_t>(j)][static_cast<size_t>(kvh * d + i)];
+          s[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(d));
+          mx = std::max(mx, s[static_cast<size_t>(j)]);
+        }
+        for (auto& e : s) total += (e = std::exp(e - mx));
+        for (int64_t j = 0; j <= p; ++j)
+          for (int64_t i = 0; i < d; ++i)
+            o[static_cast<size_t>(h * d + i)] += s[static_cast<size_t>(j)] / total * v[static_cast<size_t>(j)][static_cast<size_t>(kvh * d + i)];
+      }
+      const Vec on = c.sub_norms ? rms_norm_ref(o, w.attn_sub_norm, c.norm_eps) : o;
+      const Vec attn = bitlinear_ref(on, w.wo);
+      for (int64_t i = 0; i < c.hidden; ++i) x[static_cast<size_t>(p)][static_cast<size_t>(i)] += attn[static_cast<size_t>(i)];
+      const Vec f = rms_norm_ref(x[static_cast<size_t>(p)], w.ffn_norm, c.norm_eps);
+      const Vec g = bitlinear_ref(f, w.w_gate), u = bitlinear_ref(f, w.w_up);
+      Vec hdn(g.size());
+      for (size_t i = 0; i < g.size(); ++i) {
+        const double a = c.activation == FfnActivation::relu2 ? std::pow(std::max(g[i], 0.0), 2) : g[i] / (1 + std::exp(-g[i]));
+        hdn[i] = a * u[i];
+      }
+      const Vec hn = c.sub_norms ? rms_norm_ref(hdn, w.ffn_sub_norm, c.norm_eps) : hdn;
+      const Vec down = bitlinear_ref(hn, w.w_down);
+      for (int64_t i = 0; i < c.hidden; ++i) x[static_cast<size_t>(p)][static_cast<size_t>(i)] += down[static_cast<size_t>(i)];
+    }
+  }
+  std::vector<Vec> logits;
+  const Tensor head = m.head_f16().to(DType::f32);
+  for (int64_t p = 0; p < P; ++p) {
+    const Vec h = rms_norm_ref(x[static_cast<size_t>(p)], m.output_norm(), c.norm_eps);
+    Vec l(static_cast<size_t>(c.vocab));
+    for (int64_t n = 0; n < c.vocab; ++n)
+      for (int64_t i = 0; i < c.hidden; ++i) l[static_cast<size_t>(n)] += head.at({n, i}) * h[static_cast<size_t>(i)];
+    logits.push_back(l);
+  }
+  return logits;
+}
+
+class EngineVsReference : public ::testing::TestWithParam<std::tuple<FfnActivation, bool>> {};
+
+TEST_P(EngineVsReference, LogitsMatchAPlainForwardPass) {
+  const auto [act, sub] = GetParam();
+  const Model m = Model::random(tiny(act, sub), 7);
+  Engine engine(m, 32, 1, 16);
+  const std::vector<int32_t> tokens = {3, 17, 42, 0, 60, 5, 5, 9, 33};
+  const auto want = forward_ref(m, tokens);
+  // Prefill all tokens at once and compare the last position; then every position one at a time.
+  const float* last = engine.eval(0, tokens, 0);
+  const Vec& w = want.back();
+  double num = 0, den = 0;
+  for (size_t n = 0; n < w.size(); ++n) {
+    num += (last[n] - w[n]) * (last[n] - w[n]);
+    den += w[n] * w[n];
+  }
+  // int8 rounding ties can fall differently between f32 and double arithmetic: small, not zero.
+  EXPECT_LT(std::sqrt(num / den), 2e-2) << "relative error of the last logits";
+  int agree = 0;
+  for (size_t p = 0; p < tokens.size(); ++p) {
+    const float* l = engine.eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
+    size_t best = 0, want_best = 0;
+    for (size_t n = 1; n < want[p].size(); ++n) {
+      if (l[n] > l[best]) best = n;
+      if (want[p][n] > want[p][want_best]) want_best = n;
+    }
+    agree += best == want_best;
+  }
+  EXPECT_GE(agree, static_cast<int>(tokens.size()) - 1) << "greedy choices that agree with the reference";
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, EngineVsReference,
+                         ::testing::Values(std::tuple{FfnActivation::relu2, true}, std::tuple{FfnActivation::silu, false}));
+
+TEST(Engine, PrefillEqualsTokenByTokenDecodeBitForBit) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 3);
+  const std::vector<int32_t> tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  Engine a(m, 32, 1, 16), b(m, 32, 1, 16);
+  const float* pa = a.eval(0, tokens, 0);
+  const std::vector<float> prefill(pa, pa + m.config().vocab);
+  const float* pb = nullptr;
+  for (size_t p = 0; p < tokens.size(); ++p) pb = b.eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
+  for (int64_t n = 0; n < m.config().vocab; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(prefill[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << n;
+}
+
+TEST(Engine, SequencesInOneBatchEqualSequencesAlone) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 4);
+  const int64_t V = m.config().vocab;
+  Engine together(m, 16, 2, 16), alone(m, 16, 1, 16);
+  std::vector<BatchToken> batch = {{5, 0, 0, false}, {9, 0, 1, false}, {6, 1, 0, true}, {10, 1, 1, true}};
+  std::vector<float> both(static_cast<size_t>(2 * V));
+  together.decode(batch, both.data());
+  const float* s0 = alone.eval(0, std::vector<int32_t>{5, 6}, 0);
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(both[static_cast<size_t>(n)], s0[n]);
+  const float* s1 = alone.eval(0, std::vector<int32_t>{9, 10}, 0);
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(both[static_cast<size_t>(V + n)], s1[n]);
+}
+
+TEST(Engine, Int8HeadStaysCloseToTheF16Head) {
+  const Model f16 = Model::random(tiny(FfnActivation::relu2, true), 5, HeadType::f16);
+  const Model i8 = Model::random(tiny(FfnActivation::relu2, true), 5, HeadType::int8);
+  Engine a(f16, 16), b(i8, 16);
+  const std::vector<int32_t> tokens = {4, 8, 15, 16, 23, 42};
+  const float* la = a.eval(0, tokens, 0);
+  const float* lb = b.eval(0, tokens, 0);
+  const Tensor ta = Tensor::from_bytes(la, {f16.config().vocab}, DType::f32);
+  const Tensor tb = Tensor::from_bytes(lb, {f16.config().vocab}, DType::f32);
+  EXPECT_GT(quant_error(ta, tb).cosine, 0.999);
+}
+
+TEST(Engine, RejectsBadInput) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 6);
+  Engine e(m, 8, 1, 4);
+  float logits[61];
+  const BatchToken bad_token[] = {{61, 0, 0, true}};
+  EXPECT_THROW(e.decode(bad_token, logits), Error);
+  const BatchToken bad_pos[] = {{1, 8, 0, true}};
+  EXPECT_THROW(e.decode(bad_pos, logits), Error);
+  const BatchToken bad_seq[] = {{1, 0, 1, true}};
+  EXPECT_THROW(e.decode(bad_seq, logits), Error);
+  std::vector<BatchToken> too_many(5, BatchToken{1, 0, 0, false});
+  EXPECT_THROW(e.decode(too_many, logits), Error);
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  c.kv_heads = 3;
+  EXPECT_THROW(Model::random(c), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
