@@ -1,0 +1,146 @@
+// `bitnet bench`: prompt processing (ppN) and text generation (tgN) throughput, printed as llama-bench does
+// (markdown, csv, json or jsonl), plus the weight bytes each generated token reads and the bandwidth that is.
+#include <bitnet/cpu.h>
+#include <bitnet/engine.h>
+#include <bitnet/model.h>
+#include <bitnet/thread_pool.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "commands.h"
+
+namespace bitnet::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  std::string random;  // "2b4t": a random model of that shape
+  std::vector<int> prompt = {512};
+  std::vector<int> gen = {128};
+  int threads = 0;
+  int reps = 5;
+  std::string output = "md";
+  std::string head = "f16";
+  int batch = 512;
+};
+
+struct Result {
+  std::string test;
+  int threads;
+  double mean, stddev;  // tokens per second
+  std::vector<double> samples;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937& rng) {
+  const int64_t vocab = engine.model().config().vocab;
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
+  Result r;
+  r.test = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  for (int rep = -1; rep < reps; ++rep) {  // rep -1 warms up (page faults, caches), not counted
+    for (auto& t : tokens) t = tok(rng);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (n_prompt > 0) {
+      engine.eval(0, tokens, 0);
+    } else {
+      for (int i = 0; i < n_gen; ++i) engine.eval(0, std::span<const int32_t>(&tokens[0], 1), i);
+    }
+    const double s = seconds_since(t0);
+    if (rep >= 0) r.samples.push_back((n_prompt > 0 ? n_prompt : n_gen) / s);
+  }
+  double sum = 0, sq = 0;
+  for (double v : r.samples) sum += v;
+  r.mean = sum / static_cast<double>(r.samples.size());
+  for (double v : r.samples) sq += (v - r.mean) * (v - r.mean);
+  r.stddev = r.samples.size() > 1 ? std::sqrt(sq / static_cast<double>(r.samples.size() - 1)) : 0.0;
+  return r;
+}
+
+std::string human_bytes(double b) {
+  return b >= (1ull << 30) ? fmt::format("{:.2f} GiB", b / (1ull << 30)) : fmt::format("{:.2f} MiB", b / (1 << 20));
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.threads > 0) set_default_thread_count(o.threads);
+  const HeadType head = o.head == "int8" ? HeadType::int8 : HeadType::f16;
+  BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
+  const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
+                                      : Model::load_gguf(o.model, head);
+  const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
+  const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
+  Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
+  std::mt19937 rng(1234);
+  std::vector<Result> results;
+  for (int p : o.prompt)
+    if (p > 0) results.push_back(run_test(engine, p, 0, o.reps, rng));
+  for (int g : o.gen)
+    if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng));
+
+  const int threads = default_pool().size();
+  const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
+  const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
+  const std::string backend = fmt::format("CPU {}", isa_name(preferred_isa()));
+  const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
+                      (model.head_f16().storage() == model.embedding().storage() ? 0.0 : model.embedding().nbytes());
+  const double params = static_cast<double>(model.parameter_count());
+  auto row_json = [&](const Result& r) {
+    nlohmann::json j = {{"model", name}, {"size", size}, {"params", params}, {"backend", backend}, {"threads", threads},
+                        {"test", r.test}, {"avg_ts", r.mean}, {"stddev_ts", r.stddev}, {"samples_ts", r.samples}};
+    if (r.test.rfind("tg", 0) == 0) {
+      j["weight_bytes_per_token"] = weight_bytes;
+      j["weight_gb_per_s"] = weight_bytes * r.mean / 1e9;
+    }
+    return j;
+  };
+  if (o.output == "json") {
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& r : results) all.push_back(row_json(r));
+    fmt::print("{}\n", all.dump(2));
+  } else if (o.output == "jsonl") {
+    for (const auto& r : results) fmt::print("{}\n", row_json(r).dump());
+  } else if (o.output == "csv") {
+    fmt::print("model,size,params,backend,threads,test,avg_ts,stddev_ts,weight_bytes_per_token\n");
+    for (const auto& r : results)
+      fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f}\n", name, size, params, backend, threads, r.test, r.mean,
+                 r.stddev, r.test.rfind("tg", 0) == 0 ? weight_bytes : 0.0);
+  } else {
+    fmt::print("| model | size | params | backend | threads | test | t/s | weight B/token | GB/s |\n");
+    fmt::print("| ----- | ---: | -----: | ------- | ------: | ---: | --: | -------------: | ---: |\n");
+    for (const auto& r : results) {
+      const bool tg = r.test.rfind("tg", 0) == 0;
+      fmt::print("| {} | {} | {:.2f} B | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} |\n", name, human_bytes(size),
+                 params / 1e9, backend, threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
+                 tg ? fmt::format("{:.1f}", weight_bytes * r.mean / 1e9) : "");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Action& selected) {
+  auto* cmd = app.add_subcommand("bench", "Measure prompt (ppN) and generation (tgN) throughput, like llama-bench");
+  auto o = std::make_shared<BenchOptions>();
+  cmd->add_option("-m,--model", o->model, "GGUF model file");
+  cmd->add_option("--random", o->random, "Benchmark a random-weight model of this shape instead (2b4t)")
+      ->check(CLI::IsMember({"2b4t"}));
+  cmd->add_option("-p,--n-prompt", o->prompt, "Prompt lengths to test (0 skips)")->delimiter(',');
+  cmd->add_option("-n,--n-gen", o->gen, "Generation lengths to test (0 skips)")->delimiter(',');
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: BITNET_THREADS or all CPUs)")->check(CLI::Range(1, 1024));
+  cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
+  cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
+  cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
+  cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
+  cmd->callback([&selected, o] { selected = [o] { return run_bench(*o); }; });
+}
+
+}  // namespace bitnet::cli
