@@ -125,6 +125,8 @@ Var mean(const Var& x, const Axes& axes = {}, bool keepdims = false);
 
 // --- linear algebra (ops_matmul.cpp): NumPy matmul with broadcast batch dims; both operands >= 2-D -------
 Var matmul(const Var& a, const Var& b);
+// x [..., in] times w [out, in] transposed: [..., out] (torch.nn.functional.linear without bias).
+Var linear(const Var& x, const Var& w);
 
 // --- activations and normalization (ops_nn.cpp) ------------------------------------------------------------
 Var relu(const Var& x);

@@ -18,3 +18,27 @@ Var matmul(const Var& a, const Var& b) {
 }
 
 }  // namespace bitnet::autograd
+
+namespace bitnet::autograd {
+
+Var linear(const Var& x, const Var& w) {
+  BITNET_CHECK(w.ndim() == 2, "[linear] weight must be [out, in], got {}", shape_str(w.shape()));
+  BITNET_CHECK(x.ndim() >= 1 && x.size(-1) == w.size(1), "[linear] input {} does not end in in_features = {}",
+               shape_str(x.shape()), w.size(1));
+  const int64_t in = w.size(1), out = w.size(0);
+  // Every leading dim folds into rows, so one GEMM serves any batch shape and W^T is read as a view.
+  const Tensor x2 = x.value().contiguous().reshape({-1, in});
+  const Tensor vw = w.value();
+  Shape out_shape = x.shape();
+  out_shape.back() = out;
+  const Shape x_shape = x.shape();
+  const bool gx = x.requires_grad(), gw = w.requires_grad();
+  return make_result(bitnet::matmul(x2, vw.t()).reshape(out_shape), "linear", {x, w},
+                     [x2, vw, x_shape, out, gx, gw](const Tensor& g) {
+                       const Tensor g2 = g.contiguous().reshape({-1, out});
+                       return std::vector<Tensor>{gx ? bitnet::matmul(g2, vw).reshape(x_shape) : Tensor(),
+                                                  gw ? bitnet::matmul(g2.t(), x2) : Tensor()};
+                     });
+}
+
+}  // namespace bitnet::autograd

@@ -77,6 +77,9 @@ TEST(Autograd, MatmulWithBroadcastBatches) {
   check_gradients([](const Vars& v) { return autograd::matmul(v[0], autograd::transpose(v[1], 0, 1)); },
                   {random_tensor({3, 4}, rng), random_tensor({6, 4}, rng)}, rng, {}, "matmul x W^T");
   EXPECT_THROW(autograd::matmul(Var(Tensor::ones({3})), Var(Tensor::ones({3, 2}))), Error);
+  check_gradients([](const Vars& v) { return autograd::linear(v[0], v[1]); },
+                  {random_tensor({2, 3, 4}, rng), random_tensor({5, 4}, rng)}, rng, {}, "linear");
+  EXPECT_THROW(autograd::linear(Var(Tensor::ones({2, 3})), Var(Tensor::ones({3, 2}))), Error);
 }
 
 TEST(Autograd, Activations) {
