@@ -13,6 +13,8 @@ DEBIAN_PACKAGES=(
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks.
 PYPI_PACKAGES=(numpy ml_dtypes)
+# Opt-in, about 5 GB with its CUDA wheels: torch re-makes the training golden file (tests/golden/).
+[[ ${BITNET_WITH_TORCH:-0} == 1 ]] && PYPI_PACKAGES+=(torch)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
