@@ -68,7 +68,8 @@ struct LambdaSchedule {
 
 // Windows of seq_len + 1 tokens (inputs and next-token targets) cut from one token stream at stride
 // seq_len. Each epoch visits every window once in an order shuffled from (seed, epoch), so batch(step)
-// is a pure function: resuming at a step needs no data-loader state.
+// is a pure function: resuming at a step needs no data-loader state. Not thread-safe (it caches the
+// current epoch's order).
 struct Batch {
   Tensor inputs;   // i32 [batch, seq_len]
   Tensor targets;  // i32 [batch, seq_len]

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "ops/ops_util.h"
+
 namespace bitnet::autograd {
 
 namespace B = ::bitnet;
@@ -19,8 +21,9 @@ Tensor unary_backward(const Tensor& x, const Tensor& g_in, Deriv deriv) {
   const float* px = xc.data_as<float>();
   const float* pg = g.data_as<float>();
   float* po = out.data_as<float>();
-  const int64_t n = x.numel();
-  for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * deriv(px[i]);
+  detail::parallel_elements(x.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) po[i] = pg[i] * deriv(px[i]);
+  });
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/ops_util.h"
+
 namespace bitnet::nn {
 
 namespace {
@@ -122,7 +124,10 @@ Tensor fake_quantize(const Tensor& x, const QuantSpec& spec) {
   }
   const float* pi = in.data_as<float>();
   float* po = out.data_as<float>();
-  for (int64_t g = 0; g < n / group; ++g) quantize_group(pi + g * group, po + g * group, group, spec);
+  // Groups are independent, so running them on several threads gives the same bits as running them in order.
+  detail::parallel_rows(n / group, group, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) quantize_group(pi + g * group, po + g * group, group, spec);
+  });
   return out;
 }
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "ops/ops_util.h"
+
 namespace bitnet::optim {
 
 std::vector<ParamGroup> default_param_groups(const nn::Module& model) {
@@ -53,14 +55,16 @@ void AdamW::step() {
       const float* g = var.grad().data_as<float>();
       float* m = slots_[gi][pi].exp_avg.data_as<float>();
       float* v = slots_[gi][pi].exp_avg_sq.data_as<float>();
-      const int64_t n = value.numel();
-      for (int64_t i = 0; i < n; ++i) {
-        p[i] *= decay;
-        m[i] += one_minus_b1 * (g[i] - m[i]);  // torch: exp_avg.lerp_(grad, 1 - beta1)
-        v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i];
-        const float denom = std::sqrt(v[i]) / bc2_sqrt_f + eps;
-        p[i] -= step_size * (m[i] / denom);
-      }
+      // Elementwise, so the split across threads cannot change a result.
+      detail::parallel_elements(value.numel(), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          p[i] *= decay;
+          m[i] += one_minus_b1 * (g[i] - m[i]);  // torch: exp_avg.lerp_(grad, 1 - beta1)
+          v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i];
+          const float denom = std::sqrt(v[i]) / bc2_sqrt_f + eps;
+          p[i] -= step_size * (m[i] / denom);
+        }
+      });
     }
   }
 }
@@ -98,7 +102,8 @@ double clip_grad_norm(const std::vector<autograd::Var>& params, double max_norm)
   for (const auto& p : params) {
     if (!p.grad().defined()) continue;
     const float* g = p.grad().data_as<float>();
-    for (int64_t i = 0; i < p.grad().numel(); ++i) ss += static_cast<double>(g[i]) * g[i];
+    const int64_t n = p.grad().numel();
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(g[i]) * g[i];
   }
   const double norm = std::sqrt(ss);
   const double coef = max_norm / (norm + 1e-6);
@@ -108,7 +113,8 @@ double clip_grad_norm(const std::vector<autograd::Var>& params, double max_norm)
       if (!p.grad().defined()) continue;
       Tensor g = p.grad();
       float* d = g.data_as<float>();
-      for (int64_t i = 0; i < g.numel(); ++i) d[i] *= c;
+      const int64_t n = g.numel();
+      for (int64_t i = 0; i < n; ++i) d[i] *= c;
     }
   }
   return norm;
