@@ -122,7 +122,7 @@ std::string render_loss_svg(const std::vector<LogRow>& rows, const std::string& 
   if (!any) y0 = 0, y1 = 1;
   if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
   const double pad = 0.05 * (y1 - y0);
-  y0 -= pad;
+  y0 = y0 >= 0.0 ? std::max(0.0, y0 - pad) : y0 - pad;  // a loss axis need not dip below zero
   y1 += pad;
   auto px = [&](double step) { return kLeft + (step - x0) / (x1 - x0) * (kW - kLeft - kRight); };
   auto py = [&](double v) { return kTop + (y1 - v) / (y1 - y0) * (kH - kTop - kBottom); };
