@@ -10,5 +10,6 @@ namespace bitnet::cli {
 using Action = std::function<int()>;
 
 void add_info_command(CLI::App& app, Action& selected);
+void add_train_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bitnet::cli::Action selected;
   bitnet::cli::add_info_command(app, selected);
+  bitnet::cli::add_train_command(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

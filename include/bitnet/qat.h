@@ -38,6 +38,9 @@ struct QuantSpec {
 
   bool enabled() const { return scheme != QuantScheme::none; }
   std::string str() const;  // e.g. "ternary/per_tensor", "int4-asym/group128"
+  // The inverse of str(): "f32" (or "none"), "binary", "ternary", "int<b>", "int<b>-asym", each optionally
+  // followed by "/per_tensor" (the default), "/per_row" or "/group<N>". Throws naming the bad part.
+  static QuantSpec parse(const std::string& text);
   void validate() const;    // throws bitnet::Error on an impossible combination
   bool operator==(const QuantSpec&) const = default;
 };

@@ -4,6 +4,7 @@
 #include <bitnet/qat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "ops/ops_util.h"
@@ -103,6 +104,40 @@ std::string QuantSpec::str() const {
     case Granularity::per_group: return s + fmt::format("/group{}", group_size);
   }
   return s;
+}
+
+QuantSpec QuantSpec::parse(const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string scheme = text.substr(0, slash), gran = slash == std::string::npos ? "" : text.substr(slash + 1);
+  Granularity g = Granularity::per_tensor;
+  int64_t group = 0;
+  if (gran == "per_row") {
+    g = Granularity::per_row;
+  } else if (gran.rfind("group", 0) == 0) {
+    g = Granularity::per_group;
+    try {
+      size_t used = 0;
+      group = std::stoll(gran.substr(5), &used);
+      BITNET_CHECK(used == gran.size() - 5, "");
+    } catch (const std::exception&) {
+      fail("[quant] '{}': the group size in '{}' is not a number", text, gran);
+    }
+  } else {
+    BITNET_CHECK(gran.empty() || gran == "per_tensor",
+                 "[quant] '{}': unknown granularity '{}' (expected per_tensor, per_row or group<N>)", text, gran);
+  }
+  if (scheme == "f32" || scheme == "none") return none();
+  if (scheme == "binary") return binary(g, group);
+  if (scheme == "ternary") return ternary(g, group);
+  if (scheme.rfind("int", 0) == 0) {
+    const bool asym = scheme.size() > 5 && scheme.substr(scheme.size() - 5) == "-asym";
+    const std::string digits = scheme.substr(3, scheme.size() - 3 - (asym ? 5 : 0));
+    BITNET_CHECK(!digits.empty() && digits.size() <= 2 && std::all_of(digits.begin(), digits.end(), ::isdigit),
+                 "[quant] '{}': expected int<bits> or int<bits>-asym", text);
+    const int bits = std::stoi(digits);
+    return asym ? asymmetric(bits, g, group) : symmetric(bits, g, group);
+  }
+  fail("[quant] '{}': unknown scheme '{}' (expected f32, binary, ternary, int<b> or int<b>-asym)", text, scheme);
 }
 
 Tensor fake_quantize(const Tensor& x, const QuantSpec& spec) {

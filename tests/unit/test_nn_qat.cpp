@@ -106,6 +106,13 @@ TEST(Qat, ZerosStayZeroAndBadSpecsThrow) {
   EXPECT_THROW(QuantSpec::symmetric(4, Granularity::per_group, 0), Error);
   EXPECT_THROW(nn::fake_quantize(Tensor::ones({2, 10}), QuantSpec::symmetric(4, Granularity::per_group, 4)), Error);
   EXPECT_EQ(QuantSpec::asymmetric(4, Granularity::per_group, 128).str(), "int4-asym/group128");
+  for (const QuantSpec& s : {QuantSpec::none(), QuantSpec::binary(), QuantSpec::ternary(Granularity::per_row),
+                             QuantSpec::int8_per_token(), QuantSpec::asymmetric(4, Granularity::per_group, 128),
+                             QuantSpec::symmetric(2, Granularity::per_group, 32)})
+    EXPECT_EQ(QuantSpec::parse(s.str()), s) << s.str();
+  EXPECT_EQ(QuantSpec::parse("ternary"), QuantSpec::ternary());
+  for (const char* bad : {"int", "int1", "int4/group", "int4/groupx", "tern", "int8/per_col", "int99"})
+    EXPECT_THROW(QuantSpec::parse(bad), Error) << bad;
 }
 
 TEST(Qat, SteGradientIsIdentity) {
