@@ -66,8 +66,7 @@ def attention(q, k, v):  # q [B, Hq, T, D], k/v [B, Hkv, T, D]; head h reads kv 
     return torch.softmax(scores, dim=-1) @ v
 
 
-def forward(p, ids):
-    c = CONFIG
+def forward(p, ids, c=CONFIG):
     b, t = ids.shape
     hd = c["hidden_size"] // c["num_heads"]
     eps = c["rms_norm_eps"]
@@ -88,11 +87,10 @@ def forward(p, ids):
         m = rms_norm(m, p[pre + "mlp.ffn_sub_norm.weight"], eps)
         h = h + bitlinear(m, p[pre + "mlp.down_proj.weight"])
     h = rms_norm(h, p["model.norm.weight"], eps)
-    return F.linear(h, p["model.embed_tokens.weight"])
+    return F.linear(h, p["model.embed_tokens.weight" if c["tie_embeddings"] else "lm_head.weight"])
 
 
-def make_params(gen):
-    c = CONFIG
+def make_params(gen, c=CONFIG):
     hd = c["hidden_size"] // c["num_heads"]
     shapes = {"model.embed_tokens.weight": (c["vocab_size"], c["hidden_size"])}
     for i in range(c["num_layers"]):
@@ -106,6 +104,8 @@ def make_params(gen):
             pre + "mlp.up_proj.weight": (f, hs), pre + "mlp.ffn_sub_norm.weight": (f,),
             pre + "mlp.down_proj.weight": (hs, f)})
     shapes["model.norm.weight"] = (c["hidden_size"],)
+    if not c["tie_embeddings"]:
+        shapes["lm_head.weight"] = (c["vocab_size"], c["hidden_size"])
     params = {}
     for name, shape in shapes.items():
         if "norm" in name:  # gains near 1, not exactly 1, so their gradients matter
