@@ -61,6 +61,13 @@ TEST(Qat, SymmetricInt8PerTokenMatchesReference) {
   }
 }
 
+TEST(Qat, RoundsHalfToEvenLikeTorch) {
+  // max|x| = 127 makes the int8 scale exactly 1, so x itself is rounded: ties go to the even integer.
+  const Tensor x = Tensor::from_vector({0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.0f, -127.0f, 3.4999f}, {10});
+  EXPECT_EQ(nn::fake_quantize(x, QuantSpec::symmetric(8)).to_vector(),
+            (std::vector<float>{0.0f, 2.0f, 2.0f, 0.0f, -2.0f, -2.0f, 126.0f, 127.0f, -127.0f, 3.0f}));
+}
+
 TEST(Qat, GridSizesAndSqnrPerBits) {
   std::mt19937 rng(22);
   const Tensor x = random_tensor({8, 256}, rng, -1, 1);
