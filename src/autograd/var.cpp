@@ -12,12 +12,21 @@ thread_local bool t_grad_enabled = true;
 
 Tensor as_f32(Tensor t) { return t.dtype() == DType::f32 ? t : t.to(DType::f32); }
 
-// In-place a += b for same-shape contiguous f32 tensors (the accumulation of gradients).
-void accumulate(Tensor& into, const Tensor& g) {
+// into += g for same-shape f32 tensors (the accumulation of gradients). A gradient may alias another (the
+// backward of add returns grad_out for both inputs), so memory is taken over or written in place only when
+// no other tensor shares it; otherwise it is copied.
+void accumulate(Tensor& into, Tensor g) {
+  const bool g_exclusive = g.is_contiguous() && g.storage().use_count() == 1;
   if (!into.defined()) {
-    into = g.contiguous();
-    // Own the memory: a gradient may alias an input value (e.g. the backward of add returns grad_out).
-    if (into.storage() == g.storage()) into = g.clone();
+    into = g_exclusive ? std::move(g) : g.contiguous().clone();
+    return;
+  }
+  if (into.is_contiguous() && into.storage().use_count() == 1) {
+    const Tensor gc = g.contiguous();
+    float* a = into.data_as<float>();
+    const float* b = gc.data_as<float>();
+    const int64_t n = into.numel();
+    for (int64_t i = 0; i < n; ++i) a[i] += b[i];
     return;
   }
   into = bitnet::add(into, g);
@@ -122,11 +131,11 @@ void Var::backward(const Tensor& seed) const {
       BITNET_CHECK(in_grads[i].shape() == in->value.shape(),
                    "[backward] op '{}' gave input {} a gradient of shape {}, expected {}", node->op, i,
                    shape_str(in_grads[i].shape()), shape_str(in->value.shape()));
-      Tensor gi = as_f32(in_grads[i]);
+      Tensor gi = as_f32(std::move(in_grads[i]));
       if (in->backward)
-        accumulate(grads[in], gi);
+        accumulate(grads[in], std::move(gi));
       else
-        accumulate(in->grad, gi);
+        accumulate(in->grad, std::move(gi));
     }
   }
 }
