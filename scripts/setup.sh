@@ -15,6 +15,8 @@ DEBIAN_PACKAGES=(
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer.
 PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors)
+# Opt-in, about 5 GB with its CUDA wheels: torch re-makes the training golden file (tests/golden/).
+[[ ${BITNET_WITH_TORCH:-0} == 1 ]] && PYPI_PACKAGES+=(torch)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

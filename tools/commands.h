@@ -13,5 +13,6 @@ void add_info_command(CLI::App& app, Action& selected);
 void add_inspect_command(CLI::App& app, Action& selected);
 void add_convert_command(CLI::App& app, Action& selected);
 void add_bench_command(CLI::App& app, Action& selected);
+void add_train_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

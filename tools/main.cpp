@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   bitnet::cli::add_inspect_command(app, selected);
   bitnet::cli::add_convert_command(app, selected);
   bitnet::cli::add_bench_command(app, selected);
+  bitnet::cli::add_train_command(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,273 @@
+// A training run from a JSON config: parse (strictly), build, train, report, checkpoint, resume.
+#include <bitnet/train_log.h>
+#include <bitnet/train_run.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace bitnet::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+// Reads the keys of one JSON object, remembering which were used so unknown ones can be reported.
+class Section {
+ public:
+  Section(const json& j, std::string where) : j_(j), where_(std::move(where)) {
+    BITNET_CHECK(j.is_object(), "[train config] '{}' must be an object, got {}", where_, j.dump());
+  }
+  template <class T>
+  T get(const std::string& key, T fallback) {
+    used_.insert(key);
+    if (!j_.contains(key)) return fallback;
+    try {
+      return j_.at(key).get<T>();
+    } catch (const json::exception&) {
+      fail("[train config] '{}.{}' has the wrong type: {}", where_, key, j_.at(key).dump());
+    }
+  }
+  template <class T>
+  T require(const std::string& key) {
+    BITNET_CHECK(j_.contains(key), "[train config] '{}.{}' is required", where_, key);
+    return get<T>(key, T{});
+  }
+  bool has(const std::string& key) const { return j_.contains(key); }
+  Section child(const std::string& key) {
+    used_.insert(key);
+    static const json kEmpty = json::object();
+    return Section(j_.contains(key) ? j_.at(key) : kEmpty, where_ + "." + key);
+  }
+  const json& raw(const std::string& key) {
+    used_.insert(key);
+    return j_.at(key);
+  }
+  void finish() const {
+    for (const auto& [key, value] : j_.items())
+      BITNET_CHECK(used_.count(key), "[train config] unknown key '{}.{}' (a typo?)", where_, key);
+  }
+
+ private:
+  const json& j_;
+  std::string where_;
+  std::set<std::string> used_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  BITNET_CHECK(in.good(), "[train] cannot open '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<int32_t> byte_tokens(const std::string& path) {
+  const std::string text = read_file(path);
+  std::vector<int32_t> out(text.size());
+  for (size_t i = 0; i < text.size(); ++i) out[i] = static_cast<unsigned char>(text[i]);
+  return out;
+}
+
+std::string resolve(const std::string& base, const std::string& p) {
+  return p.empty() || fs::path(p).is_absolute() ? p : (fs::path(base) / p).string();
+}
+}  // namespace
+
+RunConfig parse_run_config(const std::string& text, const std::string& base_dir) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    fail("[train config] not valid JSON: {}", e.what());
+  }
+  RunConfig c;
+  Section top(root, "config");
+
+  Section m = top.child("model");
+  c.model.vocab_size = m.get<int64_t>("vocab_size", 256);
+  c.model.hidden_size = m.get<int64_t>("hidden_size", c.model.hidden_size);
+  c.model.intermediate_size = m.get<int64_t>("intermediate_size", c.model.intermediate_size);
+  c.model.num_layers = m.get<int64_t>("num_layers", c.model.num_layers);
+  c.model.num_heads = m.get<int64_t>("num_heads", c.model.num_heads);
+  c.model.num_kv_heads = m.get<int64_t>("num_kv_heads", c.model.num_kv_heads);
+  c.model.rope_theta = m.get<double>("rope_theta", c.model.rope_theta);
+  c.model.rms_norm_eps = m.get<float>("rms_norm_eps", c.model.rms_norm_eps);
+  c.model.tie_embeddings = m.get<bool>("tie_embeddings", c.model.tie_embeddings);
+  c.model.init_std = m.get<double>("init_std", c.model.init_std);
+  const std::string act = m.get<std::string>("activation", "relu2");
+  BITNET_CHECK(act == "relu2" || act == "silu", "[train config] 'model.activation' must be relu2 or silu, got '{}'", act);
+  c.model.activation = act == "relu2" ? nn::Activation::relu2 : nn::Activation::silu;
+  m.finish();
+  c.model.validate();
+
+  Section q = top.child("quant");
+  c.quant.weight = nn::QuantSpec::parse(q.get<std::string>("weight", c.quant.weight.str()));
+  c.quant.activation = nn::QuantSpec::parse(q.get<std::string>("activation", c.quant.activation.str()));
+  if (q.has("overrides")) {
+    const json& list = q.raw("overrides");
+    BITNET_CHECK(list.is_array(), "[train config] 'quant.overrides' must be an array");
+    for (size_t i = 0; i < list.size(); ++i) {
+      Section o(list[i], fmt::format("quant.overrides[{}]", i));
+      nn::QuantPolicy::Override ov;
+      ov.prefix = o.require<std::string>("prefix");
+      ov.weight = nn::QuantSpec::parse(o.get<std::string>("weight", c.quant.weight.str()));
+      ov.activation = nn::QuantSpec::parse(o.get<std::string>("activation", c.quant.activation.str()));
+      o.finish();
+      c.quant.overrides.push_back(ov);
+    }
+  }
+  q.finish();
+
+  Section d = top.child("data");
+  c.train_path = resolve(base_dir, d.require<std::string>("train"));
+  c.validation_path = resolve(base_dir, d.get<std::string>("validation", ""));
+  c.seq_len = d.get<int64_t>("seq_len", c.seq_len);
+  c.batch_size = d.get<int64_t>("batch_size", c.batch_size);
+  c.data_seed = d.get<uint64_t>("seed", c.data_seed);
+  d.finish();
+  BITNET_CHECK(c.model.vocab_size >= 256, "[train config] byte-level data needs model.vocab_size >= 256, got {}",
+               c.model.vocab_size);
+
+  Section t = top.child("train");
+  TrainOptions& o = c.options;
+  o.total_steps = t.require<int64_t>("steps");
+  o.grad_accum = t.get<int64_t>("grad_accum", o.grad_accum);
+  o.clip_norm = t.get<double>("clip_norm", o.clip_norm);
+  c.init_seed = t.get<uint64_t>("seed", c.init_seed);
+  Section s = t.child("schedule");
+  const std::string type = s.get<std::string>("type", "two_stage");
+  if (type == "two_stage") {
+    TwoStageSchedule ts;
+    ts.total_steps = o.total_steps;
+    ts.peak_lr = s.get<double>("peak_lr", ts.peak_lr);
+    ts.warmup_steps = s.get<int64_t>("warmup_steps", std::min<int64_t>(ts.warmup_steps, o.total_steps / 10));
+    ts.boundary = s.get<double>("boundary", ts.boundary);
+    ts.stage1_end_ratio = s.get<double>("stage1_end_ratio", ts.stage1_end_ratio);
+    ts.stage2_ratio = s.get<double>("stage2_ratio", ts.stage2_ratio);
+    ts.final_ratio = s.get<double>("final_ratio", ts.final_ratio);
+    ts.stage1_wd = s.get<double>("stage1_wd", ts.stage1_wd);
+    ts.stage2_wd = s.get<double>("stage2_wd", ts.stage2_wd);
+    const std::string shape = s.get<std::string>("shape", "linear");
+    BITNET_CHECK(shape == "linear" || shape == "cosine", "[train config] 'train.schedule.shape' must be linear or cosine");
+    ts.shape = shape == "linear" ? DecayShape::linear : DecayShape::cosine;
+    ts.validate();
+    o.schedule = ts;
+  } else if (type == "cosine") {
+    CosineSchedule cs;
+    cs.total_steps = o.total_steps;
+    cs.peak_lr = s.get<double>("peak_lr", cs.peak_lr);
+    cs.warmup_steps = s.get<int64_t>("warmup_steps", std::min<int64_t>(cs.warmup_steps, o.total_steps / 10));
+    cs.min_lr = s.get<double>("min_lr", cs.min_lr);
+    cs.weight_decay = s.get<double>("weight_decay", cs.weight_decay);
+    cs.validate();
+    o.schedule = cs;
+  } else {
+    fail("[train config] 'train.schedule.type' must be two_stage or cosine, got '{}'", type);
+  }
+  s.finish();
+  Section l = t.child("lambda");
+  o.quant_lambda.warmup_steps = l.get<int64_t>("warmup_steps", 0);
+  o.quant_lambda.k = l.get<double>("k", o.quant_lambda.k);
+  const std::string lshape = l.get<std::string>("shape", "linear");
+  if (lshape == "linear") o.quant_lambda.shape = LambdaShape::linear;
+  else if (lshape == "exponential") o.quant_lambda.shape = LambdaShape::exponential;
+  else if (lshape == "sigmoid") o.quant_lambda.shape = LambdaShape::sigmoid;
+  else fail("[train config] 'train.lambda.shape' must be linear, exponential or sigmoid, got '{}'", lshape);
+  l.finish();
+  Section a = t.child("adam");
+  o.adam.beta1 = a.get<double>("beta1", o.adam.beta1);
+  o.adam.beta2 = a.get<double>("beta2", o.adam.beta2);
+  o.adam.eps = a.get<double>("eps", o.adam.eps);
+  a.finish();
+  t.finish();
+
+  Section out = top.child("output");
+  c.output_dir = resolve(base_dir, out.get<std::string>("dir", c.output_dir));
+  c.log_every = out.get<int64_t>("log_every", c.log_every);
+  c.eval_every = out.get<int64_t>("eval_every", c.eval_every);
+  c.eval_batches = out.get<int64_t>("eval_batches", c.eval_batches);
+  c.checkpoint_every = out.get<int64_t>("checkpoint_every", c.checkpoint_every);
+  c.stop_after = out.get<int64_t>("stop_after", c.stop_after);
+  out.finish();
+  BITNET_CHECK(c.log_every > 0 && c.eval_every > 0 && c.eval_batches > 0 && c.checkpoint_every > 0,
+               "[train config] output.log_every, eval_every, eval_batches and checkpoint_every must be positive");
+  top.finish();
+  return c;
+}
+
+RunConfig load_run_config(const std::string& path) {
+  return parse_run_config(read_file(path), fs::path(path).parent_path().string());
+}
+
+RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress) {
+  fs::create_directories(config.output_dir);
+  const fs::path dir(config.output_dir);
+  const std::string ckpt = (dir / "checkpoint.safetensors").string();
+  const TokenBatcher train_data(byte_tokens(config.train_path), config.batch_size, config.seq_len, config.data_seed);
+  std::unique_ptr<TokenBatcher> val_data;
+  if (!config.validation_path.empty())
+    val_data = std::make_unique<TokenBatcher>(byte_tokens(config.validation_path), config.batch_size, config.seq_len,
+                                              config.data_seed + 1);
+  nn::CausalLM model(config.model, config.quant, config.init_seed);
+  Trainer trainer(model, train_data, config.options);
+  if (resume) {
+    BITNET_CHECK(fs::exists(ckpt), "[train] --resume: there is no checkpoint at '{}'", ckpt);
+    trainer.load(ckpt);
+  }
+  TrainLog log((dir / "train_log.csv").string(), resume ? trainer.steps_done() : -1);
+  const double prior_elapsed = log.rows().empty() ? 0.0 : log.rows().back().elapsed_s;
+  if (progress)
+    std::fprintf(progress, "bitnet train: %lld parameters, %lld train windows, %s weights, %s activations%s\n",
+                 static_cast<long long>(model.parameter_count()), static_cast<long long>(train_data.windows()),
+                 config.quant.weight.str().c_str(), config.quant.activation.str().c_str(),
+                 resume ? fmt::format(", resumed at step {}", trainer.steps_done()).c_str() : "");
+
+  const int64_t total = config.options.total_steps;
+  const int64_t stop = config.stop_after >= 0 ? std::min(config.stop_after, total) : total;
+  const int64_t tokens_per_step = config.batch_size * config.seq_len * config.options.grad_accum;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  int64_t steps_here = 0;
+  double window = 0.0;
+  int64_t window_n = 0;
+  RunResult result;
+  while (trainer.steps_done() < stop) {
+    const StepResult r = trainer.step();
+    ++steps_here;
+    window += r.loss;
+    ++window_n;
+    const int64_t done = r.step + 1;
+    const bool last = done == stop;
+    const bool eval = val_data && (done % config.eval_every == 0 || done == total);
+    if (done % config.log_every == 0 || last || eval) {
+      const double el = seconds();
+      LogRow row{r.step, window / static_cast<double>(window_n), NAN, r.lr, r.weight_decay, r.grad_norm,
+                 static_cast<double>(steps_here * tokens_per_step) / std::max(el, 1e-9), prior_elapsed + el};
+      if (eval) row.val_loss = result.val_loss = trainer.evaluate(*val_data, config.eval_batches);
+      log.add(row);
+      result.final_loss = row.loss;
+      window = 0.0;
+      window_n = 0;
+      if (progress) {
+        std::string line = format_progress(done, total, row.loss, row.tokens_per_s, row.elapsed_s);
+        if (eval) line += fmt::format(" | val {:.4f}", row.val_loss);
+        std::fprintf(progress, "%s\n", line.c_str());
+        std::fflush(progress);
+      }
+    }
+    if (done % config.checkpoint_every == 0 || last) trainer.save(ckpt);
+  }
+  log.write_svg((dir / "loss.svg").string(), fmt::format("{} ({} weights)", dir.filename().string(), config.quant.weight.str()));
+  if (trainer.steps_done() == total)
+    write_safetensors_f32((dir / "model.safetensors").string(), model.state_dict(), {{"format", "bitnet-trained-latent-f32"}});
+  result.steps = trainer.steps_done();
+  result.seconds = seconds();
+  result.tokens_per_s = static_cast<double>(steps_here * tokens_per_step) / std::max(result.seconds, 1e-9);
+  return result;
+}
+
+}  // namespace bitnet::train
