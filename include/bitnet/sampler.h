@@ -1,0 +1,58 @@
+#pragma once
+// Token sampling as a chain of small samplers (llama.cpp's design): each one narrows or reshapes the candidate
+// list; the last one picks. Seeded, so a run is reproducible.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string_view>
+#include <vector>
+
+namespace bitnet {
+
+struct Candidates {
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+  int32_t selected = -1;  // set by the picking sampler
+  void reset(const float* all_logits, int64_t vocab);
+  size_t size() const { return ids.size(); }
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual std::string_view name() const = 0;
+  virtual void apply(Candidates& c) = 0;
+  virtual void accept(int32_t /*token*/) {}  // a token was chosen (for penalties)
+  virtual void reset() {}
+};
+
+struct SamplingParams {
+  float temperature = 0.8f;     // <= 0: greedy
+  int32_t top_k = 40;           // <= 0: off
+  float top_p = 0.95f;          // >= 1: off
+  float min_p = 0.05f;          // <= 0: off
+  float repeat_penalty = 1.0f;  // 1: off (llama.cpp: positive logits divided, negative multiplied)
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0xB17E7;
+  void validate() const;        // throws naming the out-of-range value (NaN included)
+};
+
+// penalties -> top-k -> top-p -> min-p -> temperature -> random pick (or greedy when temperature <= 0).
+class SamplerChain : public Sampler {
+ public:
+  explicit SamplerChain(const SamplingParams& params);
+  std::string_view name() const override { return "chain"; }
+  void apply(Candidates& c) override;
+  void accept(int32_t token) override;
+  void reset() override;
+  // Picks the next token from raw logits and accepts it.
+  int32_t sample(const float* logits, int64_t vocab);
+
+ private:
+  std::vector<std::unique_ptr<Sampler>> chain_;
+  Candidates scratch_;
+};
+
+}  // namespace bitnet
