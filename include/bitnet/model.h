@@ -2,6 +2,7 @@
 // BitNet b1.58 transformer models as the engine runs them: the architecture (from GGUF metadata, or given for a
 // random model) and the weights, repacked once into the kernels' layouts.
 #include <bitnet/dense.h>
+#include <bitnet/gguf.h>
 #include <bitnet/tensor.h>
 #include <bitnet/ternary.h>
 
@@ -45,6 +46,9 @@ class Model {
   // Loads a GGUF file (bitnet.cpp I2_S, llama.cpp TQ1_0/TQ2_0, or F32/F16 ternary-valued projections). The
   // embedding stays memory-mapped (no copy); ternary weights are repacked into the kernel layout.
   static Model load_gguf(const std::string& path, HeadType head = HeadType::f16);
+  // Writes the model as GGUF with ternary projections in `ternary_type` (TQ2_0, TQ1_0 or I2_S) that
+  // load_gguf reads back (TQ* store the scale as f16, so exactness needs f16-representable scales).
+  void save_gguf(const std::string& path, GgmlType ternary_type) const;
   // Random ternary weights and a random embedding with this shape (benchmarks and tests).
   static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16);
 

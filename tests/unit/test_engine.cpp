@@ -221,3 +221,56 @@ TEST(Engine, RejectsBadInput) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// Powers of 4 everywhere, so the random model's scales (1 / sqrt(cols)) are exact in f16 (TQ2_0 / TQ1_0).
+TransformerConfig gguf_shape() {
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  c.hidden = 256;
+  c.ffn = 1024;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.head_dim = 64;
+  return c;
+}
+
+class GgufModelRoundTrip : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(GgufModelRoundTrip, LoadedModelGivesTheSameLogits) {
+  const Model m = Model::random(gguf_shape(), 9);
+  const std::string path = ::testing::TempDir() + "/bitnet_model_" + std::string(ggml_type_name(GetParam())) + ".gguf";
+  m.save_gguf(path, GetParam());
+  const Model back = Model::load_gguf(path);
+  EXPECT_EQ(back.config().layers, m.config().layers);
+  EXPECT_EQ(back.config().vocab, m.config().vocab);
+  EXPECT_EQ(back.config().activation, FfnActivation::relu2);  // bitnet-b1.58
+  EXPECT_TRUE(back.config().sub_norms);
+  EXPECT_EQ(back.layers()[1].w_down.unpack(), m.layers()[1].w_down.unpack());
+  EXPECT_EQ(back.layers()[1].w_down.scale(), m.layers()[1].w_down.scale());
+  Engine a(m, 16), b(back, 16);
+  const std::vector<int32_t> tokens = {7, 3, 50, 2};
+  const float* la = a.eval(0, tokens, 0);
+  const std::vector<float> want(la, la + m.config().vocab);
+  const float* lb = b.eval(0, tokens, 0);
+  for (int64_t n = 0; n < m.config().vocab; ++n) ASSERT_EQ(lb[n], want[static_cast<size_t>(n)]) << n;
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(TernaryTypes, GgufModelRoundTrip,
+                         ::testing::Values(GgmlType::tq2_0, GgmlType::tq1_0, GgmlType::i2_s),
+                         [](const auto& info) { return std::string(ggml_type_name(info.param)); });
+
+TEST(ModelLoad, ClearErrorsForMissingOrUnsupportedFiles) {
+  EXPECT_THROW(Model::load_gguf("/nonexistent/model.gguf"), Error);
+  try {
+    Model::load_gguf(std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-gpt-2.gguf");
+    ADD_FAILURE() << "a vocabulary-only file loaded as a model";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ggml-vocab-gpt-2.gguf"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bitnet

@@ -223,7 +223,7 @@ TEST(Gguf, ReadsGgufPyWriterFile) {
 }
 
 TEST(Gguf, ReadsRealTokenizerFiles) {
-  const std::string dir = "/work/shared/data/tokenizers/";
+  const std::string dir = std::string(BITNET_SHARED_DATA) + "/tokenizers/";
   if (!std::filesystem::exists(dir + "ggml-vocab-llama-spm.gguf")) GTEST_SKIP() << "no tokenizer GGUFs in " << dir;
   const GgufFile spm = GgufFile::open(dir + "ggml-vocab-llama-spm.gguf");
   EXPECT_EQ(spm.get_string("tokenizer.ggml.model"), "llama");
