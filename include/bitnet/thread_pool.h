@@ -33,9 +33,10 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Splits [0, n) into at most size() contiguous chunks of at least `min_chunk` items and calls
-  // fn(begin, end) for each, the calling thread taking the first. Returns when all are done. A call made
-  // from inside a running region runs serially (no nested parallelism, no deadlock).
+  // Splits [0, n) into contiguous chunks of at least `min_chunk` items (a few per thread) and calls
+  // fn(begin, end) for each; the calling thread and the workers claim chunks until none are left, so a
+  // worker the OS has not scheduled yet delays the region by at most one chunk. Returns when all are done.
+  // A call made from inside a running region runs serially (no nested parallelism, no deadlock).
   template <class F>
   void parallel_for(int64_t n, F&& fn, int64_t min_chunk = 1) {
     auto& ref = fn;
@@ -44,19 +45,22 @@ class ThreadPool {
 
  private:
   void run(int64_t n, RangeFn fn, int64_t min_chunk);
-  void worker_loop(int index);
-  void run_chunk(int index);
+  void worker_loop();
+  // Claims and runs chunks of region `gen` until none are left (or a newer region has started).
+  void work_on(uint32_t gen);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;  // one region at a time from outside threads
 
-  // The current region (written before generation_ is bumped, read after it changes).
+  // The current region (written before `claim_` publishes it, read only after claiming one of its chunks).
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
-  int chunks_ = 0;
-  alignas(64) std::atomic<uint64_t> generation_{0};
-  alignas(64) std::atomic<int> pending_{0};
+  // generation (32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits): one CAS claims a chunk of
+  // the right region and never one of a later region.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<int> done_{0};            // chunks finished in the current region
+  alignas(64) std::atomic<uint32_t> generation_{0};  // wakes the workers
   std::atomic<bool> stop_{false};
 };
 

@@ -32,9 +32,10 @@ inline void cpu_relax() {
 std::mutex g_error_mutex;
 }  // namespace
 
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -44,21 +45,42 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::run_chunk(int index) {
-  if (index >= chunks_) return;
-  const int64_t begin = n_ * index / chunks_;
-  const int64_t end = n_ * (index + 1) / chunks_;
-  if (begin < end) (*fn_)(begin, end);
-}
-
 namespace {
 std::exception_ptr g_region_error;  // first exception thrown inside the current region
+constexpr uint64_t pack_claim(uint32_t gen, uint32_t chunks, uint32_t next) {
+  return (uint64_t{gen} << 32) | (uint64_t{chunks} << 16) | next;
+}
+}  // namespace
+
+void ThreadPool::work_on(uint32_t gen) {
+  uint64_t state = claim_.load(std::memory_order_acquire);
+  while (true) {
+    const auto g = static_cast<uint32_t>(state >> 32);
+    const auto chunks = static_cast<uint32_t>((state >> 16) & 0xffff);
+    const auto next = static_cast<uint32_t>(state & 0xffff);
+    if (g != gen || next >= chunks) return;
+    if (!claim_.compare_exchange_weak(state, pack_claim(g, chunks, next + 1), std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      continue;
+    // The region cannot end (nor fn_/n_ change) before this claimed chunk is counted as done.
+    const int64_t begin = n_ * next / chunks, end = n_ * (next + 1) / chunks;
+    t_in_region = true;
+    try {
+      if (begin < end) (*fn_)(begin, end);
+    } catch (...) {
+      std::lock_guard lock(g_error_mutex);
+      if (!g_region_error) g_region_error = std::current_exception();
+    }
+    t_in_region = false;
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    state = claim_.load(std::memory_order_acquire);
+  }
 }
 
-void ThreadPool::worker_loop(int index) {
-  uint64_t seen = 0;
+void ThreadPool::worker_loop() {
+  uint32_t seen = 0;
   while (true) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
+    uint32_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen; ++spin) {
       if (spin < kSpinIterations) {
         cpu_relax();
@@ -69,54 +91,40 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = g;
     if (stop_.load(std::memory_order_relaxed)) return;
-    t_in_region = true;
-    try {
-      run_chunk(index);
-    } catch (...) {
-      std::lock_guard lock(g_error_mutex);
-      if (!g_region_error) g_region_error = std::current_exception();
-    }
-    t_in_region = false;
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    work_on(g);
   }
 }
 
 void ThreadPool::run(int64_t n, RangeFn fn, int64_t min_chunk) {
   if (n <= 0) return;
+  constexpr int64_t kChunksPerThread = 4;
   const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk));
-  const int chunks = static_cast<int>(std::min<int64_t>(n_threads_, max_chunks));
-  if (chunks == 1 || t_in_region) {
+  const auto chunks = static_cast<uint32_t>(std::min<int64_t>({n_threads_ * kChunksPerThread, max_chunks, 0xffff}));
+  if (n_threads_ == 1 || chunks == 1 || t_in_region) {
     fn(0, n);
     return;
   }
   std::lock_guard lock(submit_mutex_);
   fn_ = &fn;
   n_ = n;
-  chunks_ = chunks;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(pack_claim(gen, chunks, 0), std::memory_order_release);
+  generation_.store(gen, std::memory_order_release);
   generation_.notify_all();
 
-  std::exception_ptr own_error;
-  t_in_region = true;
-  try {
-    run_chunk(0);
-  } catch (...) {
-    own_error = std::current_exception();
-  }
-  t_in_region = false;
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+  work_on(gen);
+  for (int spin = 0; done_.load(std::memory_order_acquire) != static_cast<int>(chunks); ++spin) {
     if (spin < kSpinIterations) cpu_relax();
     else std::this_thread::yield();
   }
   fn_ = nullptr;
-  std::exception_ptr worker_error;
+  std::exception_ptr error;
   {
     std::lock_guard elock(g_error_mutex);
-    std::swap(worker_error, g_region_error);
+    std::swap(error, g_region_error);
   }
-  if (own_error) std::rethrow_exception(own_error);
-  if (worker_error) std::rethrow_exception(worker_error);
+  if (error) std::rethrow_exception(error);
 }
 
 // --- the process-wide pool -----------------------------------------------------------------------------------
