@@ -37,6 +37,7 @@ void add_convert_command(CLI::App& app, Action& selected) {
   struct Args {
     std::string input, output, type = "tq2_0", convention;
     bool quantize = false, quiet = false;
+    uint64_t shard_mib = 0;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("INPUT", a->input, "HF directory (config.json + safetensors) or .gguf file")->required();
@@ -47,12 +48,14 @@ void add_convert_command(CLI::App& app, Action& selected) {
   cmd->add_option("--scale-convention", a->convention,
                   "How the HF weight_scale applies: multiply (= mean|W|) or divide (= 1/mean|W|); default from config.json")
       ->check(CLI::IsMember({"multiply", "divide"}));
+  cmd->add_option("--shard-mib", a->shard_mib, "safetensors output: shards of at most this many MiB plus an index.json");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or summary");
   cmd->callback([&selected, a] {
     selected = [a]() {
       ConvertOptions o;
       o.ternary_type = parse_ggml_type(a->type);
       o.quantize = a->quantize;
+      o.max_shard_bytes = a->shard_mib << 20;
       if (!a->convention.empty())
         o.scale_convention = a->convention == "multiply" ? ScaleConvention::multiply : ScaleConvention::divide;
       auto bar = std::make_shared<Progress>();

@@ -188,6 +188,43 @@ TEST(ModelFiles, GgufRetypeChainIsByteExactAndReadableByGgufPy) {
   EXPECT_EQ(j["kv"]["bitnet-b1.58.embedding_length"]["value"], kHidden);
 }
 
+TEST(ModelFiles, ShardedSafetensorsOutputAndTensorViews) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  write_config(dir.path().string(), "autobitlinear");
+  write_checkpoint(dir.path().string(), true, rng);
+  convert_model(dir.path().string(), dir.file("m.gguf"), {});
+  TempDir out;
+  ConvertOptions o;
+  o.max_shard_bytes = 40000;
+  convert_model(dir.file("m.gguf"), out.file("model.safetensors"), o);
+  EXPECT_TRUE(std::filesystem::exists(out.file("model.safetensors.index.json")));
+  EXPECT_FALSE(std::filesystem::exists(out.file("model.safetensors")));
+  const SafetensorsModel sharded = SafetensorsModel::open(out.path().string());
+  EXPECT_GT(sharded.shards().size(), 2u);
+  const SafetensorsFile src = SafetensorsFile::open(dir.file("model.safetensors"));
+  EXPECT_EQ(sharded.names().size(), src.tensors().size());
+  for (const auto& t : src.tensors()) {
+    const auto a = sharded.data(sharded.tensor(t.name)), b = src.data(t);
+    if (t.name.find("norm") != std::string::npos) continue;  // norms come back as F32
+    ASSERT_EQ(a.size(), b.size()) << t.name;
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size()), 0) << t.name;
+  }
+  // Tensor views of the mapping: values, shapes, no copy.
+  const GgufFile g = GgufFile::open(dir.file("m.gguf"));
+  const Tensor norm = gguf_tensor_view(g, "blk.1.attn_norm.weight");
+  EXPECT_EQ(norm.dtype(), DType::f32);
+  EXPECT_EQ(norm.shape(), (Shape{kHidden}));
+  EXPECT_EQ(norm.at({3}), 1.5);  // 0.5 + layer 1
+  EXPECT_EQ(norm.storage()->data(), reinterpret_cast<const std::byte*>(g.tensor_data(g.tensor("blk.1.attn_norm.weight")).data()));
+  const Tensor emb = safetensors_tensor_view(sharded, "model.embed_tokens.weight");
+  EXPECT_EQ(emb.dtype(), DType::bf16);
+  EXPECT_EQ(emb.shape(), (Shape{kVocab, kHidden}));
+  const Tensor emb0 = safetensors_tensor_view(SafetensorsModel::open(dir.path().string()), "model.embed_tokens.weight");
+  EXPECT_EQ(emb.at({5, 7}), emb0.at({5, 7}));
+  EXPECT_THROW(gguf_tensor_view(g, "blk.0.attn_q.weight"), Error);  // TQ2_0: no plain dtype
+}
+
 TEST(ModelFiles, DivideConventionInvertsScale) {
   TempDir dir;
   std::mt19937 rng(3);
