@@ -413,7 +413,9 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
   const GgmlType tt = o.ternary_type;
   if (!ternary_format_of(tt) && tt != GgmlType::f16 && tt != GgmlType::f32)
     fail("[convert] output type {} is not one of tq1_0, tq2_0, i2_s, f16, f32", ggml_type_name(tt));
-  if (fs::path(output) == fs::path(input)) fail("[convert] output '{}' would overwrite the input", output);
+  std::error_code eq;
+  if (fs::path(output) == fs::path(input) || (fs::exists(output, eq) && fs::equivalent(input, output, eq)))
+    fail("[convert] output '{}' would overwrite the input", output);
   const bool to_st = output.ends_with(".safetensors");
   if (!to_st && !output.ends_with(".gguf")) fail("[convert] output '{}' must end in .gguf or .safetensors", output);
   try {
