@@ -116,8 +116,15 @@ TEST(ModelFiles, HfPackedToEveryGgufTypeAndBackIsByteExact) {
     SCOPED_TRACE(type);
     ConvertOptions o;
     o.ternary_type = parse_ggml_type(type);
+    std::vector<size_t> calls;
+    o.progress = [&](size_t done, size_t total, const std::string&) {
+      EXPECT_EQ(total, 24u);
+      calls.push_back(done);
+    };
     const std::string gguf = dir.file(std::string("m_") + type + ".gguf");
     const ConvertSummary s = convert_model(dir.path().string(), gguf, o);
+    ASSERT_EQ(calls.size(), 25u);  // before each tensor, then once at the end
+    for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], i);
     EXPECT_EQ(s.ternary_tensors, 14u);
     EXPECT_EQ(s.tensors, 2u + 2 * 11);
     const GgufFile g = GgufFile::open(gguf);
@@ -334,9 +341,14 @@ TEST(ModelFiles, InspectReportsInconsistentTokenizerArrays) {
   w.set("tokenizer.ggml.scores", GgufValue::scalar_array<float>(GgufValueType::f32, scores));
   w.set("tokenizer.ggml.token_type", GgufValue::string_array({"1", "1", "1"}));
   w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(3));
+  w.set("llama.rope.freq_base", GgufValue::f32(std::numeric_limits<float>::quiet_NaN()));
+  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f));
   w.write_header(dir.file("t.gguf"));
   w.finish();
-  const std::string p = inspect_model(dir.file("t.gguf"))["problems"].dump();
+  const auto report = inspect_model(dir.file("t.gguf"));
+  EXPECT_EQ(report["metadata"]["llama.rope.freq_base"]["value"], "nan");
+  EXPECT_EQ(report["metadata"]["llama.attention.layer_norm_rms_epsilon"]["value"].dump(), "1e-05");
+  const std::string p = report["problems"].dump();
   EXPECT_NE(p.find("tokenizer.ggml.scores: 2 entries for 3 tokens"), std::string::npos) << p;
   EXPECT_NE(p.find("tokenizer.ggml.token_type: expected an array of i32"), std::string::npos) << p;
   EXPECT_NE(p.find("llama.vocab_size is 4 but there are 3 tokens"), std::string::npos) << p;
