@@ -36,6 +36,9 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
 struct ConvertOptions {
   GgmlType ternary_type = GgmlType::tq2_0;  // tq1_0 | tq2_0 | i2_s | f16 | f32 (dequantized)
   bool quantize = false;                    // allow absmean ternarization of non-ternary float projections
+  // HF input: type of the 2-D float tensors (embedding, untied lm_head). F16 as in bitnet.cpp's official GGUF
+  // (and what the engine loads); nullopt keeps the source precision (bf16 stays BF16: lossless). Norms are F32.
+  std::optional<GgmlType> float_type = GgmlType::f16;
   std::optional<ScaleConvention> scale_convention;  // HF input: override what config.json implies
   uint64_t max_shard_bytes = 0;  // safetensors output: split into shards + index.json above this size (0: one file)
   // Progress: (tensors done, total, name of the tensor being written).

@@ -179,6 +179,7 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
     // Norms (1-D) become F32 as llama.cpp expects; other float tensors keep their precision.
     GgmlType type;
     if (info.shape.size() == 1) type = GgmlType::f32;
+    else if (o.float_type) type = *o.float_type;
     else if (info.dtype == StDType::bf16) type = GgmlType::bf16;
     else if (info.dtype == StDType::f16) type = GgmlType::f16;
     else if (info.dtype == StDType::f32) type = GgmlType::f32;
@@ -413,6 +414,8 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
   const GgmlType tt = o.ternary_type;
   if (!ternary_format_of(tt) && tt != GgmlType::f16 && tt != GgmlType::f32)
     fail("[convert] output type {} is not one of tq1_0, tq2_0, i2_s, f16, f32", ggml_type_name(tt));
+  if (o.float_type && *o.float_type != GgmlType::f16 && *o.float_type != GgmlType::bf16 && *o.float_type != GgmlType::f32)
+    fail("[convert] float type {} is not one of f16, bf16, f32", ggml_type_name(*o.float_type));
   std::error_code eq;
   if (fs::path(output) == fs::path(input) || (fs::exists(output, eq) && fs::equivalent(input, output, eq)))
     fail("[convert] output '{}' would overwrite the input", output);

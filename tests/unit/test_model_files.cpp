@@ -116,6 +116,7 @@ TEST(ModelFiles, HfPackedToEveryGgufTypeAndBackIsByteExact) {
     SCOPED_TRACE(type);
     ConvertOptions o;
     o.ternary_type = parse_ggml_type(type);
+    o.float_type.reset();  // keep bf16: the whole round trip is lossless
     std::vector<size_t> calls;
     o.progress = [&](size_t done, size_t total, const std::string&) {
       EXPECT_EQ(total, 24u);
@@ -137,6 +138,22 @@ TEST(ModelFiles, HfPackedToEveryGgufTypeAndBackIsByteExact) {
     EXPECT_EQ(q.dims, (std::vector<int64_t>{kHidden, kKv}));
     EXPECT_EQ(g.tensor("blk.0.ffn_norm.weight").type, GgmlType::f32);
     EXPECT_EQ(g.tensor("token_embd.weight").type, GgmlType::bf16);
+    if (std::string(type) == "tq2_0") {
+      // By default the embedding becomes F16, as in bitnet.cpp's GGUF: each value is the bf16 value rounded.
+      const std::string f16 = dir.file("m_f16.gguf");
+      ConvertOptions def;
+      convert_model(dir.path().string(), f16, def);
+      const GgufFile h = GgufFile::open(f16);
+      const auto& e = h.tensor("token_embd.weight");
+      EXPECT_EQ(e.type, GgmlType::f16);
+      const auto hd = h.tensor_data(e), bd = src.data(src.tensor("model.embed_tokens.weight"));
+      for (int i = 0; i < kVocab * kHidden; i += 97) {
+        uint16_t hb, bb;
+        std::memcpy(&hb, hd.data() + 2 * i, 2);
+        std::memcpy(&bb, bd.data() + 2 * i, 2);
+        EXPECT_EQ(hb, f32_to_f16(bf16_to_f32(bb))) << i;
+      }
+    }
     // The scale made it through: layer 1, k_proj (index 1) -> 1 + 0.0625 * 8.
     const auto& fmt_ = o.ternary_type == GgmlType::i2_s ? TernaryFormat::i2_s
                        : o.ternary_type == GgmlType::tq1_0 ? TernaryFormat::tq1_0 : TernaryFormat::tq2_0;
@@ -200,7 +217,9 @@ TEST(ModelFiles, ShardedSafetensorsOutputAndTensorViews) {
   std::mt19937 rng(7);
   write_config(dir.path().string(), "autobitlinear");
   write_checkpoint(dir.path().string(), true, rng);
-  convert_model(dir.path().string(), dir.file("m.gguf"), {});
+  ConvertOptions keep;
+  keep.float_type.reset();
+  convert_model(dir.path().string(), dir.file("m.gguf"), keep);
   TempDir out;
   ConvertOptions o;
   o.max_shard_bytes = 40000;
