@@ -35,24 +35,32 @@ class Progress {
 void add_convert_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("convert", "Convert HF safetensors or GGUF to GGUF (ternary type of choice), or GGUF to safetensors");
   struct Args {
-    std::string input, output, type = "tq2_0", convention;
+    std::string input, output, type = "tq2_0", convention, float_type = "f16";
     bool quantize = false, quiet = false;
+    uint64_t shard_mib = 0;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("INPUT", a->input, "HF directory (config.json + safetensors) or .gguf file")->required();
   cmd->add_option("-o,--output", a->output, "Output .gguf or .safetensors")->required();
   cmd->add_option("-t,--type", a->type, "Type for ternary weights: tq2_0 (default), tq1_0, i2_s, f16, f32")
       ->check(CLI::IsMember({"tq2_0", "tq1_0", "i2_s", "f16", "f32"}, CLI::ignore_case));
+  cmd->add_option("--float-type", a->float_type,
+                  "HF input: type of the embedding / lm_head: f16 (default, as bitnet.cpp), bf16, f32, keep (source precision)")
+      ->check(CLI::IsMember({"f16", "bf16", "f32", "keep"}, CLI::ignore_case));
   cmd->add_flag("--quantize", a->quantize, "Ternarize non-ternary projection weights with absmean (otherwise refused)");
   cmd->add_option("--scale-convention", a->convention,
                   "How the HF weight_scale applies: multiply (= mean|W|) or divide (= 1/mean|W|); default from config.json")
       ->check(CLI::IsMember({"multiply", "divide"}));
+  cmd->add_option("--shard-mib", a->shard_mib, "safetensors output: shards of at most this many MiB plus an index.json");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or summary");
   cmd->callback([&selected, a] {
     selected = [a]() {
       ConvertOptions o;
       o.ternary_type = parse_ggml_type(a->type);
       o.quantize = a->quantize;
+      if (a->float_type == "keep") o.float_type.reset();
+      else o.float_type = parse_ggml_type(a->float_type);
+      o.max_shard_bytes = a->shard_mib << 20;
       if (!a->convention.empty())
         o.scale_convention = a->convention == "multiply" ? ScaleConvention::multiply : ScaleConvention::divide;
       auto bar = std::make_shared<Progress>();

@@ -48,7 +48,7 @@ void print_text(const nlohmann::json& r, bool all_metadata) {
 }  // namespace
 
 void add_inspect_command(CLI::App& app, Action& selected) {
-  auto* cmd = app.add_subcommand("inspect", "Show a model file's metadata, tensors and problems (GGUF, safetensors, HF dir)");
+  auto* cmd = app.add_subcommand("inspect", "Show a model file's metadata, tensors and problems (GGUF, safetensors, HF dir); exits 2 when it finds problems");
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto all = std::make_shared<bool>(false);

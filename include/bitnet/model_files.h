@@ -4,6 +4,7 @@
 // (metadata, tensor table, checks for all-zero tensors, non-ternary codes and non-finite scales).
 #include <bitnet/gguf.h>
 #include <bitnet/model_config.h>
+#include <bitnet/tensor.h>
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -20,6 +21,13 @@ std::optional<std::string> gguf_to_hf_name(std::string_view gguf);
 // The seven BitLinear projections per layer (GGUF names), whose weights are ternary.
 bool is_ternary_projection(std::string_view gguf_name);
 
+class SafetensorsModel;
+
+// A plain-typed tensor (f32, f16, bf16, i8, i32; safetensors also u8) as a Tensor viewing the file mapping, in
+// PyTorch shape order; copied only when its bytes are misaligned for the element type. Throws for packed types.
+Tensor gguf_tensor_view(const GgufFile& f, std::string_view name);
+Tensor safetensors_tensor_view(const SafetensorsModel& m, std::string_view name);
+
 // GGUF tokenizer metadata (tokenizer.ggml.*, tokenizer.chat_template) from an HF directory's tokenizer.json
 // (byte-level BPE) and tokenizer_config.json; empty with a note when there is no tokenizer.json.
 std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::string& dir, const ModelConfig& cfg,
@@ -28,7 +36,11 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
 struct ConvertOptions {
   GgmlType ternary_type = GgmlType::tq2_0;  // tq1_0 | tq2_0 | i2_s | f16 | f32 (dequantized)
   bool quantize = false;                    // allow absmean ternarization of non-ternary float projections
+  // HF input: type of the 2-D float tensors (embedding, untied lm_head). F16 as in bitnet.cpp's official GGUF
+  // (and what the engine loads); nullopt keeps the source precision (bf16 stays BF16: lossless). Norms are F32.
+  std::optional<GgmlType> float_type = GgmlType::f16;
   std::optional<ScaleConvention> scale_convention;  // HF input: override what config.json implies
+  uint64_t max_shard_bytes = 0;  // safetensors output: split into shards + index.json above this size (0: one file)
   // Progress: (tensors done, total, name of the tensor being written).
   std::function<void(size_t, size_t, const std::string&)> progress;
 };

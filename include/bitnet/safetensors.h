@@ -50,6 +50,7 @@ class SafetensorsFile {
   const StTensorInfo& tensor(std::string_view name) const;  // throws naming the file when absent
   std::span<const std::byte> data(const StTensorInfo& info) const;
   uint64_t header_size() const { return header_size_; }
+  std::shared_ptr<MappedFile> mapping() const { return file_; }  // null for from_bytes
 
  private:
   std::string path_;

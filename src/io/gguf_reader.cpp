@@ -173,6 +173,7 @@ void GgufFile::parse(const GgufLimits& limits) {
   // Tensor ids whose meaning depends on the producer: 36 is bitnet.cpp's I2_S, retired upstream.
   std::string bitnet_why;
   const bool bitnet_cpp = is_bitnet_cpp_file(*this, &bitnet_why);
+  const std::string arch = architecture();
 
   tensors_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
@@ -192,6 +193,12 @@ void GgufFile::parse(const GgufLimits& limits) {
       t.dims.push_back(static_cast<int64_t>(dim));
     }
     t.type_id = r.read<uint32_t>(fmt::format("the type of tensor '{}'", t.name));
+    // bitnet.cpp's LUT layouts TL1 (38) and TL2 (39; upstream MXFP4) are tiled for kernels generated per model
+    // shape: there is no portable way to read them, so say so instead of misreading 39 as MXFP4.
+    if (bitnet_cpp && (t.type_id == 38 || (t.type_id == 39 && arch != "bitnet")))
+      fail("{}: tensor '{}' has type id {}, bitnet.cpp's {} lookup-table layout ({}), which is tied to kernels "
+           "generated for one model shape and not supported; use the model's I2_S or TQ1_0/TQ2_0 GGUF", file, t.name,
+           t.type_id, t.type_id == 38 ? "TL1" : "TL2", bitnet_why);
     const auto info = ggml_type_info(t.type_id);
     if (!info)
       fail("{}: tensor '{}' has type id {}, which is unknown or retired (expected a ggml type such as F32=0, "

@@ -29,6 +29,8 @@ GgufWriter::~GgufWriter() {
 void GgufWriter::set(std::string key, GgufValue value) {
   if (out_) fail("[gguf writer] metadata '{}' set after write_header()", key);
   if (key.empty()) fail("[gguf writer] empty metadata key");
+  if (key == "general.alignment")
+    fail("[gguf writer] set general.alignment through the GgufWriter constructor, so offsets and the key agree");
   for (const auto& [k, v] : kv_)
     if (k == key) fail("[gguf writer] duplicate metadata key '{}'", key);
   if (value.type == GgufValueType::array && value.elem_type == GgufValueType::array && value.arrays.size() != value.count)

@@ -179,6 +179,7 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
     // Norms (1-D) become F32 as llama.cpp expects; other float tensors keep their precision.
     GgmlType type;
     if (info.shape.size() == 1) type = GgmlType::f32;
+    else if (o.float_type) type = *o.float_type;
     else if (info.dtype == StDType::bf16) type = GgmlType::bf16;
     else if (info.dtype == StDType::f16) type = GgmlType::f16;
     else if (info.dtype == StDType::f32) type = GgmlType::f32;
@@ -331,26 +332,69 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
     }
     outs.push_back({name, dt, shape, nullptr, t.name});  // written straight from the mapping
   }
-  SafetensorsWriter w;
-  w.set_metadata("format", "pt");
-  w.set_metadata("bitnet.scale_convention", "multiply");
-  for (const auto& x : outs) w.add_tensor(x.name, x.dtype, x.shape);
-  w.write_header(output);
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (o.progress) o.progress(i, outs.size(), outs[i].name);
-    const GgufTensorInfo* src = outs[i].source.empty() ? nullptr : in.find_tensor(outs[i].source);
-    if (!outs[i].produce) {
-      w.write(in.tensor_data(*src));
-      s.output_bytes += src->nbytes;
-    } else {
-      const auto bytes = outs[i].produce();
-      s.output_bytes += bytes.size();
-      w.write(std::as_bytes(std::span<const uint8_t>(bytes)));
+  // Shards: consecutive tensors up to max_shard_bytes each (a tensor larger than that gets a shard of its own),
+  // named like transformers does, with model.safetensors.index.json beside them.
+  std::vector<size_t> shard_of(outs.size(), 0);
+  size_t n_shards = 1;
+  if (o.max_shard_bytes > 0) {
+    uint64_t in_shard = 0;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      uint64_t bytes = st_dtype_size(outs[i].dtype);
+      for (int64_t d : outs[i].shape) bytes *= static_cast<uint64_t>(d);
+      if (in_shard > 0 && in_shard + bytes > o.max_shard_bytes) {
+        ++n_shards;
+        in_shard = 0;
+      }
+      shard_of[i] = n_shards - 1;
+      in_shard += bytes;
     }
-    if (src) release_pages(in.tensor_data(*src));
+  }
+  const fs::path out_path(output);
+  const std::string stem = out_path.stem().string();
+  auto shard_path = [&](size_t k) {
+    return n_shards == 1 ? output
+                         : (out_path.parent_path() / fmt::format("{}-{:05}-of-{:05}.safetensors", stem, k + 1, n_shards)).string();
+  };
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  size_t next = 0;
+  for (size_t k = 0; k < n_shards; ++k) {
+    SafetensorsWriter w;
+    w.set_metadata("format", "pt");
+    w.set_metadata("bitnet.scale_convention", "multiply");
+    size_t end = next;
+    while (end < outs.size() && shard_of[end] == k) ++end;
+    for (size_t i = next; i < end; ++i) {
+      w.add_tensor(outs[i].name, outs[i].dtype, outs[i].shape);
+      weight_map[outs[i].name] = fs::path(shard_path(k)).filename().string();
+    }
+    w.write_header(shard_path(k));
+    for (size_t i = next; i < end; ++i) {
+      if (o.progress) o.progress(i, outs.size(), outs[i].name);
+      const GgufTensorInfo* src = outs[i].source.empty() ? nullptr : in.find_tensor(outs[i].source);
+      if (!outs[i].produce) {
+        w.write(in.tensor_data(*src));
+        s.output_bytes += src->nbytes;
+      } else {
+        const auto bytes = outs[i].produce();
+        s.output_bytes += bytes.size();
+        w.write(std::as_bytes(std::span<const uint8_t>(bytes)));
+      }
+      if (src) release_pages(in.tensor_data(*src));
+    }
+    w.finish();
+    next = end;
+  }
+  if (n_shards > 1) {
+    const fs::path index = out_path.parent_path() / (out_path.filename().string() + ".index.json");
+    nlohmann::ordered_json j;
+    j["metadata"] = {{"total_size", s.output_bytes}};
+    j["weight_map"] = weight_map;
+    std::ofstream f(index);
+    f << j.dump(2) << "\n";
+    if (!f) fail("[convert] cannot write {}", index.string());
+    s.notes.push_back(fmt::format("wrote {} shards and {}", n_shards, index.string()));
   }
   if (o.progress) o.progress(outs.size(), outs.size(), "");
-  w.finish();
   s.tensors = outs.size();
   s.notes.push_back("weight_scale written as mean|W| (multiply convention: quantization_config.linear_class = "
                     "\"autobitlinear\"); the tokenizer is not written");
@@ -370,7 +414,11 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
   const GgmlType tt = o.ternary_type;
   if (!ternary_format_of(tt) && tt != GgmlType::f16 && tt != GgmlType::f32)
     fail("[convert] output type {} is not one of tq1_0, tq2_0, i2_s, f16, f32", ggml_type_name(tt));
-  if (fs::path(output) == fs::path(input)) fail("[convert] output '{}' would overwrite the input", output);
+  if (o.float_type && *o.float_type != GgmlType::f16 && *o.float_type != GgmlType::bf16 && *o.float_type != GgmlType::f32)
+    fail("[convert] float type {} is not one of f16, bf16, f32", ggml_type_name(*o.float_type));
+  std::error_code eq;
+  if (fs::path(output) == fs::path(input) || (fs::exists(output, eq) && fs::equivalent(input, output, eq)))
+    fail("[convert] output '{}' would overwrite the input", output);
   const bool to_st = output.ends_with(".safetensors");
   if (!to_st && !output.ends_with(".gguf")) fail("[convert] output '{}' must end in .gguf or .safetensors", output);
   try {

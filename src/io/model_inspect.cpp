@@ -53,6 +53,9 @@ std::span<const uint8_t> u8span(std::span<const std::byte> s) {
 json value_json(const GgufValue& v) {
   if (v.type == GgufValueType::string) return v.str;
   if (v.type == GgufValueType::boolean) return v.bits != 0;
+  // An f32 is shown by its shortest decimal form (1e-05, not 9.999999747378752e-06).
+  if (v.is_float() && !std::isfinite(*v.as_float())) return fmt::format("{}", *v.as_float());  // JSON has no NaN
+  if (v.type == GgufValueType::f32) return json::parse(fmt::format("{}", static_cast<float>(*v.as_float())));
   if (v.is_float()) return *v.as_float();
   if (v.type != GgufValueType::array) {
     if (auto i = v.as_int()) return *i;

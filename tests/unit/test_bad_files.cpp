@@ -118,6 +118,11 @@ TEST(BadGguf, TensorInfos) {
   EXPECT_GGUF_ERROR(one_tensor("t", {8}, 4, 0).zeros(32).b, "type id 4");
   EXPECT_GGUF_ERROR(one_tensor("t", {8}, 1000, 0).zeros(32).b, "type id 1000");
   EXPECT_GGUF_ERROR(one_tensor("t", {256}, 36, 0).zeros(128).b, "type id 36");
+  EXPECT_GGUF_ERROR(one_tensor("t", {256}, 39, 0, "bitnet-b1.58").zeros(256).b, "TL2");
+  EXPECT_GGUF_ERROR(one_tensor("t", {256}, 38, 0, "bitnet-b1.58").zeros(256).b, "TL1");
+  EXPECT_GGUF_ERROR(one_tensor("t", {256}, 38, 0, "llama").zeros(256).b, "type id 38");
+  EXPECT_NO_THROW(GgufFile::from_bytes(std::as_bytes(std::span<const uint8_t>(one_tensor("t", {256}, 39, 0).zeros(256).b)),
+                                       "mxfp4.gguf"));  // upstream's MXFP4 elsewhere
   EXPECT_GGUF_ERROR(one_tensor("t", {100}, 35, 0).zeros(128).b, "divisible by its block size 256");
   EXPECT_GGUF_ERROR(one_tensor("t", {100}, 36, 0, "bitnet-b1.58").zeros(128).b, "divisible by 128");
   EXPECT_GGUF_ERROR(one_tensor("t", {8}, 0, 1).zeros(64).b, "not a multiple of the alignment");

@@ -293,6 +293,8 @@ TEST(Gguf, WriterRefusesBadInput) {
   EXPECT_THROW(g.write_tensor(as_span(three)), Error);  // 12 bytes, 16 declared
   EXPECT_THROW(g.finish(), Error);                      // tensor x not written
   EXPECT_THROW(GgufWriter(24), Error);
+  GgufWriter g2;
+  EXPECT_THROW(g2.set("general.alignment", GgufValue::u32(64)), Error);
 }
 
 TEST(Gguf, TypeTable) {

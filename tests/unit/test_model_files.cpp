@@ -116,8 +116,16 @@ TEST(ModelFiles, HfPackedToEveryGgufTypeAndBackIsByteExact) {
     SCOPED_TRACE(type);
     ConvertOptions o;
     o.ternary_type = parse_ggml_type(type);
+    o.float_type.reset();  // keep bf16: the whole round trip is lossless
+    std::vector<size_t> calls;
+    o.progress = [&](size_t done, size_t total, const std::string&) {
+      EXPECT_EQ(total, 24u);
+      calls.push_back(done);
+    };
     const std::string gguf = dir.file(std::string("m_") + type + ".gguf");
     const ConvertSummary s = convert_model(dir.path().string(), gguf, o);
+    ASSERT_EQ(calls.size(), 25u);  // before each tensor, then once at the end
+    for (size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(calls[i], i);
     EXPECT_EQ(s.ternary_tensors, 14u);
     EXPECT_EQ(s.tensors, 2u + 2 * 11);
     const GgufFile g = GgufFile::open(gguf);
@@ -130,6 +138,22 @@ TEST(ModelFiles, HfPackedToEveryGgufTypeAndBackIsByteExact) {
     EXPECT_EQ(q.dims, (std::vector<int64_t>{kHidden, kKv}));
     EXPECT_EQ(g.tensor("blk.0.ffn_norm.weight").type, GgmlType::f32);
     EXPECT_EQ(g.tensor("token_embd.weight").type, GgmlType::bf16);
+    if (std::string(type) == "tq2_0") {
+      // By default the embedding becomes F16, as in bitnet.cpp's GGUF: each value is the bf16 value rounded.
+      const std::string f16 = dir.file("m_f16.gguf");
+      ConvertOptions def;
+      convert_model(dir.path().string(), f16, def);
+      const GgufFile h = GgufFile::open(f16);
+      const auto& e = h.tensor("token_embd.weight");
+      EXPECT_EQ(e.type, GgmlType::f16);
+      const auto hd = h.tensor_data(e), bd = src.data(src.tensor("model.embed_tokens.weight"));
+      for (int i = 0; i < kVocab * kHidden; i += 97) {
+        uint16_t hb, bb;
+        std::memcpy(&hb, hd.data() + 2 * i, 2);
+        std::memcpy(&bb, bd.data() + 2 * i, 2);
+        EXPECT_EQ(hb, f32_to_f16(bf16_to_f32(bb))) << i;
+      }
+    }
     // The scale made it through: layer 1, k_proj (index 1) -> 1 + 0.0625 * 8.
     const auto& fmt_ = o.ternary_type == GgmlType::i2_s ? TernaryFormat::i2_s
                        : o.ternary_type == GgmlType::tq1_0 ? TernaryFormat::tq1_0 : TernaryFormat::tq2_0;
@@ -186,6 +210,45 @@ TEST(ModelFiles, GgufRetypeChainIsByteExactAndReadableByGgufPy) {
     EXPECT_EQ(j["tensors"][i]["hex"], test::to_hex(bytes.data(), bytes.size())) << t.name;
   }
   EXPECT_EQ(j["kv"]["bitnet-b1.58.embedding_length"]["value"], kHidden);
+}
+
+TEST(ModelFiles, ShardedSafetensorsOutputAndTensorViews) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  write_config(dir.path().string(), "autobitlinear");
+  write_checkpoint(dir.path().string(), true, rng);
+  ConvertOptions keep;
+  keep.float_type.reset();
+  convert_model(dir.path().string(), dir.file("m.gguf"), keep);
+  TempDir out;
+  ConvertOptions o;
+  o.max_shard_bytes = 40000;
+  convert_model(dir.file("m.gguf"), out.file("model.safetensors"), o);
+  EXPECT_TRUE(std::filesystem::exists(out.file("model.safetensors.index.json")));
+  EXPECT_FALSE(std::filesystem::exists(out.file("model.safetensors")));
+  const SafetensorsModel sharded = SafetensorsModel::open(out.path().string());
+  EXPECT_GT(sharded.shards().size(), 2u);
+  const SafetensorsFile src = SafetensorsFile::open(dir.file("model.safetensors"));
+  EXPECT_EQ(sharded.names().size(), src.tensors().size());
+  for (const auto& t : src.tensors()) {
+    const auto a = sharded.data(sharded.tensor(t.name)), b = src.data(t);
+    if (t.name.find("norm") != std::string::npos) continue;  // norms come back as F32
+    ASSERT_EQ(a.size(), b.size()) << t.name;
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size()), 0) << t.name;
+  }
+  // Tensor views of the mapping: values, shapes, no copy.
+  const GgufFile g = GgufFile::open(dir.file("m.gguf"));
+  const Tensor norm = gguf_tensor_view(g, "blk.1.attn_norm.weight");
+  EXPECT_EQ(norm.dtype(), DType::f32);
+  EXPECT_EQ(norm.shape(), (Shape{kHidden}));
+  EXPECT_EQ(norm.at({3}), 1.5);  // 0.5 + layer 1
+  EXPECT_EQ(norm.storage()->data(), reinterpret_cast<const std::byte*>(g.tensor_data(g.tensor("blk.1.attn_norm.weight")).data()));
+  const Tensor emb = safetensors_tensor_view(sharded, "model.embed_tokens.weight");
+  EXPECT_EQ(emb.dtype(), DType::bf16);
+  EXPECT_EQ(emb.shape(), (Shape{kVocab, kHidden}));
+  const Tensor emb0 = safetensors_tensor_view(SafetensorsModel::open(dir.path().string()), "model.embed_tokens.weight");
+  EXPECT_EQ(emb.at({5, 7}), emb0.at({5, 7}));
+  EXPECT_THROW(gguf_tensor_view(g, "blk.0.attn_q.weight"), Error);  // TQ2_0: no plain dtype
 }
 
 TEST(ModelFiles, DivideConventionInvertsScale) {
@@ -297,9 +360,14 @@ TEST(ModelFiles, InspectReportsInconsistentTokenizerArrays) {
   w.set("tokenizer.ggml.scores", GgufValue::scalar_array<float>(GgufValueType::f32, scores));
   w.set("tokenizer.ggml.token_type", GgufValue::string_array({"1", "1", "1"}));
   w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(3));
+  w.set("llama.rope.freq_base", GgufValue::f32(std::numeric_limits<float>::quiet_NaN()));
+  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f));
   w.write_header(dir.file("t.gguf"));
   w.finish();
-  const std::string p = inspect_model(dir.file("t.gguf"))["problems"].dump();
+  const auto report = inspect_model(dir.file("t.gguf"));
+  EXPECT_EQ(report["metadata"]["llama.rope.freq_base"]["value"], "nan");
+  EXPECT_EQ(report["metadata"]["llama.attention.layer_norm_rms_epsilon"]["value"].dump(), "1e-05");
+  const std::string p = report["problems"].dump();
   EXPECT_NE(p.find("tokenizer.ggml.scores: 2 entries for 3 tokens"), std::string::npos) << p;
   EXPECT_NE(p.find("tokenizer.ggml.token_type: expected an array of i32"), std::string::npos) << p;
   EXPECT_NE(p.find("llama.vocab_size is 4 but there are 3 tokens"), std::string::npos) << p;
