@@ -1,0 +1,42 @@
+#pragma once
+// Text generation on top of the engine: encode, prefill, sample token by token, stop on any end-of-generation
+// id, a user stop string, the token budget or the context; text is delivered in whole UTF-8 characters and
+// never includes a stop string (or a prefix of one that may still complete).
+#include <bitnet/engine.h>
+#include <bitnet/sampler.h>
+#include <bitnet/tokenizer.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bitnet {
+
+struct GenerateOptions {
+  int max_tokens = 128;            // < 0: until end of generation or the context is full
+  SamplingParams sampling;
+  std::vector<std::string> stop;   // stop strings (not included in the output)
+  bool add_bos = true;             // prepend BOS when the tokenizer has one and its files ask for it
+  bool parse_special = true;       // control tokens written in the prompt become their ids
+  int seq = 0;                     // the engine's sequence slot
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> tokens;     // generated ids (the stop string's tokens included)
+  std::string finish_reason;       // "stop" (end of generation or a stop string) or "length"
+  int prompt_tokens = 0;
+  double prompt_seconds = 0;
+  double generate_seconds = 0;
+};
+
+// on_text receives text as it becomes final; returning false stops generation (finish_reason "stop").
+GenerateResult generate(Engine& engine, const Tokenizer& tokenizer, std::string_view prompt,
+                        const GenerateOptions& options,
+                        const std::function<bool(std::string_view)>& on_text = nullptr);
+
+// Length of the longest prefix of `s` made of whole UTF-8 sequences (a token may end inside a character).
+size_t complete_utf8_prefix(std::string_view s);
+
+}  // namespace bitnet

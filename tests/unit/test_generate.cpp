@@ -1,0 +1,97 @@
+// The generation loop on a random model with a real vocabulary (GPT-2's, from the shared test data): budgets,
+// stop strings, streaming, determinism.
+#include <bitnet/generate.h>
+#include <bitnet/gguf.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace bitnet {
+namespace {
+
+TEST(Utf8Prefix, HoldsBackIncompleteCharacters) {
+  EXPECT_EQ(complete_utf8_prefix("abc"), 3u);
+  EXPECT_EQ(complete_utf8_prefix("ab\xC3"), 2u);              // lead byte of a 2-byte character
+  EXPECT_EQ(complete_utf8_prefix("ab\xC3\xA9"), 4u);          // é complete
+  EXPECT_EQ(complete_utf8_prefix("\xF0\x9F\x98"), 0u);        // 3 of 4 bytes of an emoji
+  EXPECT_EQ(complete_utf8_prefix("x\xF0\x9F\x98\x80"), 5u);
+  EXPECT_EQ(complete_utf8_prefix(""), 0u);
+}
+
+class Generation : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-gpt-2.gguf";
+    if (!std::filesystem::exists(vocab)) return;
+    tokenizer_ = Tokenizer::from_gguf(GgufFile::open(vocab)).release();
+    TransformerConfig c;
+    c.arch = "bitnet-b1.58";
+    c.vocab = tokenizer_->vocab_size();
+    c.hidden = 64;
+    c.ffn = 128;
+    c.layers = 2;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.head_dim = 16;
+    c.context = 128;
+    model_ = new Model(Model::random(c, 11));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete tokenizer_;
+  }
+  void SetUp() override {
+    if (tokenizer_ == nullptr) GTEST_SKIP() << "no GPT-2 vocabulary in " << BITNET_SHARED_DATA;
+  }
+  static GenerateOptions greedy(int n) {
+    GenerateOptions o;
+    o.max_tokens = n;
+    o.sampling.temperature = 0;
+    return o;
+  }
+  static inline Model* model_ = nullptr;
+  static inline Tokenizer* tokenizer_ = nullptr;
+};
+
+TEST_F(Generation, BudgetAndDeterminism) {
+  Engine a(*model_, 64), b(*model_, 64);
+  const GenerateResult r1 = generate(a, *tokenizer_, "Hello world", greedy(12));
+  const GenerateResult r2 = generate(b, *tokenizer_, "Hello world", greedy(12));
+  EXPECT_EQ(r1.tokens.size(), 12u);
+  EXPECT_EQ(r1.finish_reason, "length");
+  EXPECT_EQ(r1.tokens, r2.tokens);
+  EXPECT_EQ(r1.text, tokenizer_->decode(r1.tokens, true));
+  EXPECT_EQ(r1.prompt_tokens, static_cast<int>(tokenizer_->encode("Hello world", false, true).size()));
+  // Seeded sampling repeats too.
+  GenerateOptions s = greedy(10);
+  s.sampling.temperature = 1.0f;
+  s.sampling.seed = 99;
+  EXPECT_EQ(generate(a, *tokenizer_, "Hello", s).tokens, generate(b, *tokenizer_, "Hello", s).tokens);
+}
+
+TEST_F(Generation, StopStringsEndTheTextBeforeThem) {
+  Engine e(*model_, 96);
+  const GenerateResult full = generate(e, *tokenizer_, "The", greedy(30));
+  ASSERT_GE(full.text.size(), 8u);
+  const std::string stop = full.text.substr(full.text.size() / 2, 3);
+  const size_t first = full.text.find(stop);
+  GenerateOptions o = greedy(30);
+  o.stop = {"\x01never", stop};
+  std::string streamed;
+  const GenerateResult r = generate(e, *tokenizer_, "The", o, [&](std::string_view piece) {
+    streamed.append(piece);
+    return true;
+  });
+  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.text, full.text.substr(0, first));
+  EXPECT_EQ(streamed, r.text);  // the stream never showed the stop string
+  // A callback returning false ends generation at once.
+  int calls = 0;
+  const GenerateResult cut = generate(e, *tokenizer_, "The", greedy(30), [&](std::string_view) { return ++calls < 2; });
+  EXPECT_EQ(cut.finish_reason, "stop");
+  EXPECT_LT(cut.tokens.size(), 30u);
+  EXPECT_THROW(generate(e, *tokenizer_, "The", GenerateOptions{.stop = {""}}), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
