@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 void add_info_command(CLI::App& app, Action& selected);
 void add_inspect_command(CLI::App& app, Action& selected);
 void add_convert_command(CLI::App& app, Action& selected);
+void add_tokenize_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

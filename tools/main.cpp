@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   bitnet::cli::add_info_command(app, selected);
   bitnet::cli::add_inspect_command(app, selected);
   bitnet::cli::add_convert_command(app, selected);
+  bitnet::cli::add_tokenize_command(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

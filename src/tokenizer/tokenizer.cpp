@@ -87,7 +87,7 @@ bool Tokenizer::is_eog(int32_t id) const { return std::binary_search(eog_.begin(
 
 std::string Tokenizer::describe() const {
   if (kind_ == TokenizerKind::spm) return fmt::format("llama/SentencePiece ({} tokens)", tokens_.size());
-  return fmt::format("gpt2/{} byte-level BPE ({} tokens)", pre_name_, tokens_.size());
+  return fmt::format("gpt2/byte-level BPE, pre-tokenizer {} ({} tokens)", pre_name_, tokens_.size());
 }
 
 std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text, bool parse_special) const {
