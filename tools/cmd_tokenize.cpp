@@ -1,8 +1,12 @@
-// `bitnet tokenize -m FILE.gguf|tokenizer.json -p TEXT`: the ids and pieces a model's tokenizer gives, like
+// `bitnet tokenize -m FILE.gguf|tokenizer.json -p TEXT|-f FILE`: the ids and pieces a model's tokenizer gives, like
 // llama.cpp's llama-tokenize. --chat wraps the text as one user message in the model's chat template first.
 #include <bitnet/chat_template.h>
 #include <bitnet/tokenizer.h>
+#include <bitnet/error.h>
 #include <fmt/format.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "commands.h"
 
@@ -31,19 +35,28 @@ std::string printable(const std::string& piece) {
 void add_tokenize_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("tokenize", "Show the token ids and pieces of a text (GGUF or tokenizer.json)");
   struct Opts {
-    std::string model, prompt;
+    std::string model, prompt, file;
     bool ids_only = false, no_bos = false, no_special = false, chat = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "GGUF model/vocabulary file, or a tokenizer.json (or its directory)")->required();
-  cmd->add_option("-p,--prompt", o->prompt, "Text to tokenize")->required();
+  auto* p = cmd->add_option("-p,--prompt", o->prompt, "Text to tokenize");
+  auto* f = cmd->add_option("-f,--file", o->file, "Read the text from this file (bytes as they are)");
+  p->excludes(f);
+  f->excludes(p);
   cmd->add_flag("--ids-only,--ids", o->ids_only, "Print only the ids, as a list");
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token the model asks for");
   cmd->add_flag("--no-parse-special", o->no_special, "Treat control-token text such as <|eot_id|> as plain text");
   cmd->add_flag("--chat", o->chat, "Render the prompt as a user message with the model's chat template first");
-  cmd->callback([&selected, o] {
+  cmd->callback([&selected, o, p, f] {
+    if (p->count() == 0 && f->count() == 0) throw CLI::RequiredError("-p TEXT or -f FILE");
     selected = [o]() {
       const auto tok = Tokenizer::load(o->model);
+      if (!o->file.empty()) {
+        std::ifstream in(o->file, std::ios::binary);
+        if (!in) throw Error(fmt::format("tokenize: cannot read '{}'", o->file));
+        o->prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
       std::string text = o->prompt;
       bool add_bos = tok->add_bos_default() && !o->no_bos;
       if (o->chat) {

@@ -82,14 +82,20 @@ std::string repr(const Value& v) {
     }
     case Value::Kind::list: {
       std::string out = "[";
-      for (size_t k = 0; k < v.list->size(); ++k) out += (k ? ", " : "") + repr((*v.list)[k]);
+      for (size_t k = 0; k < v.list->size(); ++k) {
+        if (k) out += ", ";
+        out += repr((*v.list)[k]);
+      }
       return out + "]";
     }
     case Value::Kind::dict: {
       std::string out = "{";
       bool first = true;
       for (const auto& [k, x] : *v.dict) {
-        out += (first ? "" : ", ") + repr(Value::string(k)) + ": " + repr(x);
+        if (!first) out += ", ";
+        out += repr(Value::string(k));
+        out += ": ";
+        out += repr(x);
         first = false;
       }
       return out + "}";
@@ -121,8 +127,11 @@ std::string json_string(const std::string& s) {
 }  // namespace
 
 std::string to_json(const Value& v, int indent, int level) {
-  const std::string nl = indent >= 0 ? "\n" + std::string(size_t(indent) * (level + 1), ' ') : "";
-  const std::string close = indent >= 0 ? "\n" + std::string(size_t(indent) * level, ' ') : "";
+  std::string nl, close;
+  if (indent >= 0) {
+    nl.append(1, '\n').append(size_t(indent) * (level + 1), ' ');
+    close.append(1, '\n').append(size_t(indent) * level, ' ');
+  }
   const std::string sep = indent >= 0 ? "," : ", ";
   switch (v.kind) {
     case Value::Kind::undefined:
@@ -134,7 +143,11 @@ std::string to_json(const Value& v, int indent, int level) {
     case Value::Kind::list: {
       if (v.list->empty()) return "[]";
       std::string out = "[";
-      for (size_t k = 0; k < v.list->size(); ++k) out += (k ? sep : "") + nl + to_json((*v.list)[k], indent, level + 1);
+      for (size_t k = 0; k < v.list->size(); ++k) {
+        if (k) out += sep;
+        out += nl;
+        out += to_json((*v.list)[k], indent, level + 1);
+      }
       return out + close + "]";
     }
     case Value::Kind::dict: {
@@ -142,7 +155,11 @@ std::string to_json(const Value& v, int indent, int level) {
       std::string out = "{";
       bool first = true;
       for (const auto& [k, x] : *v.dict) {
-        out += (first ? "" : sep) + nl + json_string(k) + ": " + to_json(x, indent, level + 1);
+        if (!first) out += sep;
+        out += nl;
+        out += json_string(k);
+        out += ": ";
+        out += to_json(x, indent, level + 1);
         first = false;
       }
       return out + close + "}";

