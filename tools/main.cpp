@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   bitnet::cli::add_convert_command(app, selected);
   bitnet::cli::add_bench_command(app, selected);
   bitnet::cli::add_train_command(app, selected);
+  bitnet::cli::add_tokenize_command(app, selected);
+  bitnet::cli::add_run_command(app, selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
