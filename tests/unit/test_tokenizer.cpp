@@ -5,6 +5,8 @@
 #include <bitnet/tokenizer.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -206,7 +208,7 @@ TEST(TokenizerLoad, ErrorsNameTheFile) {
   // A GGUF without tokenizer keys.
   GgufWriter w;
   w.set("general.architecture", GgufValue::string("llama"));
-  const std::string path = testing::TempDir() + "/no_tokenizer.gguf";
+  const std::string path = testing::TempDir() + "/bitnet_no_tokenizer_" + std::to_string(getpid()) + ".gguf";
   w.write_header(path);
   w.finish();
   try {

@@ -6,6 +6,8 @@
 #include <bitnet/tokenizer.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -143,7 +145,8 @@ TEST(TokenizerLlama3, BosAndSpecialParsing) {
 TEST(TokenizerLlama3, ConvertedGgufEncodesAsTokenizerJson) {
   REQUIRE_LLAMA3(hf);
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(testing::TempDir()) / "bitnet_llama3_tokenizer";
+  // A per-process folder: other checkouts may run the same test at the same time.
+  const fs::path dir = fs::path(testing::TempDir()) / ("bitnet_llama3_tokenizer_" + std::to_string(getpid()));
   fs::create_directories(dir);
   fs::copy_file(llama3_path(), dir / "tokenizer.json", fs::copy_options::overwrite_existing);
   ModelConfig cfg;
