@@ -95,17 +95,17 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass")->check(CLI::Range(1, 4096));
-  cmd->add_option("--temp,-temp", o->sampling.temperature, "Temperature (0: greedy)");
+  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy); -temp also works");
   cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0: off)");
   cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1: off)");
   cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0: off)");
   cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Repetition penalty (1: off)");
   cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens the penalty looks back");
   cmd->add_option("-s,--seed", o->sampling.seed, "Random seed");
-  cmd->add_flag("-cnv,--conversation", o->conversation, "Interactive chat; -p is the system prompt");
+  cmd->add_flag("--conversation", o->conversation, "Interactive chat (also -cnv); -p is the system prompt");
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");
   cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
-  cmd->add_option("-ngl,--n-gpu-layers", o->gpu_layers, "Layers on the GPU (no GPU backend yet: ignored with a note)");
+  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl; no GPU backend yet: ignored with a note)");
   cmd->callback([&selected, o] { selected = [o] { return run(*o); }; });
 }
 

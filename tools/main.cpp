@@ -3,6 +3,8 @@
 #include <bitnet/version.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 
@@ -18,8 +20,17 @@ int main(int argc, char** argv) {
   bitnet::cli::add_train_command(app, selected);
   bitnet::cli::add_tokenize_command(app, selected);
   bitnet::cli::add_run_command(app, selected);
+  // llama.cpp's single-dash long flags (-temp, -cnv, -ngl), which CLI11 cannot name, become their long forms.
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args) {
+    if (a == "-temp") a = "--temp";
+    if (a == "-cnv") a = "--conversation";
+    if (a == "-ngl") a = "--n-gpu-layers";
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -48,7 +48,9 @@ class Model {
   static Model load_gguf(const std::string& path, HeadType head = HeadType::f16);
   // Writes the model as GGUF with ternary projections in `ternary_type` (TQ2_0, TQ1_0 or I2_S) that
   // load_gguf reads back (TQ* store the scale as f16, so exactness needs f16-representable scales).
-  void save_gguf(const std::string& path, GgmlType ternary_type) const;
+  // `extra` keys (e.g. a tokenizer's tokenizer.ggml.* metadata) are written as they are.
+  void save_gguf(const std::string& path, GgmlType ternary_type,
+                 const std::vector<std::pair<std::string, GgufValue>>& extra = {}) const;
   // Random ternary weights and a random embedding with this shape (benchmarks and tests).
   static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16);
 

@@ -8,7 +8,8 @@
 
 namespace bitnet {
 
-void Model::save_gguf(const std::string& path, GgmlType ternary_type) const {
+void Model::save_gguf(const std::string& path, GgmlType ternary_type,
+                      const std::vector<std::pair<std::string, GgufValue>>& extra) const {
   BITNET_CHECK(ternary_type == GgmlType::tq2_0 || ternary_type == GgmlType::tq1_0 || ternary_type == GgmlType::i2_s,
                "[model] save_gguf: ternary type must be TQ2_0, TQ1_0 or I2_S, got {}", ggml_type_name(ternary_type));
   const TransformerConfig& c = config_;
@@ -29,6 +30,7 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type) const {
   w.set(p + "attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   w.set(p + "rope.freq_base", GgufValue::f32(c.rope_theta));
   w.set(p + "vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab)));
+  for (const auto& [key, value] : extra) w.set(key, value);
 
   // Each tensor: its name, GGUF dims, type, and a function that produces its bytes when written (one tensor in
   // memory at a time).

@@ -95,3 +95,48 @@ TEST_F(Generation, StopStringsEndTheTextBeforeThem) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// `bitnet run` end to end: a random model saved as GGUF with the GPT-2 vocabulary, run twice greedily.
+TEST(RunCommand, GeneratesTheSameTextTwiceAndStopsAtTheBudget) {
+  const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-gpt-2.gguf";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no GPT-2 vocabulary in " << BITNET_SHARED_DATA;
+  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+  const GgufFile vocab_file = GgufFile::open(vocab);
+  std::vector<std::pair<std::string, GgufValue>> tokenizer_keys;
+  for (const auto& [key, value] : vocab_file.metadata())
+    if (key.rfind("tokenizer.", 0) == 0) tokenizer_keys.emplace_back(key, value);
+  TransformerConfig c;
+  c.arch = "bitnet-b1.58";
+  c.vocab = static_cast<int64_t>(vocab_file.at("tokenizer.ggml.tokens").count);
+  c.hidden = 256;
+  c.ffn = 256;
+  c.layers = 1;
+  c.heads = 4;
+  c.kv_heads = 4;
+  c.head_dim = 64;
+  const std::string path = ::testing::TempDir() + "/bitnet_run_test.gguf";
+  Model::random(c, 5).save_gguf(path, GgmlType::i2_s, tokenizer_keys);
+  auto run = [&](const std::string& args) {
+    const std::string cmd = std::string(BITNET_CLI) + " run -m " + path + " " + args + " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int status = pclose(p);
+    EXPECT_EQ(status, 0) << cmd;
+    return out;
+  };
+  const std::string a = run("-p 'Once upon a time' -n 8 --temp 0 -t 1");
+  const std::string b = run("-p 'Once upon a time' -n 8 --temp 0 -t 2");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.rfind("Once upon a time", 0), 0u) << a;  // the prompt is echoed, then the continuation
+  EXPECT_GT(a.size(), std::string("Once upon a time").size());
+  if (!::testing::Test::HasFailure()) std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace bitnet
