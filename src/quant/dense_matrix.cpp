@@ -21,8 +21,9 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
                "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K, w.str());
   m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
   const auto bytes = static_cast<size_t>(m.rows_ * m.k_pad_);
-  m.data_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t{64}) uint8_t[bytes],
-                                       [](uint8_t* p) { ::operator delete[](p, std::align_val_t{64}); });
+  // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
+  m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
+                                       [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
   std::memset(m.data_.get(), 128, bytes);  // weight 0 in the padding
   m.row_scales_.resize(static_cast<size_t>(m.rows_));
   const float* p = w.data_as<float>();

@@ -21,9 +21,9 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
   m.k_blocks_ = (cols + kTernaryBlock - 1) / kTernaryBlock;
   m.scale_ = scale;
   const auto bytes = static_cast<size_t>(kernels::ternary_matrix_bytes(rows, m.k_blocks_));
-  m.data_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t{64}) uint8_t[bytes], [](uint8_t* p) {
-    ::operator delete[](p, std::align_val_t{64});
-  });
+  // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
+  m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
+                                       [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
   // Code 1 (weight 0) in every position: the padding past `cols` and past `rows` stays so.
   std::memset(m.data_.get(), 0x55, bytes);
   for (int64_t n = 0; n < rows; ++n) {
