@@ -16,5 +16,7 @@ void add_bench_command(CLI::App& app, Action& selected);
 void add_train_command(CLI::App& app, Action& selected);
 void add_tokenize_command(CLI::App& app, Action& selected);
 void add_run_command(CLI::App& app, Action& selected);
+void add_perplexity_command(CLI::App& app, Action& selected);
+void add_make_model_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

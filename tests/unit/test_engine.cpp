@@ -274,3 +274,36 @@ TEST(ModelLoad, ClearErrorsForMissingOrUnsupportedFiles) {
 
 }  // namespace
 }  // namespace bitnet
+
+#include <bitnet/perplexity.h>
+
+namespace bitnet {
+namespace {
+
+TEST(Perplexity, MatchesTheNllOfTokenByTokenDecoding) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 12);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(m.config().vocab - 1));
+  std::vector<int32_t> tokens(40);
+  for (auto& t : tokens) t = d(rng);
+  Engine batched(m, 16, 1, 5), single(m, 16, 1, 1);
+  const PerplexityResult r = perplexity(batched, tokens, 16);
+  EXPECT_EQ(r.chunks, 2);
+  EXPECT_EQ(r.scored_tokens, 2 * 8);  // positions 7..14 of each chunk predict tokens 8..15
+  double total = 0;
+  for (int64_t c = 0; c < 2; ++c)
+    for (int64_t i = 0; i < 15; ++i) {
+      const float* l = single.eval(0, std::span<const int32_t>(&tokens[static_cast<size_t>(c * 16 + i)], 1), static_cast<int32_t>(i));
+      if (i < 7) continue;
+      double m_ = l[0], z = 0;
+      for (int64_t v = 1; v < m.config().vocab; ++v) m_ = std::max(m_, static_cast<double>(l[v]));
+      for (int64_t v = 0; v < m.config().vocab; ++v) z += std::exp(l[v] - m_);
+      total += m_ + std::log(z) - l[tokens[static_cast<size_t>(c * 16 + i + 1)]];
+    }
+  EXPECT_NEAR(r.mean_nll, total / 16, 1e-9);
+  EXPECT_NEAR(r.perplexity, std::exp(total / 16), 1e-6);
+  EXPECT_THROW(perplexity(batched, std::span<const int32_t>(tokens.data(), 10), 16), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
