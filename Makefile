@@ -9,7 +9,8 @@ release: setup
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j$(JOBS)
 
-# The main job. Until the engine exists it is `bitnet info`.
+# The main job: `bitnet info` until a model ships with the project (the trained bundled model of the training
+# issue); then it generates text from it.
 run: release
 	./build/release/bitnet info
 
