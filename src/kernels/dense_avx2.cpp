@@ -3,17 +3,11 @@
 #include <immintrin.h>
 
 #include "kernels/dense.h"
+#include "kernels/x86_hsum.h"
 
 namespace bitnet::kernels::avx2 {
 
 namespace {
-
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 
 inline float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -34,7 +28,7 @@ void gemm_i8(const DenseI8Args& a) {
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x + t * a.x_stride + k)));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, x));
       }
-      a.y[t * a.y_stride + n] = static_cast<float>(hsum_i32(acc)) * a.scale[t] * a.row_scale[n];
+      a.y[t * a.y_stride + n] = static_cast<float>(hsum_epi32(acc)) * a.scale[t] * a.row_scale[n];
     }
   }
 }

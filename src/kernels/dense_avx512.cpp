@@ -6,18 +6,11 @@
 #include <immintrin.h>
 
 #include "kernels/dense.h"
+#include "kernels/x86_hsum.h"
 
 namespace bitnet::kernels::avx512 {
 
 namespace {
-
-inline int32_t hsum_i32(__m512i v) {
-  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0x4e));
-  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0xb1));
-  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
-  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
-  return _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
-}
 
 template <int R, int T>
 void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
@@ -35,7 +28,7 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   for (int t = 0; t < T; ++t)
     for (int r = 0; r < R; ++r)
       a.y[(t0 + t) * a.y_stride + n0 + r] =
-          static_cast<float>(hsum_i32(acc[r][t]) - 128 * a.x_sum[t0 + t]) * a.scale[t0 + t] * a.row_scale[n0 + r];
+          static_cast<float>(hsum_epi32(acc[r][t]) - 128 * a.x_sum[t0 + t]) * a.scale[t0 + t] * a.row_scale[n0 + r];
 }
 
 template <int R>

@@ -4,17 +4,11 @@
 #include <immintrin.h>
 
 #include "kernels/ternary.h"
+#include "kernels/x86_hsum.h"
 
 namespace bitnet::kernels::avx2 {
 
 namespace {
-
-inline int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 
 template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
@@ -53,7 +47,7 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
     float* y = a.y + (t0 + t) * a.y_stride + n0;
     const int32_t offset = a.x_sum[t0 + t];
     const float scale = a.scale[t0 + t];
-    for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum(acc[r][t]) - offset) * scale;
+    for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum_epi32(acc[r][t]) - offset) * scale;
   }
 }
 

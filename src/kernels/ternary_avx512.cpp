@@ -7,19 +7,11 @@
 #include <immintrin.h>
 
 #include "kernels/ternary.h"
+#include "kernels/x86_hsum.h"
 
 namespace bitnet::kernels::avx512 {
 
 namespace {
-
-// Sum of the 16 int32 lanes (swapping halves, then quarters, then pairs).
-inline int32_t hsum(__m512i v) {
-  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0x4e));
-  v = _mm512_add_epi32(v, _mm512_shuffle_i64x2(v, v, 0xb1));
-  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
-  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
-  return _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
-}
 
 // The four row sums of acc[0..3] in lanes 0..3: interleave pairs, add, interleave again, add, then fold the
 // four 128-bit quarters. 13 operations for 4 sums instead of 4 full reductions (about 32).
@@ -62,7 +54,7 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
       const __m128i dots = _mm_sub_epi32(hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
       _mm_storeu_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(scale)));
     } else {
-      for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum(acc[r][t]) - offset) * scale;
+      for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum_epi32(acc[r][t]) - offset) * scale;
     }
   }
 }
