@@ -6,7 +6,8 @@
 //   {"model": {"vocab_size": 256, "hidden_size": 64, "num_layers": 2, ...},        // nn::ModelConfig fields
 //    "quant": {"weight": "ternary", "activation": "int8/per_row",
 //              "overrides": [{"prefix": "model.layers.0.", "weight": "int8/per_row"}]},
-//    "data": {"train": "train.txt", "validation": "val.txt", "seq_len": 128, "batch_size": 8, "seed": 1},
+//    "data": {"train": "train.txt", "validation": "val.txt", "tokenizer": "tokenizer.json",
+//             "seq_len": 128, "batch_size": 8, "seed": 1},
 //    "train": {"steps": 1000, "grad_accum": 1, "clip_norm": 1.0, "seed": 0,
 //              "schedule": {"type": "two_stage", "peak_lr": 1.5e-3, "warmup_steps": 100},
 //              "lambda": {"warmup_steps": 0, "shape": "linear"}, "adam": {"beta1": 0.9, "beta2": 0.95}},
@@ -23,9 +24,11 @@ namespace bitnet::train {
 struct RunConfig {
   nn::ModelConfig model;
   nn::QuantPolicy quant;
-  // Data: text files read as bytes (token = byte, so model.vocab_size must be >= 256) until the project's
-  // tokenizer is wired in. Relative paths are relative to the config file.
+  // Data: text files, read as bytes (token = byte, so model.vocab_size must be >= 256) or, with
+  // data.tokenizer (a tokenizer.json or GGUF), as that tokenizer's ids. Relative paths are relative to the
+  // config file.
   std::string train_path, validation_path;  // validation optional
+  std::string tokenizer_path;               // empty: bytes
   int64_t seq_len = 128, batch_size = 8;
   uint64_t data_seed = 1, init_seed = 0;
   TrainOptions options;  // steps, accumulation, clipping, schedule, lambda, AdamW

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "train/text_tokens.h"
+
 namespace bitnet::train {
 
 namespace fs = std::filesystem;
@@ -128,9 +130,16 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
   c.seq_len = d.get<int64_t>("seq_len", c.seq_len);
   c.batch_size = d.get<int64_t>("batch_size", c.batch_size);
   c.data_seed = d.get<uint64_t>("seed", c.data_seed);
+  c.tokenizer_path = resolve(base_dir, d.get<std::string>("tokenizer", ""));
   d.finish();
-  BITNET_CHECK(c.model.vocab_size >= 256, "[train config] byte-level data needs model.vocab_size >= 256, got {}",
-               c.model.vocab_size);
+  if (c.tokenizer_path.empty()) {
+    BITNET_CHECK(c.model.vocab_size >= 256, "[train config] byte-level data needs model.vocab_size >= 256, got {}",
+                 c.model.vocab_size);
+  } else {
+    const int64_t n = tokenizer_vocab_size(c.tokenizer_path);
+    BITNET_CHECK(c.model.vocab_size >= n, "[train config] model.vocab_size ({}) is smaller than the {} tokens of data.tokenizer '{}'",
+                 c.model.vocab_size, n, c.tokenizer_path);
+  }
 
   Section t = top.child("train");
   TrainOptions& o = c.options;
@@ -207,10 +216,13 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
   fs::create_directories(config.output_dir);
   const fs::path dir(config.output_dir);
   const std::string ckpt = (dir / "checkpoint.safetensors").string();
-  const TokenBatcher train_data(byte_tokens(config.train_path), config.batch_size, config.seq_len, config.data_seed);
+  auto tokens_of = [&](const std::string& path) {
+    return config.tokenizer_path.empty() ? byte_tokens(path) : tokenize_text_file(path, config.tokenizer_path);
+  };
+  const TokenBatcher train_data(tokens_of(config.train_path), config.batch_size, config.seq_len, config.data_seed);
   std::unique_ptr<TokenBatcher> val_data;
   if (!config.validation_path.empty())
-    val_data = std::make_unique<TokenBatcher>(byte_tokens(config.validation_path), config.batch_size, config.seq_len,
+    val_data = std::make_unique<TokenBatcher>(tokens_of(config.validation_path), config.batch_size, config.seq_len,
                                               config.data_seed + 1);
   nn::CausalLM model(config.model, config.quant, config.init_seed);
   Trainer trainer(model, train_data, config.options);
