@@ -51,6 +51,11 @@ class Model {
   // `extra` keys (e.g. a tokenizer's tokenizer.ggml.* metadata) are written as they are.
   void save_gguf(const std::string& path, GgmlType ternary_type,
                  const std::vector<std::pair<std::string, GgufValue>>& extra = {}) const;
+  // A model from weights in memory (a trained nn::CausalLM, see bitnet/export.h): `embedding` [vocab, hidden]
+  // f32 or f16 (kept as f16, as in the files); `head` [vocab, hidden], or an empty Tensor for a tied head.
+  // Shapes are checked against `config`, naming the layer and tensor.
+  static Model from_weights(const TransformerConfig& config, const Tensor& embedding, std::vector<LayerWeights> layers,
+                            std::vector<float> output_norm, const Tensor& head = Tensor(), HeadType head_type = HeadType::f16);
   // Random ternary weights and a random embedding with this shape (benchmarks and tests).
   static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16);
 

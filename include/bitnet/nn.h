@@ -6,6 +6,7 @@
 // Parameter names follow the Hugging Face BitNet checkpoints (model.layers.0.self_attn.q_proj.weight, ...)
 // so a trained state dict maps one-to-one onto the files the inference engine reads.
 #include <bitnet/autograd.h>
+#include <bitnet/model.h>
 #include <bitnet/qat.h>
 
 #include <map>
@@ -132,22 +133,21 @@ class RMSNorm : public Module {
   float eps;
 };
 
-enum class Activation : uint8_t { relu2, silu };
+using Activation = FfnActivation;  // relu2: relu(gate)^2 * up; silu: SwiGLU
 
-// The architecture of a BitNet b1.58 causal LM (the fields of a Hugging Face BitNet config.json).
-struct ModelConfig {
-  int64_t vocab_size = 256;
-  int64_t hidden_size = 64;
-  int64_t intermediate_size = 128;
-  int64_t num_layers = 2;
-  int64_t num_heads = 4;
-  int64_t num_kv_heads = 4;  // < num_heads: grouped-query attention
-  double rope_theta = 10000.0;
-  float rms_norm_eps = 1e-5f;
-  Activation activation = Activation::relu2;  // relu2: relu(gate)^2 * up; silu: SwiGLU
-  bool tie_embeddings = true;                 // lm_head shares the token embedding
+// The architecture of a trained BitNet b1.58 causal LM: exactly the engine's TransformerConfig (the model
+// `bitnet run` executes after export), plus what only training needs. The defaults are a tiny model.
+// head_dim = 0 means hidden / heads (resolved by resolved()); arch is set from the activation on export
+// ("bitnet-b1.58" for relu2, "bitnet" for SwiGLU: the names whose activation Model::load_gguf infers).
+struct ModelConfig : TransformerConfig {
+  bool tie_embeddings = true;  // lm_head shares the token embedding
   double init_std = 0.02;
-  int64_t head_dim() const { return hidden_size / num_heads; }
+
+  ModelConfig();
+  explicit ModelConfig(const TransformerConfig& shape, bool tie = true, double std = 0.02);
+  int64_t head_size() const { return head_dim > 0 ? head_dim : (heads > 0 ? hidden / heads : 0); }
+  // The engine's config of this model: head_dim filled in, arch named from the activation.
+  TransformerConfig resolved() const;
   void validate() const;  // throws with the field that is wrong
 };
 

@@ -101,6 +101,9 @@ struct TrainState {
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::AdamW& optimizer,
                      const TrainState& state);
 TrainState load_checkpoint(const std::string& path, nn::Module& model, optim::AdamW& optimizer);
+// The model's latent weights by state-dict name from a training checkpoint (optimizer moments dropped) or a
+// run's final model.safetensors; `step` (optional) gets the checkpoint's step, -1 for model.safetensors.
+std::map<std::string, Tensor> load_checkpoint_weights(const std::string& path, int64_t* step = nullptr);
 
 // A small private safetensors codec for f32 tensors (the checkpoint format); the project's full IO lives
 // in bitnet::io. Throws bitnet::Error naming the file on anything malformed.

@@ -36,7 +36,17 @@ struct RunConfig {
   int64_t log_every = 10, eval_every = 100, eval_batches = 4, checkpoint_every = 500;
   // Stop (with a checkpoint) once this many steps are done, to be resumed later; -1: run to train.steps.
   int64_t stop_after = -1;
+  // The parsed JSON with absolute paths; run_training writes it as output_dir/run.json, where `bitnet export`
+  // and `bitnet analyze` find the model's shape and tokenizer beside a checkpoint.
+  std::string config_json;
 };
+
+// The run config for a checkpoint or run directory: `config` when given, else run.json beside the checkpoint
+// (or in the directory). Throws saying which was looked for.
+RunConfig find_run_config(const std::string& checkpoint_or_dir, const std::string& config);
+// A run's weights: the checkpoint file itself, or in a directory model.safetensors (final) else
+// checkpoint.safetensors.
+std::string find_checkpoint(const std::string& checkpoint_or_dir);
 
 // Parses a config (JSON text); `base_dir` resolves relative paths. Unknown keys are errors (a typo must
 // not silently train with a default), and every message names the key.

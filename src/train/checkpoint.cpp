@@ -118,6 +118,18 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
                          {"optimizer_step", std::to_string(state.optimizer_step)}});
 }
 
+std::map<std::string, Tensor> load_checkpoint_weights(const std::string& path, int64_t* step) {
+  std::map<std::string, std::string> meta;
+  std::map<std::string, Tensor> tensors = read_safetensors_f32(path, &meta);
+  BITNET_CHECK(meta["format"] == kFormat || meta["format"] == "bitnet-trained-latent-f32",
+               "[checkpoint] '{}' is neither a bitnet training checkpoint nor a trained model.safetensors (format '{}')",
+               path, meta["format"]);
+  if (step) *step = meta.count("step") ? std::stoll(meta.at("step")) : -1;
+  for (auto it = tensors.begin(); it != tensors.end();)
+    it = it->first.rfind(kOptimizerPrefix, 0) == 0 ? tensors.erase(it) : std::next(it);
+  return tensors;
+}
+
 TrainState load_checkpoint(const std::string& path, nn::Module& model, optim::AdamW& optimizer) {
   std::map<std::string, std::string> meta;
   std::map<std::string, Tensor> tensors = read_safetensors_f32(path, &meta);

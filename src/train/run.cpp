@@ -89,22 +89,24 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
   RunConfig c;
   Section top(root, "config");
 
+  // HF config.json names for the fields of the engine's TransformerConfig (nn::ModelConfig is one).
   Section m = top.child("model");
-  c.model.vocab_size = m.get<int64_t>("vocab_size", 256);
-  c.model.hidden_size = m.get<int64_t>("hidden_size", c.model.hidden_size);
-  c.model.intermediate_size = m.get<int64_t>("intermediate_size", c.model.intermediate_size);
-  c.model.num_layers = m.get<int64_t>("num_layers", c.model.num_layers);
-  c.model.num_heads = m.get<int64_t>("num_heads", c.model.num_heads);
-  c.model.num_kv_heads = m.get<int64_t>("num_kv_heads", c.model.num_kv_heads);
-  c.model.rope_theta = m.get<double>("rope_theta", c.model.rope_theta);
-  c.model.rms_norm_eps = m.get<float>("rms_norm_eps", c.model.rms_norm_eps);
+  c.model.vocab = m.get<int64_t>("vocab_size", c.model.vocab);
+  c.model.hidden = m.get<int64_t>("hidden_size", c.model.hidden);
+  c.model.ffn = m.get<int64_t>("intermediate_size", c.model.ffn);
+  c.model.layers = m.get<int64_t>("num_layers", c.model.layers);
+  c.model.heads = m.get<int64_t>("num_heads", c.model.heads);
+  c.model.kv_heads = m.get<int64_t>("num_kv_heads", c.model.kv_heads);
+  c.model.head_dim = m.get<int64_t>("head_dim", c.model.head_dim);
+  const int64_t context = m.get<int64_t>("max_position_embeddings", -1);  // default: data.seq_len
+  c.model.rope_theta = m.get<float>("rope_theta", c.model.rope_theta);
+  c.model.norm_eps = m.get<float>("rms_norm_eps", c.model.norm_eps);
   c.model.tie_embeddings = m.get<bool>("tie_embeddings", c.model.tie_embeddings);
   c.model.init_std = m.get<double>("init_std", c.model.init_std);
   const std::string act = m.get<std::string>("activation", "relu2");
   BITNET_CHECK(act == "relu2" || act == "silu", "[train config] 'model.activation' must be relu2 or silu, got '{}'", act);
   c.model.activation = act == "relu2" ? nn::Activation::relu2 : nn::Activation::silu;
   m.finish();
-  c.model.validate();
 
   Section q = top.child("quant");
   c.quant.weight = nn::QuantSpec::parse(q.get<std::string>("weight", c.quant.weight.str()));
@@ -132,13 +134,15 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
   c.data_seed = d.get<uint64_t>("seed", c.data_seed);
   c.tokenizer_path = resolve(base_dir, d.get<std::string>("tokenizer", ""));
   d.finish();
+  c.model.context = context > 0 ? context : c.seq_len;
+  c.model.validate();
   if (c.tokenizer_path.empty()) {
-    BITNET_CHECK(c.model.vocab_size >= 256, "[train config] byte-level data needs model.vocab_size >= 256, got {}",
-                 c.model.vocab_size);
+    BITNET_CHECK(c.model.vocab >= 256, "[train config] byte-level data needs model.vocab_size >= 256, got {}",
+                 c.model.vocab);
   } else {
     const int64_t n = tokenizer_vocab_size(c.tokenizer_path);
-    BITNET_CHECK(c.model.vocab_size >= n, "[train config] model.vocab_size ({}) is smaller than the {} tokens of data.tokenizer '{}'",
-                 c.model.vocab_size, n, c.tokenizer_path);
+    BITNET_CHECK(c.model.vocab >= n, "[train config] model.vocab_size ({}) is smaller than the {} tokens of data.tokenizer '{}'",
+                 c.model.vocab, n, c.tokenizer_path);
   }
 
   Section t = top.child("train");
@@ -205,6 +209,14 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
   BITNET_CHECK(c.log_every > 0 && c.eval_every > 0 && c.eval_batches > 0 && c.checkpoint_every > 0,
                "[train config] output.log_every, eval_every, eval_batches and checkpoint_every must be positive");
   top.finish();
+  // The same config with absolute paths, for output_dir/run.json.
+  json resolved = root;
+  resolved["data"]["train"] = fs::absolute(c.train_path).string();
+  if (!c.validation_path.empty()) resolved["data"]["validation"] = fs::absolute(c.validation_path).string();
+  if (!c.tokenizer_path.empty()) resolved["data"]["tokenizer"] = fs::absolute(c.tokenizer_path).string();
+  if (!resolved.contains("output")) resolved["output"] = json::object();
+  resolved["output"]["dir"] = fs::absolute(c.output_dir).string();
+  c.config_json = resolved.dump(2);
   return c;
 }
 
@@ -212,9 +224,33 @@ RunConfig load_run_config(const std::string& path) {
   return parse_run_config(read_file(path), fs::path(path).parent_path().string());
 }
 
+RunConfig find_run_config(const std::string& where, const std::string& config) {
+  if (!config.empty()) return load_run_config(config);
+  const fs::path dir = fs::is_directory(where) ? fs::path(where) : fs::path(where).parent_path();
+  const fs::path p = dir / "run.json";
+  BITNET_CHECK(fs::exists(p), "[train] no run.json in '{}' (written by `bitnet train`); pass the run's config with -c",
+               dir.string());
+  return load_run_config(p.string());
+}
+
+std::string find_checkpoint(const std::string& where) {
+  if (!fs::is_directory(where)) {
+    BITNET_CHECK(fs::exists(where), "[train] checkpoint '{}' does not exist", where);
+    return where;
+  }
+  for (const char* name : {"model.safetensors", "checkpoint.safetensors"})
+    if (fs::exists(fs::path(where) / name)) return (fs::path(where) / name).string();
+  fail("[train] '{}' holds neither model.safetensors nor checkpoint.safetensors", where);
+}
+
 RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress) {
   fs::create_directories(config.output_dir);
   const fs::path dir(config.output_dir);
+  if (!config.config_json.empty()) {
+    std::ofstream out(dir / "run.json");
+    out << config.config_json << "\n";
+    BITNET_CHECK(out.good(), "[train] cannot write '{}'", (dir / "run.json").string());
+  }
   const std::string ckpt = (dir / "checkpoint.safetensors").string();
   auto tokens_of = [&](const std::string& path) {
     return config.tokenizer_path.empty() ? byte_tokens(path) : tokenize_text_file(path, config.tokenizer_path);

@@ -45,14 +45,14 @@ void check_against(const std::string& path) {
   const auto cfg = nlohmann::json::parse(meta.at("config"));
   const auto adam = nlohmann::json::parse(meta.at("adamw"));
   nn::ModelConfig c;
-  c.vocab_size = cfg.at("vocab_size");
-  c.hidden_size = cfg.at("hidden_size");
-  c.intermediate_size = cfg.at("intermediate_size");
-  c.num_layers = cfg.at("num_layers");
-  c.num_heads = cfg.at("num_heads");
-  c.num_kv_heads = cfg.at("num_kv_heads");
+  c.vocab = cfg.at("vocab_size");
+  c.hidden = cfg.at("hidden_size");
+  c.ffn = cfg.at("intermediate_size");
+  c.layers = cfg.at("num_layers");
+  c.heads = cfg.at("num_heads");
+  c.kv_heads = cfg.at("num_kv_heads");
   c.rope_theta = cfg.at("rope_theta");
-  c.rms_norm_eps = cfg.at("rms_norm_eps");
+  c.norm_eps = cfg.at("rms_norm_eps");
   c.tie_embeddings = cfg.at("tie_embeddings");
   ASSERT_EQ(cfg.at("activation"), "relu2");
 

@@ -16,12 +16,12 @@ using nn::QuantSpec;
 
 nn::ModelConfig tiny_config() {
   nn::ModelConfig c;
-  c.vocab_size = 11;
-  c.hidden_size = 8;
-  c.intermediate_size = 12;
-  c.num_layers = 2;
-  c.num_heads = 2;
-  c.num_kv_heads = 1;
+  c.vocab = 11;
+  c.hidden = 8;
+  c.ffn = 12;
+  c.layers = 2;
+  c.heads = 2;
+  c.kv_heads = 1;
   return c;
 }
 
@@ -114,7 +114,7 @@ TEST(NN, CausalLMNamesShapesAndCount) {
   EXPECT_EQ(model.parameter_count(), 88 + 2 * (16 + 64 + 64 + 8 + 64 + 288 + 12) + 8);
   EXPECT_EQ(model.forward(ids_tensor({1, 2, 3, 4, 5, 6}, {2, 3})).shape(), (Shape{2, 3, 11}));
   nn::ModelConfig bad = c;
-  bad.num_kv_heads = 3;
+  bad.kv_heads = 3;
   EXPECT_THROW(nn::CausalLM model_bad(bad), Error);
 }
 

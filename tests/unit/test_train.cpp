@@ -61,7 +61,7 @@ TEST(Train, CosineAndLambdaSchedules) {
 
 TEST(Train, AdamWMatchesHandComputationAndGroups) {
   nn::ModelConfig c;
-  c.vocab_size = 5, c.hidden_size = 4, c.intermediate_size = 4, c.num_layers = 1, c.num_heads = 2, c.num_kv_heads = 2;
+  c.vocab = 5, c.hidden = 4, c.ffn = 4, c.layers = 1, c.heads = 2, c.kv_heads = 2;
   nn::CausalLM model(c, nn::QuantPolicy::bitnet_b158(), 3);
   const auto groups = optim::default_param_groups(model);
   ASSERT_EQ(groups.size(), 2u);
@@ -195,12 +195,12 @@ std::vector<int32_t> char_tokens(int64_t& vocab) {
 
 nn::ModelConfig tiny_lm(int64_t vocab) {
   nn::ModelConfig c;
-  c.vocab_size = vocab;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
+  c.vocab = vocab;
+  c.hidden = 32;
+  c.ffn = 64;
+  c.layers = 2;
+  c.heads = 4;
+  c.kv_heads = 2;
   return c;
 }
 

@@ -36,8 +36,8 @@ std::string config_json(const std::string& out, int64_t stop_after) {
 
 TEST(TrainRun, ParsesStrictlyWithDefaults) {
   const train::RunConfig c = train::parse_run_config(config_json("o", -1), "/base");
-  EXPECT_EQ(c.model.hidden_size, 16);
-  EXPECT_EQ(c.model.vocab_size, 256);  // byte-level default
+  EXPECT_EQ(c.model.hidden, 16);
+  EXPECT_EQ(c.model.vocab, 256);  // byte-level default
   EXPECT_EQ(c.train_path, "/base/train.txt");
   EXPECT_EQ(c.output_dir, "/base/o");
   EXPECT_EQ(c.quant.overrides.at(0).weight.str(), "int4/group16");
