@@ -110,12 +110,16 @@ class BitLinear : public Module {
   void set_quant_lambda(float lambda);
   float quant_lambda() const { return lambda_; }
   const BitLinearOptions& options() const { return options_; }
+  // Diagnostics (bitnet analyze): while set, forward() stores its input (after the norm, before quantizing)
+  // in *sink. nullptr stops it.
+  void capture_input(Tensor* sink) { capture_ = sink; }
   Var weight;
   Var norm_weight;  // defined when with_norm
 
  private:
   BitLinearOptions options_;
   float lambda_ = 1.0f;
+  Tensor* capture_ = nullptr;
 };
 
 class Embedding : public Module {

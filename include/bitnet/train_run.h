@@ -61,6 +61,11 @@ struct RunResult {
   double tokens_per_s = 0.0;
 };
 
+// The first `windows` x data.seq_len tokens of `text_path` (default: the run's validation text, else its
+// training text) through the run's tokenizer (or bytes), as i32 [windows, seq_len]: sample inputs for
+// diagnostics. Throws when the text is shorter.
+Tensor run_sample_tokens(const RunConfig& config, int64_t windows, const std::string& text_path = "");
+
 // Runs (or with resume, continues from output_dir/checkpoint.safetensors) the training. Writes into
 // output_dir: train_log.csv, loss.svg, checkpoint.safetensors (every checkpoint_every steps and at the end),
 // model.safetensors (the final weights by state-dict name). Progress lines go to `progress` (null: quiet).

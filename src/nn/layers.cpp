@@ -29,6 +29,7 @@ void BitLinear::set_quant_lambda(float lambda) {
 
 Var BitLinear::forward(const Var& x) const {
   const Var xn = options_.with_norm ? autograd::rms_norm(x, norm_weight, options_.norm_eps) : x;
+  if (capture_) *capture_ = xn.value();
   const Var xq = fake_quantize(xn, options_.act_quant, lambda_);
   const Var wq = fake_quantize(weight, options_.weight_quant, lambda_);
   return autograd::linear(xq, wq);

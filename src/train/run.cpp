@@ -243,6 +243,20 @@ std::string find_checkpoint(const std::string& where) {
   fail("[train] '{}' holds neither model.safetensors nor checkpoint.safetensors", where);
 }
 
+Tensor run_sample_tokens(const RunConfig& config, int64_t windows, const std::string& text_path) {
+  const std::string path = !text_path.empty() ? text_path
+                           : !config.validation_path.empty() ? config.validation_path
+                                                             : config.train_path;
+  const std::vector<int32_t> ids =
+      config.tokenizer_path.empty() ? byte_tokens(path) : tokenize_text_file(path, config.tokenizer_path);
+  const int64_t n = windows * config.seq_len;
+  BITNET_CHECK(windows > 0 && static_cast<int64_t>(ids.size()) >= n,
+               "[train] '{}' has {} tokens; {} windows of {} need {}", path, ids.size(), windows, config.seq_len, n);
+  Tensor t = Tensor::empty({windows, config.seq_len}, DType::i32);
+  std::copy(ids.begin(), ids.begin() + n, t.data_as<int32_t>());
+  return t;
+}
+
 RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress) {
   fs::create_directories(config.output_dir);
   const fs::path dir(config.output_dir);

@@ -1,0 +1,56 @@
+// `bitnet analyze CHECKPOINT [--since EARLIER]`: per-layer quantization diagnostics of a trained model's latent
+// weights (bitnet/analyze.h), ranked by sensitivity.
+#include <bitnet/analyze.h>
+#include <bitnet/thread_pool.h>
+#include <bitnet/train.h>
+#include <bitnet/train_run.h>
+
+#include <cstdio>
+
+#include "commands.h"
+
+namespace bitnet::cli {
+
+void add_analyze_command(CLI::App& app, Action& selected) {
+  auto* cmd = app.add_subcommand("analyze", "Per-layer quantization error, zeros and ternary flips of a training checkpoint");
+  auto source = std::make_shared<std::string>();
+  auto config = std::make_shared<std::string>();
+  auto since = std::make_shared<std::string>();
+  auto text = std::make_shared<std::string>();
+  auto windows = std::make_shared<int64_t>(4);
+  auto threads = std::make_shared<int>(0);
+  cmd->add_option("model", *source, "A training run's output dir or checkpoint (.safetensors, latent weights)")->required();
+  cmd->add_option("-c,--config", *config, "The run's JSON config (default: run.json beside the checkpoint)");
+  cmd->add_option("--since", *since, "An earlier checkpoint of the same run: count the ternary weights that flipped");
+  cmd->add_option("--text", *text, "Sample text for the output errors (default: the run's validation text)");
+  cmd->add_option("--windows", *windows, "Sample windows of data.seq_len tokens")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("-t,--threads", *threads, "Threads to use")->check(CLI::Range(1, 1024));
+  cmd->callback([&selected, source, config, since, text, windows, threads] {
+    selected = [source, config, since, text, windows, threads]() {
+      if (*threads > 0) set_default_thread_count(*threads);
+      const train::RunConfig rc = train::find_run_config(*source, *config);
+      const std::string ckpt = train::find_checkpoint(*source);
+      int64_t step = -1, step0 = -1;
+      nn::CausalLM lm(rc.model, rc.quant);
+      lm.load_state_dict(train::load_checkpoint_weights(ckpt, &step));
+      lm.eval();
+      std::unique_ptr<nn::CausalLM> earlier;
+      if (!since->empty()) {
+        earlier = std::make_unique<nn::CausalLM>(rc.model, rc.quant);
+        earlier->load_state_dict(train::load_checkpoint_weights(*since, &step0));
+      }
+      const Tensor sample = train::run_sample_tokens(rc, *windows, *text);
+      const auto layers = train::analyze_model(lm, sample, earlier.get());
+      std::printf("bitnet analyze: %s (%s), %lld sample tokens; ranked by output SQNR (most sensitive first)%s\n",
+                  ckpt.c_str(), step >= 0 ? fmt::format("step {}", step).c_str() : "final",
+                  static_cast<long long>(sample.numel()),
+                  earlier ? fmt::format("; flips since {} ({})", *since,
+                                        step0 >= 0 ? fmt::format("step {}", step0) : std::string("final")).c_str()
+                          : "");
+      std::printf("%s", train::format_analysis(layers).c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace bitnet::cli
