@@ -37,6 +37,10 @@ struct TwoStageSchedule {
   DecayShape shape = DecayShape::linear;
   double stage1_wd = 0.1;
   double stage2_wd = 0.0;
+  // Stage-1 weight decay: constant (the Training Tips PDF), or cosine as in the 2B4T report (§3.1.2, "a cosine
+  // schedule peaking at 0.1"): stage1_wd * (1 + cos(pi * step / boundary_step)) / 2, from the peak at step 0
+  // towards 0 at the boundary, where stage 2's value takes over.
+  bool stage1_wd_cosine = false;
 
   int64_t boundary_step() const;
   ScheduleValues operator()(int64_t step) const;

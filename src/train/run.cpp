@@ -164,6 +164,10 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
     ts.final_ratio = s.get<double>("final_ratio", ts.final_ratio);
     ts.stage1_wd = s.get<double>("stage1_wd", ts.stage1_wd);
     ts.stage2_wd = s.get<double>("stage2_wd", ts.stage2_wd);
+    const std::string wd_shape = s.get<std::string>("stage1_wd_shape", "constant");
+    BITNET_CHECK(wd_shape == "constant" || wd_shape == "cosine",
+                 "[train config] 'train.schedule.stage1_wd_shape' must be constant or cosine, got '{}'", wd_shape);
+    ts.stage1_wd_cosine = wd_shape == "cosine";
     const std::string shape = s.get<std::string>("shape", "linear");
     BITNET_CHECK(shape == "linear" || shape == "cosine", "[train config] 'train.schedule.shape' must be linear or cosine");
     ts.shape = shape == "linear" ? DecayShape::linear : DecayShape::cosine;

@@ -33,10 +33,13 @@ ScheduleValues TwoStageSchedule::operator()(int64_t step) const {
   validate();
   const int64_t b = boundary_step();
   if (step < b) {
+    const double wd = stage1_wd_cosine ? interpolate(stage1_wd, 0.0, static_cast<double>(step) / static_cast<double>(b),
+                                                     DecayShape::cosine)
+                                       : stage1_wd;
     if (step < warmup_steps)
-      return {peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps), stage1_wd};
+      return {peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps), wd};
     const double t = static_cast<double>(step - warmup_steps) / static_cast<double>(std::max<int64_t>(1, b - warmup_steps));
-    return {interpolate(peak_lr, stage1_end_ratio * peak_lr, t, shape), stage1_wd};
+    return {interpolate(peak_lr, stage1_end_ratio * peak_lr, t, shape), wd};
   }
   const double t = static_cast<double>(step - b) / static_cast<double>(std::max<int64_t>(1, total_steps - 1 - b));
   return {interpolate(stage2_ratio * peak_lr, final_ratio * peak_lr, t, shape), stage2_wd};

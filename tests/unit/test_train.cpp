@@ -35,6 +35,16 @@ TEST(Train, TwoStageScheduleLandmarks) {
   EXPECT_NEAR(s(74).lr, 1.5e-5 + (1.0e-3 - 1.5e-5) * 0.5 * (1.0 + std::cos(M_PI * 24.0 / 49.0)), 1e-15);
   s.warmup_steps = 60;
   EXPECT_THROW(s(0), Error);
+
+  // 2B4T's stage-1 weight decay: a cosine from the peak at step 0 to 0 at the boundary, then stage 2's 0.
+  s.warmup_steps = 10;
+  s.stage1_wd_cosine = true;
+  EXPECT_DOUBLE_EQ(s(0).weight_decay, 0.1);
+  EXPECT_NEAR(s(25).weight_decay, 0.05, 1e-15);
+  EXPECT_NEAR(s(49).weight_decay, 0.1 * 0.5 * (1.0 + std::cos(M_PI * 49.0 / 50.0)), 1e-15);
+  EXPECT_LT(s(49).weight_decay, 1e-3);
+  EXPECT_DOUBLE_EQ(s(50).weight_decay, 0.0);
+  EXPECT_DOUBLE_EQ(s(9).lr, 1.5e-3);  // the learning rate does not change
 }
 
 TEST(Train, CosineAndLambdaSchedules) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 namespace bitnet::test {
 namespace {
@@ -62,6 +63,24 @@ TEST(TrainRun, ParsesStrictlyWithDefaults) {
   EXPECT_NE(error_of(R"({"model": {"activation": "gelu"}})").find("relu2 or silu"), std::string::npos);
   EXPECT_NE(error_of(R"({"quant": {"weight": "int3x"}})").find("int3x"), std::string::npos);
   EXPECT_NE(error_of("{not json").find("not valid JSON"), std::string::npos);
+  const std::string wd = R"({"data": {"train": "t"}, "train": {"steps": 100, "schedule": {"stage1_wd_shape": "SHAPE"}}})";
+  EXPECT_NE(error_of(std::regex_replace(wd, std::regex("SHAPE"), "linear")).find("stage1_wd_shape"), std::string::npos);
+  const train::RunConfig cw = train::parse_run_config(std::regex_replace(wd, std::regex("SHAPE"), "cosine"), ".");
+  EXPECT_NEAR(cw.options.schedule(25).weight_decay, 0.05, 1e-12);
+  EXPECT_EQ(cw.model.context, 128);  // max_position_embeddings defaults to data.seq_len
+}
+
+TEST(TrainRun, RunJsonBesideTheCheckpointFindsTheConfig) {
+  const fs::path dir = make_dir("bitnet_runjson");
+  std::string text = config_json("out", -1);
+  text = std::regex_replace(text, std::regex(R"("steps": 20)"), R"("steps": 6)");
+  train::run_training(train::parse_run_config(text, dir.string()), false, nullptr);
+  const train::RunConfig back = train::find_run_config((dir / "out" / "checkpoint.safetensors").string(), "");
+  EXPECT_EQ(back.model.hidden, 16);
+  EXPECT_EQ(back.train_path, (dir / "train.txt").string());  // absolute: the run dir can be read from anywhere
+  EXPECT_EQ(train::find_checkpoint((dir / "out").string()), (dir / "out" / "model.safetensors").string());
+  EXPECT_THROW(train::find_run_config(dir.string(), ""), Error);  // no run.json there
+  fs::remove_all(dir);
 }
 
 TEST(TrainRun, StopAndResumeMatchesUninterruptedRun) {
