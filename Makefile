@@ -9,10 +9,10 @@ release: setup
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j$(JOBS)
 
-# The main job: `bitnet info` until a model ships with the project (the trained bundled model of the training
-# issue); then it generates text from it.
+# The main job: text from the bundled model, a 2M-parameter BitNet b1.58 trained by this project on the King
+# James Bible (models/README.md; scripts/train_kjv.sh re-trains it).
 run: release
-	./build/release/bitnet info
+	./build/release/bitnet run -m models/kjv-bitnet-2m.gguf -p "And God said" -n 64 --seed 1
 
 # Everything that must pass: release unit tests, the same tests under ASan + UBSan, then the Arm build
 # (g++-aarch64-linux-gnu) whose NEON kernels are tested under qemu-aarch64.

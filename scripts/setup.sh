@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
+  bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
