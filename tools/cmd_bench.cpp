@@ -74,7 +74,7 @@ int run_bench(const BenchOptions& o) {
   const HeadType head = o.head == "int8" ? HeadType::int8 : HeadType::f16;
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
   const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
-                                      : Model::load_gguf(o.model, head);
+                                      : Model::load(o.model, head);
   const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
