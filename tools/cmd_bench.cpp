@@ -1,6 +1,7 @@
 // `bitnet bench`: prompt processing (ppN) and text generation (tgN) throughput, printed as llama-bench does
 // (markdown, csv, json or jsonl), plus the weight bytes each generated token reads and the bandwidth that is.
 #include <bitnet/cpu.h>
+#include <bitnet/cuda.h>
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
 #include <bitnet/thread_pool.h>
@@ -27,6 +28,8 @@ struct BenchOptions {
   std::string output = "md";
   std::string head = "f16";
   int batch = 512;
+  int gpu_layers = -1;
+  std::string device = "cpu";
 };
 
 struct Result {
@@ -78,6 +81,8 @@ int run_bench(const BenchOptions& o) {
   const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
+  const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
+  if (gpu) cuda::offload(engine, o.gpu_layers);
   std::mt19937 rng(1234);
   std::vector<Result> results;
   for (int p : o.prompt)
@@ -88,7 +93,8 @@ int run_bench(const BenchOptions& o) {
   const int threads = default_pool().size();
   const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
   const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
-  const std::string backend = fmt::format("CPU {}", isa_name(preferred_isa()));
+  const std::string backend =
+      engine.backend() != nullptr ? engine.backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
                       (model.head_f16().storage() == model.embedding().storage() ? 0.0 : model.embedding().nbytes());
   const double params = static_cast<double>(model.parameter_count());
@@ -140,6 +146,8 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
+  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them");
+  cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&selected, o] { selected = [o] { return run_bench(*o); }; });
 }
 
