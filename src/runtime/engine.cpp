@@ -143,6 +143,10 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     BITNET_CHECK(bt.seq >= 0 && bt.seq < n_seq_, "[engine] sequence {} out of range (0..{})", bt.seq, n_seq_ - 1);
     BITNET_CHECK(bt.pos >= 0 && bt.pos < n_ctx_, "[engine] position {} is outside the context of {}", bt.pos, n_ctx_);
   }
+  if (backend_) {
+    backend_->decode(batch, logits);
+    return;
+  }
   const auto& vk = kernels::vector_kernels();
   const auto add = vk.binary[static_cast<int>(BinaryOp::add)];
   const auto mul = vk.binary[static_cast<int>(BinaryOp::mul)];
