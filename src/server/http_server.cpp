@@ -219,27 +219,31 @@ void HttpServer::load() {
   ready_.store(state_.get());
 }
 
+// The last SIGTERM / SIGINT number (0: none). A handler may only touch a lock-free atomic; the watcher polls it,
+// whichever thread (engine workers included) the signal was delivered to.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+
 // SIGTERM / SIGINT: refuse new requests, let those in flight finish within the grace period (a second signal
 // cuts it short), tell the rest why they end, then stop the listener.
 void HttpServer::watch_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  const timespec tick{0, 200'000'000};
+  const auto tick = std::chrono::milliseconds(100);
   while (!finished_.load()) {
-    const int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig < 0) continue;
+    const int sig = g_signal.exchange(0);
+    if (sig == 0) {
+      std::this_thread::sleep_for(tick);
+      continue;
+    }
     shutting_down_.store(true);
-    ServerState* st = ready_.load();
-    if (st) {
+    if (ServerState* st = ready_.load()) {
       st->scheduler->close();
       std::fprintf(stderr, "bitnet serve: %s: finishing the requests in flight (up to %.0f s)\n", strsignal(sig),
                    opt_.shutdown_grace_seconds);
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt_.shutdown_grace_seconds);
-      while (!st->scheduler->wait_idle(std::chrono::milliseconds(200))) {
-        const timespec now{0, 0};
-        if (std::chrono::steady_clock::now() >= deadline || sigtimedwait(&set, nullptr, &now) > 0) {
+      while (!st->scheduler->wait_idle(tick)) {
+        if (std::chrono::steady_clock::now() >= deadline || g_signal.exchange(0) != 0) {
+          std::fprintf(stderr, "bitnet serve: ending the requests still in flight\n");
           st->scheduler->fail_all("the server is shutting down");
           break;
         }
@@ -253,13 +257,13 @@ void HttpServer::watch_signals() {
 
 int HttpServer::run() {
   routes();
-  // Signals go to the watcher thread only (every thread started from here inherits the mask); a write to a
-  // closed connection must fail with EPIPE, not end the process.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Stop signals start a graceful shutdown; a write to a closed connection must fail with EPIPE, not end the
+  // process.
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   int port = opt_.port;

@@ -141,7 +141,7 @@ json parse_json_body(const std::string& body) {
   };
   try {
     return json::parse(body, depth_limit);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e999
     throw bad_request(fmt::format("the request body is not valid JSON (UTF-8): {}", e.what()));
   }
 }
