@@ -121,7 +121,12 @@ void HttpServer::routes() {
   http_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string message = "no route " + req.method + " " + req.path;
-    if (res.status == 413) message = fmt::format("the request body is larger than {} bytes", opt_.max_body_bytes);
+    if (res.status == 413) {
+      // cpp-httplib caps form-encoded bodies (curl -d's default type) at 8 KiB, whatever the server's limit.
+      const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+      message = form ? "form-encoded request bodies are limited to 8192 bytes: send Content-Type: application/json"
+                     : fmt::format("the request body is larger than {} bytes", opt_.max_body_bytes);
+    }
     else if (res.status != 404) message = fmt::format("the request was refused (HTTP {})", res.status);
     reply_error(res, res.status, status_error_type(res.status), message);
   });

@@ -48,7 +48,8 @@ class Server:
     def request(self, method, path, body=None, headers=None, raw=None, timeout=60):
         """(status, parsed JSON or text, headers)."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 status, payload, hdrs = r.status, r.read(), r.headers
