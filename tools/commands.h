@@ -21,5 +21,6 @@ void add_make_model_command(CLI::App& app, Action& selected);
 void add_tokenizer_train_command(CLI::App& app, Action& selected);
 void add_export_command(CLI::App& app, Action& selected);
 void add_analyze_command(CLI::App& app, Action& selected);
+void add_serve_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli
