@@ -6,6 +6,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/json_util.h"
 
 namespace bitnet::train {
 
@@ -90,6 +94,12 @@ void export_hf_dir(const std::string& gguf_path, const std::string& dir, const s
   for (const char* f : {"model.safetensors", "config.json"}) fs::remove(fs::path(dir) / f);  // convert keeps an old config.json
   ConvertOptions co;
   convert_model(gguf_path, (fs::path(dir) / "model.safetensors").string(), co);
+  // Our tokenizers have no BOS. Say so explicitly: transformers would otherwise fill in BitNetConfig's default
+  // (128000, outside this vocabulary) and warn.
+  const fs::path config = fs::path(dir) / "config.json";
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(io::read_text_file(config.string(), 1 << 20));
+  if (!j.contains("bos_token_id")) j["bos_token_id"] = nullptr;
+  std::ofstream(config) << j.dump(2) << "\n";
   if (!tokenizer_path.empty())
     fs::copy_file(tokenizer_path, fs::path(dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
 }
