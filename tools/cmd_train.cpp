@@ -26,8 +26,8 @@ void add_train_command(CLI::App& app, Action& selected) {
       if (*threads > 0) set_default_thread_count(*threads);
       const train::RunConfig c = train::load_run_config(*config);
       const train::RunResult r = train::run_training(c, *resume, *quiet ? nullptr : stdout);
-      std::printf("bitnet train: %lld steps, loss %.4f%s, %.0f tokens/s; wrote %s/{train_log.csv, loss.svg, "
-                  "checkpoint.safetensors%s}\n",
+      std::printf("bitnet train: %lld steps, loss %.4f%s, %.0f tokens/s; wrote %s/{run.json, train_log.csv, "
+                  "loss.svg, checkpoint.safetensors%s}\n",
                   static_cast<long long>(r.steps), r.final_loss,
                   std::isnan(r.val_loss) ? "" : fmt::format(", validation {:.4f}", r.val_loss).c_str(), r.tokens_per_s,
                   c.output_dir.c_str(), r.steps == c.options.total_steps ? ", model.safetensors" : "");

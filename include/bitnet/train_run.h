@@ -4,6 +4,7 @@
 // (resumable bit-exactly) and the final weights. Every field and its default is in RunConfig below:
 //
 //   {"model": {"vocab_size": 256, "hidden_size": 64, "num_layers": 2, ...},        // nn::ModelConfig fields
+//              (HF config.json names; also head_dim, max_position_embeddings: default data.seq_len)
 //    "quant": {"weight": "ternary", "activation": "int8/per_row",
 //              "overrides": [{"prefix": "model.layers.0.", "weight": "int8/per_row"}]},
 //    "data": {"train": "train.txt", "validation": "val.txt", "tokenizer": "tokenizer.json",
@@ -67,8 +68,8 @@ struct RunResult {
 Tensor run_sample_tokens(const RunConfig& config, int64_t windows, const std::string& text_path = "");
 
 // Runs (or with resume, continues from output_dir/checkpoint.safetensors) the training. Writes into
-// output_dir: train_log.csv, loss.svg, checkpoint.safetensors (every checkpoint_every steps and at the end),
-// model.safetensors (the final weights by state-dict name). Progress lines go to `progress` (null: quiet).
+// output_dir: run.json (the config, paths absolute), train_log.csv, loss.svg, checkpoint.safetensors (every
+// checkpoint_every steps and at the end), model.safetensors (the final weights by state-dict name). Progress lines go to `progress` (null: quiet).
 RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress);
 
 }  // namespace bitnet::train
