@@ -76,6 +76,10 @@ TEST(CliTrainPipeline, TokenizerTrainExportRunAnalyze) {
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("model.layers.0.mlp.down_proj"), std::string::npos) << out;
   EXPECT_NE(out.find("0 (0.00%)"), std::string::npos) << out;  // the same weights: nothing flipped
+  out = run_cli("analyze " + (d / "out").string() + " --json --windows 2 -t 1", &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("\"zero_fraction\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"flips\": null"), std::string::npos) << out;  // no --since
   fs::remove_all(d);
 }
 
