@@ -93,7 +93,8 @@ void Engine::embed(std::span<const BatchToken> batch) {
 }
 
 // Causal GQA attention of each batch token over its sequence's cache (positions 0..pos), one (token, head)
-// pair per work item. Scores use the dense f16 kernel on the cached keys; values are summed row by row.
+// pair per work item. Scores use the dense f16 kernel on the cached keys; value rows are converted and summed
+// with the vector family's axpy.
 void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
   const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
@@ -127,8 +128,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         std::fill(out, out + d, 0.0f);
         for (int64_t j = 0; j < n; ++j) {
           vk.f16_to_f32(v_cache(layer, bt.seq, j) + kvh * d, vrow, d);
-          const float p = scores[j] * inv;
-          for (int64_t i = 0; i < d; ++i) out[i] += p * vrow[i];
+          vk.axpy(scores[j] * inv, vrow, out, d);
         }
       }
     }
