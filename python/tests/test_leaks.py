@@ -1,0 +1,43 @@
+"""1,000 load/unload cycles of a small model leak nothing: the library's allocation counters return to their
+baseline and the process RSS stays flat after a warm-up."""
+import gc
+import os
+
+import bitnet
+
+CYCLES = 1000
+WARMUP = 50
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def cycle(path: str) -> None:
+    llm = bitnet.Llama(path, n_ctx=64, verbose=False, seed=1)
+    assert llm.tokenize(b"hi")
+    del llm
+
+
+def test_load_unload_cycles_leak_nothing(tiny_model):
+    path = str(tiny_model)
+    for _ in range(WARMUP):
+        cycle(path)
+    gc.collect()
+    bitnet.release_cached_memory()
+    base = bitnet.memory_stats()
+    rss0 = rss_bytes()
+    for _ in range(CYCLES):
+        cycle(path)
+    gc.collect()
+    bitnet.release_cached_memory()
+    after = bitnet.memory_stats()
+    rss1 = rss_bytes()
+    assert after["allocations"] > base["allocations"]  # the cycles did allocate through the counted allocator
+    assert after["live_bytes"] == base["live_bytes"]
+    assert after["live_allocations"] == base["live_allocations"]
+    growth = rss1 - rss0
+    print(f"\n{CYCLES} cycles: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB ({growth / 1024:+.0f} KiB), "
+          f"live bytes {base['live_bytes']} -> {after['live_bytes']}")
+    assert growth < 4 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over {CYCLES} cycles"

@@ -1,0 +1,145 @@
+"""bitnet.Llama against the C++ CLI on the same model: the same text for the same prompt, seed and sampling
+settings; OpenAI-shaped results; streaming equal to the blocking call; early stream exit frees the engine;
+errors raised as bitnet.BitnetError with the library's messages."""
+import threading
+import time
+
+import pytest
+
+import bitnet
+from conftest import run_cli
+
+PROMPT = "Once upon a time"
+
+
+@pytest.fixture(scope="module")
+def llm(tiny_model):
+    return bitnet.Llama(str(tiny_model), n_ctx=512, verbose=False, seed=1)
+
+
+def cli_text(model, *args):
+    return run_cli("run", "-m", str(model), "-p", PROMPT, "--no-display-prompt", *args).stdout
+
+
+def test_completion_equals_cli_greedy(llm, tiny_model):
+    out = llm(PROMPT, max_tokens=24, temperature=0)
+    assert out["object"] == "text_completion" and out["id"].startswith("cmpl-")
+    choice = out["choices"][0]
+    assert choice["text"] == cli_text(tiny_model, "-n", "24", "--temp", "0")
+    assert choice["finish_reason"] in ("length", "stop")
+    usage = out["usage"]
+    assert usage["prompt_tokens"] == len(llm.tokenize(PROMPT.encode()))
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_completion_equals_cli_sampled(llm, tiny_model):
+    out = llm.create_completion(PROMPT, max_tokens=20, seed=7, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05)
+    assert out["choices"][0]["text"] == cli_text(tiny_model, "-n", "20", "-s", "7", "--temp", "0.8")
+
+
+def test_tokenize_equals_cli(llm, tiny_model):
+    text = "Hello world, ünïcode 🦙"
+    ids = run_cli("tokenize", "-m", str(tiny_model), "-p", text, "--ids-only").stdout
+    expect = [int(t) for t in ids.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+    assert llm.tokenize(text.encode()) == expect
+    assert llm.detokenize(expect) == text.encode()
+    assert llm.tokenize(text) == expect  # str works too
+    assert llm.tokenize(text.encode(), add_bos=False) == expect[1:]
+
+
+def test_stream_equals_blocking_call(llm):
+    full = llm(PROMPT, max_tokens=30, seed=3)["choices"][0]
+    chunks = list(llm(PROMPT, max_tokens=30, seed=3, stream=True))
+    assert all(c["object"] == "text_completion" for c in chunks)
+    assert "".join(c["choices"][0]["text"] for c in chunks) == full["text"]
+    assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == full["finish_reason"]
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+
+
+def test_stream_early_break_frees_the_engine(llm):
+    it = llm(PROMPT, max_tokens=200, temperature=0, stream=True)
+    next(it)
+    it.close()  # what `break` in a for loop does to a generator
+    assert llm(PROMPT, max_tokens=4, temperature=0)["choices"][0]["text"] is not None
+    for _ in llm(PROMPT, max_tokens=200, stream=True):
+        break
+    del _
+    assert len(llm(PROMPT, max_tokens=4)["choices"]) == 1
+
+
+def test_a_second_generation_while_streaming_raises(llm):
+    it = llm(PROMPT, max_tokens=50, stream=True)
+    with pytest.raises(bitnet.BitnetError, match="already running"):
+        llm(PROMPT, max_tokens=4)
+    it.close()
+    llm(PROMPT, max_tokens=4)
+
+
+def test_chat_completion(llm):
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}]
+    prompt = llm.apply_chat_template(messages)
+    assert "Hi" in prompt and "You are terse." in prompt
+    out = llm.create_chat_completion(messages, max_tokens=12, seed=5)
+    assert out["object"] == "chat.completion" and out["id"].startswith("chatcmpl-")
+    msg = out["choices"][0]["message"]
+    assert msg["role"] == "assistant" and isinstance(msg["content"], str)
+    # The chat path is completion of the rendered template without an extra BOS.
+    assert out["usage"]["prompt_tokens"] == len(llm.tokenize(prompt, add_bos=False, special=True))
+    chunks = list(llm.create_chat_completion(messages, max_tokens=12, seed=5, stream=True))
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert chunks[-1]["choices"][0]["delta"] == {} and chunks[-1]["choices"][0]["finish_reason"]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == msg["content"]
+
+
+def test_stop_strings_and_echo(llm):
+    full = llm(PROMPT, max_tokens=30, temperature=0)["choices"][0]["text"]
+    assert len(full) > 4
+    stop = full[2:4]
+    cut = llm(PROMPT, max_tokens=30, temperature=0, stop=[stop])["choices"][0]
+    assert cut["text"] == full[: full.index(stop)] and cut["finish_reason"] == "stop"
+    echoed = llm(PROMPT, max_tokens=5, temperature=0, echo=True)["choices"][0]["text"]
+    assert echoed.startswith(PROMPT)
+
+
+def test_gil_is_released_during_generation(llm):
+    done = threading.Event()
+    result = {}
+
+    def work():
+        result["out"] = llm(PROMPT, max_tokens=300, temperature=0)
+        done.set()
+
+    t = threading.Thread(target=work)
+    t0 = time.perf_counter()
+    t.start()
+    ticks = 0
+    while not done.is_set():
+        ticks += 1  # runs only while the worker does not hold the GIL
+    t.join()
+    elapsed = time.perf_counter() - t0
+    assert result["out"]["usage"]["completion_tokens"] > 0
+    assert elapsed > 0.02, "generation too short to tell"
+    assert ticks > 10000 * elapsed  # a Python loop does millions of iterations per second when it can run
+
+
+def test_errors_are_bitnet_errors_with_library_messages(llm, tmp_path):
+    with pytest.raises(bitnet.BitnetError) as e:
+        bitnet.Llama(str(tmp_path / "missing.gguf"), verbose=False)
+    assert "missing.gguf" in str(e.value)
+    with pytest.raises(bitnet.BitnetError, match="temperature"):
+        llm(PROMPT, temperature=float("nan"))
+    with pytest.raises(bitnet.BitnetError, match=r"\[generate\] stop strings must not be empty"):
+        llm(PROMPT, stop=[""])
+    with pytest.raises(bitnet.BitnetError, match="the prompt has .* tokens but the context holds 512"):
+        llm("word " * 1000)
+    with pytest.raises(ValueError, match="logprobs"):
+        llm(PROMPT, logprobs=3)
+    with pytest.raises(bitnet.BitnetError):
+        llm.detokenize([10**9])
+
+
+def test_model_facts(llm):
+    assert llm.n_ctx() == 512
+    assert llm.n_vocab() == 32000
+    assert llm.token_bos() == 1 and llm.token_eos() == 2
+    assert llm.metadata["tokenizer.ggml.model"] == "llama"
