@@ -114,7 +114,9 @@ def state_dict_to_gguf(state_dict: Mapping[str, torch.Tensor], path: str, ternar
                        float_type: str = "f32") -> None:
     """Writes a state dict as GGUF: the tensors named in `ternary` absmean-quantized (by the C++ library) and
     packed in ternary_type (tq2_0 | tq1_0 | i2_s), every other tensor as f32 (or f16 with float_type="f16").
-    Names are kept (GGUF allows at most 63 bytes)."""
+    Names are kept (GGUF allows at most 63 bytes). I2_S shares its type id with a type upstream retired, so an
+    I2_S file gets bitnet.cpp's general.file_type = 40 (MOSTLY_I2_S) unless metadata says otherwise: that is
+    how readers tell the two apart."""
     fmt = _GGUF_TYPES.get(ternary_type.lower())
     if fmt is None:
         raise ValueError(f"ternary_type must be one of {', '.join(_GGUF_TYPES)}, got {ternary_type!r}")
@@ -134,7 +136,10 @@ def state_dict_to_gguf(state_dict: Mapping[str, torch.Tensor], path: str, ternar
             tensors[name] = (bitnet.pack_ternary(values, fmt[0], scale), fmt[1], a.shape)
         else:
             tensors[name] = a.astype(np.float16) if float_type == "f16" else a
-    bitnet.write_gguf(path, tensors, dict(metadata or {}))
+    meta = dict(metadata or {})
+    if fmt[0] == "i2_s":
+        meta.setdefault("general.file_type", 40)
+    bitnet.write_gguf(path, tensors, meta)
 
 
 def export_gguf(module: torch.nn.Module, path: str, ternary_type: str = "tq2_0",

@@ -2,6 +2,8 @@
 // NumPy arrays and packed bytes.
 #include <bitnet/gguf.h>
 
+#include <pybind11/stl.h>
+
 #include "bindings.h"
 #include "gguf_values.h"
 #include "numpy_util.h"

@@ -6,6 +6,8 @@
 
 #include <optional>
 
+#include <pybind11/stl.h>
+
 #include "bindings.h"
 #include "numpy_util.h"
 #include "pool_guard.h"

@@ -1,4 +1,5 @@
 // The library's allocation counters (memory.h) and thread count, for leak checks and tuning from Python.
+#include <bitnet/error.h>
 #include <bitnet/memory.h>
 #include <bitnet/thread_pool.h>
 

@@ -9,6 +9,8 @@
 
 namespace bitnet::python {
 
+namespace py = pybind11;
+
 namespace {
 std::string text_arg(py::handle text) {
   // llama-cpp-python's tokenize() takes bytes; str is accepted too.

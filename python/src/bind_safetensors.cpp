@@ -2,6 +2,8 @@
 // and a writer for NumPy arrays.
 #include <bitnet/safetensors.h>
 
+#include <pybind11/stl.h>
+
 #include "bindings.h"
 #include "numpy_util.h"
 

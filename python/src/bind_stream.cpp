@@ -6,6 +6,8 @@
 
 namespace bitnet::python {
 
+namespace py = pybind11;
+
 void bind_stream(py::module_& m) {
   py::class_<TextStream>(m, "TextStream")
       .def("__iter__", [](py::object self) { return self; })

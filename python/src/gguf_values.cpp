@@ -51,13 +51,14 @@ GgufValue typed_scalar(py::handle obj, GgufValueType t, std::string_view key) {
     BITNET_CHECK(py::isinstance<py::str>(obj), "[gguf] metadata '{}': a str value needs a Python str", key);
     return GgufValue::string(obj.cast<std::string>());
   }
-  if (t == GgufValueType::boolean) return GgufValue::boolean(py::bool_(obj));
+  const auto o = py::reinterpret_borrow<py::object>(obj);
+  if (t == GgufValueType::boolean) return GgufValue::boolean(py::bool_(o));
   if (t == GgufValueType::f32) return GgufValue::f32(obj.cast<float>());
   if (t == GgufValueType::f64) return GgufValue::f64(obj.cast<double>());
   BITNET_CHECK(py::isinstance<py::int_>(obj) || py::isinstance(obj, py::module_::import("numpy").attr("integer")),
                "[gguf] metadata '{}': type {} needs an integer, got {}", key, gguf_value_type_name(t),
                py::str(py::type::of(obj)).cast<std::string>());
-  const auto big = py::int_(obj);
+  const auto big = py::int_(o);
   const bool negative = big < py::int_(0);
   auto check = [&](bool ok) {
     BITNET_CHECK(ok, "[gguf] metadata '{}': {} does not fit in {}", key, py::str(big).cast<std::string>(),
@@ -89,7 +90,7 @@ GgufValue typed_scalar(py::handle obj, GgufValueType t, std::string_view key) {
 GgufValueType implied_type(py::handle obj, std::string_view key) {
   if (py::isinstance<py::bool_>(obj)) return GgufValueType::boolean;
   if (py::isinstance<py::int_>(obj)) {
-    const auto v = py::int_(obj);
+    const auto v = py::int_(py::reinterpret_borrow<py::object>(obj));
     if (v >= py::int_(0)) {
       if (v <= py::int_(4294967295LL)) return GgufValueType::u32;
       if (v <= py::int_(INT64_MAX)) return GgufValueType::i64;
@@ -154,7 +155,7 @@ GgufValueType list_elem_type(py::handle seq, std::string_view key) {
     BITNET_CHECK(t == first || (is_int_type(t) && is_int_type(first)),
                  "[gguf] metadata '{}': list elements of different types ({} and {})", key,
                  gguf_value_type_name(first), gguf_value_type_name(t));
-    fits_i32 = fits_i32 && (t == GgufValueType::i32 || (t == GgufValueType::u32 && py::int_(item) <= py::int_(INT32_MAX)));
+    fits_i32 = fits_i32 && (t == GgufValueType::i32 || (t == GgufValueType::u32 && py::int_(py::reinterpret_borrow<py::object>(item)) <= py::int_(INT32_MAX)));
   }
   if (!is_int_type(first)) return first;
   return fits_i32 ? GgufValueType::i32 : GgufValueType::i64;

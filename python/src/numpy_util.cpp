@@ -26,9 +26,10 @@ py::array tensor_to_array(const Tensor& t) {
 }
 
 Tensor wrap_float_array(const CArray<float>& a) {
-  // Read-only wrap: the library never writes to its inputs, and read-only NumPy arrays (e.g. views of a mapped
-  // file) are accepted that way.
-  return Tensor::wrap(const_cast<float*>(a.data()), array_shape(a), DType::f32, /*read_only=*/true);
+  // Wrapped as writable even when the array is read-only (a view of a mapped file): the library takes its inputs
+  // as const Tensor& and never writes to them, but some of its functions reach the data through the non-const
+  // accessor of a local copy, which refuses read-only tensors.
+  return Tensor::wrap(const_cast<float*>(a.data()), array_shape(a), DType::f32, /*read_only=*/false);
 }
 
 std::vector<int64_t> array_shape(const py::array& a) {

@@ -42,7 +42,8 @@ inline py::array view_array(const py::dtype& dtype, std::vector<py::ssize_t> sha
 py::dtype numpy_dtype(DType dtype);
 // A tensor as an array sharing its storage (read-only when the tensor is).
 py::array tensor_to_array(const Tensor& t);
-// A C-contiguous float32 array as a Tensor viewing its memory (the array must outlive the tensor).
+// A C-contiguous float32 array as a Tensor viewing its memory (the array must outlive the tensor; the library
+// only reads it).
 Tensor wrap_float_array(const CArray<float>& a);
 // The array's shape as a vector.
 std::vector<int64_t> array_shape(const py::array& a);
