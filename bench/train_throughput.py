@@ -5,7 +5,7 @@ clipping, byte-level data, a fixed number of steps. Prints a small table and one
 
     .venv/bin/python bench/train_throughput.py [--threads 1] [--steps 10] [--bitnet build/release/bitnet]
 
-Needs torch in .venv (BITNET_WITH_TORCH=1 scripts/setup.sh). Both sides count every step's wall time after
+Needs torch in .venv (scripts/setup.sh installs it). Both sides count every step's wall time after
 one warm-up step; bitnet's figure is its own reported tokens/s over the run minus that warm-up.
 """
 import argparse

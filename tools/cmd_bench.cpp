@@ -1,5 +1,6 @@
 // `bitnet bench`: prompt processing (ppN) and text generation (tgN) throughput, printed as llama-bench does
 // (markdown, csv, json or jsonl), plus the weight bytes each generated token reads and the bandwidth that is.
+#include <bitnet/bandwidth.h>
 #include <bitnet/cpu.h>
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "commands.h"
@@ -27,6 +29,7 @@ struct BenchOptions {
   std::string output = "md";
   std::string head = "f16";
   int batch = 512;
+  bool roofline = true;
 };
 
 struct Result {
@@ -65,6 +68,15 @@ Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937&
   return r;
 }
 
+// The process's peak resident set (VmHWM), in bytes; 0 where /proc does not say.
+double peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;  // "VmHWM:  123 kB"
+  return 0;
+}
+
 std::string human_bytes(double b) {
   return b >= (1ull << 30) ? fmt::format("{:.2f} GiB", b / (1ull << 30)) : fmt::format("{:.2f} MiB", b / (1 << 20));
 }
@@ -74,7 +86,7 @@ int run_bench(const BenchOptions& o) {
   const HeadType head = o.head == "int8" ? HeadType::int8 : HeadType::f16;
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
   const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
-                                      : Model::load_gguf(o.model, head);
+                                      : Model::load(o.model, head);
   const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
@@ -86,6 +98,9 @@ int run_bench(const BenchOptions& o) {
     if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng));
 
   const int threads = default_pool().size();
+  const double rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffer
+  // The roofline: the bytes a token reads divided by this machine's read bandwidth, measured now.
+  const double bandwidth = o.roofline ? measure_read_bandwidth(default_pool()) : 0.0;
   const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
   const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
   const std::string backend = fmt::format("CPU {}", isa_name(preferred_isa()));
@@ -98,7 +113,12 @@ int run_bench(const BenchOptions& o) {
     if (r.test.rfind("tg", 0) == 0) {
       j["weight_bytes_per_token"] = weight_bytes;
       j["weight_gb_per_s"] = weight_bytes * r.mean / 1e9;
+      if (bandwidth > 0) {
+        j["read_bandwidth_gb_per_s"] = bandwidth / 1e9;
+        j["roofline_fraction"] = weight_bytes * r.mean / bandwidth;
+      }
     }
+    j["peak_rss_bytes"] = rss;
     return j;
   };
   if (o.output == "json") {
@@ -108,19 +128,26 @@ int run_bench(const BenchOptions& o) {
   } else if (o.output == "jsonl") {
     for (const auto& r : results) fmt::print("{}\n", row_json(r).dump());
   } else if (o.output == "csv") {
-    fmt::print("model,size,params,backend,threads,test,avg_ts,stddev_ts,weight_bytes_per_token\n");
-    for (const auto& r : results)
-      fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f}\n", name, size, params, backend, threads, r.test, r.mean,
-                 r.stddev, r.test.rfind("tg", 0) == 0 ? weight_bytes : 0.0);
-  } else {
-    fmt::print("| model | size | params | backend | threads | test | t/s | weight B/token | GB/s |\n");
-    fmt::print("| ----- | ---: | -----: | ------- | ------: | ---: | --: | -------------: | ---: |\n");
+    fmt::print("model,size,params,backend,threads,test,avg_ts,stddev_ts,weight_bytes_per_token,roofline_fraction,peak_rss_bytes\n");
     for (const auto& r : results) {
       const bool tg = r.test.rfind("tg", 0) == 0;
-      fmt::print("| {} | {} | {:.2f} B | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} |\n", name, human_bytes(size),
-                 params / 1e9, backend, threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
-                 tg ? fmt::format("{:.1f}", weight_bytes * r.mean / 1e9) : "");
+      fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f},{:.3f},{:.0f}\n", name, size, params, backend, threads,
+                 r.test, r.mean, r.stddev, tg ? weight_bytes : 0.0,
+                 tg && bandwidth > 0 ? weight_bytes * r.mean / bandwidth : 0.0, rss);
     }
+  } else {
+    fmt::print("| model | size | params | backend | threads | test | t/s | weight B/token | GB/s | roofline |\n");
+    fmt::print("| ----- | ---: | -----: | ------- | ------: | ---: | --: | -------------: | ---: | -------: |\n");
+    for (const auto& r : results) {
+      const bool tg = r.test.rfind("tg", 0) == 0;
+      fmt::print("| {} | {} | {:.2f} B | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} | {} |\n", name, human_bytes(size),
+                 params / 1e9, backend, threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
+                 tg ? fmt::format("{:.1f}", weight_bytes * r.mean / 1e9) : "",
+                 tg && bandwidth > 0 ? fmt::format("{:.0f}%", 100.0 * weight_bytes * r.mean / bandwidth) : "");
+    }
+    fmt::print("\npeak RSS {}", human_bytes(rss));
+    if (bandwidth > 0) fmt::print("; read bandwidth {:.1f} GB/s ({} threads, measured after the tests)", bandwidth / 1e9, threads);
+    fmt::print("\n");
   }
   return 0;
 }
@@ -139,6 +166,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
+  cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
   cmd->callback([&selected, o] { selected = [o] { return run_bench(*o); }; });
 }

@@ -29,10 +29,11 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);
       std::ifstream in(o->file, std::ios::binary);
+      BITNET_CHECK(in.good(), "[perplexity] cannot open the text file '{}'", o->file);
       std::stringstream text;
       text << in.rdbuf();
-      const Model model = Model::load_gguf(o->model, o->head == "int8" ? HeadType::int8 : HeadType::f16);
-      const auto tok = Tokenizer::from_gguf(GgufFile::open(o->model));
+      const Model model = Model::load(o->model, o->head == "int8" ? HeadType::int8 : HeadType::f16);
+      const auto tok = Tokenizer::load(o->model);
       const std::vector<int32_t> ids = tok->encode(text.str(), tok->add_bos_default(), false);
       Engine engine(model, o->ctx, 1, std::min(o->batch, o->ctx));
       fmt::print(stderr, "{} tokens, {} chunks of {}\n", ids.size(), ids.size() / static_cast<size_t>(o->ctx), o->ctx);

@@ -38,8 +38,8 @@ struct RunOptions {
 int run(const RunOptions& o) {
   if (o.gpu_layers > 0) std::fprintf(stderr, "bitnet: -ngl %d ignored: this build has no GPU backend yet\n", o.gpu_layers);
   if (o.threads > 0) set_default_thread_count(o.threads);
-  const Model model = Model::load_gguf(o.model, o.head == "int8" ? HeadType::int8 : HeadType::f16);
-  const auto tok = Tokenizer::from_gguf(GgufFile::open(o.model));
+  const Model model = Model::load(o.model, o.head == "int8" ? HeadType::int8 : HeadType::f16);
+  const auto tok = Tokenizer::load(o.model);
   BITNET_CHECK(tok->vocab_size() <= model.config().vocab, "[run] '{}': the tokenizer has {} tokens but the model {}",
                o.model, tok->vocab_size(), model.config().vocab);
   Engine engine(model, o.ctx, 1, o.batch);

@@ -31,6 +31,9 @@ struct TransformerConfig {
 
   // The shape of microsoft/bitnet-b1.58-2B-4T.
   static TransformerConfig bitnet_2b4t();
+  // The 2B4T architecture at a small shape (hidden 256, 4 layers, GQA 4:2, 2048 context) for tests and
+  // examples: it loads in milliseconds and decodes at thousands of tokens per second.
+  static TransformerConfig tiny(int64_t vocab);
   void validate() const;  // throws naming the inconsistent field
 };
 
@@ -46,6 +49,12 @@ class Model {
   // Loads a GGUF file (bitnet.cpp I2_S, llama.cpp TQ1_0/TQ2_0, or F32/F16 ternary-valued projections). The
   // embedding stays memory-mapped (no copy); ternary weights are repacked into the kernel layout.
   static Model load_gguf(const std::string& path, HeadType head = HeadType::f16);
+  // Loads a Hugging Face directory (config.json + model.safetensors or a sharded index): BitNetForCausalLM
+  // (2B4T), 1bitLLM BitnetForCausalLM and Llama-architecture ternary models, packed uint8 + weight_scale or
+  // latent weights (ternarized with absmean, as transformers does at run time).
+  static Model load_hf(const std::string& dir, HeadType head = HeadType::f16);
+  // A directory -> load_hf, anything else -> load_gguf.
+  static Model load(const std::string& path, HeadType head = HeadType::f16);
   // Writes the model as GGUF with ternary projections in `ternary_type` (TQ2_0, TQ1_0 or I2_S) that
   // load_gguf reads back (TQ* store the scale as f16, so exactness needs f16-representable scales).
   // `extra` keys (e.g. a tokenizer's tokenizer.ggml.* metadata) are written as they are.

@@ -22,6 +22,20 @@ TransformerConfig TransformerConfig::bitnet_2b4t() {
   return c;
 }
 
+TransformerConfig TransformerConfig::tiny(int64_t vocab) {
+  TransformerConfig c = bitnet_2b4t();
+  c.vocab = vocab;
+  c.hidden = 256;
+  c.ffn = 768;
+  c.layers = 4;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.head_dim = 64;
+  c.context = 2048;
+  c.rope_theta = 10000.0f;
+  return c;
+}
+
 void TransformerConfig::validate() const {
   auto positive = [](int64_t v, const char* name) {
     BITNET_CHECK(v > 0 && v < (int64_t{1} << 31), "[model] {} must be positive (and < 2^31), got {}", name, v);

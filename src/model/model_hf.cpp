@@ -1,0 +1,63 @@
+// Loading a Hugging Face directory (config.json + safetensors, sharded or not): the directory goes through the
+// same streaming converter as `bitnet convert` into a temporary GGUF (I2_S projections: one f32 scale per
+// tensor, exactly the HF per-tensor weight_scale), which load_gguf maps and which is unlinked at once (the
+// mapping outlives the name). One converter means one set of rules for tensor names, packed uint8 weights and
+// their scale convention, 1bitLLM's sub-norm names and latent weights (ternarized with absmean, as the HF
+// models do at run time) — and one set of error messages.
+#include <bitnet/error.h>
+#include <bitnet/model.h>
+#include <bitnet/model_files.h>
+#include <bitnet/safetensors.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+namespace bitnet {
+
+namespace {
+
+// Removes the file when the scope ends, however it ends.
+struct TempFile {
+  std::string path;
+  ~TempFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+TempFile make_temp_gguf() {
+  const char* dir = std::getenv("TMPDIR");
+  std::string pattern = std::string(dir && *dir ? dir : "/tmp") + "/bitnet-hf-XXXXXX.gguf";
+  const int fd = ::mkstemps(pattern.data(), 5);
+  BITNET_CHECK(fd >= 0, "[model] cannot create a temporary file '{}' to convert the Hugging Face model into",
+               pattern);
+  ::close(fd);
+  return TempFile{pattern};
+}
+
+}  // namespace
+
+Model Model::load_hf(const std::string& dir, HeadType head) {
+  BITNET_CHECK(std::filesystem::is_directory(dir), "[model] '{}' is not a directory", dir);
+  ConvertOptions options;
+  options.ternary_type = GgmlType::i2_s;
+  options.quantize = true;  // latent (online-quantized) checkpoints are ternarized as transformers does
+  // The engine reads F16 or F32 embeddings and heads: F32 and F16 stay as they are, BF16 becomes F16 (as in
+  // bitnet.cpp's official GGUF; BF16 has 3 fewer mantissa bits, so only the exponent range can lose).
+  const SafetensorsModel st = SafetensorsModel::open(dir);
+  options.float_type = std::nullopt;
+  for (const auto& name : st.names())
+    if (st.tensor(name).info->dtype == StDType::bf16) options.float_type = GgmlType::f16;
+  const TempFile tmp = make_temp_gguf();
+  convert_model(dir, tmp.path, options);
+  Model m = load_gguf(tmp.path, head);
+  m.description = std::filesystem::path(dir).filename().string();
+  if (m.description.empty()) m.description = std::filesystem::path(dir).parent_path().filename().string();
+  return m;
+}
+
+Model Model::load(const std::string& path, HeadType head) {
+  return std::filesystem::is_directory(path) ? load_hf(path, head) : load_gguf(path, head);
+}
+
+}  // namespace bitnet

@@ -1,0 +1,59 @@
+// `bitnet make-model` and `bitnet bench` end to end: a tiny model with a real vocabulary, benchmarked with the
+// JSON output, whose rows carry what the engine issue asks of the bench (t/s, weight bytes per token, the
+// roofline fraction against the read bandwidth measured in the same run, peak RSS).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+std::string run_command(const std::string& cmd, int* status) {
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+TEST(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
+  const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no llama-spm vocabulary in " << BITNET_SHARED_DATA;
+  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+  const std::string model = ::testing::TempDir() + "/bitnet_bench_tiny.gguf";
+  int status = 0;
+  run_command(std::string(BITNET_CLI) + " make-model --arch tiny --vocab " + vocab + " " + model + " 2>&1", &status);
+  ASSERT_EQ(status, 0);
+  const std::string out =
+      run_command(std::string(BITNET_CLI) + " bench -m " + model + " -p 16 -n 4 -r 2 -t 1 -o json 2>/dev/null", &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto rows = nlohmann::json::parse(out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["test"], "pp16");
+  EXPECT_EQ(rows[1]["test"], "tg4");
+  for (const auto& r : rows) {
+    EXPECT_GT(r["avg_ts"].get<double>(), 0.0);
+    EXPECT_GT(r["peak_rss_bytes"].get<double>(), 1e6);  // at least the weights
+    EXPECT_EQ(r["samples_ts"].size(), 2u);
+  }
+  const double frac = rows[1]["roofline_fraction"].get<double>();
+  EXPECT_GT(frac, 0.0);
+  EXPECT_LT(frac, 5.0);  // a tiny model fits in cache, so it may beat the DRAM roofline, but not absurdly
+  EXPECT_GT(rows[1]["read_bandwidth_gb_per_s"].get<double>(), 0.1);
+  std::remove(model.c_str());
+}
+
+TEST(BenchCommand, MissingModelIsAClearError) {
+  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+  int status = 0;
+  const std::string out =
+      run_command(std::string(BITNET_CLI) + " bench -m /nonexistent/model.gguf -p 8 -n 0 -r 1 2>&1", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("/nonexistent/model.gguf"), std::string::npos) << out;
+}
+
+}  // namespace
