@@ -32,9 +32,17 @@ def test_completion_equals_cli_greedy(llm, tiny_model):
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
-def test_completion_equals_cli_sampled(llm, tiny_model):
-    out = llm.create_completion(PROMPT, max_tokens=20, seed=7, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05)
-    assert out["choices"][0]["text"] == cli_text(tiny_model, "-n", "20", "-s", "7", "--temp", "0.8")
+@pytest.mark.parametrize("temp,top_k,top_p,min_p", [(0.8, 40, 0.95, 0.05), (10.0, 0, 1.0, 0.0)])
+def test_completion_equals_cli_sampled(llm, tiny_model, temp, top_k, top_p, min_p):
+    # A random model mostly repeats its prompt's last word; temperature 10 with the filters off samples widely, so
+    # equal text means the same sampler, seed and random stream (and the same UTF-8 handling).
+    out = llm.create_completion(PROMPT, max_tokens=20, seed=7, temperature=temp, top_k=top_k, top_p=top_p,
+                                min_p=min_p)
+    expect = cli_text(tiny_model, "-n", "20", "-s", "7", "--temp", str(temp), "--top-k", str(top_k),
+                      "--top-p", str(top_p), "--min-p", str(min_p))
+    assert out["choices"][0]["text"] == expect
+    if temp > 5:
+        assert len(set(expect.split())) > 5
 
 
 def test_tokenize_equals_cli(llm, tiny_model):
@@ -48,8 +56,9 @@ def test_tokenize_equals_cli(llm, tiny_model):
 
 
 def test_stream_equals_blocking_call(llm):
-    full = llm(PROMPT, max_tokens=30, seed=3)["choices"][0]
-    chunks = list(llm(PROMPT, max_tokens=30, seed=3, stream=True))
+    wide = {"temperature": 10.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0}  # varied text, multi-byte characters
+    full = llm(PROMPT, max_tokens=30, seed=3, **wide)["choices"][0]
+    chunks = list(llm(PROMPT, max_tokens=30, seed=3, stream=True, **wide))
     assert all(c["object"] == "text_completion" for c in chunks)
     assert "".join(c["choices"][0]["text"] for c in chunks) == full["text"]
     assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == full["finish_reason"]
