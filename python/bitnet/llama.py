@@ -36,18 +36,16 @@ class Llama:
         use_mmap: bool = True,
         head: str = "f16",
     ):
-        """n_ctx=0 takes the model's trained context. n_threads sets the process-wide thread pool (as the CLI's
-        -t). head="int8" uses an int8 copy of the output head (faster decode, slightly different logits).
+        """n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
+        or all logical CPUs). head="int8" uses an int8 copy of the output head (faster decode, slightly different logits).
         use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
         if chat_format is not None:
             raise ValueError(
                 f"chat_format={chat_format!r} is not supported: bitnet renders the chat template stored in the model file"
             )
-        if n_threads is not None:
-            _core.set_num_threads(n_threads)
         self.model_path = model_path
         self.verbose = verbose
-        self._core = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, head=head)
+        self._core = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head)
         self._seed = seed if seed not in (-1, LLAMA_DEFAULT_SEED) else int.from_bytes(os.urandom(8), "little")
         self._rng = random.Random(self._seed)
         if n_gpu_layers:
@@ -55,7 +53,7 @@ class Llama:
         if verbose:
             print(
                 f"bitnet: loaded {model_path}: {self._core.architecture}, {self._core.n_params / 1e6:.1f} M params, "
-                f"vocab {self._core.n_vocab}, n_ctx {self._core.n_ctx}, {_core.num_threads()} threads",
+                f"vocab {self._core.n_vocab}, n_ctx {self._core.n_ctx}, {self._core.n_threads} threads",
                 file=sys.stderr,
             )
 

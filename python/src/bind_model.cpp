@@ -23,12 +23,16 @@ std::string text_arg(py::handle text) {
 void bind_model(py::module_& m) {
   py::class_<LlamaCore, std::shared_ptr<LlamaCore>> core(m, "LlamaCore");
   core
-      .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, const std::string& head) {
+      .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, const std::string& head) {
              BITNET_CHECK(head == "f16" || head == "int8", "[llama] head must be 'f16' or 'int8', got '{}'", head);
+             BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
              py::gil_scoped_release nogil;
-             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, head == "int8" ? HeadType::int8 : HeadType::f16);
+             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads,
+                                                head == "int8" ? HeadType::int8 : HeadType::f16);
            }),
-           py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("head") = "f16")
+           py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("n_threads") = 0,
+           py::arg("head") = "f16")
+      .def_property_readonly("n_threads", &LlamaCore::threads)
       .def_property_readonly("path", &LlamaCore::path)
       .def_property_readonly("n_ctx", &LlamaCore::context)
       .def_property_readonly("n_vocab", [](const LlamaCore& c) { return c.tokenizer().vocab_size(); })

@@ -7,14 +7,23 @@
 
 namespace bitnet::python {
 
-LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, HeadType head)
-    : path_(path), model_(Model::load_gguf(path, head)), tokenizer_(Tokenizer::from_gguf(GgufFile::open(path))) {
+namespace {
+// Loading repacks weights on the process-wide pool: hold it against set_num_threads meanwhile.
+Model load_model(const std::string& path, HeadType head) {
+  PoolUse use;
+  return Model::load_gguf(path, head);
+}
+}  // namespace
+
+LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head)
+    : path_(path), model_(load_model(path, head)), tokenizer_(Tokenizer::from_gguf(GgufFile::open(path))) {
   BITNET_CHECK(tokenizer_->vocab_size() <= model_.config().vocab,
                "[llama] '{}': the tokenizer has {} tokens but the model {}", path, tokenizer_->vocab_size(),
                model_.config().vocab);
   BITNET_CHECK(n_batch > 0, "[llama] n_batch must be positive, got {}", n_batch);
   const int64_t ctx = n_ctx > 0 ? n_ctx : model_.config().context;
-  engine_ = std::make_unique<Engine>(model_, ctx, 1, n_batch);
+  pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
+  engine_ = std::make_unique<Engine>(model_, ctx, 1, n_batch, pool_.get());
 }
 
 std::vector<int32_t> LlamaCore::tokenize(std::string_view text, bool add_bos, bool special) const {
@@ -44,7 +53,6 @@ LlamaCore::Slot::~Slot() { core_.busy_.store(false); }
 
 GenerateResult LlamaCore::generate(const Slot&, std::string_view prompt, const GenerateOptions& options,
                                    const std::function<bool(std::string_view)>& on_text) {
-  PoolUse use;
   return bitnet::generate(*engine_, *tokenizer_, prompt, options, on_text);
 }
 

@@ -6,6 +6,7 @@
 #include <bitnet/engine.h>
 #include <bitnet/generate.h>
 #include <bitnet/model.h>
+#include <bitnet/thread_pool.h>
 #include <bitnet/tokenizer.h>
 
 #include <functional>
@@ -19,12 +20,13 @@ namespace bitnet::python {
 
 class LlamaCore {
  public:
-  // n_ctx <= 0 takes the model's trained context length.
-  LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, HeadType head);
+  // n_ctx <= 0 takes the model's trained context length; n_threads <= 0 the default thread count.
+  LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head);
 
   const Model& model() const { return model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int64_t context() const { return engine_->context(); }
+  int threads() const { return pool_->size(); }
   const std::string& path() const { return path_; }
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos, bool special) const;
@@ -54,7 +56,10 @@ class LlamaCore {
   std::string path_;
   Model model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<Engine> engine_;  // refers to model_: declared after it
+  // The engine's own pool (llama-cpp-python's n_threads is per model): an engine keeps a reference to its pool,
+  // so it must not use the process-wide one, which set_num_threads replaces.
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Engine> engine_;  // refers to model_ and pool_: declared after them
   std::optional<ChatTemplate> chat_template_;  // parsed on first use
   std::atomic<bool> busy_{false};
 };

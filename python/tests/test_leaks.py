@@ -41,3 +41,21 @@ def test_load_unload_cycles_leak_nothing(tiny_model):
     print(f"\n{CYCLES} cycles: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB ({growth / 1024:+.0f} KiB), "
           f"live bytes {base['live_bytes']} -> {after['live_bytes']}")
     assert growth < 4 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over {CYCLES} cycles"
+
+
+def thread_count() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+def test_abandoned_streams_stop_and_free_their_threads(tiny_model):
+    llm = bitnet.Llama(str(tiny_model), n_ctx=256, verbose=False, seed=1)
+    base = thread_count()
+    for i in range(200):
+        it = llm("Once upon a time", max_tokens=100, stream=True)
+        if i % 2:
+            next(it)  # started, then dropped mid-way
+        del it  # never started: the C++ stream's destructor stops and joins its worker
+        gc.collect()
+    assert thread_count() == base
+    assert llm("Once upon a time", max_tokens=2)["usage"]["completion_tokens"] >= 1  # the engine is free

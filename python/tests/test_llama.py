@@ -152,3 +152,14 @@ def test_model_facts(llm):
     assert llm.n_vocab() == 32000
     assert llm.token_bos() == 1 and llm.token_eos() == 2
     assert llm.metadata["tokenizer.ggml.model"] == "llama"
+
+
+def test_thread_count_is_per_model_and_safe_to_change(tiny_model, llm):
+    one = bitnet.Llama(str(tiny_model), n_ctx=128, n_threads=1, verbose=False)
+    assert one._core.n_threads == 1
+    before = llm(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
+    bitnet.set_num_threads(1)  # replaces the process-wide pool; the models keep their own
+    bitnet.set_num_threads(2)
+    after = llm(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
+    same = one(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
+    assert before == after == same  # the thread count does not change results
