@@ -102,6 +102,10 @@ def test_bad_files_raise(tmp_path):
     bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}")
     with pytest.raises(bitnet.BitnetError):
         bitnet.SafetensorsFile(str(bad))
+    ok = str(tmp_path / "ok.gguf")
+    bitnet.write_gguf(ok, {"a": np.zeros(2, np.float32)})
+    with pytest.raises(bitnet.BitnetError, match="nope"):
+        bitnet.GgufFile(ok).tensor("nope")
     with pytest.raises(bitnet.BitnetError, match="tensor name"):
         bitnet.write_gguf(str(tmp_path / "x.gguf"), {"n" * 70: np.zeros(2, np.float32)})
     with pytest.raises(bitnet.BitnetError, match="does not fit in u8"):

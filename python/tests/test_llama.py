@@ -163,3 +163,22 @@ def test_thread_count_is_per_model_and_safe_to_change(tiny_model, llm):
     after = llm(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
     same = one(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
     assert before == after == same  # the thread count does not change results
+
+
+@pytest.mark.parametrize("prompt,n_ctx,cli_args,kwargs", [
+    ("word " * 18, 16, ["-c", "16"], {}),
+    ("x", 512, ["--temp", "-1"], {"temperature": -1.0}),
+    ("x", 512, ["--top-p", "nan"], {"top_p": float("nan")}),
+    ("x", 512, ["--min-p", "2"], {"min_p": 2.0}),
+])
+def test_error_messages_equal_the_cli(tiny_model, prompt, n_ctx, cli_args, kwargs):
+    cli = run_cli("run", "-m", str(tiny_model), "-p", prompt, "-n", "2", "--no-display-prompt", *cli_args, check=False)
+    assert cli.returncode != 0
+    model = bitnet.Llama(str(tiny_model), n_ctx=n_ctx, verbose=False)
+    with pytest.raises(bitnet.BitnetError) as e:
+        model(prompt, max_tokens=2, **kwargs)
+    assert cli.stderr.strip().endswith(f"bitnet: error: {e.value}")
+    with pytest.raises(bitnet.BitnetError) as e_stream:  # streams raise the same (at the call or the first chunk)
+        for _ in model(prompt, max_tokens=2, stream=True, **kwargs):
+            pass
+    assert str(e_stream.value) == str(e.value)
