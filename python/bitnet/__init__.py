@@ -17,6 +17,7 @@ from bitnet._core import (
     TernaryMatrix,
     TernaryWeights,
     __version__,
+    convert_model,
     dequantize,
     dequantize_ternary,
     memory_stats,
@@ -40,8 +41,8 @@ from bitnet.llama import Llama
 
 __all__ = [
     "BitnetError", "GgufFile", "Llama", "NbitMatrix", "QuantError", "QuantizedActivations", "QuantizedWeights",
-    "SafetensorsFile", "TernaryMatrix", "TernaryWeights", "__version__", "dequantize", "dequantize_ternary",
-    "memory_stats", "num_threads", "pack_ternary", "packing_bits_per_weight", "quant_error", "quantize_absmean",
-    "quantize_activations", "quantize_ternary", "quantize_weights", "release_cached_memory", "reset_peak_memory",
-    "set_num_threads", "ternary_nbytes", "unpack_ternary", "write_gguf", "write_safetensors",
+    "SafetensorsFile", "TernaryMatrix", "TernaryWeights", "__version__", "convert_model", "dequantize",
+    "dequantize_ternary", "memory_stats", "num_threads", "pack_ternary", "packing_bits_per_weight", "quant_error",
+    "quantize_absmean", "quantize_activations", "quantize_ternary", "quantize_weights", "release_cached_memory",
+    "reset_peak_memory", "set_num_threads", "ternary_nbytes", "unpack_ternary", "write_gguf", "write_safetensors",
 ]

@@ -8,6 +8,10 @@ absmean (gamma = max(mean|W|, 1e-5), W_t = clamp(round(W / gamma), -1, 1), W ~ W
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
@@ -148,6 +152,26 @@ def export_gguf(module: torch.nn.Module, path: str, ternary_type: str = "tq2_0",
     ternary = [f"{name}.weight" if name else "weight" for name, m in module.named_modules() if isinstance(m, BitLinear)]
     state = {k: v for k, v in module.state_dict().items()}
     state_dict_to_gguf(state, path, ternary, ternary_type, metadata, float_type)
+
+
+def save_pretrained_gguf(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object], path: str,
+                         ternary_type: str = "tq2_0", tokenizer_dir: Optional[str] = None) -> Dict[str, object]:
+    """A whole model as a GGUF that bitnet's engine (and bitnet.Llama) loads: `state_dict` holds latent (float)
+    weights under Hugging Face names (model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, ...)
+    and `config` is the matching config.json (BitNetForCausalLM or LlamaForCausalLM with quantization_config).
+    Written as an HF directory and converted by the C++ converter (bitnet.convert_model, as `bitnet convert
+    --quantize`): projections absmean-ternarized into ternary_type. tokenizer_dir: a folder whose tokenizer.json
+    (and tokenizer_config.json) are carried over, so the GGUF has a tokenizer. Returns the converter's summary."""
+    with tempfile.TemporaryDirectory(prefix="bitnet-export-") as hf_dir:
+        with open(os.path.join(hf_dir, "config.json"), "w") as f:
+            json.dump(dict(config), f)
+        bitnet.write_safetensors(os.path.join(hf_dir, "model.safetensors"),
+                                 {k: _to_numpy(v) for k, v in state_dict.items()})
+        if tokenizer_dir is not None:
+            for name in ("tokenizer.json", "tokenizer_config.json"):
+                if os.path.exists(os.path.join(tokenizer_dir, name)):
+                    shutil.copy(os.path.join(tokenizer_dir, name), hf_dir)
+        return bitnet.convert_model(hf_dir, path, ternary_type=ternary_type, quantize=True)
 
 
 def load_ternary_from_gguf(path: str, name: str) -> tuple:

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   bitnet::python::bind_safetensors(m);
   bitnet::python::bind_model(m);
   bitnet::python::bind_stream(m);
+  bitnet::python::bind_convert(m);
 }

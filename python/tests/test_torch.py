@@ -3,8 +3,12 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: the bitnet.torch tests need it")
+import json  # noqa: E402
+
 import bitnet  # noqa: E402
-from bitnet.torch import BitLinear, export_gguf, load_ternary_from_gguf, state_dict_to_gguf  # noqa: E402
+from bitnet.torch import (BitLinear, export_gguf, load_ternary_from_gguf, quantize_weights_ste,  # noqa: E402
+                          save_pretrained_gguf, state_dict_to_gguf)
+from conftest import ROOT, requires_cli, run_cli  # noqa: E402
 
 
 def reference_forward(x, w):
@@ -112,3 +116,28 @@ def test_export_errors():
         state_dict_to_gguf({"w": torch.zeros(2, 2)}, "x.gguf", ["w"], ternary_type="q4_0")
     with pytest.raises(KeyError):
         state_dict_to_gguf({"w": torch.zeros(2, 2)}, "x.gguf", ["v"])
+
+
+@requires_cli
+def test_save_pretrained_gguf_equals_cli_convert(tmp_path):
+    """A latent-weight BitNetForCausalLM state dict (the golden HF checkpoint) -> GGUF through bitnet.torch equals
+    `bitnet convert --quantize` of the same checkpoint, and its ternary values equal PyTorch's absmean STE."""
+    src = ROOT / "tests" / "golden" / "hf" / "bitnet_latent"
+    st = bitnet.SafetensorsFile(str(src / "model.safetensors"))
+    state = {t["name"]: torch.from_numpy(np.array(st.tensor(t["name"]))) for t in st.tensors}
+    config = json.loads((src / "config.json").read_text())
+    out = str(tmp_path / "torch.gguf")
+    summary = save_pretrained_gguf(state, config, out, ternary_type="tq2_0")
+    assert summary["quantized_tensors"] == 14  # 7 projections x 2 layers
+    ref = str(tmp_path / "cli.gguf")
+    run_cli("convert", str(src), "-o", ref, "-t", "tq2_0", "--quantize", "-q")
+    a, b = bitnet.GgufFile(out), bitnet.GgufFile(ref)
+    assert [t["name"] for t in a.tensors] == [t["name"] for t in b.tensors]
+    for t in a.tensors:
+        np.testing.assert_array_equal(a.tensor(t["name"]), b.tensor(t["name"]), err_msg=t["name"])
+    w = state["model.layers.0.mlp.down_proj.weight"]
+    values, scale = bitnet.unpack_ternary(a.tensor("blk.0.ffn_down.weight"), "tq2_0", *w.shape)
+    wq = quantize_weights_ste(w).numpy()
+    gamma = np.abs(w.numpy()).mean()
+    np.testing.assert_array_equal(values, np.round(wq / gamma).astype(np.int8))
+    assert scale == pytest.approx(gamma, rel=1e-3)  # TQ2_0 keeps the scale as f16
