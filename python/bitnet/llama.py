@@ -20,7 +20,10 @@ LLAMA_DEFAULT_SEED = 0xFFFFFFFF
 
 
 class Llama:
-    """A GGUF BitNet model with its tokenizer and an inference engine (one sequence, ``n_ctx`` positions)."""
+    """A GGUF BitNet model with its tokenizer and an inference engine (one sequence, ``n_ctx`` positions).
+
+    One generation runs at a time per Llama: a call made while another runs (another thread, or a stream not yet
+    read to its end or closed) raises BitnetError instead of waiting, so a forgotten stream cannot deadlock."""
 
     def __init__(
         self,
@@ -45,33 +48,39 @@ class Llama:
             )
         self.model_path = model_path
         self.verbose = verbose
-        self._core = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head)
+        self._loaded = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head)
         self._seed = seed if seed not in (-1, LLAMA_DEFAULT_SEED) else int.from_bytes(os.urandom(8), "little")
         self._rng = random.Random(self._seed)
         if n_gpu_layers:
             print(f"bitnet: n_gpu_layers={n_gpu_layers} ignored: this build has no GPU backend yet", file=sys.stderr)
         if verbose:
             print(
-                f"bitnet: loaded {model_path}: {self._core.architecture}, {self._core.n_params / 1e6:.1f} M params, "
-                f"vocab {self._core.n_vocab}, n_ctx {self._core.n_ctx}, {self._core.n_threads} threads",
+                f"bitnet: loaded {model_path}: {self._engine.architecture}, {self._engine.n_params / 1e6:.1f} M params, "
+                f"vocab {self._engine.n_vocab}, n_ctx {self._engine.n_ctx}, {self._engine.n_threads} threads",
                 file=sys.stderr,
             )
 
+    @property
+    def _engine(self) -> "_core.LlamaCore":
+        if self._loaded is None:
+            raise ValueError(f"Llama({self.model_path!r}) was closed")
+        return self._loaded
+
     # ---- model facts ------------------------------------------------------------------------------------------
     def n_ctx(self) -> int:
-        return self._core.n_ctx
+        return self._engine.n_ctx
 
     def n_vocab(self) -> int:
-        return self._core.n_vocab
+        return self._engine.n_vocab
 
     def n_embd(self) -> int:
-        return self._core.n_embd
+        return self._engine.n_embd
 
     def token_bos(self) -> int:
-        return self._core.token_bos
+        return self._engine.token_bos
 
     def token_eos(self) -> int:
-        return self._core.token_eos
+        return self._engine.token_eos
 
     @property
     def metadata(self) -> Dict[str, str]:
@@ -89,17 +98,17 @@ class Llama:
     def tokenize(self, text: Union[bytes, str], add_bos: bool = True, special: bool = False) -> List[int]:
         """Text (bytes as in llama-cpp-python, or str) -> token ids. special: control tokens written in the text
         become their ids."""
-        return self._core.tokenize(text, add_bos, special)
+        return self._engine.tokenize(text, add_bos, special)
 
     def detokenize(self, tokens: Sequence[int], prev_tokens: Optional[Sequence[int]] = None,
                    special: bool = False) -> bytes:
         """Token ids -> bytes. With prev_tokens, the bytes these tokens add after them (a SentencePiece word's
         leading space depends on what precedes it). special: keep control tokens' text."""
         if prev_tokens:
-            before = self._core.detokenize(list(prev_tokens), special)
-            both = self._core.detokenize(list(prev_tokens) + list(tokens), special)
+            before = self._engine.detokenize(list(prev_tokens), special)
+            both = self._engine.detokenize(list(prev_tokens) + list(tokens), special)
             return both[len(before):] if both.startswith(before) else both
-        return self._core.detokenize(list(tokens), special)
+        return self._engine.detokenize(list(tokens), special)
 
     # ---- completion -------------------------------------------------------------------------------------------
     def create_completion(
@@ -132,7 +141,7 @@ class Llama:
         meta = {"id": f"cmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._completion_chunks(prompt, options, echo, meta)
-        r = self._core.generate(prompt, options)
+        r = self._engine.generate(prompt, options)
         text = prompt + r["text"] if echo else r["text"]
         return {
             **{"id": meta["id"], "object": "text_completion", "created": meta["created"], "model": meta["model"]},
@@ -143,7 +152,7 @@ class Llama:
     __call__ = create_completion
 
     def _completion_chunks(self, prompt: str, options: dict, echo: bool, meta: dict) -> Iterator[Dict[str, Any]]:
-        stream = self._core.stream(prompt, options)  # started now: a busy engine or bad options raise here
+        stream = self._engine.stream(prompt, options)  # started now: a busy engine or bad options raise here
 
         def chunk(text: str, finish_reason: Optional[str]) -> Dict[str, Any]:
             return {"id": meta["id"], "object": "text_completion", "created": meta["created"], "model": meta["model"],
@@ -164,7 +173,7 @@ class Llama:
     # ---- chat -------------------------------------------------------------------------------------------------
     def apply_chat_template(self, messages: List[Dict[str, Any]], add_generation_prompt: bool = True) -> str:
         """The prompt the model's chat template makes of OpenAI-style messages."""
-        return self._core.apply_chat_template(_message_pairs(messages), add_generation_prompt)
+        return self._engine.apply_chat_template(_message_pairs(messages), add_generation_prompt)
 
     def create_chat_completion(
         self,
@@ -194,7 +203,7 @@ class Llama:
         meta = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._chat_chunks(prompt, options, meta)
-        r = self._core.generate(prompt, options)
+        r = self._engine.generate(prompt, options)
         return {
             "id": meta["id"], "object": "chat.completion", "created": meta["created"], "model": meta["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": r["text"]}, "logprobs": None,
@@ -203,7 +212,7 @@ class Llama:
         }
 
     def _chat_chunks(self, prompt: str, options: dict, meta: dict) -> Iterator[Dict[str, Any]]:
-        stream = self._core.stream(prompt, options)
+        stream = self._engine.stream(prompt, options)
 
         def chunk(delta: Dict[str, str], finish_reason: Optional[str]) -> Dict[str, Any]:
             return {"id": meta["id"], "object": "chat.completion.chunk", "created": meta["created"],
@@ -233,8 +242,9 @@ class Llama:
         }
 
     def close(self) -> None:
-        """Frees the model now (otherwise when the object is collected)."""
-        self._core = None
+        """Frees the model now (otherwise when the object is collected); a stream still running keeps it alive
+        until it ends."""
+        self._loaded = None
 
     def __enter__(self) -> "Llama":
         return self

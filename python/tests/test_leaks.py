@@ -55,7 +55,8 @@ def test_abandoned_streams_stop_and_free_their_threads(tiny_model):
         it = llm("Once upon a time", max_tokens=100, stream=True)
         if i % 2:
             next(it)  # started, then dropped mid-way
-        del it  # never started: the C++ stream's destructor stops and joins its worker
-        gc.collect()
+        del it  # refcount -> 0: a started generator runs its finally (close); an unstarted one drops the C++
+        # stream, whose destructor stops and joins the worker
+    gc.collect()
     assert thread_count() == base
     assert llm("Once upon a time", max_tokens=2)["usage"]["completion_tokens"] >= 1  # the engine is free

@@ -156,7 +156,7 @@ def test_model_facts(llm):
 
 def test_thread_count_is_per_model_and_safe_to_change(tiny_model, llm):
     one = bitnet.Llama(str(tiny_model), n_ctx=128, n_threads=1, verbose=False)
-    assert one._core.n_threads == 1
+    assert one._engine.n_threads == 1
     before = llm(PROMPT, max_tokens=8, seed=2, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)["choices"][0]["text"]
     bitnet.set_num_threads(1)  # replaces the process-wide pool; the models keep their own
     bitnet.set_num_threads(2)
@@ -182,3 +182,10 @@ def test_error_messages_equal_the_cli(tiny_model, prompt, n_ctx, cli_args, kwarg
         for _ in model(prompt, max_tokens=2, stream=True, **kwargs):
             pass
     assert str(e_stream.value) == str(e.value)
+
+
+def test_closed_model_raises(tiny_model):
+    with bitnet.Llama(str(tiny_model), n_ctx=64, verbose=False) as m:
+        assert m.n_ctx() == 64
+    with pytest.raises(ValueError, match="was closed"):
+        m("x", max_tokens=1)
