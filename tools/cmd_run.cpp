@@ -2,6 +2,7 @@
 // --repeat-penalty --seed), tokens streamed as they come; `-cnv` for an interactive chat in which -p is the
 // system prompt.
 #include <bitnet/chat_template.h>
+#include <bitnet/cuda.h>
 #include <bitnet/engine.h>
 #include <bitnet/generate.h>
 #include <bitnet/gguf.h>
@@ -32,17 +33,20 @@ struct RunOptions {
   bool display_prompt = true;
   std::string head = "f16";
   SamplingParams sampling;
-  int gpu_layers = 0;
+  int gpu_layers = -1;  // unset: all layers when --device cuda, else none
+  std::string device = "cpu";
 };
 
 int run(const RunOptions& o) {
-  if (o.gpu_layers > 0) std::fprintf(stderr, "bitnet: -ngl %d ignored: this build has no GPU backend yet\n", o.gpu_layers);
   if (o.threads > 0) set_default_thread_count(o.threads);
   const Model model = Model::load(o.model, o.head == "int8" ? HeadType::int8 : HeadType::f16);
   const auto tok = Tokenizer::load(o.model);
   BITNET_CHECK(tok->vocab_size() <= model.config().vocab, "[run] '{}': the tokenizer has {} tokens but the model {}",
                o.model, tok->vocab_size(), model.config().vocab);
   Engine engine(model, o.ctx, 1, o.batch);
+  // -ngl N alone means the GPU (as llama.cpp); --device cuda alone means every layer there.
+  const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
+  if (gpu) cuda::offload(engine, o.gpu_layers);
 
   auto print = [](std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -105,7 +109,8 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_flag("--conversation", o->conversation, "Interactive chat (also -cnv); -p is the system prompt");
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");
   cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
-  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl; no GPU backend yet: ignored with a note)");
+  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet)");
+  cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&selected, o] { selected = [o] { return run(*o); }; });
 }
 

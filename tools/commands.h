@@ -18,5 +18,6 @@ void add_tokenize_command(CLI::App& app, Action& selected);
 void add_run_command(CLI::App& app, Action& selected);
 void add_perplexity_command(CLI::App& app, Action& selected);
 void add_make_model_command(CLI::App& app, Action& selected);
+void add_serve_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

@@ -22,12 +22,14 @@ int main(int argc, char** argv) {
   bitnet::cli::add_run_command(app, selected);
   bitnet::cli::add_perplexity_command(app, selected);
   bitnet::cli::add_make_model_command(app, selected);
+  bitnet::cli::add_serve_command(app, selected);
   // llama.cpp's single-dash long flags (-temp, -cnv, -ngl), which CLI11 cannot name, become their long forms.
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args) {
     if (a == "-temp") a = "--temp";
     if (a == "-cnv") a = "--conversation";
     if (a == "-ngl") a = "--n-gpu-layers";
+    if (a == "-np") a = "--parallel";
   }
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());

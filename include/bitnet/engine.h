@@ -7,7 +7,9 @@
 #include <bitnet/quant.h>
 #include <bitnet/thread_pool.h>
 
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace bitnet {
@@ -17,6 +19,15 @@ struct BatchToken {
   int32_t pos = 0;      // position in its sequence (0-based); the cache must hold positions 0..pos-1 already
   int32_t seq = 0;      // which sequence (KV cache slot)
   bool logits = false;  // compute this token's logits
+};
+
+// A backend that runs the whole forward pass elsewhere (the CUDA backend, include/bitnet/cuda.h). Once one is
+// attached, decode() checks the batch as usual and hands it over; the CPU path is not used.
+class EngineBackend {
+ public:
+  virtual ~EngineBackend() = default;
+  virtual void decode(std::span<const BatchToken> batch, float* logits) = 0;
+  virtual std::string name() const = 0;
 };
 
 class Engine {
@@ -35,6 +46,9 @@ class Engine {
   int64_t context() const { return n_ctx_; }
   int sequences() const { return n_seq_; }
   int64_t max_batch() const { return max_batch_; }
+  // Hands every later decode() to `backend` (nullptr: back to the CPU path).
+  void set_backend(std::unique_ptr<EngineBackend> backend) { backend_ = std::move(backend); }
+  const EngineBackend* backend() const { return backend_.get(); }
 
  private:
   void attention(int64_t layer, std::span<const BatchToken> batch);
@@ -55,6 +69,7 @@ class Engine {
   std::vector<float> scores_;                // [threads][n_ctx + head_dim]
   QuantizedActivations qa_;
   std::vector<BatchToken> eval_batch_;
+  std::unique_ptr<EngineBackend> backend_;
 };
 
 }  // namespace bitnet

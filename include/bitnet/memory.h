@@ -57,6 +57,11 @@ class Arena {
   size_t high_water_ = 0;
 };
 
+// Drops the pages of a read-only file mapping's byte range from this process's resident set (they come back
+// from the file if touched again): once a loader or converter has copied a tensor out of a mapped file, its
+// pages need not count against the process. Only whole pages inside the range are dropped.
+void release_mapped_pages(const void* data, size_t bytes);
+
 // A whole file mapped read-only. Shared by every tensor that views it; unmapped when the last one goes.
 class MappedFile {
  public:

@@ -3,6 +3,7 @@
 // absmean ternary weights, 1/2/4/8-bit weights (symmetric or asymmetric, per tensor / channel / group) with
 // their dequantizers, and the error metrics that say where quantization hurts.
 #include <bitnet/tensor.h>
+#include <bitnet/thread_pool.h>
 
 #include <cstdint>
 #include <string_view>
@@ -35,10 +36,12 @@ class QuantizedActivations {
 };
 
 // x: tokens rows of k floats, x_stride floats apart.
-void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out);
+// With a pool, tokens are split over its threads (the result is the same: rows are independent).
+void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out,
+                          ThreadPool* pool = nullptr);
 // RMSNorm (y = (x / sqrt(mean(x^2) + eps)) * g) fused with the quantization: y is never written out.
 void rms_norm_quantize_activations(const float* x, const float* g, float eps, int64_t tokens, int64_t k,
-                                   int64_t x_stride, QuantizedActivations& out);
+                                   int64_t x_stride, QuantizedActivations& out, ThreadPool* pool = nullptr);
 
 // ---------------------------------------------------------------------------------------------------------
 // Weight quantization.

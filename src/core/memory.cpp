@@ -190,4 +190,12 @@ Storage::~Storage() {
   if (kind_ == Kind::owned) aligned_free_counted(data_, bytes_);
 }
 
+void release_mapped_pages(const void* data, size_t bytes) {
+  if (data == nullptr || bytes == 0) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace bitnet

@@ -3,6 +3,7 @@
 // cache) whatever the model size. Ternary tensors go through the canonical form (ternary_formats.h).
 #include <bitnet/dtype.h>
 #include <bitnet/error.h>
+#include <bitnet/memory.h>
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 #include <bitnet/ternary_formats.h>
@@ -29,16 +30,9 @@ struct Item {
   bool passthrough = false;  // written straight from inputs[0], without a copy
 };
 
-// Drops the pages of input bytes already converted from this process's resident set (the mapping is read-only
-// and file-backed, so they come back from the file if touched again). Without it the RSS of a conversion grows to
-// the whole input file even though only one tensor is live.
-void release_pages(std::span<const std::byte> bytes) {
-  if (bytes.empty()) return;
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = (reinterpret_cast<uintptr_t>(bytes.data()) + page - 1) / page * page;
-  const auto end = (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size()) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
+// Drops the pages of input bytes already converted from this process's resident set. Without it the RSS of a
+// conversion grows to the whole input file even though only one tensor is live.
+void release_pages(std::span<const std::byte> bytes) { release_mapped_pages(bytes.data(), bytes.size()); }
 
 std::optional<TernaryFormat> ternary_format_of(GgmlType t) {
   switch (t) {

@@ -2,6 +2,7 @@
 // their file layout (I2_S, TQ1_0, TQ2_0, or ternary-valued F32/F16) to the kernel layout, norms as f32, and the
 // embedding kept memory-mapped.
 #include <bitnet/gguf.h>
+#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/ternary_formats.h>
 
@@ -113,7 +114,9 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
     const auto s = load_vector(f, scale_name, 1);
     t.scale = t.scale == 0.0f ? s[0] : t.scale * s[0];
   }
-  return TernaryMatrix::pack(t.values.data(), rows, cols, t.scale);
+  TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale);
+  release_mapped_pages(raw.data(), raw.size());  // repacked: the file's copy need not stay resident
+  return m;
 }
 
 }  // namespace

@@ -36,28 +36,47 @@ void finish_row(QuantizedActivations& out, int64_t t, float s, int32_t sum) {
 }
 }  // namespace
 
-void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out) {
-  out.resize(tokens, k);
-  const auto& kq = kernels::act_quant_family().get();
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float* row = x + t * x_stride;
-    const float s = act_scale(kq.absmax(row, k));
-    finish_row(out, t, s, kq.quantize(row, k, s, out.row(t)));
+namespace {
+
+// Runs fn(t0, t1) over the tokens, on the pool when there is one and more than one token.
+template <typename F>
+void over_tokens(int64_t tokens, ThreadPool* pool, F&& fn) {
+  if (pool != nullptr && tokens > 1) {
+    pool->parallel_for(tokens, fn);
+  } else {
+    fn(0, tokens);
   }
 }
 
+}  // namespace
+
+void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out,
+                          ThreadPool* pool) {
+  out.resize(tokens, k);
+  const auto& kq = kernels::act_quant_family().get();
+  over_tokens(tokens, pool, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* row = x + t * x_stride;
+      const float s = act_scale(kq.absmax(row, k));
+      finish_row(out, t, s, kq.quantize(row, k, s, out.row(t)));
+    }
+  });
+}
+
 void rms_norm_quantize_activations(const float* x, const float* g, float eps, int64_t tokens, int64_t k,
-                                   int64_t x_stride, QuantizedActivations& out) {
+                                   int64_t x_stride, QuantizedActivations& out, ThreadPool* pool) {
   BITNET_CHECK(eps >= 0.0f, "[rms_norm_quantize] eps must be non-negative, got {}", eps);
   out.resize(tokens, k);
   const auto& kq = kernels::act_quant_family().get();
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float* row = x + t * x_stride;
-    const double mean_sq = kq.sum_squares(row, k) / static_cast<double>(k);
-    const auto inv = static_cast<float>(1.0 / std::sqrt(mean_sq + static_cast<double>(eps)));
-    const float s = act_scale(kq.absmax_normed(row, g, inv, k));
-    finish_row(out, t, s, kq.quantize_normed(row, g, inv, k, s, out.row(t)));
-  }
+  over_tokens(tokens, pool, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* row = x + t * x_stride;
+      const double mean_sq = kq.sum_squares(row, k) / static_cast<double>(k);
+      const auto inv = static_cast<float>(1.0 / std::sqrt(mean_sq + static_cast<double>(eps)));
+      const float s = act_scale(kq.absmax_normed(row, g, inv, k));
+      finish_row(out, t, s, kq.quantize_normed(row, g, inv, k, s, out.row(t)));
+    }
+  });
 }
 
 }  // namespace bitnet

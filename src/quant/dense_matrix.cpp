@@ -1,7 +1,10 @@
 // The int8 head matrix and the threaded dense products.
 #include <bitnet/dense.h>
+#include <bitnet/dtype.h>
+#include <bitnet/thread_pool.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -13,7 +16,10 @@ namespace bitnet {
 Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
   BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
                "[int8_matrix] expects a 2-d float tensor, got {}", weights.defined() ? weights.str() : "undefined");
-  const Tensor w = weights.to(DType::f32).contiguous();
+  // Rows are converted to f32 one at a time (a 128k x 2560 f16 head would need 1.3 GB as a whole f32 copy),
+  // in parallel.
+  const Tensor w = weights.dtype() == DType::f16 || weights.dtype() == DType::f32 ? weights.contiguous()
+                                                                                   : weights.to(DType::f32).contiguous();
   Int8Matrix m;
   m.rows_ = w.size(0);
   m.cols_ = w.size(1);
@@ -26,20 +32,36 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
                                        [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
   std::memset(m.data_.get(), 128, bytes);  // weight 0 in the padding
   m.row_scales_.resize(static_cast<size_t>(m.rows_));
-  const float* p = w.data_as<float>();
-  for (int64_t n = 0; n < m.rows_; ++n) {
-    const float* row = p + n * m.cols_;
-    float amax = 0;
-    for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
-    BITNET_CHECK(std::isfinite(amax), "[int8_matrix] row {} contains NaN or Inf", n);
-    const float scale = amax > 0 ? amax / 127.0f : 1.0f;
-    const float inv = 1.0f / scale;
-    for (int64_t k = 0; k < m.cols_; ++k) {
-      const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
-      m.data_[static_cast<size_t>(n * m.k_pad_ + k)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+  const bool f16 = w.dtype() == DType::f16;
+  std::atomic<int64_t> bad_row{-1};
+  default_pool().parallel_for(m.rows_, [&](int64_t n0, int64_t n1) {
+    std::vector<float> buf(f16 ? static_cast<size_t>(m.cols_) : 0);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* row;
+      if (f16) {
+        const uint16_t* h = w.data_as<uint16_t>() + n * m.cols_;
+        for (int64_t k = 0; k < m.cols_; ++k) buf[static_cast<size_t>(k)] = f16_to_f32(h[k]);
+        row = buf.data();
+      } else {
+        row = w.data_as<float>() + n * m.cols_;
+      }
+      float amax = 0;
+      for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
+      if (!std::isfinite(amax)) {
+        bad_row.store(n);
+        continue;
+      }
+      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
+      const float inv = 1.0f / scale;
+      uint8_t* out = m.data_.get() + n * m.k_pad_;
+      for (int64_t k = 0; k < m.cols_; ++k) {
+        const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
+        out[k] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+      }
+      m.row_scales_[static_cast<size_t>(n)] = scale;
     }
-    m.row_scales_[static_cast<size_t>(n)] = scale;
-  }
+  }, 64);
+  BITNET_CHECK(bad_row.load() < 0, "[int8_matrix] row {} contains NaN or Inf", bad_row.load());
   return m;
 }
 

@@ -1,6 +1,8 @@
 // Packing ternary weights into the kernel layout, and the threaded ternary x int8 matrix multiply.
 #include <bitnet/ternary.h>
+#include <bitnet/thread_pool.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -26,15 +28,43 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
                                        [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
   // Code 1 (weight 0) in every position: the padding past `cols` and past `rows` stays so.
   std::memset(m.data_.get(), 0x55, bytes);
-  for (int64_t n = 0; n < rows; ++n) {
-    for (int64_t k = 0; k < cols; ++k) {
-      const int8_t v = values[n * cols + k];
-      if (v < -1 || v > 1) fail("[ternary] value {} at row {}, column {} is not -1, 0 or +1", v, n, k);
-      const int64_t e = k % kTernaryBlock;
-      uint8_t& byte = m.data_[static_cast<size_t>(kernels::ternary_block_offset(n, k / kTernaryBlock, m.k_blocks_) + e % 64)];
-      const int shift = static_cast<int>(2 * (e / 64));
-      byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(v + 1) << shift));
+  // One 64-byte block at a time: byte j holds elements j, j+64, j+128, j+192 (2 bits each, code = w + 1).
+  // Rows are independent, so the pool packs them in parallel (a 2B4T model has 2 billion weights to pack).
+  const int64_t k_blocks = m.k_blocks_;
+  uint8_t* data = m.data_.get();
+  std::atomic<int64_t> bad_row{-1};
+  default_pool().parallel_for(rows, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const int8_t* row = values + n * cols;
+      bool ok = true;
+      for (int64_t k = 0; k < cols; ++k) ok &= static_cast<uint8_t>(row[k] + 1) <= 2;
+      if (!ok) {
+        bad_row.store(n);
+        continue;
+      }
+      for (int64_t b = 0; b < k_blocks; ++b) {
+        uint8_t* block = data + kernels::ternary_block_offset(n, b, k_blocks);
+        const int64_t k0 = b * kTernaryBlock;
+        if (k0 + kTernaryBlock <= cols) {
+          const int8_t* v = row + k0;
+          for (int j = 0; j < 64; ++j)
+            block[j] = static_cast<uint8_t>((v[j] + 1) | ((v[j + 64] + 1) << 2) | ((v[j + 128] + 1) << 4) |
+                                            ((v[j + 192] + 1) << 6));
+        } else {  // the last, partial block: missing elements keep code 1
+          for (int64_t k = k0; k < cols; ++k) {
+            const int64_t e = k - k0;
+            const int shift = static_cast<int>(2 * (e / 64));
+            uint8_t& byte = block[e % 64];
+            byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(row[k] + 1) << shift));
+          }
+        }
+      }
     }
+  }, 16);
+  if (const int64_t n = bad_row.load(); n >= 0) {
+    for (int64_t k = 0; k < cols; ++k)
+      if (values[n * cols + k] < -1 || values[n * cols + k] > 1)
+        fail("[ternary] value {} at row {}, column {} is not -1, 0 or +1", values[n * cols + k], n, k);
   }
   return m;
 }

@@ -143,47 +143,66 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     BITNET_CHECK(bt.seq >= 0 && bt.seq < n_seq_, "[engine] sequence {} out of range (0..{})", bt.seq, n_seq_ - 1);
     BITNET_CHECK(bt.pos >= 0 && bt.pos < n_ctx_, "[engine] position {} is outside the context of {}", bt.pos, n_ctx_);
   }
+  if (backend_) {
+    backend_->decode(batch, logits);
+    return;
+  }
   const auto& vk = kernels::vector_kernels();
   const auto add = vk.binary[static_cast<int>(BinaryOp::add)];
   const auto mul = vk.binary[static_cast<int>(BinaryOp::mul)];
   const auto act = vk.unary[static_cast<int>(c.activation == FfnActivation::relu2 ? UnaryOp::relu2 : UnaryOp::silu)];
   const float eps = c.norm_eps;
   embed(batch);
+  // Prefill: the per-token work between the matmuls (norms, RoPE, cache writes, gating, residuals) is split
+  // over the pool too; for one token it runs on this thread (a parallel region would cost more than the work).
+  ThreadPool* rows_pool = T > 1 ? &pool_ : nullptr;
+  auto per_token = [&](auto&& fn) {
+    if (T > 1) {
+      pool_.parallel_for(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) fn(t);
+      });
+    } else {
+      fn(0);
+    }
+  };
   for (int64_t l = 0; l < c.layers; ++l) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
     // Attention block.
-    rms_norm_quantize_activations(x_.data(), w.attn_norm.data(), eps, T, c.hidden, c.hidden, qa_);
+    rms_norm_quantize_activations(x_.data(), w.attn_norm.data(), eps, T, c.hidden, c.hidden, qa_, rows_pool);
     ternary_matmul(w.wq, qa_, q_.data(), q_dim_, pool_);
     ternary_matmul(w.wk, qa_, k_.data(), kv_dim_, pool_);
     ternary_matmul(w.wv, qa_, v_.data(), kv_dim_, pool_);
-    for (int64_t t = 0; t < T; ++t) {
+    per_token([&](int64_t t) {
       const BatchToken& bt = batch[static_cast<size_t>(t)];
       rope(q_.data() + t * q_dim_, c.heads, bt.pos);
       rope(k_.data() + t * kv_dim_, c.kv_heads, bt.pos);
       vk.f32_to_f16(k_.data() + t * kv_dim_, k_cache(l, bt.seq, bt.pos), kv_dim_);
       vk.f32_to_f16(v_.data() + t * kv_dim_, v_cache(l, bt.seq, bt.pos), kv_dim_);
-    }
+    });
     attention(l, batch);
     if (c.sub_norms) {
-      rms_norm_quantize_activations(o_.data(), w.attn_sub_norm.data(), eps, T, q_dim_, q_dim_, qa_);
+      rms_norm_quantize_activations(o_.data(), w.attn_sub_norm.data(), eps, T, q_dim_, q_dim_, qa_, rows_pool);
     } else {
-      quantize_activations(o_.data(), T, q_dim_, q_dim_, qa_);
+      quantize_activations(o_.data(), T, q_dim_, q_dim_, qa_, rows_pool);
     }
     ternary_matmul(w.wo, qa_, tmp_.data(), c.hidden, pool_);
-    add(x_.data(), tmp_.data(), x_.data(), T * c.hidden);
+    per_token([&](int64_t t) { add(x_.data() + t * c.hidden, tmp_.data() + t * c.hidden, x_.data() + t * c.hidden, c.hidden); });
     // Feed-forward block.
-    rms_norm_quantize_activations(x_.data(), w.ffn_norm.data(), eps, T, c.hidden, c.hidden, qa_);
+    rms_norm_quantize_activations(x_.data(), w.ffn_norm.data(), eps, T, c.hidden, c.hidden, qa_, rows_pool);
     ternary_matmul(w.w_gate, qa_, gate_.data(), c.ffn, pool_);
     ternary_matmul(w.w_up, qa_, up_.data(), c.ffn, pool_);
-    act(gate_.data(), gate_.data(), T * c.ffn);
-    mul(gate_.data(), up_.data(), gate_.data(), T * c.ffn);
+    per_token([&](int64_t t) {
+      float* g = gate_.data() + t * c.ffn;
+      act(g, g, c.ffn);
+      mul(g, up_.data() + t * c.ffn, g, c.ffn);
+    });
     if (c.sub_norms) {
-      rms_norm_quantize_activations(gate_.data(), w.ffn_sub_norm.data(), eps, T, c.ffn, c.ffn, qa_);
+      rms_norm_quantize_activations(gate_.data(), w.ffn_sub_norm.data(), eps, T, c.ffn, c.ffn, qa_, rows_pool);
     } else {
-      quantize_activations(gate_.data(), T, c.ffn, c.ffn, qa_);
+      quantize_activations(gate_.data(), T, c.ffn, c.ffn, qa_, rows_pool);
     }
     ternary_matmul(w.w_down, qa_, tmp_.data(), c.hidden, pool_);
-    add(x_.data(), tmp_.data(), x_.data(), T * c.hidden);
+    per_token([&](int64_t t) { add(x_.data() + t * c.hidden, tmp_.data() + t * c.hidden, x_.data() + t * c.hidden, c.hidden); });
   }
   // Final norm and the output head, for the tokens that want logits.
   int64_t out = 0;

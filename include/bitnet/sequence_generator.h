@@ -1,0 +1,74 @@
+#pragma once
+// One sequence's generation state, shared by generate() (one sequence at a time) and the server (many sequences
+// in one engine batch): the sampler chain, the token budget and the context limit, end-of-generation ids, stop
+// strings held back until they can no longer match, and text released in whole UTF-8 characters. The caller
+// owns the engine: it hands over the logits of the sequence's latest position and evaluates the token returned.
+#include <bitnet/sampler.h>
+#include <bitnet/tokenizer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bitnet {
+
+struct SequenceOptions {
+  int max_tokens = 128;            // < 0: until end of generation or the context is full
+  SamplingParams sampling;
+  std::vector<std::string> stop;   // stop strings (not included in the text; must not be empty)
+  int top_logprobs = -1;           // >= 0: record each token's log-probability and this many alternatives
+};
+
+// A generated token's log-probability under the model (log-softmax of the raw logits, before sampling) and the
+// most likely alternatives at that position, best first.
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+
+class SequenceGenerator {
+ public:
+  // prompt_tokens: positions already in the cache; n_ctx: positions the sequence may use. Validates options
+  // (throws bitnet::Error naming the bad value).
+  SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions options, int64_t prompt_tokens, int64_t n_ctx);
+
+  // Samples the next token from the logits ([vocab] floats) of the latest position. Returns the token to
+  // evaluate next (at position() - 1), or nothing once the sequence has ended (end of generation, a stop
+  // string, the budget or the context).
+  std::optional<int32_t> step(const float* logits, int64_t vocab);
+  // Ends the sequence now with finish_reason "stop" (a client went away, or a callback said so); text still
+  // held back is dropped. Does nothing once finished.
+  void stop();
+
+  // Text that became final since the last call: whole UTF-8 characters, never a stop string or a prefix of
+  // one that may still complete. The rest is flushed when the sequence ends other than by a stop string.
+  std::string take_text();
+  // Log-probabilities of the tokens generated since the last call (only when options.top_logprobs >= 0).
+  std::vector<TokenLogprob> take_logprobs();
+
+  bool finished() const { return finished_; }
+  const std::string& finish_reason() const { return finish_reason_; }  // "stop" or "length" once finished
+  const std::vector<int32_t>& tokens() const { return tokens_; }      // generated ids (stop string's included)
+  int64_t position() const { return prompt_tokens_ + static_cast<int64_t>(tokens_.size()); }
+
+ private:
+  void finish(const char* reason, bool flush);
+  void record_logprobs(const float* logits, int64_t vocab, int32_t chosen);
+
+  const Tokenizer& tok_;
+  SequenceOptions opt_;
+  SamplerChain sampler_;
+  int64_t prompt_tokens_, n_ctx_;
+  std::vector<int32_t> tokens_;
+  std::string pending_;   // decoded text not released yet
+  std::string ready_;     // released text not taken yet
+  std::vector<TokenLogprob> logprobs_;
+  bool boundary_ = false;
+  bool finished_ = false;
+  std::string finish_reason_;
+};
+
+}  // namespace bitnet

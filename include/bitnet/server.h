@@ -1,0 +1,33 @@
+#pragma once
+// The OpenAI-compatible HTTP server behind `bitnet serve`: /v1/chat/completions, /v1/completions (JSON or
+// Server-Sent Events), /v1/models, /health, /metrics (Prometheus), /tokenize, /detokenize; N slots decoded
+// together by one engine (continuous batching), a bounded wait queue, an optional API key.
+#include <cstdint>
+#include <string>
+
+namespace bitnet {
+
+struct ServerOptions {
+  std::string model;                 // GGUF file (with tokenizer metadata)
+  std::string alias;                 // model id in /v1/models and responses; default: the file name
+  std::string host = "127.0.0.1";    // loopback unless told otherwise
+  int port = 8080;                   // 0: any free port (printed on start)
+  int slots = 1;                     // -np: sequences decoded together
+  int64_t context = 2048;            // -c: positions per slot (0: the model's training context)
+  int64_t batch = 512;               // tokens per engine step (decodes plus prompt chunks)
+  int threads = 0;                   // compute threads (0: the default)
+  int max_tokens = 1024;             // -n: tokens per request when it does not ask, and the most it may ask for
+  int max_queue = 64;                // requests that may wait for a slot; more get 503
+  size_t max_body_bytes = 1 << 20;   // larger request bodies get 413
+  int http_threads = 0;              // connection threads (0: slots + queue + 8)
+  double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
+  std::string api_key;               // when set: required on every route but /health
+  bool int8_head = false;
+};
+
+// Loads the model, serves until SIGTERM or SIGINT, then shuts down gracefully: new requests get 503, those in
+// flight may finish within the grace period, the rest are told the server is shutting down. Returns the exit
+// status. Throws bitnet::Error when the model cannot be loaded or the address cannot be bound.
+int run_server(const ServerOptions& options);
+
+}  // namespace bitnet

@@ -1,0 +1,152 @@
+// Chat and text completions over the scheduler (see generation_handler.h).
+#include "server/generation_handler.h"
+
+#include <bitnet/error.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <random>
+
+#include "server/api_error.h"
+#include "server/openai_request.h"
+#include "server/openai_response.h"
+#include "server/peer_watch.h"
+
+namespace bitnet::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(100);  // how often a waiting handler checks its client
+
+std::string random_id(const char* prefix) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
+}
+
+std::vector<int32_t> prompt_tokens(const ServerState& st, const GenerationRequest& g) {
+  const Tokenizer& tok = *st.tokenizer;
+  std::vector<int32_t> ids;
+  if (g.chat) {
+    ids = tok.encode(st.render_chat(g.messages), /*add_bos=*/false, /*parse_special=*/true);  // the template writes BOS
+  } else if (g.prompt_is_ids) {
+    ids = g.prompt_ids;
+  } else {
+    ids = tok.encode(g.prompt, tok.add_bos_default(), /*parse_special=*/true);
+  }
+  const int64_t ctx = st.scheduler->options().context;
+  if (ids.empty()) throw bad_request("the prompt is empty");
+  if (static_cast<int64_t>(ids.size()) >= ctx)
+    throw bad_request(fmt::format("the prompt has {} tokens but the context holds {} (one more is needed to answer); "
+                                  "shorten it or start the server with a larger -c",
+                                  ids.size(), ctx));
+  return ids;
+}
+
+std::string sse(const json& j) { return "data: " + dump_json(j) + "\n\n"; }
+
+// The answer in one body; the handler waits for the end, checking that its client is still there.
+void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationRequest& g, const ResponseIds& ids,
+                  int prompt_count, httplib::Response& res) {
+  std::string text;
+  std::vector<TokenLogprob> logprobs;
+  JobUpdate u;
+  while (true) {
+    u = job.wait(kPoll);
+    text += u.text;
+    for (TokenLogprob& lp : u.logprobs) logprobs.push_back(std::move(lp));
+    if (u.done) break;
+    if (watch.gone()) {
+      job.cancel();
+      res.status = 499;  // nginx's "client closed request": nobody reads this answer
+      return;
+    }
+  }
+  if (!u.error.empty()) throw ApiError(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error);
+  const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, logprobs, 0) : json(nullptr);
+  const json body = completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, {prompt_count, u.completion_tokens});
+  res.set_content(dump_json(body), "application/json");
+}
+
+// The answer as Server-Sent Events: one chunk per batch of released text, then the finish reason, the usage
+// when asked, and [DONE]. Runs inside cpp-httplib's chunked content provider, on the handler's thread.
+bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const GenerationRequest& g, const ResponseIds& ids,
+                   int prompt_count, httplib::DataSink& sink) {
+  auto send = [&](const std::string& event) {
+    if (sink.write(event.data(), event.size())) return true;
+    job.cancel();  // the client is gone
+    return false;
+  };
+  if (g.chat && !send(sse(completion_chunk(ids, "", "", nullptr, /*first=*/true)))) return false;
+  size_t text_offset = 0;
+  while (true) {
+    JobUpdate u = job.wait(kPoll);
+    if (!u.text.empty() || !u.logprobs.empty()) {
+      const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, u.logprobs, text_offset) : json(nullptr);
+      text_offset += u.text.size();
+      if (!send(sse(completion_chunk(ids, utf8_sanitize(u.text), "", lp, false)))) return false;
+    }
+    if (u.done) {
+      if (!u.error.empty()) {  // the status line went out already: the error travels as an event
+        send(sse(error_body(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error)));
+      } else {
+        if (!send(sse(completion_chunk(ids, "", u.finish_reason, nullptr, false)))) return false;
+        if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens})))) return false;
+      }
+      if (!send("data: [DONE]\n\n")) return false;
+      sink.done();
+      return true;
+    }
+    if (watch.gone()) {
+      job.cancel();
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
+void handle_generation(ServerState& st, HttpCounters& http, const httplib::Request& req, httplib::Response& res,
+                       bool chat) {
+  const Tokenizer& tok = *st.tokenizer;
+  Scheduler& scheduler = *st.scheduler;
+  auto g = std::make_shared<GenerationRequest>(
+      parse_generation_request(parse_json_body(req.body), chat, {st.options.max_tokens, tok.vocab_size()}));
+  std::vector<int32_t> ids = prompt_tokens(st, *g);
+  const auto prompt_count = static_cast<int>(ids.size());
+  const int64_t n_ctx = scheduler.options().context;
+  auto job = std::make_shared<Job>(std::move(ids), SequenceGenerator(tok, g->options, prompt_count, n_ctx));
+  switch (scheduler.submit(job)) {
+    case Scheduler::Admission::accepted:
+      break;
+    case Scheduler::Admission::queue_full:
+      http.rejected_busy.fetch_add(1);
+      res.set_header("Retry-After", "1");
+      throw ApiError(503, "unavailable_error",
+                     fmt::format("the server is busy: all {} slots are in use and {} requests are waiting; retry later",
+                                 scheduler.options().slots, scheduler.options().max_queue));
+    case Scheduler::Admission::closed:
+      throw ApiError(503, "unavailable_error", "the server is shutting down");
+  }
+  auto watch = std::make_shared<PeerWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  const ResponseIds rid{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), st.model_id,
+                        std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count()};
+  if (!g->stream) {
+    answer_whole(st, *job, *watch, *g, rid, prompt_count, res);
+    return;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [&st, job, watch, g, rid, prompt_count](size_t, httplib::DataSink& sink) {
+        return stream_events(st, *job, *watch, *g, rid, prompt_count, sink);
+      },
+      [job](bool success) {
+        if (!success) job->cancel();  // the stream broke off (or never started): free the slot
+      });
+}
+
+}  // namespace bitnet::server

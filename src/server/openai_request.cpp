@@ -1,0 +1,224 @@
+// Request bodies -> checked generation requests (see openai_request.h). Ranges follow OpenAI's API reference
+// where it gives one (temperature 0..2, penalties -2..2, top_logprobs 0..20, logprobs 0..5) and the sampler's
+// own limits elsewhere; NaN and infinities cannot pass (JSON has no NaN; 1e999 parses as infinity).
+#include "server/openai_request.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+
+#include "server/api_error.h"
+
+namespace bitnet::server {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxJsonDepth = 64;
+constexpr size_t kMaxStopStrings = 16;
+constexpr size_t kMaxStopBytes = 512;
+
+const json* field(const json& body, const char* name) {
+  const auto it = body.find(name);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+double number(const json& body, const char* name, double lo, double hi, double fallback) {
+  const json* v = field(body, name);
+  if (!v) return fallback;
+  if (!v->is_number()) throw bad_request(fmt::format("'{}' must be a number", name));
+  const double x = v->get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi)
+    throw bad_request(fmt::format("'{}' must be a number in [{}, {}], got {}", name, lo, hi, v->dump()));
+  return x;
+}
+
+int64_t integer(const json& body, const char* name, int64_t lo, int64_t hi, int64_t fallback) {
+  const json* v = field(body, name);
+  if (!v) return fallback;
+  if (!v->is_number_integer()) throw bad_request(fmt::format("'{}' must be an integer", name));
+  // Unsigned values above INT64_MAX are out of range too.
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))
+    throw bad_request(fmt::format("'{}' must be an integer in [{}, {}], got {}", name, lo, hi, v->dump()));
+  const auto x = v->get<int64_t>();
+  if (x < lo || x > hi) throw bad_request(fmt::format("'{}' must be an integer in [{}, {}], got {}", name, lo, hi, x));
+  return x;
+}
+
+bool boolean(const json& body, const char* name, bool fallback) {
+  const json* v = field(body, name);
+  if (!v) return fallback;
+  if (!v->is_boolean()) throw bad_request(fmt::format("'{}' must be true or false", name));
+  return v->get<bool>();
+}
+
+std::vector<std::string> stop_strings(const json& body) {
+  const json* v = field(body, "stop");
+  if (!v) return {};
+  std::vector<std::string> out;
+  auto take = [&](const json& s) {
+    if (!s.is_string()) throw bad_request("'stop' must be a string or an array of strings");
+    std::string text = s.get<std::string>();
+    if (text.size() > kMaxStopBytes) throw bad_request(fmt::format("a stop string may have at most {} bytes", kMaxStopBytes));
+    if (!text.empty()) out.push_back(std::move(text));  // an empty stop string could never be told apart: ignored
+  };
+  if (v->is_array()) {
+    if (v->size() > kMaxStopStrings) throw bad_request(fmt::format("'stop' may hold at most {} strings", kMaxStopStrings));
+    for (const json& s : *v) take(s);
+  } else {
+    take(*v);
+  }
+  return out;
+}
+
+std::string message_content(const json& content, size_t index) {
+  if (content.is_null()) return "";
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array())
+    throw bad_request(fmt::format("messages[{}].content must be a string or an array of content parts", index));
+  std::string text;
+  for (const json& part : content) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      throw bad_request(fmt::format("messages[{}].content: only text parts ({{\"type\":\"text\",\"text\":...}}) are supported", index));
+    if (!text.empty()) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+std::vector<ChatMessage> chat_messages(const json& body) {
+  const json* v = field(body, "messages");
+  if (!v || !v->is_array() || v->empty()) throw bad_request("'messages' must be a non-empty array");
+  std::vector<ChatMessage> out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const json& m = (*v)[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || m["role"].get<std::string>().empty())
+      throw bad_request(fmt::format("messages[{}] must be an object with a 'role' string", i));
+    out.push_back({m["role"].get<std::string>(), message_content(m.value("content", json()), i)});
+  }
+  return out;
+}
+
+std::vector<int32_t> token_ids(const json& array, int32_t vocab, const char* what) {
+  std::vector<int32_t> ids;
+  for (const json& t : array) {
+    if (!t.is_number_integer()) throw bad_request(fmt::format("{} must be integers", what));
+    const auto id = t.get<int64_t>();
+    if (id < 0 || id >= vocab || (t.is_number_unsigned() && t.get<uint64_t>() >= static_cast<uint64_t>(vocab)))
+      throw bad_request(fmt::format("{}: token id {} is outside the vocabulary (0..{})", what, t.dump(), vocab - 1));
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
+// "prompt": a string, a list holding one string, a list of token ids, or a list holding one list of ids.
+void completion_prompt(const json& body, int32_t vocab, GenerationRequest& r) {
+  const json* v = field(body, "prompt");
+  if (!v) throw bad_request("'prompt' is required");
+  const json* p = v;
+  if (v->is_array() && v->size() == 1 && ((*v)[0].is_string() || (*v)[0].is_array())) p = &(*v)[0];
+  if (p->is_string()) {
+    r.prompt = p->get<std::string>();
+    return;
+  }
+  if (p->is_array() && !p->empty() && (*p)[0].is_number()) {
+    r.prompt_ids = token_ids(*p, vocab, "'prompt'");
+    r.prompt_is_ids = true;
+    return;
+  }
+  throw bad_request("'prompt' must be a string or a list of token ids (one prompt per request)");
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) {
+  // Deep nesting is refused while parsing (nlohmann's parser is iterative, but a deep value is costly later).
+  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) throw bad_request(fmt::format("the request JSON nests deeper than {} levels", kMaxJsonDepth));
+    return true;
+  };
+  try {
+    return json::parse(body, depth_limit);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e999
+    throw bad_request(fmt::format("the request body is not valid JSON (UTF-8): {}", e.what()));
+  }
+}
+
+GenerationRequest parse_generation_request(const json& body, bool chat, const RequestLimits& limits) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  GenerationRequest r;
+  r.chat = chat;
+  if (chat) {
+    r.messages = chat_messages(body);
+  } else {
+    completion_prompt(body, limits.vocab, r);
+  }
+  if (integer(body, "n", 1, 1, 1) != 1) throw bad_request("'n' must be 1");
+  if (boolean(body, "echo", false)) throw bad_request("'echo' is not supported");
+  r.stream = boolean(body, "stream", false);
+  if (const json* so = field(body, "stream_options")) {
+    if (!so->is_object()) throw bad_request("'stream_options' must be an object");
+    r.include_usage = boolean(*so, "include_usage", false);
+  }
+
+  // Budget: max_completion_tokens (chat's current name), max_tokens, or llama.cpp's n_predict (-1: the cap).
+  SequenceOptions& o = r.options;
+  int64_t budget = limits.max_tokens;
+  for (const char* name : {"n_predict", "max_tokens", "max_completion_tokens"})
+    if (field(body, name)) {
+      const int64_t n = integer(body, name, -1, INT64_MAX, limits.max_tokens);
+      if (n == 0 || (n < 0 && std::string(name) != "n_predict"))
+        throw bad_request(fmt::format("'{}' must be a positive integer, got {}", name, n));
+      budget = n < 0 ? limits.max_tokens : n;
+    }
+  o.max_tokens = static_cast<int>(std::min<int64_t>(budget, limits.max_tokens));  // the server's cap wins
+
+  SamplingParams& s = o.sampling;
+  s.temperature = static_cast<float>(number(body, "temperature", 0, 2, s.temperature));
+  s.top_p = static_cast<float>(number(body, "top_p", 0, 1, s.top_p));
+  if (s.top_p == 0) {  // OpenAI accepts 0: only the most likely token remains, i.e. greedy
+    s.top_p = 1;
+    s.temperature = 0;
+  }
+  s.top_k = static_cast<int32_t>(integer(body, "top_k", 0, INT32_MAX, s.top_k));
+  s.min_p = static_cast<float>(number(body, "min_p", 0, 1, s.min_p));
+  s.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2, 2, s.presence_penalty));
+  s.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2, 2, s.frequency_penalty));
+  s.repeat_penalty = static_cast<float>(number(body, "repeat_penalty", 0, 10, s.repeat_penalty));
+  s.repeat_penalty = static_cast<float>(number(body, "repetition_penalty", 0, 10, s.repeat_penalty));
+  if (s.repeat_penalty <= 0) throw bad_request("the repetition penalty must be > 0");
+  s.repeat_last_n = static_cast<int32_t>(integer(body, "repeat_last_n", 0, 1 << 20, s.repeat_last_n));
+  const int64_t seed = integer(body, "seed", INT64_MIN, INT64_MAX, -1);
+  s.seed = seed == -1 ? std::random_device{}() : static_cast<uint64_t>(seed);  // -1 or absent: a fresh seed
+  o.stop = stop_strings(body);
+
+  if (chat) {
+    r.logprobs = boolean(body, "logprobs", false);
+    const int64_t top = integer(body, "top_logprobs", 0, 20, 0);
+    if (field(body, "top_logprobs") && !r.logprobs) throw bad_request("'top_logprobs' requires 'logprobs': true");
+    if (r.logprobs) o.top_logprobs = static_cast<int>(top);
+  } else if (field(body, "logprobs")) {
+    r.logprobs = true;
+    o.top_logprobs = static_cast<int>(integer(body, "logprobs", 0, 5, 0));
+  }
+  return r;
+}
+
+TokenizeRequest parse_tokenize_request(const json& body) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  const json* c = field(body, "content");
+  if (!c || !c->is_string()) throw bad_request("'content' must be a string");
+  return {c->get<std::string>(), boolean(body, "add_special", false), boolean(body, "parse_special", true),
+          boolean(body, "with_pieces", false)};
+}
+
+std::vector<int32_t> parse_detokenize_request(const json& body, int32_t vocab) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  const json* t = field(body, "tokens");
+  if (!t || !t->is_array()) throw bad_request("'tokens' must be an array of token ids");
+  return token_ids(*t, vocab, "'tokens'");
+}
+
+}  // namespace bitnet::server

@@ -1,0 +1,40 @@
+#pragma once
+// Response bodies in OpenAI's shapes: chat.completion / text_completion objects, their streamed chunks, and
+// log-probabilities (chat: content[{token, logprob, bytes, top_logprobs}]; completions: tokens,
+// token_logprobs, top_logprobs, text_offset).
+#include <bitnet/sequence_generator.h>
+#include <bitnet/tokenizer.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace bitnet::server {
+
+struct ResponseIds {
+  bool chat = false;
+  std::string id;       // "chatcmpl-..." or "cmpl-..."
+  std::string model;
+  int64_t created = 0;  // Unix seconds
+};
+
+struct Usage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+};
+
+// The whole (non-streamed) response. `logprobs` is null when the request did not ask for them.
+nlohmann::json completion_response(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
+                                   const nlohmann::json& logprobs, const Usage& usage);
+// One streamed chunk: text and/or the finish reason (empty: null). `first` adds the assistant role (chat).
+nlohmann::json completion_chunk(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
+                                const nlohmann::json& logprobs, bool first);
+// The last chunk when stream_options.include_usage is set: no choices, the token counts.
+nlohmann::json usage_chunk(const ResponseIds& ids, const Usage& usage);
+
+// Log-probabilities of some generated tokens in the request kind's shape; `text_offset` is where the first of
+// them starts in the completion text (completions only).
+nlohmann::json logprobs_json(bool chat, const Tokenizer& tok, const std::vector<TokenLogprob>& lps, size_t text_offset);
+
+}  // namespace bitnet::server

@@ -1,0 +1,34 @@
+#pragma once
+// What every route handler shares once the model is loaded: options, model, tokenizer, chat template, the
+// scheduler that owns the engine, and the counters /metrics reports.
+#include <bitnet/chat_template.h>
+#include <bitnet/model.h>
+#include <bitnet/server.h>
+#include <bitnet/tokenizer.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/metrics.h"
+#include "server/scheduler.h"
+
+namespace bitnet::server {
+
+struct ServerState {
+  ServerOptions options;
+  std::string model_id;
+  int64_t created = 0;             // Unix seconds when the model was loaded
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::optional<ChatTemplate> chat_template;  // absent: BitNet 2B4T's format (render_bitnet_chat)
+  std::string bos, eos;            // the template's bos_token / eos_token
+  std::unique_ptr<Scheduler> scheduler;
+
+  // The model's prompt for a conversation, ending with the assistant's turn.
+  std::string render_chat(const std::vector<ChatMessage>& messages) const;
+};
+
+}  // namespace bitnet::server

@@ -1,0 +1,109 @@
+// Request bodies of the OpenAI routes: every known field's type and range checked (400 naming it), unknown
+// fields ignored, the server's max_tokens cap applied, prompts as text or ids.
+#include <gtest/gtest.h>
+
+#include "server/api_error.h"
+#include "server/openai_request.h"
+
+namespace bitnet::server {
+namespace {
+
+using nlohmann::json;
+
+const RequestLimits kLimits{.max_tokens = 100, .vocab = 1000};
+
+GenerationRequest chat(const std::string& extra) {
+  return parse_generation_request(parse_json_body(R"({"messages":[{"role":"user","content":"hi"}])" + extra + "}"), true, kLimits);
+}
+
+// The 400 message for a chat body with `extra` fields ("" when accepted).
+std::string chat_error(const std::string& extra) {
+  try {
+    chat(extra);
+    return "";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.type(), "invalid_request_error");
+    return e.what();
+  }
+}
+
+TEST(OpenAiRequest, AcceptsTheUsualFieldsAndIgnoresUnknownOnes) {
+  const GenerationRequest r = chat(R"(, "model":"x", "temperature":0.5, "top_p":0.9, "top_k":5, "min_p":0.1,
+      "presence_penalty":1, "frequency_penalty":-1, "repetition_penalty":1.1, "seed":42, "max_tokens":7,
+      "stop":["a","b"], "stream":true, "stream_options":{"include_usage":true}, "logprobs":true, "top_logprobs":3,
+      "user":"u", "some_future_field":{"x":[1,2]})");
+  EXPECT_FLOAT_EQ(r.options.sampling.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(r.options.sampling.top_p, 0.9f);
+  EXPECT_EQ(r.options.sampling.top_k, 5);
+  EXPECT_FLOAT_EQ(r.options.sampling.repeat_penalty, 1.1f);
+  EXPECT_EQ(r.options.sampling.seed, 42u);
+  EXPECT_EQ(r.options.max_tokens, 7);
+  EXPECT_EQ(r.options.stop, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(r.stream && r.include_usage && r.logprobs);
+  EXPECT_EQ(r.options.top_logprobs, 3);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].content, "hi");
+}
+
+TEST(OpenAiRequest, BudgetDefaultsToAndIsCappedByTheServerLimit) {
+  EXPECT_EQ(chat("").options.max_tokens, 100);
+  EXPECT_EQ(chat(R"(, "max_tokens": 100000)").options.max_tokens, 100);
+  EXPECT_EQ(chat(R"(, "max_completion_tokens": 3)").options.max_tokens, 3);
+  EXPECT_EQ(chat(R"(, "n_predict": -1)").options.max_tokens, 100);
+}
+
+TEST(OpenAiRequest, RefusesOutOfRangeAndMistypedValuesNamingTheField) {
+  EXPECT_NE(chat_error(R"(, "temperature": -1)").find("temperature"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "temperature": 1e999)").find("1e999"), std::string::npos);  // not a double: 400
+  EXPECT_NE(chat_error(R"(, "temperature": "NaN")").find("temperature"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "top_p": 1.5)").find("top_p"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "top_k": -1)").find("top_k"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "min_p": 2)").find("min_p"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "presence_penalty": 3)").find("presence_penalty"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "repetition_penalty": 0)").find("penalty"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "max_tokens": 0)").find("max_tokens"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "max_tokens": -5)").find("max_tokens"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "max_tokens": 1.5)").find("max_tokens"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "seed": 1.5)").find("seed"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "seed": 18446744073709551615)").find("seed"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "stop": 5)").find("stop"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "n": 2)").find("'n'"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "stream": "yes")").find("stream"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "top_logprobs": 3)").find("logprobs"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "logprobs": true, "top_logprobs": 21)").find("top_logprobs"), std::string::npos);
+  EXPECT_EQ(chat_error(R"(, "temperature": 0, "top_p": 0)"), "");  // OpenAI's top_p 0: greedy
+}
+
+TEST(OpenAiRequest, MessagesAndPrompts) {
+  auto refuse = [](const std::string& body, bool is_chat) {
+    EXPECT_THROW(parse_generation_request(json::parse(body), is_chat, kLimits), ApiError) << body;
+  };
+  refuse(R"({"messages":[]})", true);
+  refuse(R"({"messages":"hi"})", true);
+  refuse(R"({"messages":[{"content":"no role"}]})", true);
+  refuse(R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})", true);
+  refuse(R"({"prompt": 5})", false);
+  refuse(R"({"prompt": [1, 2, 1000]})", false);  // outside the vocabulary
+  refuse(R"({"prompt": [1, -2]})", false);
+  refuse(R"({"prompt": ["a", "b"]})", false);    // one prompt per request
+  refuse(R"({})", false);
+  refuse(R"([1, 2])", false);
+  const GenerationRequest parts = parse_generation_request(
+      json::parse(R"({"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]})"), true, kLimits);
+  EXPECT_EQ(parts.messages[0].content, "a\nb");
+  const GenerationRequest ids = parse_generation_request(json::parse(R"({"prompt":[[1, 2, 3]], "logprobs": 2})"), false, kLimits);
+  EXPECT_TRUE(ids.prompt_is_ids);
+  EXPECT_EQ(ids.prompt_ids, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(ids.options.top_logprobs, 2);
+}
+
+TEST(OpenAiRequest, BodiesThatAreNotJsonOrNestTooDeep) {
+  EXPECT_THROW(parse_json_body("{"), ApiError);
+  EXPECT_THROW(parse_json_body("{\"prompt\": \"\xff\xfe\"}"), ApiError);  // not UTF-8
+  EXPECT_THROW(parse_json_body(std::string(100000, '[') + std::string(100000, ']')), ApiError);
+  EXPECT_NO_THROW(parse_json_body(R"({"a":[[[1]]]})"));
+}
+
+}  // namespace
+}  // namespace bitnet::server
