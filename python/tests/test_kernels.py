@@ -33,6 +33,9 @@ def test_ternary_matmul_equals_integer_reference(tokens, rows, cols):
     assert y.shape == (tokens, rows) and y.dtype == np.float32
     np.testing.assert_allclose(y, expect, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(m(x), y)  # bitlinear = quantize + matmul
+    # Results are handed over, not copied: the arrays view C++-owned buffers.
+    assert not y.flags.owndata and y.base is not None
+    assert not m(x).flags.owndata and not qa.q.flags.owndata
 
 
 def test_bitlinear_keeps_leading_dims():
