@@ -40,11 +40,13 @@ class Llama:
         head: str = "f16",
     ):
         """n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
-        or all logical CPUs). head="int8" uses an int8 copy of the output head (faster decode, slightly different logits).
+        or all logical CPUs). head="int8" uses an int8 copy of the output head (faster decode, slightly different
+        logits).
         use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
         if chat_format is not None:
             raise ValueError(
-                f"chat_format={chat_format!r} is not supported: bitnet renders the chat template stored in the model file"
+                f"chat_format={chat_format!r} is not supported: bitnet renders the chat template stored in the "
+                "model file"
             )
         self.model_path = model_path
         self.verbose = verbose
@@ -55,7 +57,8 @@ class Llama:
             print(f"bitnet: n_gpu_layers={n_gpu_layers} ignored: this build has no GPU backend yet", file=sys.stderr)
         if verbose:
             print(
-                f"bitnet: loaded {model_path}: {self._engine.architecture}, {self._engine.n_params / 1e6:.1f} M params, "
+                f"bitnet: loaded {model_path}: {self._engine.architecture}, "
+                f"{self._engine.n_params / 1e6:.1f} M params, "
                 f"vocab {self._engine.n_vocab}, n_ctx {self._engine.n_ctx}, {self._engine.n_threads} threads",
                 file=sys.stderr,
             )

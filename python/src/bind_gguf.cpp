@@ -140,7 +140,8 @@ void bind_gguf(py::module_& m) {
               const auto shape = t.torch_shape();
               return view_array(*dtype, {shape.begin(), shape.end()}, {}, bytes.data(), self);
             }
-            return view_array(py::dtype::of<uint8_t>(), {static_cast<py::ssize_t>(bytes.size())}, {}, bytes.data(), self);
+            const auto n = static_cast<py::ssize_t>(bytes.size());
+            return view_array(py::dtype::of<uint8_t>(), {n}, {}, bytes.data(), self);
           },
           py::arg("name"),
           "A read-only view of the tensor's bytes in the mapped file: typed [PyTorch shape] for plain types (BF16 as "

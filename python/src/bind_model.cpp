@@ -23,7 +23,8 @@ std::string text_arg(py::handle text) {
 void bind_model(py::module_& m) {
   py::class_<LlamaCore, std::shared_ptr<LlamaCore>> core(m, "LlamaCore");
   core
-      .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, const std::string& head) {
+      .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads,
+                       const std::string& head) {
              BITNET_CHECK(head == "f16" || head == "int8", "[llama] head must be 'f16' or 'int8', got '{}'", head);
              BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
              py::gil_scoped_release nogil;
@@ -59,7 +60,8 @@ void bind_model(py::module_& m) {
           py::arg("tokens"), py::arg("special") = false)
       .def(
           "apply_chat_template",
-          [](LlamaCore& c, const std::vector<std::pair<std::string, std::string>>& messages, bool add_generation_prompt) {
+          [](LlamaCore& c, const std::vector<std::pair<std::string, std::string>>& messages,
+             bool add_generation_prompt) {
             std::vector<ChatMessage> msgs;
             for (const auto& [role, content] : messages) msgs.push_back({role, content});
             return c.apply_chat_template(msgs, add_generation_prompt);

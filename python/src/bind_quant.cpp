@@ -48,7 +48,8 @@ void bind_quant(py::module_& m) {
         const auto& w = self.cast<const TernaryWeights&>();
         return member_view(w.scales, {static_cast<py::ssize_t>(w.scales.size())}, self);
       })
-      .def_property_readonly("granularity", [](const TernaryWeights& w) { return std::string(granularity_name(w.granularity)); })
+      .def_property_readonly("granularity",
+                             [](const TernaryWeights& w) { return std::string(granularity_name(w.granularity)); })
       .def_readonly("group_size", &TernaryWeights::group_size)
       .def_readonly("rows", &TernaryWeights::rows)
       .def_readonly("cols", &TernaryWeights::cols)
@@ -76,7 +77,8 @@ void bind_quant(py::module_& m) {
       })
       .def_property_readonly("bits", [](const QuantizedWeights& q) { return q.spec.bits; })
       .def_property_readonly("symmetric", [](const QuantizedWeights& q) { return q.spec.symmetric; })
-      .def_property_readonly("granularity", [](const QuantizedWeights& q) { return std::string(granularity_name(q.spec.granularity)); })
+      .def_property_readonly(
+          "granularity", [](const QuantizedWeights& q) { return std::string(granularity_name(q.spec.granularity)); })
       .def_property_readonly("group_size", [](const QuantizedWeights& q) { return q.spec.group_size; })
       .def_readonly("rows", &QuantizedWeights::rows)
       .def_readonly("cols", &QuantizedWeights::cols)

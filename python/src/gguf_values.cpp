@@ -155,7 +155,9 @@ GgufValueType list_elem_type(py::handle seq, std::string_view key) {
     BITNET_CHECK(t == first || (is_int_type(t) && is_int_type(first)),
                  "[gguf] metadata '{}': list elements of different types ({} and {})", key,
                  gguf_value_type_name(first), gguf_value_type_name(t));
-    fits_i32 = fits_i32 && (t == GgufValueType::i32 || (t == GgufValueType::u32 && py::int_(py::reinterpret_borrow<py::object>(item)) <= py::int_(INT32_MAX)));
+    const bool small_u32 =
+        t == GgufValueType::u32 && py::int_(py::reinterpret_borrow<py::object>(item)) <= py::int_(INT32_MAX);
+    fits_i32 = fits_i32 && (t == GgufValueType::i32 || small_u32);
   }
   if (!is_int_type(first)) return first;
   return fits_i32 ? GgufValueType::i32 : GgufValueType::i64;

@@ -74,7 +74,8 @@ def test_nbit_matmul_matches_dequantized_product(bits):
 
 def test_kernel_errors_raise():
     m = bitnet.TernaryMatrix.quantize(np.ones((4, 256), np.float32))
-    with pytest.raises(bitnet.BitnetError, match=r"\[ternary_matmul\] activations have 128 columns but the weights 256"):
+    msg = r"\[ternary_matmul\] activations have 128 columns but the weights 256"
+    with pytest.raises(bitnet.BitnetError, match=msg):
         m.matmul(bitnet.quantize_activations(np.ones((1, 128), np.float32)))
     with pytest.raises(bitnet.BitnetError, match=r"\[bitlinear\]"):
         m(np.ones((2, 100), np.float32))
