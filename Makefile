@@ -1,6 +1,6 @@
 # The README's two commands. Both run the idempotent set-up first.
 JOBS ?= 2
-.PHONY: run test setup release asan bench clean fuzz
+.PHONY: run test setup release python asan bench clean fuzz
 
 setup:
 	@scripts/setup.sh
@@ -9,15 +9,21 @@ release: setup
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j$(JOBS)
 
+# The Python package (bitnet, python/) built into .venv with pybind11 and scikit-build-core from setup.sh.
+python: setup
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) .venv/bin/python -m pip install -q --no-build-isolation --no-deps .
+
 # The main job: text from the bundled model, a 2M-parameter BitNet b1.58 trained by this project on the King
 # James Bible (models/README.md; scripts/train_kjv.sh re-trains it).
 run: release
 	./build/release/bitnet run -m models/kjv-bitnet-2m.gguf -p "And God said" -n 64 --seed 1
 
-# Everything that must pass: release unit tests, the same tests under ASan + UBSan, then the Arm build
-# (g++-aarch64-linux-gnu) whose NEON kernels are tested under qemu-aarch64.
+# Everything that must pass: release unit tests, the Python package's tests (pytest), the same unit tests under
+# ASan + UBSan, then the Arm build (g++-aarch64-linux-gnu) whose NEON kernels are tested under qemu-aarch64.
 test: release
 	ctest --preset release -j$(JOBS)
+	$(MAKE) python
+	.venv/bin/python -m pytest python/tests -q
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j$(JOBS)
 	ctest --preset asan -j$(JOBS)

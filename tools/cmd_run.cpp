@@ -66,7 +66,8 @@ int run(const RunOptions& o) {
     return 0;
   }
 
-  // Chat: each turn renders the whole conversation with the model's template and generates the reply.
+  // Chat: each turn renders the whole conversation with the model's template and generates the reply; the part
+  // of it already in the KV cache (earlier turns) is not evaluated again.
   std::vector<ChatMessage> messages;
   if (!o.prompt.empty()) messages.push_back({"system", o.prompt});
   const std::string bos = tok->bos_id() >= 0 ? tok->token_to_piece(tok->bos_id()) : "";
@@ -75,6 +76,7 @@ int run(const RunOptions& o) {
   if (!tok->chat_template().empty()) tmpl.emplace(tok->chat_template());
   g.add_bos = false;  // the template writes BOS itself when the model wants it
   std::string line;
+  std::vector<int32_t> cached;  // the tokens in the engine's cache
   std::fprintf(stderr, "chat with %s; an empty line or end of input quits\n", model.description.c_str());
   while (true) {
     std::fputs("\n> ", stdout);
@@ -82,6 +84,8 @@ int run(const RunOptions& o) {
     if (!std::getline(std::cin, line) || line.empty()) break;
     messages.push_back({"user", line});
     const std::string text = tmpl ? tmpl->render(messages, {bos, eos, true}) : render_bitnet_chat(messages, bos, true);
+    // The cache keeps the earlier turns: only the new part of the rendered conversation is evaluated.
+    g.cached = &cached;
     const GenerateResult r = generate(engine, *tok, text, g, print);
     messages.push_back({"assistant", r.text});
   }

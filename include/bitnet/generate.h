@@ -20,6 +20,10 @@ struct GenerateOptions {
   bool add_bos = true;             // prepend BOS when the tokenizer has one and its files ask for it
   bool parse_special = true;       // control tokens written in the prompt become their ids
   int seq = 0;                     // the engine's sequence slot
+  // Optional: the tokens the engine's cache already holds for `seq` (positions 0..n-1), e.g. the previous turns
+  // of a chat. Only the prompt tokens past the common prefix are evaluated; on return it holds the tokens now
+  // in the cache (prompt and generated ones).
+  std::vector<int32_t>* cached = nullptr;
 };
 
 struct GenerateResult {
@@ -27,6 +31,7 @@ struct GenerateResult {
   std::vector<int32_t> tokens;     // generated ids (the stop string's tokens included)
   std::string finish_reason;       // "stop" (end of generation or a stop string) or "length"
   int prompt_tokens = 0;
+  int reused_tokens = 0;           // prompt tokens found in options.cached (not evaluated again)
   double prompt_seconds = 0;
   double generate_seconds = 0;
 };

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace bitnet {
@@ -41,6 +42,17 @@ class TernaryMatrix {
 // y[t * y_stride + n] = (sum_k W[n, k] * q[t, k]) * dequant[t] * scale (* row_scale[n]), for all tokens t of x
 // and rows n of w, split over the pool's threads by output rows. x.k() must equal w.cols().
 void ternary_matmul(const TernaryMatrix& w, const QuantizedActivations& x, float* y, int64_t y_stride,
+                    ThreadPool& pool = default_pool());
+
+// Several products of the same activations (q/k/v, gate/up) in one parallel region: the threads work through
+// the matrices' rows as one list, so a small matrix (k, v) costs no region of its own and no thread idles at
+// its end. Each output is exactly what ternary_matmul gives. At most 4 products.
+struct TernaryProduct {
+  const TernaryMatrix* w;
+  float* y;
+  int64_t y_stride;
+};
+void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedActivations& x,
                     ThreadPool& pool = default_pool());
 
 // BitLinear inference: quantizes x [..., cols] (f32 or convertible) per token and multiplies: [..., rows].

@@ -212,6 +212,10 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
   }
 }
 
+void axpy(float a, const float* x, float* y, int64_t n) {
+  BITNET_SIMD for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 // --- conversions -----------------------------------------------------------------------------------------
 void f32_to_f16_row(const float* x, uint16_t* out, int64_t n) {
   int64_t i = 0;
@@ -262,6 +266,7 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
+    axpy,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

@@ -2,6 +2,7 @@
 #include <bitnet/ternary.h>
 #include <bitnet/thread_pool.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -98,35 +99,54 @@ std::vector<int8_t> TernaryMatrix::unpack() const {
 
 void ternary_matmul(const TernaryMatrix& w, const QuantizedActivations& x, float* y, int64_t y_stride,
                     ThreadPool& pool) {
-  BITNET_CHECK(x.k() == w.cols(), "[ternary_matmul] activations have {} columns but the weights {}", x.k(),
-               w.cols());
-  BITNET_CHECK(x.k_pad() == w.k_blocks() * kTernaryBlock, "[ternary_matmul] activation padding mismatch");
+  const TernaryProduct one{&w, y, y_stride};
+  ternary_matmul(std::span<const TernaryProduct>(&one, 1), x, pool);
+}
+
+void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedActivations& x, ThreadPool& pool) {
+  constexpr size_t kMaxProducts = 4;
+  constexpr int64_t kStackTokens = 64;
+  BITNET_CHECK(!products.empty() && products.size() <= kMaxProducts, "[ternary_matmul] 1 to {} products, got {}",
+               kMaxProducts, products.size());
+  for (const TernaryProduct& p : products) {
+    BITNET_CHECK(x.k() == p.w->cols(), "[ternary_matmul] activations have {} columns but the weights {}", x.k(),
+                 p.w->cols());
+    BITNET_CHECK(x.k_pad() == p.w->k_blocks() * kTernaryBlock, "[ternary_matmul] activation padding mismatch");
+  }
   const int64_t tokens = x.tokens();
   if (tokens == 0) return;
-  // The per-token output scale, computed once so every kernel variant rounds identically.
-  float scale_stack[64];
+  // The per-token output scale of each product, computed once so every kernel variant rounds identically (on
+  // the stack for decode-sized batches: a decode step allocates nothing).
+  float scale_stack[kMaxProducts * kStackTokens];
   std::vector<float> scale_heap;
-  float* scale = scale_stack;
-  if (tokens > 64) {
-    scale_heap.resize(static_cast<size_t>(tokens));
-    scale = scale_heap.data();
+  float* scales = scale_stack;
+  if (tokens > kStackTokens) {
+    scale_heap.resize(products.size() * static_cast<size_t>(tokens));
+    scales = scale_heap.data();
   }
-  for (int64_t t = 0; t < tokens; ++t) scale[t] = x.dequant()[t] * w.scale();
-
+  // Rows are handed out in units of 16 (whole 4-row tiles), the products' units one after the other.
+  int64_t first_unit[kMaxProducts + 1] = {0};
+  for (size_t i = 0; i < products.size(); ++i) {
+    for (int64_t t = 0; t < tokens; ++t) scales[i * tokens + t] = x.dequant()[t] * products[i].w->scale();
+    first_unit[i + 1] = first_unit[i] + (products[i].w->rows() + 15) / 16;
+  }
   const auto& k = kernels::ternary_family().get();
-  kernels::TernaryGemmArgs args{w.data(), w.k_blocks(), x.row(0), x.k_pad(), x.sums(), scale, y, y_stride, 0, 0,
-                                tokens};
-  // Split rows in multiples of 16 so that every thread runs whole 4-row tiles.
-  const int64_t units = (w.rows() + 15) / 16;
-  const auto& row_scales = w.row_scales();
-  pool.parallel_for(units, [&](int64_t u0, int64_t u1) {
-    kernels::TernaryGemmArgs part = args;
-    part.row_begin = u0 * 16;
-    part.row_end = std::min(u1 * 16, w.rows());
-    k.gemm(part);
-    if (!row_scales.empty())
-      for (int64_t t = 0; t < tokens; ++t)
-        for (int64_t n = part.row_begin; n < part.row_end; ++n) y[t * y_stride + n] *= row_scales[static_cast<size_t>(n)];
+  pool.parallel_for(first_unit[products.size()], [&](int64_t u0, int64_t u1) {
+    for (size_t i = 0; i < products.size(); ++i) {
+      const int64_t b = std::max(u0, first_unit[i]), e = std::min(u1, first_unit[i + 1]);
+      if (b >= e) continue;
+      const TernaryProduct& p = products[i];
+      const TernaryMatrix& w = *p.w;
+      kernels::TernaryGemmArgs part{w.data(), w.k_blocks(), x.row(0), x.k_pad(), x.sums(), scales + i * tokens,
+                                    p.y, p.y_stride, (b - first_unit[i]) * 16,
+                                    std::min((e - first_unit[i]) * 16, w.rows()), tokens};
+      k.gemm(part);
+      const auto& row_scales = w.row_scales();
+      if (!row_scales.empty())
+        for (int64_t t = 0; t < tokens; ++t)
+          for (int64_t n = part.row_begin; n < part.row_end; ++n)
+            p.y[t * p.y_stride + n] *= row_scales[static_cast<size_t>(n)];
+    }
   });
 }
 

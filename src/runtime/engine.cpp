@@ -93,7 +93,8 @@ void Engine::embed(std::span<const BatchToken> batch) {
 }
 
 // Causal GQA attention of each batch token over its sequence's cache (positions 0..pos), one (token, head)
-// pair per work item. Scores use the dense f16 kernel on the cached keys; values are summed row by row.
+// pair per work item. Scores use the dense f16 kernel on the cached keys; value rows are converted and summed
+// with the vector family's axpy.
 void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
   const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
@@ -127,8 +128,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         std::fill(out, out + d, 0.0f);
         for (int64_t j = 0; j < n; ++j) {
           vk.f16_to_f32(v_cache(layer, bt.seq, j) + kvh * d, vrow, d);
-          const float p = scores[j] * inv;
-          for (int64_t i = 0; i < d; ++i) out[i] += p * vrow[i];
+          vk.axpy(scores[j] * inv, vrow, out, d);
         }
       }
     }
@@ -169,9 +169,8 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
     // Attention block.
     rms_norm_quantize_activations(x_.data(), w.attn_norm.data(), eps, T, c.hidden, c.hidden, qa_, rows_pool);
-    ternary_matmul(w.wq, qa_, q_.data(), q_dim_, pool_);
-    ternary_matmul(w.wk, qa_, k_.data(), kv_dim_, pool_);
-    ternary_matmul(w.wv, qa_, v_.data(), kv_dim_, pool_);
+    const TernaryProduct qkv[] = {{&w.wq, q_.data(), q_dim_}, {&w.wk, k_.data(), kv_dim_}, {&w.wv, v_.data(), kv_dim_}};
+    ternary_matmul(qkv, qa_, pool_);
     per_token([&](int64_t t) {
       const BatchToken& bt = batch[static_cast<size_t>(t)];
       rope(q_.data() + t * q_dim_, c.heads, bt.pos);
@@ -189,8 +188,8 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     per_token([&](int64_t t) { add(x_.data() + t * c.hidden, tmp_.data() + t * c.hidden, x_.data() + t * c.hidden, c.hidden); });
     // Feed-forward block.
     rms_norm_quantize_activations(x_.data(), w.ffn_norm.data(), eps, T, c.hidden, c.hidden, qa_, rows_pool);
-    ternary_matmul(w.w_gate, qa_, gate_.data(), c.ffn, pool_);
-    ternary_matmul(w.w_up, qa_, up_.data(), c.ffn, pool_);
+    const TernaryProduct gate_up[] = {{&w.w_gate, gate_.data(), c.ffn}, {&w.w_up, up_.data(), c.ffn}};
+    ternary_matmul(gate_up, qa_, pool_);
     per_token([&](int64_t t) {
       float* g = gate_.data() + t * c.ffn;
       act(g, g, c.ffn);
@@ -204,20 +203,22 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     ternary_matmul(w.w_down, qa_, tmp_.data(), c.hidden, pool_);
     per_token([&](int64_t t) { add(x_.data() + t * c.hidden, tmp_.data() + t * c.hidden, x_.data() + t * c.hidden, c.hidden); });
   }
-  // Final norm and the output head, for the tokens that want logits.
-  int64_t out = 0;
+  // Final norm and the output head, for the tokens that want logits: their normed rows are gathered and go
+  // through the head as one matrix product, so the head's weights are read once for the whole batch (several
+  // sequences decoding together). Each row's result is the same as alone: the kernels accumulate per row.
+  int64_t n_out = 0;
+  float* h = tmp_.data();  // max_batch x max(hidden, ffn) floats: room for every row
   for (int64_t t = 0; t < T; ++t) {
     if (!batch[static_cast<size_t>(t)].logits) continue;
-    float* h = tmp_.data();
-    vk.rms_norm_row(x_.data() + t * c.hidden, model_.output_norm().data(), h, c.hidden, eps);
-    float* y = logits + out * c.vocab;
-    if (model_.head_type() == HeadType::int8) {
-      quantize_activations(h, 1, c.hidden, c.hidden, qa_);
-      int8_matmul(model_.head_int8(), qa_, y, c.vocab, pool_);
-    } else {
-      f16_matmul(model_.head_f16(), h, 1, c.hidden, y, c.vocab, pool_);
-    }
-    ++out;
+    vk.rms_norm_row(x_.data() + t * c.hidden, model_.output_norm().data(), h + n_out * c.hidden, c.hidden, eps);
+    ++n_out;
+  }
+  if (n_out == 0) return;
+  if (model_.head_type() == HeadType::int8) {
+    quantize_activations(h, n_out, c.hidden, c.hidden, qa_, n_out > 1 ? &pool_ : nullptr);
+    int8_matmul(model_.head_int8(), qa_, logits, c.vocab, pool_);
+  } else {
+    f16_matmul(model_.head_f16(), h, n_out, c.hidden, logits, c.vocab, pool_);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <bitnet/generate.h>
 #include <bitnet/sequence_generator.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace bitnet {
@@ -23,9 +24,17 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
   r.prompt_tokens = static_cast<int>(ids.size());
   SequenceGenerator seq(tok, {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop},
                         static_cast<int64_t>(ids.size()), engine.context());
+  // Reuse the cached prefix; at least the last prompt token is evaluated, for its logits.
+  size_t reuse = 0;
+  if (o.cached != nullptr) {
+    const size_t n = std::min(o.cached->size(), ids.size() - 1);
+    while (reuse < n && (*o.cached)[reuse] == ids[reuse]) ++reuse;
+    o.cached->assign(ids.begin(), ids.end());
+  }
   auto t0 = std::chrono::steady_clock::now();
-  const float* logits = engine.eval(o.seq, ids, 0);
+  const float* logits = engine.eval(o.seq, std::span<const int32_t>(ids).subspan(reuse), static_cast<int32_t>(reuse));
   r.prompt_seconds = seconds_since(t0);
+  r.reused_tokens = static_cast<int>(reuse);
   t0 = std::chrono::steady_clock::now();
 
   const int64_t vocab = engine.model().config().vocab;
@@ -37,6 +46,7 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
     }
     if (!next || seq.finished()) break;
     logits = engine.eval(o.seq, std::span<const int32_t>(&*next, 1), static_cast<int32_t>(seq.position() - 1));
+    if (o.cached != nullptr) o.cached->push_back(*next);
   }
   r.tokens = seq.tokens();
   r.finish_reason = seq.finish_reason();

@@ -69,6 +69,29 @@ TEST_F(Generation, BudgetAndDeterminism) {
   EXPECT_EQ(generate(a, *tokenizer_, "Hello", s).tokens, generate(b, *tokenizer_, "Hello", s).tokens);
 }
 
+// A chat's second turn with the first turn in the cache: only the new tokens are evaluated, and the result is
+// what a fresh engine gives for the whole text.
+TEST_F(Generation, CachedPrefixIsReusedAndGivesTheSameTokens) {
+  Engine warm(*model_, 128), cold(*model_, 128);
+  std::vector<int32_t> cached;
+  GenerateOptions o = greedy(6);
+  o.cached = &cached;
+  const GenerateResult first = generate(warm, *tokenizer_, "Hello world", o);
+  EXPECT_EQ(first.reused_tokens, 0);
+  EXPECT_EQ(cached.size(), static_cast<size_t>(first.prompt_tokens) + first.tokens.size() - 1);  // last one not fed
+  const std::string second_prompt = "Hello world" + first.text + " and more";
+  const GenerateResult second = generate(warm, *tokenizer_, second_prompt, o);
+  EXPECT_GE(second.reused_tokens, first.prompt_tokens);
+  EXPECT_LT(second.reused_tokens, second.prompt_tokens);
+  const GenerateResult fresh = generate(cold, *tokenizer_, second_prompt, greedy(6));
+  EXPECT_EQ(second.tokens, fresh.tokens);
+  EXPECT_EQ(second.text, fresh.text);
+  // The same prompt again: everything but its last token is reused.
+  const GenerateResult again = generate(warm, *tokenizer_, second_prompt, o);
+  EXPECT_EQ(again.reused_tokens, again.prompt_tokens - 1);
+  EXPECT_EQ(again.tokens, fresh.tokens);
+}
+
 TEST_F(Generation, StopStringsEndTheTextBeforeThem) {
   Engine e(*model_, 96);
   const GenerateResult full = generate(e, *tokenizer_, "The", greedy(30));

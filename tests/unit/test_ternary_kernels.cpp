@@ -2,7 +2,9 @@
 // independent dot product over the unpacked int8 weights: awkward shapes, row sub-ranges, 1 and many tokens,
 // padded and misaligned activation rows, extreme activations and all-zero / all-one weight rows.
 #include <bitnet/cpu.h>
+#include <bitnet/quant.h>
 #include <bitnet/ternary.h>
+#include <bitnet/thread_pool.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -121,6 +123,35 @@ TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
+
+// Several products in one region (q/k/v, gate/up) give exactly what each gives alone, whatever the pool.
+TEST(TernaryMatmul, FusedProductsEqualSeparateOnes) {
+  std::mt19937 rng(11);
+  const int64_t cols = 300;  // a partial last block
+  const int64_t rows[] = {37, 8, 130};
+  std::vector<TernaryMatrix> ms;
+  for (int64_t r : rows) ms.push_back(TernaryMatrix::pack(random_weights(r, cols, rng).data(), r, cols, 0.25f + r));
+  for (int64_t tokens : {1, 3, 70}) {
+    std::vector<float> x(static_cast<size_t>(tokens * cols));
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    for (auto& v : x) v = d(rng);
+    QuantizedActivations q;
+    quantize_activations(x.data(), tokens, cols, cols, q);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<std::vector<float>> fused(3), alone(3);
+      std::vector<TernaryProduct> products;
+      for (size_t i = 0; i < 3; ++i) {
+        fused[i].assign(static_cast<size_t>(tokens * rows[i]), -1.0f);
+        alone[i].assign(fused[i].size(), -2.0f);
+        products.push_back({&ms[i], fused[i].data(), rows[i]});
+        ternary_matmul(ms[i], q, alone[i].data(), rows[i], pool);
+      }
+      ternary_matmul(products, q, pool);
+      for (size_t i = 0; i < 3; ++i) EXPECT_EQ(fused[i], alone[i]) << "product " << i << ", " << tokens << " tokens";
+    }
+  }
+}
 
 }  // namespace
 }  // namespace bitnet

@@ -93,6 +93,10 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
     k->rms_norm_row(xp, w.data(), got.data(), n, 1e-6f);
     ref().rms_norm_row(xp, w.data(), want.data(), n, 1e-6f);
     for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-7f)) << "rms_norm n=" << n;
+    for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
+    k->axpy(0.37f, xp, got.data(), n);
+    ref().axpy(0.37f, xp, want.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-6f)) << "axpy n=" << n;
     x[3 % x.size()] = std::nanf("");
     EXPECT_TRUE(std::isnan(k->max(x.data(), n + 1)));
     EXPECT_TRUE(std::isnan(k->min(x.data(), n + 1)));

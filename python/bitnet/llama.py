@@ -1,0 +1,280 @@
+"""bitnet.Llama: llama-cpp-python's high-level API over the bitnet engine.
+
+Results are OpenAI-shaped dicts; with ``stream=True`` the calls return iterators of chunks. Generation runs in
+C++ with the GIL released; a stream runs on a worker thread, and leaving its loop early (break, an exception,
+or dropping the iterator) stops the generation and frees the engine.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+from bitnet import _core
+
+# llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed".
+LLAMA_DEFAULT_SEED = 0xFFFFFFFF
+
+
+class Llama:
+    """A GGUF BitNet model with its tokenizer and an inference engine (one sequence, ``n_ctx`` positions).
+
+    One generation runs at a time per Llama: a call made while another runs (another thread, or a stream not yet
+    read to its end or closed) raises BitnetError instead of waiting, so a forgotten stream cannot deadlock."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        n_gpu_layers: int = 0,
+        n_ctx: int = 512,
+        n_batch: int = 512,
+        n_threads: Optional[int] = None,
+        seed: int = LLAMA_DEFAULT_SEED,
+        chat_format: Optional[str] = None,
+        verbose: bool = True,
+        use_mmap: bool = True,
+        head: str = "f16",
+    ):
+        """n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
+        or all logical CPUs). head="int8" uses an int8 copy of the output head (faster decode, slightly different
+        logits).
+        use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
+        if chat_format is not None:
+            raise ValueError(
+                f"chat_format={chat_format!r} is not supported: bitnet renders the chat template stored in the "
+                "model file"
+            )
+        self.model_path = model_path
+        self.verbose = verbose
+        self._loaded = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head)
+        self._seed = seed if seed not in (-1, LLAMA_DEFAULT_SEED) else int.from_bytes(os.urandom(8), "little")
+        self._rng = random.Random(self._seed)
+        if n_gpu_layers:
+            print(f"bitnet: n_gpu_layers={n_gpu_layers} ignored: this build has no GPU backend yet", file=sys.stderr)
+        if verbose:
+            print(
+                f"bitnet: loaded {model_path}: {self._engine.architecture}, "
+                f"{self._engine.n_params / 1e6:.1f} M params, "
+                f"vocab {self._engine.n_vocab}, n_ctx {self._engine.n_ctx}, {self._engine.n_threads} threads",
+                file=sys.stderr,
+            )
+
+    @property
+    def _engine(self) -> "_core.LlamaCore":
+        if self._loaded is None:
+            raise ValueError(f"Llama({self.model_path!r}) was closed")
+        return self._loaded
+
+    # ---- model facts ------------------------------------------------------------------------------------------
+    def n_ctx(self) -> int:
+        return self._engine.n_ctx
+
+    def n_vocab(self) -> int:
+        return self._engine.n_vocab
+
+    def n_embd(self) -> int:
+        return self._engine.n_embd
+
+    def token_bos(self) -> int:
+        return self._engine.token_bos
+
+    def token_eos(self) -> int:
+        return self._engine.token_eos
+
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """The GGUF metadata as strings (as llama-cpp-python's ``Llama.metadata``); arrays are left out."""
+        meta = _core.GgufFile(self.model_path).metadata
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in meta.items()
+                if isinstance(v, (str, int, float))}
+
+    def set_seed(self, seed: int) -> None:
+        """The seed the following calls draw their sampling seeds from."""
+        self._seed = seed
+        self._rng = random.Random(seed)
+
+    # ---- tokens -----------------------------------------------------------------------------------------------
+    def tokenize(self, text: Union[bytes, str], add_bos: bool = True, special: bool = False) -> List[int]:
+        """Text (bytes as in llama-cpp-python, or str) -> token ids. special: control tokens written in the text
+        become their ids."""
+        return self._engine.tokenize(text, add_bos, special)
+
+    def detokenize(self, tokens: Sequence[int], prev_tokens: Optional[Sequence[int]] = None,
+                   special: bool = False) -> bytes:
+        """Token ids -> bytes. With prev_tokens, the bytes these tokens add after them (a SentencePiece word's
+        leading space depends on what precedes it). special: keep control tokens' text."""
+        if prev_tokens:
+            before = self._engine.detokenize(list(prev_tokens), special)
+            both = self._engine.detokenize(list(prev_tokens) + list(tokens), special)
+            return both[len(before):] if both.startswith(before) else both
+        return self._engine.detokenize(list(tokens), special)
+
+    # ---- completion -------------------------------------------------------------------------------------------
+    def create_completion(
+        self,
+        prompt: str,
+        suffix: Optional[str] = None,
+        max_tokens: Optional[int] = 16,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        logprobs: Optional[int] = None,
+        echo: bool = False,
+        stop: Optional[Union[str, List[str]]] = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        top_k: int = 40,
+        stream: bool = False,
+        seed: Optional[int] = None,
+        model: Optional[str] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Text completion, an OpenAI ``text_completion`` dict, or an iterator of chunks with stream=True.
+        max_tokens None or <= 0 generates until the end of text or the context is full."""
+        if not isinstance(prompt, str):
+            raise TypeError("prompt must be a str (token-id prompts are not supported)")
+        _unsupported(suffix=(suffix, None), logprobs=(logprobs, None), typical_p=(typical_p, 1.0))
+        options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
+                                presence_penalty, stop, seed, add_bos=True)
+        meta = {"id": f"cmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
+        if stream:
+            return self._completion_chunks(prompt, options, echo, meta)
+        r = self._engine.generate(prompt, options)
+        text = prompt + r["text"] if echo else r["text"]
+        return {
+            **{"id": meta["id"], "object": "text_completion", "created": meta["created"], "model": meta["model"]},
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": r["finish_reason"]}],
+            "usage": _usage(r),
+        }
+
+    __call__ = create_completion
+
+    def _completion_chunks(self, prompt: str, options: dict, echo: bool, meta: dict) -> Iterator[Dict[str, Any]]:
+        stream = self._engine.stream(prompt, options)  # started now: a busy engine or bad options raise here
+
+        def chunk(text: str, finish_reason: Optional[str]) -> Dict[str, Any]:
+            return {"id": meta["id"], "object": "text_completion", "created": meta["created"], "model": meta["model"],
+                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}]}
+
+        def chunks() -> Iterator[Dict[str, Any]]:
+            try:
+                if echo:
+                    yield chunk(prompt, None)
+                for piece in stream:
+                    yield chunk(piece, None)
+                yield chunk("", stream.result["finish_reason"])
+            finally:
+                stream.close()
+
+        return chunks()
+
+    # ---- chat -------------------------------------------------------------------------------------------------
+    def apply_chat_template(self, messages: List[Dict[str, Any]], add_generation_prompt: bool = True) -> str:
+        """The prompt the model's chat template makes of OpenAI-style messages."""
+        return self._engine.apply_chat_template(_message_pairs(messages), add_generation_prompt)
+
+    def create_chat_completion(
+        self,
+        messages: List[Dict[str, Any]],
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        stream: bool = False,
+        stop: Optional[Union[str, List[str]]] = None,
+        seed: Optional[int] = None,
+        max_tokens: Optional[int] = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        model: Optional[str] = None,
+        logprobs: Optional[bool] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Chat completion with the model's chat template: an OpenAI ``chat.completion`` dict, or an iterator of
+        ``chat.completion.chunk`` dicts with stream=True."""
+        _unsupported(logprobs=(logprobs, None), typical_p=(typical_p, 1.0))
+        prompt = self.apply_chat_template(messages)
+        # The template writes BOS itself when the model wants one.
+        options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
+                                presence_penalty, stop, seed, add_bos=False)
+        meta = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
+        if stream:
+            return self._chat_chunks(prompt, options, meta)
+        r = self._engine.generate(prompt, options)
+        return {
+            "id": meta["id"], "object": "chat.completion", "created": meta["created"], "model": meta["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": r["text"]}, "logprobs": None,
+                         "finish_reason": r["finish_reason"]}],
+            "usage": _usage(r),
+        }
+
+    def _chat_chunks(self, prompt: str, options: dict, meta: dict) -> Iterator[Dict[str, Any]]:
+        stream = self._engine.stream(prompt, options)
+
+        def chunk(delta: Dict[str, str], finish_reason: Optional[str]) -> Dict[str, Any]:
+            return {"id": meta["id"], "object": "chat.completion.chunk", "created": meta["created"],
+                    "model": meta["model"],
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+
+        def chunks() -> Iterator[Dict[str, Any]]:
+            try:
+                yield chunk({"role": "assistant"}, None)
+                for piece in stream:
+                    yield chunk({"content": piece}, None)
+                yield chunk({}, stream.result["finish_reason"])
+            finally:
+                stream.close()
+
+        return chunks()
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+    def _options(self, max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
+                 presence_penalty, stop, seed, add_bos) -> Dict[str, Any]:
+        return {
+            "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "min_p": min_p, "top_k": top_k,
+            "repeat_penalty": repeat_penalty, "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty, "stop": stop,
+            # Without a seed, each call draws one from the Llama's seed: reproducible runs, different calls.
+            "seed": seed if seed is not None else self._rng.getrandbits(64), "add_bos": add_bos,
+        }
+
+    def close(self) -> None:
+        """Frees the model now (otherwise when the object is collected); a stream still running keeps it alive
+        until it ends."""
+        self._loaded = None
+
+    def __enter__(self) -> "Llama":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _unsupported(**args: Any) -> None:
+    for name, (value, default) in args.items():
+        if value != default:
+            raise ValueError(f"{name}={value!r} is not supported by bitnet yet")
+
+
+def _message_pairs(messages: List[Dict[str, Any]]) -> List[tuple]:
+    pairs = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m:
+            raise ValueError(f"messages[{i}] must be a dict with 'role' and 'content'")
+        content = m.get("content") or ""
+        if not isinstance(content, str):  # OpenAI's list-of-parts form: the text parts, joined
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        pairs.append((m["role"], content))
+    return pairs
+
+
+def _usage(r: Dict[str, Any]) -> Dict[str, int]:
+    completion = len(r["tokens"])
+    return {"prompt_tokens": r["prompt_tokens"], "completion_tokens": completion,
+            "total_tokens": r["prompt_tokens"] + completion}

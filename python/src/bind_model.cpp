@@ -1,0 +1,88 @@
+// bitnet._core.LlamaCore: loading a GGUF model with its tokenizer, tokenize/detokenize, chat templates and
+// blocking generation with the GIL released. bitnet.Llama (python/bitnet/llama.py) builds the OpenAI-shaped API
+// on top.
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "generate_options.h"
+#include "llama_core.h"
+
+namespace bitnet::python {
+
+namespace py = pybind11;
+
+namespace {
+std::string text_arg(py::handle text) {
+  // llama-cpp-python's tokenize() takes bytes; str is accepted too.
+  if (py::isinstance<py::bytes>(text)) return text.cast<std::string>();
+  if (py::isinstance<py::str>(text)) return text.cast<std::string>();
+  fail("[llama] text must be bytes or str, got {}", py::str(py::type::of(text)).cast<std::string>());
+}
+}  // namespace
+
+void bind_model(py::module_& m) {
+  py::class_<LlamaCore, std::shared_ptr<LlamaCore>> core(m, "LlamaCore");
+  core
+      .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads,
+                       const std::string& head) {
+             BITNET_CHECK(head == "f16" || head == "int8", "[llama] head must be 'f16' or 'int8', got '{}'", head);
+             BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
+             py::gil_scoped_release nogil;
+             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads,
+                                                head == "int8" ? HeadType::int8 : HeadType::f16);
+           }),
+           py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("n_threads") = 0,
+           py::arg("head") = "f16")
+      .def_property_readonly("n_threads", &LlamaCore::threads)
+      .def_property_readonly("path", &LlamaCore::path)
+      .def_property_readonly("n_ctx", &LlamaCore::context)
+      .def_property_readonly("n_vocab", [](const LlamaCore& c) { return c.tokenizer().vocab_size(); })
+      .def_property_readonly("n_ctx_train", [](const LlamaCore& c) { return c.model().config().context; })
+      .def_property_readonly("n_embd", [](const LlamaCore& c) { return c.model().config().hidden; })
+      .def_property_readonly("n_params", [](const LlamaCore& c) { return c.model().parameter_count(); })
+      .def_property_readonly("architecture", [](const LlamaCore& c) { return c.model().config().arch; })
+      .def_property_readonly("token_bos", [](const LlamaCore& c) { return c.tokenizer().bos_id(); })
+      .def_property_readonly("token_eos", [](const LlamaCore& c) { return c.tokenizer().eos_id(); })
+      .def_property_readonly("chat_template", [](const LlamaCore& c) { return c.tokenizer().chat_template(); })
+      .def(
+          "tokenize",
+          [](const LlamaCore& c, py::handle text, bool add_bos, bool special) {
+            const std::string t = text_arg(text);
+            py::gil_scoped_release nogil;
+            return c.tokenize(t, add_bos, special);
+          },
+          py::arg("text"), py::arg("add_bos") = true, py::arg("special") = false)
+      .def(
+          "detokenize",
+          [](const LlamaCore& c, const std::vector<int32_t>& ids, bool special) {
+            return py::bytes(c.detokenize(ids, special));
+          },
+          py::arg("tokens"), py::arg("special") = false)
+      .def(
+          "apply_chat_template",
+          [](LlamaCore& c, const std::vector<std::pair<std::string, std::string>>& messages,
+             bool add_generation_prompt) {
+            std::vector<ChatMessage> msgs;
+            for (const auto& [role, content] : messages) msgs.push_back({role, content});
+            return c.apply_chat_template(msgs, add_generation_prompt);
+          },
+          py::arg("messages"), py::arg("add_generation_prompt") = true,
+          "Renders (role, content) pairs with the model's chat template.")
+      .def(
+          "generate",
+          [](LlamaCore& c, const std::string& prompt, const py::dict& options) {
+            const GenerateOptions o = generate_options_from_dict(options);
+            const LlamaCore::Slot slot(c);
+            GenerateResult r;
+            {
+              py::gil_scoped_release nogil;
+              r = c.generate(slot, prompt, o);
+            }
+            return generate_result_to_dict(r);
+          },
+          py::arg("prompt"), py::arg("options") = py::dict(),
+          "Blocking generation (the GIL released): {text, tokens, finish_reason, prompt_tokens, ...}.");
+  add_stream_method(core);
+}
+
+}  // namespace bitnet::python

@@ -1,0 +1,70 @@
+// dict <-> GenerateOptions / GenerateResult (see generate_options.h).
+#include "generate_options.h"
+
+#include <bitnet/error.h>
+#include <pybind11/stl.h>
+
+namespace bitnet::python {
+
+namespace py = pybind11;
+
+GenerateOptions generate_options_from_dict(const py::dict& d) {
+  GenerateOptions o;
+  SamplingParams& s = o.sampling;
+  for (auto [key, value] : d) {
+    const auto k = key.cast<std::string>();
+    if (k == "max_tokens") {
+      o.max_tokens = value.is_none() ? -1 : std::max(-1, value.cast<int>());
+      if (o.max_tokens == 0) o.max_tokens = -1;  // llama-cpp-python: <= 0 means up to the context
+    } else if (k == "temperature") {
+      s.temperature = value.cast<float>();
+    } else if (k == "top_k") {
+      s.top_k = value.cast<int32_t>();
+    } else if (k == "top_p") {
+      s.top_p = value.cast<float>();
+    } else if (k == "min_p") {
+      s.min_p = value.cast<float>();
+    } else if (k == "repeat_penalty") {
+      s.repeat_penalty = value.cast<float>();
+    } else if (k == "frequency_penalty") {
+      s.frequency_penalty = value.cast<float>();
+    } else if (k == "presence_penalty") {
+      s.presence_penalty = value.cast<float>();
+    } else if (k == "repeat_last_n") {
+      s.repeat_last_n = value.cast<int32_t>();
+    } else if (k == "seed") {
+      s.seed = value.cast<uint64_t>();
+    } else if (k == "stop") {
+      if (value.is_none()) continue;
+      if (py::isinstance<py::str>(value))
+        o.stop = {value.cast<std::string>()};
+      else
+        o.stop = value.cast<std::vector<std::string>>();
+    } else if (k == "add_bos") {
+      o.add_bos = value.cast<bool>();
+    } else {
+      fail("[llama] unknown generation option '{}'", k);
+    }
+  }
+  s.validate();  // before a worker thread starts: bad values raise where the call was made
+  return o;
+}
+
+py::str utf8_to_str(std::string_view bytes) {
+  PyObject* s = PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()), "replace");
+  if (!s) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
+
+py::dict generate_result_to_dict(const GenerateResult& r) {
+  py::dict d;
+  d["text"] = utf8_to_str(r.text);
+  d["tokens"] = py::cast(r.tokens);
+  d["finish_reason"] = r.finish_reason;
+  d["prompt_tokens"] = r.prompt_tokens;
+  d["prompt_seconds"] = r.prompt_seconds;
+  d["generate_seconds"] = r.generate_seconds;
+  return d;
+}
+
+}  // namespace bitnet::python

@@ -1,0 +1,67 @@
+#pragma once
+// What a bitnet.Llama holds: the model, its tokenizer and an engine with a KV cache, loaded from one GGUF file.
+// Generation goes through bitnet::generate(); one generation runs at a time per model (the engine has one
+// sequence slot), and a second one raises instead of waiting, so a forgotten stream cannot deadlock its thread.
+#include <bitnet/chat_template.h>
+#include <bitnet/engine.h>
+#include <bitnet/generate.h>
+#include <bitnet/model.h>
+#include <bitnet/thread_pool.h>
+#include <bitnet/tokenizer.h>
+
+#include <functional>
+#include <memory>
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bitnet::python {
+
+class LlamaCore {
+ public:
+  // n_ctx <= 0 takes the model's trained context length; n_threads <= 0 the default thread count.
+  LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head);
+
+  const Model& model() const { return model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  int64_t context() const { return engine_->context(); }
+  int threads() const { return pool_->size(); }
+  const std::string& path() const { return path_; }
+
+  std::vector<int32_t> tokenize(std::string_view text, bool add_bos, bool special) const;
+  // Bytes (not necessarily whole UTF-8 characters when the ids cut one).
+  std::string detokenize(const std::vector<int32_t>& ids, bool special) const;
+  // The model's chat template applied to messages (BitNet 2B4T's format when the file has no template).
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
+
+  // The right to run one generation on the engine, held from reserve() until destroyed. An atomic flag, not a
+  // mutex: a stream reserves in the caller's thread and releases in its worker thread.
+  class Slot {
+   public:
+    explicit Slot(LlamaCore& core);  // raises when another generation holds the engine
+    ~Slot();
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    LlamaCore& core_;
+  };
+
+  // Runs bitnet::generate on this model's engine (the caller holds a Slot).
+  GenerateResult generate(const Slot& slot, std::string_view prompt, const GenerateOptions& options,
+                          const std::function<bool(std::string_view)>& on_text = nullptr);
+
+ private:
+  std::string path_;
+  Model model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  // The engine's own pool (llama-cpp-python's n_threads is per model): an engine keeps a reference to its pool,
+  // so it must not use the process-wide one, which set_num_threads replaces.
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Engine> engine_;  // refers to model_ and pool_: declared after them
+  std::optional<ChatTemplate> chat_template_;  // parsed on first use
+  std::atomic<bool> busy_{false};
+};
+
+}  // namespace bitnet::python
