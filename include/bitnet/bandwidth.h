@@ -9,7 +9,7 @@
 
 namespace bitnet {
 
-// Best of `reps` passes over `bytes` (default 256 MiB), in bytes per second.
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{256} << 20, int reps = 5);
+// Median of `reps` passes over `bytes` (default 256 MiB), in bytes per second.
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{256} << 20, int reps = 7);
 
 }  // namespace bitnet
