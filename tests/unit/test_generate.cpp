@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "gpt2_model_fixture.h"
+
 namespace bitnet {
 namespace {
 
@@ -18,39 +20,14 @@ TEST(Utf8Prefix, HoldsBackIncompleteCharacters) {
   EXPECT_EQ(complete_utf8_prefix(""), 0u);
 }
 
-class Generation : public ::testing::Test {
+class Generation : public test::Gpt2TinyModelTest<11> {
  protected:
-  static void SetUpTestSuite() {
-    const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-gpt-2.gguf";
-    if (!std::filesystem::exists(vocab)) return;
-    tokenizer_ = Tokenizer::from_gguf(GgufFile::open(vocab)).release();
-    TransformerConfig c;
-    c.arch = "bitnet-b1.58";
-    c.vocab = tokenizer_->vocab_size();
-    c.hidden = 64;
-    c.ffn = 128;
-    c.layers = 2;
-    c.heads = 4;
-    c.kv_heads = 2;
-    c.head_dim = 16;
-    c.context = 128;
-    model_ = new Model(Model::random(c, 11));
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete tokenizer_;
-  }
-  void SetUp() override {
-    if (tokenizer_ == nullptr) GTEST_SKIP() << "no GPT-2 vocabulary in " << BITNET_SHARED_DATA;
-  }
   static GenerateOptions greedy(int n) {
     GenerateOptions o;
     o.max_tokens = n;
     o.sampling.temperature = 0;
     return o;
   }
-  static inline Model* model_ = nullptr;
-  static inline Tokenizer* tokenizer_ = nullptr;
 };
 
 TEST_F(Generation, BudgetAndDeterminism) {

@@ -7,36 +7,15 @@
 
 #include <filesystem>
 
+#include "gpt2_model_fixture.h"
+
 #include "server/scheduler.h"
 
 namespace bitnet::server {
 namespace {
 
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public test::Gpt2TinyModelTest<7> {
  protected:
-  static void SetUpTestSuite() {
-    const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-gpt-2.gguf";
-    if (!std::filesystem::exists(vocab)) return;
-    tokenizer_ = Tokenizer::from_gguf(GgufFile::open(vocab)).release();
-    TransformerConfig c;
-    c.arch = "bitnet-b1.58";
-    c.vocab = tokenizer_->vocab_size();
-    c.hidden = 64;
-    c.ffn = 128;
-    c.layers = 2;
-    c.heads = 4;
-    c.kv_heads = 2;
-    c.head_dim = 16;
-    c.context = 128;
-    model_ = new Model(Model::random(c, 7));
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete tokenizer_;
-  }
-  void SetUp() override {
-    if (tokenizer_ == nullptr) GTEST_SKIP() << "no GPT-2 vocabulary in " << BITNET_SHARED_DATA;
-  }
   static SequenceOptions sampled(int n, uint64_t seed) {
     SequenceOptions o;
     o.max_tokens = n;
@@ -66,8 +45,6 @@ class SchedulerTest : public ::testing::Test {
     } while (!last.done);
     return text;
   }
-  static inline Model* model_ = nullptr;
-  static inline Tokenizer* tokenizer_ = nullptr;
 };
 
 TEST_F(SchedulerTest, BatchedJobsGiveWhatEachGivesAlone) {
