@@ -51,7 +51,17 @@ class Engine {
   const EngineBackend* backend() const { return backend_.get(); }
 
  private:
+  // Attention (engine_attention.cpp): one item = a KV head x a block of one sequence's batch tokens
+  // (x one query head of the group when there are few blocks); `cost` = dot products, to share out items.
+  struct AttentionItem {
+    int32_t first, count;  // batch tokens [first, first + count)
+    int32_t kv_head, head, heads;  // query heads [head, head + heads) of KV head kv_head
+    int64_t cost;
+  };
   void attention(int64_t layer, std::span<const BatchToken> batch);
+  void plan_attention(std::span<const BatchToken> batch);
+  void allocate_attention_scratch();
+  int64_t attention_block_tokens() const;
   void embed(std::span<const BatchToken> batch);
   void rope(float* v, int64_t heads, int32_t pos) const;
   uint16_t* k_cache(int64_t layer, int seq, int64_t pos);
@@ -66,7 +76,9 @@ class Engine {
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   // Scratch for max_batch tokens.
   std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
-  std::vector<float> scores_;                // [threads][n_ctx + head_dim]
+  std::vector<float> attn_rows_;    // [threads][chunk rows][head_dim]: cached keys or values as f32
+  std::vector<float> attn_scores_;  // [threads][block tokens x group heads][n_ctx]
+  std::vector<AttentionItem> attn_items_;
   QuantizedActivations qa_;
   std::vector<BatchToken> eval_batch_;
   std::unique_ptr<EngineBackend> backend_;

@@ -27,8 +27,10 @@ struct VectorKernels {
   void (*log_softmax_row)(const float* x, float* out, int64_t n);
   // out = x / sqrt(mean(x^2) + eps) * w; w may be null.
   void (*rms_norm_row)(const float* x, const float* w, float* out, int64_t n, float eps);
-  // y += a * x (attention's weighted sum of value rows).
-  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // Attention's two products over cached rows (row j at rows + j * stride, n floats each):
+  // out[j] = rows[j] . x (query-key scores), and y += sum_j a[j] * rows[j] (the weighted sum of values).
+  void (*dot_rows)(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
+  void (*axpy_rows)(const float* a, const float* rows, int64_t n_rows, int64_t stride, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);

@@ -212,8 +212,37 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
   }
 }
 
-void axpy(float a, const float* x, float* y, int64_t n) {
-  BITNET_SIMD for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const float* r = rows + j * stride;
+    float s = 0.0f;
+    BITNET_SIMD_SUM(s) for (int64_t i = 0; i < n; ++i) s += r[i] * x[i];
+    out[j] = s;
+  }
+}
+
+// Strips of y stay in registers across all rows; each element still sees the rows in order 0, 1, ..., one
+// multiply and one add each (no contraction), so every variant gives the same bits as the reference.
+void axpy_rows(const float* a, const float* rows, int64_t n_rows, int64_t stride, float* y, int64_t n) {
+  int64_t i = 0;
+#if BITNET_VECTOR_FAST
+  constexpr int64_t kStrip = 64;
+  for (; i + kStrip <= n; i += kStrip) {
+    float acc[kStrip];
+    BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] = y[i + k];
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const float aj = a[j];
+      const float* r = rows + j * stride + i;
+      BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] += aj * r[k];
+    }
+    BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) y[i + k] = acc[k];
+  }
+#endif
+  for (; i < n; ++i) {
+    float acc = y[i];
+    for (int64_t j = 0; j < n_rows; ++j) acc += a[j] * rows[j * stride + i];
+    y[i] = acc;
+  }
 }
 
 // --- conversions -----------------------------------------------------------------------------------------
@@ -266,7 +295,8 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
-    axpy,
+    dot_rows,
+    axpy_rows,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <limits>
 
-#include "kernels/dense.h"
 #include "kernels/vector.h"
 
 namespace bitnet {
@@ -50,7 +49,7 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
   scratch(tmp_, std::max(c.hidden, c.ffn));
   logits_.assign(static_cast<size_t>(c.vocab), 0.0f);
   eval_batch_.reserve(static_cast<size_t>(max_batch));
-  scores_.assign(static_cast<size_t>(pool_.size() * (n_ctx + c.head_dim)), 0.0f);
+  allocate_attention_scratch();
   qa_.resize(max_batch, std::max({c.hidden, c.ffn, q_dim_}));  // the largest row, so later resizes never allocate
 }
 
@@ -90,49 +89,6 @@ void Engine::embed(std::span<const BatchToken> batch) {
       std::memcpy(dst, static_cast<const float*>(e.data()) + static_cast<int64_t>(id) * c.hidden, c.hidden * 4);
     }
   }
-}
-
-// Causal GQA attention of each batch token over its sequence's cache (positions 0..pos), one (token, head)
-// pair per work item. Scores use the dense f16 kernel on the cached keys; value rows are converted and summed
-// with the vector family's axpy.
-void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
-  const TransformerConfig& c = model_.config();
-  const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const auto& dk = kernels::dense_family().get();
-  const auto& vk = kernels::vector_kernels();
-  const int64_t items = static_cast<int64_t>(batch.size()) * c.heads;
-  const int64_t stride = n_ctx_ + d;
-  pool_.parallel_for(pool_.size(), [&](int64_t w0, int64_t w1) {
-    for (int64_t w = w0; w < w1; ++w) {
-      float* scores = scores_.data() + w * stride;
-      float* vrow = scores + n_ctx_;
-      for (int64_t item = items * w / pool_.size(); item < items * (w + 1) / pool_.size(); ++item) {
-        const int64_t t = item / c.heads, h = item % c.heads, kvh = h / group;
-        const BatchToken& bt = batch[static_cast<size_t>(t)];
-        const int64_t n = bt.pos + 1;
-        const float* q = q_.data() + t * q_dim_ + h * d;
-        // scores[j] = k_j . q: the cached keys of this KV head are the rows of an f16 matrix, one token.
-        const kernels::DenseF16Args args{k_cache(layer, bt.seq, 0) + kvh * d, d, kv_dim_, q, d, scores, 1, 0, n, 1};
-        dk.gemm_f16(args);
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < n; ++j) {
-          scores[j] *= scale;
-          m = std::max(m, scores[j]);
-        }
-        vk.binary_scalar[static_cast<int>(BinaryOp::sub)](scores, m, scores, n);
-        vk.unary[static_cast<int>(UnaryOp::exp)](scores, scores, n);
-        const double total = vk.sum(scores, n);
-        const auto inv = static_cast<float>(1.0 / total);
-        float* out = o_.data() + t * q_dim_ + h * d;
-        std::fill(out, out + d, 0.0f);
-        for (int64_t j = 0; j < n; ++j) {
-          vk.f16_to_f32(v_cache(layer, bt.seq, j) + kvh * d, vrow, d);
-          vk.axpy(scores[j] * inv, vrow, out, d);
-        }
-      }
-    }
-  });
 }
 
 void Engine::decode(std::span<const BatchToken> batch, float* logits) {

@@ -177,6 +177,47 @@ TEST(Engine, PrefillEqualsTokenByTokenDecodeBitForBit) {
   for (int64_t n = 0; n < m.config().vocab; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(prefill[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << n;
 }
 
+// Long enough for several attention blocks (16 tokens) and key chunks (256 rows), in batches of 64: prefill
+// equals token-by-token decode and 1 thread equals 2, bit for bit, at several positions.
+TEST(Engine, LongPrefillEqualsDecodeAndThreadCountsAgreeBitForBit) {
+  const Model m = Model::random(tiny(FfnActivation::silu, false), 8);
+  const int64_t V = m.config().vocab;
+  std::vector<int32_t> tokens(300);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7 + 3) % static_cast<size_t>(V));
+  ThreadPool one(1), two(2);
+  Engine prefill(m, 320, 1, 64, &two), decode(m, 320, 1, 64, &one);
+  for (const size_t stop : {size_t{17}, size_t{257}, size_t{300}}) {
+    const float* pa = prefill.eval(0, std::span<const int32_t>(tokens.data(), stop), 0);
+    const std::vector<float> a(pa, pa + V);
+    const float* pb = nullptr;
+    for (size_t p = 0; p < stop; ++p)
+      pb = decode.eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
+    for (int64_t n = 0; n < V; ++n)
+      ASSERT_EQ(std::bit_cast<uint32_t>(a[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << "after " << stop << " tokens, logit " << n;
+  }
+}
+
+// Two sequences' prompts in one batch (runs of 20 tokens each, so several attention blocks per sequence).
+TEST(Engine, PromptsOfTwoSequencesInOneBatchEqualPromptsAlone) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 9);
+  const int64_t V = m.config().vocab;
+  Engine together(m, 32, 2, 64), alone(m, 32, 1, 64);
+  std::vector<BatchToken> batch;
+  std::vector<int32_t> p0, p1;
+  for (int32_t i = 0; i < 20; ++i) {
+    p0.push_back((i * 5 + 1) % 61);
+    p1.push_back((i * 11 + 2) % 61);
+  }
+  for (int32_t i = 0; i < 20; ++i) batch.push_back({p0[static_cast<size_t>(i)], i, 0, i == 19});
+  for (int32_t i = 0; i < 20; ++i) batch.push_back({p1[static_cast<size_t>(i)], i, 1, i == 19});
+  std::vector<float> both(static_cast<size_t>(2 * V));
+  together.decode(batch, both.data());
+  const float* s0 = alone.eval(0, p0, 0);
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(both[static_cast<size_t>(n)], s0[n]);
+  const float* s1 = alone.eval(0, p1, 0);
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(both[static_cast<size_t>(V + n)], s1[n]);
+}
+
 TEST(Engine, SequencesInOneBatchEqualSequencesAlone) {
   const Model m = Model::random(tiny(FfnActivation::relu2, true), 4);
   const int64_t V = m.config().vocab;

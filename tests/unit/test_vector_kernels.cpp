@@ -93,10 +93,29 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
     k->rms_norm_row(xp, w.data(), got.data(), n, 1e-6f);
     ref().rms_norm_row(xp, w.data(), want.data(), n, 1e-6f);
     for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-7f)) << "rms_norm n=" << n;
-    for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
-    k->axpy(0.37f, xp, got.data(), n);
-    ref().axpy(0.37f, xp, want.data(), n);
-    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-6f)) << "axpy n=" << n;
+    {
+      // Attention's row products over 1..7 rows of n floats, rows `stride` apart (stride > n: unaligned).
+      const int64_t stride = n + 3;
+      const auto rows = random_values(static_cast<size_t>(7 * stride), rng, -1.0f, 1.0f);
+      const auto coef = random_values(7, rng, 0.0f, 1.0f);
+      for (int64_t m = 1; m <= 7; m += 3) {
+        std::vector<float> dot_got(static_cast<size_t>(m)), dot_want(static_cast<size_t>(m));
+        k->dot_rows(rows.data(), m, stride, xp, n, dot_got.data());
+        ref().dot_rows(rows.data(), m, stride, xp, n, dot_want.data());
+        for (int64_t j = 0; j < m; ++j) {
+          double exact = 0;
+          for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(rows[static_cast<size_t>(j * stride + i)]) * xp[i];
+          ASSERT_NEAR(dot_got[static_cast<size_t>(j)], exact, 1e-5 * (n + 1)) << "dot_rows n=" << n;
+          ASSERT_NEAR(dot_want[static_cast<size_t>(j)], exact, 1e-5 * (n + 1)) << "dot_rows ref n=" << n;
+        }
+        // The weighted sum is specified element by element (rows in order, no contraction): equal bits.
+        for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
+        k->axpy_rows(coef.data(), rows.data(), m, stride, got.data(), n);
+        ref().axpy_rows(coef.data(), rows.data(), m, stride, want.data(), n);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "axpy_rows n=" << n << " i=" << i;
+      }
+    }
     x[3 % x.size()] = std::nanf("");
     EXPECT_TRUE(std::isnan(k->max(x.data(), n + 1)));
     EXPECT_TRUE(std::isnan(k->min(x.data(), n + 1)));

@@ -1,0 +1,153 @@
+// Causal GQA attention over the f16 KV cache.
+//
+// A work item is one KV head with a block of batch tokens of one sequence (and, when there are too few of
+// those to keep every thread busy -- decode -- one query head of the group). The item converts each chunk
+// of cached keys, then of values, from f16 to f32 once and uses it for all of its (token, query head) pairs.
+// A loop over (token, head) pairs converted every cached row once per pair: 4 query heads x 128 tokens times
+// per layer at pp128, which made attention a third of pp512.
+//
+// Each (token, head) pair goes through the same steps in the same order whatever item it falls in (block
+// size, head split, thread count, other sequences in the batch): scores are row dots, the softmax is the same
+// code, and the weighted sum adds the value rows in position order. So prefill equals token-by-token decode
+// bit for bit, and 1 thread equals 2.
+#include <bitnet/engine.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/vector.h"
+
+namespace bitnet {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+namespace {
+// Cached rows converted per chunk: 256 x 128 floats = 128 KiB, in L2 next to the item's scores.
+constexpr int64_t kChunkRows = 256;
+// Scores per worker: tokens per block x query heads per KV head x context, at most this many floats (4 MiB).
+constexpr int64_t kScoreFloats = int64_t{1} << 20;
+constexpr int64_t kMaxBlockTokens = 16;
+}  // namespace
+
+int64_t Engine::attention_block_tokens() const {
+  const TransformerConfig& c = model_.config();
+  const int64_t group = c.heads / c.kv_heads;
+  return std::clamp<int64_t>(kScoreFloats / (group * n_ctx_), 1, kMaxBlockTokens);
+}
+
+void Engine::allocate_attention_scratch() {
+  const TransformerConfig& c = model_.config();
+  const int64_t group = c.heads / c.kv_heads;
+  const auto workers = static_cast<size_t>(pool_.size());
+  attn_rows_.assign(workers * static_cast<size_t>(std::min(kChunkRows, n_ctx_) * c.head_dim), 0.0f);
+  attn_scores_.assign(workers * static_cast<size_t>(attention_block_tokens() * group * n_ctx_), 0.0f);
+  // At most one item per (token, query head): every token its own block, split by head.
+  attn_items_.reserve(static_cast<size_t>(max_batch_ * c.heads));
+}
+
+// Blocks of at most attention_block_tokens() consecutive batch tokens of one sequence, times KV heads; split
+// by query head when that gives fewer items than twice the threads.
+void Engine::plan_attention(std::span<const BatchToken> batch) {
+  const TransformerConfig& c = model_.config();
+  const int64_t group = c.heads / c.kv_heads, block = attention_block_tokens();
+  attn_items_.clear();
+  int64_t blocks = 0;
+  for (size_t t = 0; t < batch.size();) {
+    size_t end = t + 1;
+    while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
+    ++blocks;
+    t = end;
+  }
+  const bool split_heads = blocks * c.kv_heads < 2 * pool_.size() && group > 1;
+  for (size_t t = 0; t < batch.size();) {
+    size_t end = t + 1;
+    while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
+    int64_t cost = 0;  // dot products and weighted rows: sum of the tokens' key counts
+    for (size_t i = t; i < end; ++i) cost += batch[i].pos + 1;
+    for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh) {
+      if (split_heads) {
+        for (int64_t h = 0; h < group; ++h)
+          attn_items_.push_back({static_cast<int32_t>(t), static_cast<int32_t>(end - t), static_cast<int32_t>(kvh),
+                                 static_cast<int32_t>(kvh * group + h), 1, cost});
+      } else {
+        attn_items_.push_back({static_cast<int32_t>(t), static_cast<int32_t>(end - t), static_cast<int32_t>(kvh),
+                               static_cast<int32_t>(kvh * group), static_cast<int32_t>(group), cost * group});
+      }
+    }
+    t = end;
+  }
+}
+
+void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
+  const TransformerConfig& c = model_.config();
+  const int64_t d = c.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const auto& vk = kernels::vector_kernels();
+  plan_attention(batch);
+  int64_t total = 0;
+  for (const AttentionItem& it : attn_items_) total += it.cost;
+  const int workers = pool_.size();
+  const int64_t chunk_rows = std::min(kChunkRows, n_ctx_);
+  const int64_t score_stride = n_ctx_;
+  pool_.parallel_for(workers, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      float* rows = attn_rows_.data() + w * chunk_rows * d;
+      float* scores = attn_scores_.data() + w * (static_cast<int64_t>(attn_scores_.size()) / workers);
+      // Items go to workers by cost, in order: item i belongs to the worker whose share holds its midpoint.
+      int64_t before = 0;
+      for (const AttentionItem& it : attn_items_) {
+        const int64_t mid = before + it.cost / 2;
+        before += it.cost;
+        if (mid * workers / std::max<int64_t>(total, 1) != w) continue;
+        const BatchToken* toks = batch.data() + it.first;
+        const int seq = toks[0].seq;
+        const int64_t n_keys = toks[it.count - 1].pos + 1;  // positions ascend within a sequence
+        auto pair_scores = [&](int64_t t, int64_t h) { return scores + (t * it.heads + h) * score_stride; };
+        auto query = [&](int64_t t, int64_t h) { return q_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
+        // Scores: keys chunk by chunk, each chunk converted once for every pair.
+        for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
+          const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
+          for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(k_cache(layer, seq, c0 + j) + it.kv_head * d, rows + j * d, d);
+          for (int64_t t = 0; t < it.count; ++t) {
+            const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
+            if (upto <= 0) continue;
+            for (int64_t h = 0; h < it.heads; ++h) vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
+          }
+        }
+        // Softmax of each pair's scaled scores; the weights are left in place of the scores.
+        for (int64_t t = 0; t < it.count; ++t) {
+          const int64_t n = toks[t].pos + 1;
+          for (int64_t h = 0; h < it.heads; ++h) {
+            float* s = pair_scores(t, h);
+            float m = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < n; ++j) {
+              s[j] *= scale;
+              m = std::max(m, s[j]);
+            }
+            vk.binary_scalar[static_cast<int>(BinaryOp::sub)](s, m, s, n);
+            vk.unary[static_cast<int>(UnaryOp::exp)](s, s, n);
+            const auto r = static_cast<float>(1.0 / vk.sum(s, n));
+            vk.binary_scalar[static_cast<int>(BinaryOp::mul)](s, r, s, n);
+            float* out = o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d;
+            std::fill(out, out + d, 0.0f);
+          }
+        }
+        // Weighted sums: values chunk by chunk, in position order.
+        for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
+          const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
+          for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(v_cache(layer, seq, c0 + j) + it.kv_head * d, rows + j * d, d);
+          for (int64_t t = 0; t < it.count; ++t) {
+            const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
+            if (upto <= 0) continue;
+            for (int64_t h = 0; h < it.heads; ++h)
+              vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d, d);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace bitnet
