@@ -212,13 +212,34 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
   }
 }
 
-void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
-  for (int64_t j = 0; j < n_rows; ++j) {
-    const float* r = rows + j * stride;
-    float s = 0.0f;
-    BITNET_SIMD_SUM(s) for (int64_t i = 0; i < n; ++i) s += r[i] * x[i];
-    out[j] = s;
+// Lane l of 16 sums the products of elements i = l (mod 16) in order; then the lanes are added pairwise
+// (l + 8, + 4, + 2, + 1). Every variant computes exactly this, so they agree bit for bit and a row's score does
+// not depend on which rows it is computed with. R rows at a time share the loads of x.
+template <int R>
+void dot_rows_tile(const float* rows, int64_t stride, const float* x, int64_t n, float* out) {
+  constexpr int64_t kLanes = 16;
+  float acc[R][kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int r = 0; r < R; ++r) {
+      const float* row = rows + r * stride + i;
+      BITNET_SIMD for (int64_t l = 0; l < kLanes; ++l) acc[r][l] += row[l] * x[i + l];
+    }
+  for (int r = 0; r < R; ++r) {
+    for (int64_t l = 0; i + l < n; ++l) acc[r][l] += rows[r * stride + i + l] * x[i + l];
+    float* a = acc[r];  // the pairwise tree, one fixed width per step so that each step vectorizes
+    BITNET_SIMD for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
+    BITNET_SIMD for (int64_t l = 0; l < 4; ++l) a[l] += a[l + 4];
+    a[0] += a[2];
+    a[1] += a[3];
+    out[r] = a[0] + a[1];
   }
+}
+
+void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= n_rows; j += 4) dot_rows_tile<4>(rows + j * stride, stride, x, n, out + j);
+  for (; j < n_rows; ++j) dot_rows_tile<1>(rows + j * stride, stride, x, n, out + j);
 }
 
 // Strips of y stay in registers across all rows; each element still sees the rows in order 0, 1, ..., one
