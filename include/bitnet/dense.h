@@ -23,8 +23,10 @@ class Int8Matrix {
   int64_t k_pad() const { return k_pad_; }
   const std::vector<float>& row_scales() const { return row_scales_; }
   const uint8_t* data() const { return data_.get(); }
-  size_t bytes() const { return static_cast<size_t>(rows_ * k_pad_); }
+  // The kernels' layout: value + 128 in 64-byte blocks, rows interleaved in groups of 4 (kernels/dense.h).
+  size_t bytes() const { return static_cast<size_t>((rows_ + 3) / 4 * 4 * k_pad_); }
   std::vector<int8_t> unpack() const;  // rows * cols int8 values
+  std::vector<uint8_t> row_major() const;  // rows * k_pad bytes, value + 128 (the CUDA head's layout)
 
  private:
   int64_t rows_ = 0, cols_ = 0, k_pad_ = 0;

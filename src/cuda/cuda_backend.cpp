@@ -115,8 +115,9 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_ctx, int n_seq, int64_t m
   } else {
     const Int8Matrix& h = model.head_int8();
     BITNET_CHECK(h.k_pad() == pad_k(c.hidden), "[cuda] int8 head padded to {}, expected {}", h.k_pad(), pad_k(c.hidden));
-    head_i8_.allocate(h.bytes(), "int8 output head");
-    head_i8_.upload(std::span<const uint8_t>(h.data(), h.bytes()));
+    const std::vector<uint8_t> rows = h.row_major();  // the CPU layout interleaves rows; the GPU's does not
+    head_i8_.allocate(rows.size(), "int8 output head");
+    head_i8_.upload(std::span<const uint8_t>(rows.data(), rows.size()));
     head_i8_scales_.allocate(h.row_scales().size() * sizeof(float), "int8 head scales");
     head_i8_scales_.upload(as_span(h.row_scales()));
   }

@@ -1,9 +1,12 @@
 #pragma once
 // Internal: dense kernels for the output head (and any full-precision layer): int8 x int8 and f16 x f32.
 //
-// int8 weights are stored offset by +128 as u8 (rows of k_pad bytes, zero weight = 128 in the padding), so
-// that `vpdpbusd` (u8 x s8) applies; the offset is removed with the activation sum: sum((w + 128) x) -
-// 128 sum(x) = sum(w x), exact in int32 for k_pad <= 2^17. Output: float(dot) * scale[t] * row_scale[n].
+// int8 weights are stored offset by +128 as u8 (zero weight = 128 in the padding), so that `vpdpbusd`
+// (u8 x s8) applies; the offset is removed with the activation sum: sum((w + 128) x) - 128 sum(x) = sum(w x),
+// exact in int32 for k_pad <= 2^17. Output: float(dot) * scale[t] * row_scale[n].
+// Layout: 64-byte blocks of 64 consecutive weights; rows interleaved in groups of 4 as in the ternary layout
+// (block b of rows 4g..4g+3 are 4 consecutive blocks), so a 4-row tile reads one sequential stream instead
+// of 4 short ones. The matrix holds whole row groups (the rows that fill the last group are zero weights).
 // f16 weights are rows of k halves (k_stride apart); y = sum_k w * x accumulated in f32 (variants differ in
 // summation order, so they agree within a tolerance, not bit for bit).
 #include <cstdint>
@@ -13,9 +16,18 @@
 namespace bitnet::kernels {
 
 inline constexpr int64_t kMaxDenseI8K = int64_t{1} << 17;
+inline constexpr int64_t kDenseI8RowGroup = 4;
+inline constexpr int64_t kDenseI8Block = 64;  // weights (= bytes) per block
+inline constexpr int64_t kDenseI8GroupStride = kDenseI8RowGroup * kDenseI8Block;  // bytes from block b to b+1
+
+// Byte offset of weight k of row n in a matrix with rows of k_pad weights.
+inline int64_t dense_i8_offset(int64_t n, int64_t k, int64_t k_pad) {
+  return ((n / kDenseI8RowGroup) * (k_pad / kDenseI8Block) + k / kDenseI8Block) * kDenseI8GroupStride +
+         (n % kDenseI8RowGroup) * kDenseI8Block + k % kDenseI8Block;
+}
 
 struct DenseI8Args {
-  const uint8_t* w;        // rows x k_pad, value + 128
+  const uint8_t* w;        // value + 128, in the interleaved layout (dense_i8_offset)
   int64_t k_pad;           // multiple of 64
   const float* row_scale;  // per row
   const int8_t* x;         // tokens x x_stride, zero-padded to k_pad

@@ -23,7 +23,7 @@ void gemm_i8(const DenseI8Args& a) {
       __m256i acc = _mm256_setzero_si256();
       for (int64_t k = 0; k < a.k_pad; k += 16) {
         const __m256i w = _mm256_sub_epi16(
-            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + n * a.k_pad + k))), offset);
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + dense_i8_offset(n, k, a.k_pad)))), offset);
         const __m256i x =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x + t * a.x_stride + k)));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, x));

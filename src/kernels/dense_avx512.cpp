@@ -17,16 +17,12 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   __m512i acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
-  // The rows are k_pad bytes apart, so a 4-row tile reads 4 short streams that the hardware prefetcher
-  // picks up late; prefetching the next tile's rows (the following 4 * k_pad bytes) one tile ahead keeps the
-  // memory busy across tile boundaries.
-  const uint8_t* next = a.w + (n0 + R) * a.k_pad;
-  const bool prefetch = T == 1 && n0 + 2 * R <= a.row_end;
+  // A 4-row tile starting on a row group reads one sequential run (see dense.h).
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = a.w + dense_i8_offset(n0 + r, 0, a.k_pad);
   for (int64_t k = 0; k < a.k_pad; k += 64) {
     __m512i w[R];
-    if (prefetch)
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * a.k_pad + k), _MM_HINT_T1);
-    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(a.w + (n0 + r) * a.k_pad + k);
+    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(rows[r] + k / 64 * kDenseI8GroupStride);
     for (int t = 0; t < T; ++t) {
       const __m512i xv = _mm512_loadu_si512(a.x + (t0 + t) * a.x_stride + k);
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], w[r], xv);
@@ -47,6 +43,7 @@ void rows_i8(const DenseI8Args& a, int64_t n0) {
 
 void gemm_i8(const DenseI8Args& a) {
   int64_t n = a.row_begin;
+  for (; n % 4 != 0 && n < a.row_end; ++n) rows_i8<1>(a, n);  // up to the first whole row group
   for (; n + 4 <= a.row_end; n += 4) rows_i8<4>(a, n);
   for (; n < a.row_end; ++n) rows_i8<1>(a, n);
 }

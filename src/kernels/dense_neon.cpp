@@ -14,7 +14,7 @@ void gemm_i8(const DenseI8Args& a) {
     for (int64_t t = 0; t < a.tokens; ++t) {
       int32x4_t acc = vdupq_n_s32(0);
       for (int64_t k = 0; k < a.k_pad; k += 16) {
-        const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(a.w + n * a.k_pad + k), flip));
+        const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(a.w + dense_i8_offset(n, k, a.k_pad)), flip));
         acc = vdotq_s32(acc, w, vld1q_s8(a.x + t * a.x_stride + k));
       }
       a.y[t * a.y_stride + n] = static_cast<float>(vaddvq_s32(acc)) * a.scale[t] * a.row_scale[n];

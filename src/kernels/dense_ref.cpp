@@ -11,7 +11,7 @@ void gemm_i8(const DenseI8Args& a) {
     for (int64_t n = a.row_begin; n < a.row_end; ++n) {
       int32_t dot = 0;
       for (int64_t k = 0; k < a.k_pad; ++k)
-        dot += (static_cast<int32_t>(a.w[n * a.k_pad + k]) - 128) * a.x[t * a.x_stride + k];
+        dot += (static_cast<int32_t>(a.w[dense_i8_offset(n, k, a.k_pad)]) - 128) * a.x[t * a.x_stride + k];
       a.y[t * a.y_stride + n] = static_cast<float>(dot) * a.scale[t] * a.row_scale[n];
     }
 }

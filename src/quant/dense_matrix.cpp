@@ -26,7 +26,7 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
   BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
                "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K, w.str());
   m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
-  const auto bytes = static_cast<size_t>(m.rows_ * m.k_pad_);
+  const auto bytes = m.bytes();
   // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
   m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
                                        [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
@@ -53,10 +53,10 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
       }
       const float scale = amax > 0 ? amax / 127.0f : 1.0f;
       const float inv = 1.0f / scale;
-      uint8_t* out = m.data_.get() + n * m.k_pad_;
+      uint8_t* out = m.data_.get();
       for (int64_t k = 0; k < m.cols_; ++k) {
         const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
-        out[k] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+        out[kernels::dense_i8_offset(n, k, m.k_pad_)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
       }
       m.row_scales_[static_cast<size_t>(n)] = scale;
     }
@@ -69,7 +69,16 @@ std::vector<int8_t> Int8Matrix::unpack() const {
   std::vector<int8_t> out(static_cast<size_t>(rows_ * cols_));
   for (int64_t n = 0; n < rows_; ++n)
     for (int64_t k = 0; k < cols_; ++k)
-      out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(data_[static_cast<size_t>(n * k_pad_ + k)] - 128);
+      out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(data_[static_cast<size_t>(kernels::dense_i8_offset(n, k, k_pad_))] - 128);
+  return out;
+}
+
+std::vector<uint8_t> Int8Matrix::row_major() const {
+  std::vector<uint8_t> out(static_cast<size_t>(rows_ * k_pad_));
+  for (int64_t n = 0; n < rows_; ++n)
+    for (int64_t b = 0; b < k_pad_ / kernels::kDenseI8Block; ++b)
+      std::memcpy(out.data() + n * k_pad_ + b * kernels::kDenseI8Block,
+                  data_.get() + kernels::dense_i8_offset(n, b * kernels::kDenseI8Block, k_pad_), kernels::kDenseI8Block);
   return out;
 }
 

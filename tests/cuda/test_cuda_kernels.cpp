@@ -203,8 +203,9 @@ TEST(CudaKernels, HeadsAndFinalNormMatchCpu) {
     quantize_activations(h.data(), tokens, k, k, q);
     int8_matmul(w8, q, cpu.data(), rows);
     DevActsForTest a(q);
-    DeviceBuffer d8(w8.bytes()), ds = to_device(w8.row_scales());
-    d8.upload(std::span<const uint8_t>(w8.data(), w8.bytes()));
+    const std::vector<uint8_t> w8_rows = w8.row_major();
+    DeviceBuffer d8(w8_rows.size()), ds = to_device(w8.row_scales());
+    d8.upload(std::span<const uint8_t>(w8_rows.data(), w8_rows.size()));
     head_int8(d8.as<uint8_t>(), ds.as<float>(), rows, a.view, tokens, dy.as<float>(), rows, nullptr);
     const auto y8 = to_host<float>(dy, cpu.size());
     for (size_t i = 0; i < cpu.size(); ++i) ASSERT_EQ(std::bit_cast<uint32_t>(y8[i]), std::bit_cast<uint32_t>(cpu[i])) << i;

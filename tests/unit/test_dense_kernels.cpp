@@ -42,8 +42,25 @@ TEST_P(DenseVariant, Int8MatchesReferenceBitForBit) {
     a.y = got.data();
     k->gemm_i8(a);
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]));
+    if (rows > 2) {  // a row range that starts and ends inside row groups (the interleaved layout)
+      std::fill(got.begin(), got.end(), -1.0f);
+      a.row_begin = 1;
+      a.row_end = rows - 1;
+      k->gemm_i8(a);
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t n = 0; n < rows; ++n) {
+          const auto i = static_cast<size_t>(t * y_stride + n);
+          ASSERT_EQ(got[i], n >= 1 && n < rows - 1 ? want[i] : -1.0f) << "rows 1.." << rows - 1 << " row " << n;
+        }
+    }
     if (GetParam() != Isa::ref) continue;
     const auto values = m.unpack();
+    const auto row_major = m.row_major();
+    ASSERT_EQ(row_major.size(), static_cast<size_t>(rows * m.k_pad()));
+    for (int64_t n = 0; n < rows; ++n)
+      for (int64_t c = 0; c < m.k_pad(); ++c)
+        ASSERT_EQ(row_major[static_cast<size_t>(n * m.k_pad() + c)],
+                  c < cols ? static_cast<uint8_t>(values[static_cast<size_t>(n * cols + c)] + 128) : uint8_t{128});
     for (int64_t t = 0; t < tokens; ++t)
       for (int64_t n = 0; n < rows; ++n) {
         int64_t dot = 0;

@@ -90,7 +90,9 @@ TEST_F(Generation, StopStringsEndTheTextBeforeThem) {
   const GenerateResult cut = generate(e, *tokenizer_, "The", greedy(30), [&](std::string_view) { return ++calls < 2; });
   EXPECT_EQ(cut.finish_reason, "stop");
   EXPECT_LT(cut.tokens.size(), 30u);
-  EXPECT_THROW(generate(e, *tokenizer_, "The", GenerateOptions{.stop = {""}}), Error);
+  GenerateOptions empty_stop;
+  empty_stop.stop = {""};
+  EXPECT_THROW(generate(e, *tokenizer_, "The", empty_stop), Error);
 }
 
 }  // namespace
