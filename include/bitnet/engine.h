@@ -52,7 +52,7 @@ class Engine {
 
  private:
   // Attention (engine_attention.cpp): one item = a KV head x a block of one sequence's batch tokens
-  // (x one query head of the group when there are few blocks); `cost` = dot products, to share out items.
+  // (x part of its group of query heads when there are few blocks); `cost` = dot products, to share out items.
   struct AttentionItem {
     int32_t first, count;  // batch tokens [first, first + count)
     int32_t kv_head, head, heads;  // query heads [head, head + heads) of KV head kv_head

@@ -1,7 +1,7 @@
 // Causal GQA attention over the f16 KV cache.
 //
 // A work item is one KV head with a block of batch tokens of one sequence (and, when there are too few of
-// those to keep every thread busy -- decode -- one query head of the group). The item converts each chunk
+// those to load every thread evenly -- decode -- part of the KV head's group of query heads). The item converts each chunk
 // of cached keys, then of values, from f16 to f32 once and uses it for all of its (token, query head) pairs.
 // A loop over (token, head) pairs converted every cached row once per pair: 4 query heads x 128 tokens times
 // per layer at pp128, which made attention a third of pp512.
@@ -47,8 +47,8 @@ void Engine::allocate_attention_scratch() {
   attn_items_.reserve(static_cast<size_t>(max_batch_ * c.heads));
 }
 
-// Blocks of at most attention_block_tokens() consecutive batch tokens of one sequence, times KV heads; split
-// by query head when that gives fewer items than twice the threads.
+// Blocks of at most attention_block_tokens() consecutive batch tokens of one sequence, times KV heads, times
+// pieces of the query-head group.
 void Engine::plan_attention(std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
   const int64_t group = c.heads / c.kv_heads, block = attention_block_tokens();
@@ -60,22 +60,29 @@ void Engine::plan_attention(std::span<const BatchToken> batch) {
     ++blocks;
     t = end;
   }
-  const bool split_heads = blocks * c.kv_heads < 2 * pool_.size() && group > 1;
+  // Query heads per item: the whole group unless that leaves the threads unevenly loaded (decode: 5 KV heads
+  // on 2 threads); then the fewest pieces that give every thread the same count or plenty of items. Each
+  // piece converts the cached rows again, so fewer pieces are cheaper.
+  const int64_t threads = pool_.size();
+  int64_t pieces = group;
+  for (int64_t p = 1; p < group; ++p) {
+    if (group % p != 0) continue;
+    const int64_t n = blocks * c.kv_heads * p;
+    if (n >= 4 * threads || (n >= threads && n % threads == 0)) {
+      pieces = p;
+      break;
+    }
+  }
+  const int64_t per_item = group / pieces;
   for (size_t t = 0; t < batch.size();) {
     size_t end = t + 1;
     while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
     int64_t cost = 0;  // dot products and weighted rows: sum of the tokens' key counts
     for (size_t i = t; i < end; ++i) cost += batch[i].pos + 1;
-    for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh) {
-      if (split_heads) {
-        for (int64_t h = 0; h < group; ++h)
-          attn_items_.push_back({static_cast<int32_t>(t), static_cast<int32_t>(end - t), static_cast<int32_t>(kvh),
-                                 static_cast<int32_t>(kvh * group + h), 1, cost});
-      } else {
+    for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh)
+      for (int64_t h = 0; h < group; h += per_item)
         attn_items_.push_back({static_cast<int32_t>(t), static_cast<int32_t>(end - t), static_cast<int32_t>(kvh),
-                               static_cast<int32_t>(kvh * group), static_cast<int32_t>(group), cost * group});
-      }
-    }
+                               static_cast<int32_t>(kvh * group + h), static_cast<int32_t>(per_item), cost * per_item});
     t = end;
   }
 }
