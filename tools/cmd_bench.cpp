@@ -9,9 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <random>
 
 #include "commands.h"
@@ -40,20 +42,35 @@ struct Result {
   int threads;
   double mean, stddev;  // tokens per second
   std::vector<double> samples;
+  // Generation runs with the roofline: the read bandwidth measured before and after each repetition, and each
+  // repetition's roofline fraction against the mean of its two neighbouring probes.
+  std::vector<double> bandwidths, rooflines;
 };
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 == 1 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937& rng) {
+// `probe` (generation tests only, may be null): the bandwidth is measured around every repetition, since on a
+// shared machine it moves from minute to minute and a single probe after the tests can miss the conditions
+// the tests ran in by a factor of two.
+Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937& rng, const ReadBandwidthProbe* probe,
+                double weight_bytes) {
   const int64_t vocab = engine.model().config().vocab;
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
   Result r;
   r.test = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  constexpr int kProbePasses = 3;
   for (int rep = -1; rep < reps; ++rep) {  // rep -1 warms up (page faults, caches), not counted
     for (auto& t : tokens) t = tok(rng);
+    if (probe != nullptr && rep >= 0 && r.bandwidths.empty()) r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
     const auto t0 = std::chrono::steady_clock::now();
     if (n_prompt > 0) {
       engine.eval(0, tokens, 0);
@@ -62,6 +79,11 @@ Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937&
     }
     const double s = seconds_since(t0);
     if (rep >= 0) r.samples.push_back((n_prompt > 0 ? n_prompt : n_gen) / s);
+    if (probe != nullptr && rep >= 0) {
+      r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
+      const double bw = 0.5 * (r.bandwidths[r.bandwidths.size() - 2] + r.bandwidths.back());
+      r.rooflines.push_back(weight_bytes * r.samples.back() / bw);
+    }
   }
   double sum = 0, sq = 0;
   for (double v : r.samples) sum += v;
@@ -96,18 +118,26 @@ int run_bench(const BenchOptions& o) {
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   if (gpu) cuda::offload(engine, o.gpu_layers);
   std::mt19937 rng(1234);
+  const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
+  // The roofline: the bytes a token reads against this machine's read bandwidth, measured around each
+  // generation run (the CPU's bandwidth: no roofline column for a GPU run; cuda_kernel_bench measures the GPU's).
+  // The probe's buffer is resident from here on, so the peak RSS is the load's peak or the later peak less
+  // the probe.
+  const double rss_before_probe = peak_rss_bytes();
+  const bool has_gen = std::any_of(o.gen.begin(), o.gen.end(), [](int g) { return g > 0; });
+  std::unique_ptr<ReadBandwidthProbe> probe;
+  if (o.roofline && engine.backend() == nullptr && has_gen) probe = std::make_unique<ReadBandwidthProbe>();
   std::vector<Result> results;
   for (int p : o.prompt)
-    if (p > 0) results.push_back(run_test(engine, p, 0, o.reps, rng));
+    if (p > 0) results.push_back(run_test(engine, p, 0, o.reps, rng, nullptr, weight_bytes));
   for (int g : o.gen)
-    if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng));
+    if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng, probe.get(), weight_bytes));
 
   const int threads = default_pool().size();
-  const double rss = peak_rss_bytes();  // before the bandwidth probe allocates its own buffer
-  // The roofline: the bytes a token reads divided by this machine's read bandwidth, measured now.
-  // (the CPU's bandwidth: no roofline column for a GPU run; cuda_kernel_bench measures the GPU's)
-  const double bandwidth = o.roofline && engine.backend() == nullptr ? measure_read_bandwidth(default_pool()) : 0.0;
-  const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
+  const double rss = std::max(rss_before_probe, peak_rss_bytes() - (probe ? static_cast<double>(probe->bytes()) : 0.0));
+  std::vector<double> all_bandwidths;
+  for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
+  const double bandwidth = median(all_bandwidths);
   const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
   const std::string backend =
       engine.backend() != nullptr ? engine.backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
@@ -120,9 +150,12 @@ int run_bench(const BenchOptions& o) {
     if (r.test.rfind("tg", 0) == 0) {
       j["weight_bytes_per_token"] = weight_bytes;
       j["weight_gb_per_s"] = weight_bytes * r.mean / 1e9;
-      if (bandwidth > 0) {
-        j["read_bandwidth_gb_per_s"] = bandwidth / 1e9;
-        j["roofline_fraction"] = weight_bytes * r.mean / bandwidth;
+      if (!r.rooflines.empty()) {
+        j["read_bandwidth_gb_per_s"] = median(r.bandwidths) / 1e9;
+        j["roofline_fraction"] = median(r.rooflines);
+        j["samples_read_bandwidth_gb_per_s"] = r.bandwidths;
+        for (auto& b : j["samples_read_bandwidth_gb_per_s"]) b = b.get<double>() / 1e9;
+        j["samples_roofline_fraction"] = r.rooflines;
       }
     }
     j["peak_rss_bytes"] = rss;
@@ -140,7 +173,7 @@ int run_bench(const BenchOptions& o) {
       const bool tg = r.test.rfind("tg", 0) == 0;
       fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f},{:.3f},{:.0f}\n", name, size, params, backend, threads,
                  r.test, r.mean, r.stddev, tg ? weight_bytes : 0.0,
-                 tg && bandwidth > 0 ? weight_bytes * r.mean / bandwidth : 0.0, rss);
+                 tg ? median(r.rooflines) : 0.0, rss);
     }
   } else {
     fmt::print("| model | size | params | backend | threads | test | t/s | weight B/token | GB/s | roofline |\n");
@@ -150,10 +183,13 @@ int run_bench(const BenchOptions& o) {
       fmt::print("| {} | {} | {:.2f} B | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} | {} |\n", name, human_bytes(size),
                  params / 1e9, backend, threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
                  tg ? fmt::format("{:.1f}", weight_bytes * r.mean / 1e9) : "",
-                 tg && bandwidth > 0 ? fmt::format("{:.0f}%", 100.0 * weight_bytes * r.mean / bandwidth) : "");
+                 tg && !r.rooflines.empty() ? fmt::format("{:.0f}%", 100.0 * median(r.rooflines)) : "");
     }
     fmt::print("\npeak RSS {}", human_bytes(rss));
-    if (bandwidth > 0) fmt::print("; read bandwidth {:.1f} GB/s ({} threads, measured after the tests)", bandwidth / 1e9, threads);
+    if (bandwidth > 0)
+      fmt::print("; read bandwidth {:.1f} GB/s (median of {} probes around the generation runs, {} threads; "
+                 "roofline: median over the runs, each against its own probes)",
+                 bandwidth / 1e9, all_bandwidths.size(), threads);
     fmt::print("\n");
   }
   return 0;

@@ -11,22 +11,25 @@
 
 namespace bitnet {
 
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
-  const size_t words = std::max<size_t>(bytes / 8, 1024);
-  Tensor storage = Tensor::empty({static_cast<int64_t>(words * 8)}, DType::u8);
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) : words_(std::max<size_t>(bytes / 8, 1024)) {
+  storage_ = Tensor::empty({static_cast<int64_t>(words_ * 8)}, DType::u8);
   // Pseudo-random words (xorshift64), written once, which also touches every page. Not a constant: on this
   // kind of VM a constant-filled buffer sometimes reads at 43-57 GB/s while random data and every kernel in the
   // same seconds read at most 32 (the host seems to serve identical pages from fewer physical ones), and
   // model weights are never constant.
-  auto* fill = reinterpret_cast<uint64_t*>(storage.data_as<uint8_t>());
+  auto* fill = reinterpret_cast<uint64_t*>(storage_.data_as<uint8_t>());
   uint64_t state = 0x9e3779b97f4a7c15ull;
-  for (size_t i = 0; i < words; ++i) {
+  for (size_t i = 0; i < words_; ++i) {
     state ^= state << 13;
     state ^= state >> 7;
     state ^= state << 17;
     fill[i] = state;
   }
-  const auto* data = reinterpret_cast<const uint64_t*>(fill);
+}
+
+double ReadBandwidthProbe::measure(ThreadPool& pool, int reps) const {
+  const size_t words = words_;
+  const auto* data = reinterpret_cast<const uint64_t*>(storage_.data_as<uint8_t>());
   const int threads = pool.size();
   std::vector<uint64_t> sink(static_cast<size_t>(threads) * 8);  // one cache line per thread
   std::vector<double> rates;
@@ -54,6 +57,10 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   // The median: a pass the OS or a neighbour disturbed must not decide the roofline, in either direction.
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
+}
+
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
+  return ReadBandwidthProbe(bytes).measure(pool, reps);
 }
 
 }  // namespace bitnet

@@ -97,7 +97,7 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::run(int64_t n, RangeFn fn, int64_t min_chunk) {
   if (n <= 0) return;
-  constexpr int64_t kChunksPerThread = 4;
+  constexpr int64_t kChunksPerThread = 8;
   const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk));
   const auto chunks = static_cast<uint32_t>(std::min<int64_t>({n_threads_ * kChunksPerThread, max_chunks, 0xffff}));
   if (n_threads_ == 1 || chunks == 1 || t_in_region) {

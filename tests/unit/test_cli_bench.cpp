@@ -1,6 +1,6 @@
 // `bitnet make-model` and `bitnet bench` end to end: a tiny model with a real vocabulary, benchmarked with the
 // JSON output, whose rows carry what the engine issue asks of the bench (t/s, weight bytes per token, the
-// roofline fraction against the read bandwidth measured in the same run, peak RSS).
+// roofline fraction against the read bandwidth measured around each repetition, peak RSS).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -44,6 +44,12 @@ TEST(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   EXPECT_GT(frac, 0.0);
   EXPECT_LT(frac, 5.0);  // a tiny model fits in cache, so it may beat the DRAM roofline, but not absurdly
   EXPECT_GT(rows[1]["read_bandwidth_gb_per_s"].get<double>(), 0.1);
+  // Probed before and after each repetition; one roofline per repetition.
+  EXPECT_EQ(rows[1]["samples_read_bandwidth_gb_per_s"].size(), 3u);
+  EXPECT_EQ(rows[1]["samples_roofline_fraction"].size(), 2u);
+  EXPECT_FALSE(rows[0].contains("roofline_fraction"));
+  // The probe's 256 MiB buffer is not the model's memory: the reported peak leaves it out.
+  EXPECT_LT(rows[1]["peak_rss_bytes"].get<double>(), 200e6);
   std::remove(model.c_str());
 }
 
