@@ -50,12 +50,18 @@ void gemm_i8(const DenseI8Args& a) {
 
 template <int R>
 void rows_f16(const DenseF16Args& a, int64_t n0) {
+  // The f16 head is the model file's row-major embedding (4 short streams per tile, which the hardware
+  // prefetcher picks up late): for one token, the next tile's rows are prefetched into L2 one tile ahead.
+  const bool prefetch = a.tokens == 1 && n0 + 2 * R <= a.row_end;
+  const uint16_t* next = a.w + (n0 + R) * a.k_stride;
   for (int64_t t = 0; t < a.tokens; ++t) {
     const float* x = a.x + t * a.x_stride;
     __m512 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= a.k; k += 16) {
+      if (prefetch && k % 32 == 0)
+        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * a.k_stride + k), _MM_HINT_T1);
       const __m512 xv = _mm512_loadu_ps(x + k);
       for (int r = 0; r < R; ++r) {
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + (n0 + r) * a.k_stride + k));
