@@ -1,8 +1,9 @@
 // Causal GQA attention over the f16 KV cache.
 //
 // A work item is one KV head with a block of batch tokens of one sequence (and, when there are too few of
-// those to load every thread evenly -- decode -- part of the KV head's group of query heads). The item converts each chunk
-// of cached keys, then of values, from f16 to f32 once and uses it for all of its (token, query head) pairs.
+// those to load every thread evenly -- decode -- part of the KV head's group of query heads). The item
+// converts each chunk of cached keys, then of values, from f16 to f32 once and uses it for all of its
+// (token, query head) pairs.
 // A loop over (token, head) pairs converted every cached row once per pair: 4 query heads x 128 tokens times
 // per layer at pp128, which made attention a third of pp512.
 //
