@@ -56,8 +56,8 @@ void BM_StreamRead(benchmark::State& state) {
   const size_t bytes = size_t{256} << 20;
   // The library's allocator (2 MiB pages where the kernel grants them), as the weights use.
   Tensor storage = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8);
-  // Pseudo-random content, as weights are: a constant-filled buffer sometimes reads far faster on this VM
-  // (see measure_read_bandwidth).
+  // Pseudo-random content, as weights are: a constant-filled buffer can read faster on this VM
+  // (see ReadBandwidthProbe).
   uint64_t x = 0x9e3779b97f4a7c15ull;
   auto* words = reinterpret_cast<uint64_t*>(storage.data_as<uint8_t>());
   for (size_t i = 0; i < bytes / 8; ++i) {

@@ -13,10 +13,10 @@ namespace bitnet {
 
 ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) : words_(std::max<size_t>(bytes / 8, 1024)) {
   storage_ = Tensor::empty({static_cast<int64_t>(words_ * 8)}, DType::u8);
-  // Pseudo-random words (xorshift64), written once, which also touches every page. Not a constant: on this
-  // kind of VM a constant-filled buffer sometimes reads at 43-57 GB/s while random data and every kernel in the
-  // same seconds read at most 32 (the host seems to serve identical pages from fewer physical ones), and
-  // model weights are never constant.
+  // Pseudo-random words (xorshift64), written once, which also touches every page. Not a constant: model
+  // weights never are, and on this kind of VM a constant-filled buffer once read 43 GB/s in a minute where
+  // random data read 30 (a host can serve identical pages from fewer physical ones). Random data can read
+  // 55+ GB/s too in this VM's fast minutes, so `bitnet bench` probes next to every run.
   auto* fill = reinterpret_cast<uint64_t*>(storage_.data_as<uint8_t>());
   uint64_t state = 0x9e3779b97f4a7c15ull;
   for (size_t i = 0; i < words_; ++i) {
