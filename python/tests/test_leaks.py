@@ -20,20 +20,19 @@ def cycle(path: str) -> None:
     del llm
 
 
+def cycles_then_settle(path: str, n: int) -> tuple[dict, int]:
+    """n load/unload cycles, then garbage and cached memory released: the library's counters and the RSS."""
+    for _ in range(n):
+        cycle(path)
+    gc.collect()
+    bitnet.release_cached_memory()
+    return bitnet.memory_stats(), rss_bytes()
+
+
 def test_load_unload_cycles_leak_nothing(tiny_model):
     path = str(tiny_model)
-    for _ in range(WARMUP):
-        cycle(path)
-    gc.collect()
-    bitnet.release_cached_memory()
-    base = bitnet.memory_stats()
-    rss0 = rss_bytes()
-    for _ in range(CYCLES):
-        cycle(path)
-    gc.collect()
-    bitnet.release_cached_memory()
-    after = bitnet.memory_stats()
-    rss1 = rss_bytes()
+    base, rss0 = cycles_then_settle(path, WARMUP)
+    after, rss1 = cycles_then_settle(path, CYCLES)
     assert after["allocations"] > base["allocations"]  # the cycles did allocate through the counted allocator
     assert after["live_bytes"] == base["live_bytes"]
     assert after["live_allocations"] == base["live_allocations"]

@@ -54,13 +54,14 @@ void Engine::plan_attention(std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
   const int64_t group = c.heads / c.kv_heads, block = attention_block_tokens();
   attn_items_.clear();
-  int64_t blocks = 0;
-  for (size_t t = 0; t < batch.size();) {
+  // The block that starts at batch token t ends here.
+  auto block_end = [&](size_t t) {
     size_t end = t + 1;
     while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
-    ++blocks;
-    t = end;
-  }
+    return end;
+  };
+  int64_t blocks = 0;
+  for (size_t t = 0; t < batch.size(); t = block_end(t)) ++blocks;
   // Query heads per item: the whole group unless that leaves the threads unevenly loaded (decode: 5 KV heads
   // on 2 threads); then the fewest pieces that give every thread the same count or plenty of items. Each
   // piece converts the cached rows again, so fewer pieces are cheaper.
@@ -76,8 +77,7 @@ void Engine::plan_attention(std::span<const BatchToken> batch) {
   }
   const int64_t per_item = group / pieces;
   for (size_t t = 0; t < batch.size();) {
-    size_t end = t + 1;
-    while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
+    const size_t end = block_end(t);
     int64_t cost = 0;  // dot products and weighted rows: sum of the tokens' key counts
     for (size_t i = t; i < end; ++i) cost += batch[i].pos + 1;
     for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh)
@@ -114,16 +114,24 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         const int64_t n_keys = toks[it.count - 1].pos + 1;  // positions ascend within a sequence
         auto pair_scores = [&](int64_t t, int64_t h) { return scores + (t * it.heads + h) * score_stride; };
         auto query = [&](int64_t t, int64_t h) { return q_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
-        // Scores: keys chunk by chunk, each chunk converted once for every pair.
-        for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
-          const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
-          for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(k_cache(layer, seq, c0 + j) + it.kv_head * d, rows + j * d, d);
-          for (int64_t t = 0; t < it.count; ++t) {
-            const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
-            if (upto <= 0) continue;
-            for (int64_t h = 0; h < it.heads; ++h) vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
+        auto output = [&](int64_t t, int64_t h) { return o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
+        // The cached rows (keys or values) of this KV head, chunk by chunk in position order, each chunk
+        // converted to f32 once; use(t, h, c0, upto) then reads rows [c0, c0 + upto) of `rows` for each pair.
+        auto over_chunks = [&](auto&& cache_row, auto&& use) {
+          for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
+            const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
+            for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(cache_row(c0 + j) + it.kv_head * d, rows + j * d, d);
+            for (int64_t t = 0; t < it.count; ++t) {
+              const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
+              if (upto <= 0) continue;
+              for (int64_t h = 0; h < it.heads; ++h) use(t, h, c0, upto);
+            }
           }
-        }
+        };
+        // Scores.
+        over_chunks([&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+          vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
+        });
         // Softmax of each pair's scaled scores; the weights are left in place of the scores.
         for (int64_t t = 0; t < it.count; ++t) {
           const int64_t n = toks[t].pos + 1;
@@ -138,21 +146,13 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             vk.unary[static_cast<int>(UnaryOp::exp)](s, s, n);
             const auto r = static_cast<float>(1.0 / vk.sum(s, n));
             vk.binary_scalar[static_cast<int>(BinaryOp::mul)](s, r, s, n);
-            float* out = o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d;
-            std::fill(out, out + d, 0.0f);
+            std::fill(output(t, h), output(t, h) + d, 0.0f);
           }
         }
-        // Weighted sums: values chunk by chunk, in position order.
-        for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
-          const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
-          for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(v_cache(layer, seq, c0 + j) + it.kv_head * d, rows + j * d, d);
-          for (int64_t t = 0; t < it.count; ++t) {
-            const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
-            if (upto <= 0) continue;
-            for (int64_t h = 0; h < it.heads; ++h)
-              vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d, d);
-          }
-        }
+        // Weighted sums of the values, added in position order.
+        over_chunks([&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+          vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, output(t, h), d);
+        });
       }
     }
   });
