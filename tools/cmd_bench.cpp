@@ -108,7 +108,7 @@ std::string human_bytes(double b) {
 
 int run_bench(const BenchOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
-  const HeadType head = o.head == "int8" ? HeadType::int8 : HeadType::f16;
+  const HeadType head = parse_head_type(o.head);
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
   const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
                                       : Model::load(o.model, head);
@@ -138,7 +138,7 @@ int run_bench(const BenchOptions& o) {
   std::vector<double> all_bandwidths;
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
   const double bandwidth = median(all_bandwidths);
-  const std::string name = model.description + (head == HeadType::int8 ? " (int8 head)" : "");
+  const std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
   const std::string backend =
       engine.backend() != nullptr ? engine.backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
@@ -208,7 +208,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-t,--threads", o->threads, "Threads (default: BITNET_THREADS or all CPUs)")->check(CLI::Range(1, 1024));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
-  cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
   cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them");

@@ -24,7 +24,8 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   cmd->add_option("-c,--ctx-size", o->ctx, "Chunk length in tokens")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
-  cmd->add_option("--head", o->head, "Output head: f16 or an int8 copy (to measure its cost)")->check(CLI::IsMember({"f16", "int8"}));
+  cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
+      ->check(CLI::IsMember({"f16", "int8", "int4"}));
   cmd->callback([&selected, o] {
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);
@@ -32,7 +33,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       BITNET_CHECK(in.good(), "[perplexity] cannot open the text file '{}'", o->file);
       std::stringstream text;
       text << in.rdbuf();
-      const Model model = Model::load(o->model, o->head == "int8" ? HeadType::int8 : HeadType::f16);
+      const Model model = Model::load(o->model, parse_head_type(o->head));
       const auto tok = Tokenizer::load(o->model);
       const std::vector<int32_t> ids = tok->encode(text.str(), tok->add_bos_default(), false);
       Engine engine(model, o->ctx, 1, std::min(o->batch, o->ctx));

@@ -39,7 +39,7 @@ struct RunOptions {
 
 int run(const RunOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
-  const Model model = Model::load(o.model, o.head == "int8" ? HeadType::int8 : HeadType::f16);
+  const Model model = Model::load(o.model, parse_head_type(o.head));
   const auto tok = Tokenizer::load(o.model);
   BITNET_CHECK(tok->vocab_size() <= model.config().vocab, "[run] '{}': the tokenizer has {} tokens but the model {}",
                o.model, tok->vocab_size(), model.config().vocab);
@@ -112,7 +112,7 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_option("-s,--seed", o->sampling.seed, "Random seed");
   cmd->add_flag("--conversation", o->conversation, "Interactive chat (also -cnv); -p is the system prompt");
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");
-  cmd->add_option("--head", o->head, "Output head: f16 (as in the file) or an int8 copy")->check(CLI::IsMember({"f16", "int8"}));
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}));
   cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet)");
   cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&selected, o] { selected = [o] { return run(*o); }; });

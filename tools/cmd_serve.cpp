@@ -1,5 +1,6 @@
 // `bitnet serve`: the OpenAI-compatible HTTP server, with llama-server's flags (-m -c -np/--parallel --host
 // --port --api-key -t -n) and their LLAMA_ARG_* environment variables (the flag wins over the environment).
+#include <bitnet/model.h>
 #include <bitnet/server.h>
 
 #include "commands.h"
@@ -23,7 +24,9 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--threads-http", o->http_threads, "Connection threads (0: slots + queue + 8)")->check(CLI::Range(0, 4096))->envname("LLAMA_ARG_THREADS_HTTP");
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds, "Seconds in-flight requests get to finish on SIGTERM")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "Require this key (Authorization: Bearer KEY or X-Api-Key) on every route but /health")->envname("LLAMA_API_KEY");
-  cmd->add_flag("--int8-head", o->int8_head, "Use an int8 copy of the output head");
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}))->capture_default_str();
+  // The flag of earlier versions, kept so that scripts using it go on working.
+  cmd->add_flag_callback("--int8-head", [o] { o->head = "int8"; }, "Same as --head int8");
   cmd->callback([&selected, o] { selected = [o] { return run_server(*o); }; });
 }
 

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bitnet {
@@ -37,7 +38,12 @@ struct TransformerConfig {
   void validate() const;  // throws naming the inconsistent field
 };
 
-enum class HeadType { f16, int8 };  // the output head: f16 (as in the official files) or an int8 copy
+// The output head: f16 (as in the official files), or a copy quantized at load time to int8 (per row) or int4
+// (groups of 32, see bitnet/dense.h), which decode reads in a half or a quarter of the bytes.
+enum class HeadType { f16, int8, int4 };
+HeadType parse_head_type(std::string_view name);  // "f16", "int8" or "int4"; throws naming the others
+std::string_view head_type_name(HeadType head);
+inline constexpr const char* kHeadTypeHelp = "Output head: f16 (as in the file), or an int8 or int4 copy";
 
 struct LayerWeights {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
@@ -75,6 +81,7 @@ class Model {
   HeadType head_type() const { return head_type_; }
   const Tensor& head_f16() const { return head_f16_; }    // [vocab, hidden] f16 (tied: the embedding)
   const Int8Matrix& head_int8() const { return head_int8_; }
+  const Int4Matrix& head_int4() const { return head_int4_; }
   size_t ternary_bytes() const;  // kernel-layout bytes of all ternary matrices
   size_t head_bytes() const;     // bytes the head reads per token
   int64_t parameter_count() const;
@@ -89,6 +96,7 @@ class Model {
   HeadType head_type_ = HeadType::f16;
   Tensor head_f16_;
   Int8Matrix head_int8_;
+  Int4Matrix head_int4_;
 };
 
 }  // namespace bitnet

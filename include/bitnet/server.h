@@ -22,7 +22,7 @@ struct ServerOptions {
   int http_threads = 0;              // connection threads (0: slots + queue + 8)
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
   std::string api_key;               // when set: required on every route but /health
-  bool int8_head = false;
+  std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
 };
 
 // Loads the model, serves until SIGTERM or SIGINT, then shuts down gracefully: new requests get 503, those in

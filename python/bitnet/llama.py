@@ -40,8 +40,8 @@ class Llama:
         head: str = "f16",
     ):
         """n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
-        or all logical CPUs). head="int8" uses an int8 copy of the output head (faster decode, slightly different
-        logits).
+        or all logical CPUs). head="int8" or "int4" uses an int8 or a grouped int4 copy of the output head (faster
+        decode, slightly different logits).
         use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
         if chat_format is not None:
             raise ValueError(

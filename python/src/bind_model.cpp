@@ -25,11 +25,10 @@ void bind_model(py::module_& m) {
   core
       .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads,
                        const std::string& head) {
-             BITNET_CHECK(head == "f16" || head == "int8", "[llama] head must be 'f16' or 'int8', got '{}'", head);
              BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
+             const HeadType head_type = parse_head_type(head);
              py::gil_scoped_release nogil;
-             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads,
-                                                head == "int8" ? HeadType::int8 : HeadType::f16);
+             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads, head_type);
            }),
            py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("n_threads") = 0,
            py::arg("head") = "f16")

@@ -43,6 +43,8 @@ void upload_matrix(DevMatrix& d, std::span<const TernaryMatrix* const> parts, co
 CudaBackend::CudaBackend(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, int device)
     : model_(model), device_(device), n_ctx_(n_ctx), max_batch_(max_batch), n_seq_(n_seq) {
   const TransformerConfig& c = model.config();
+  BITNET_CHECK(model.head_type() != HeadType::int4,
+               "[cuda] the int4 output head has no CUDA kernel yet: load the model with the f16 or int8 head");
   BITNET_CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   BITNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));

@@ -1,5 +1,6 @@
-// AVX-512 dense kernels: int8 x int8 with VNNI on tiles of 4 rows x T tokens; f16 x f32 with vcvtph2ps + FMA,
-// 4 rows at a time so each activation load serves 4 rows.
+// AVX-512 dense kernels: int8 x int8 with VNNI on tiles of 4 rows x T tokens; int4 x int8 the same way, with
+// each group's int32 dot scaled in float; f16 x f32 with vcvtph2ps + FMA, 4 rows at a time so each activation
+// load serves 4 rows.
 // GCC 12 warns about its own _mm512_undefined_* inside the shuffle intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -48,6 +49,71 @@ void gemm_i8(const DenseI8Args& a) {
   for (; n < a.row_end; ++n) rows_i8<1>(a, n);
 }
 
+// int4 tile: R rows (a whole row group when R == 4; one row anywhere when R == 1) x T tokens. Per super-block
+// of 128 weights, the mask and the shift give the nibbles u of weights 0..63 and 64..127 as u8; `vpdpbusd`
+// starts from -8 * (the 4-byte sums of x) so that it yields sum((u - 8) x) per lane, and each lane belongs to
+// one group of 32 (lanes 0-7 and 8-15), so the group's scale, spread over its 8 lanes, applies in float.
+template <int R, int T>
+void tile_i4(const DenseI4Args& a, int64_t n0, int64_t t0) {
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  const __m512i groups01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i groups23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  const uint8_t* w[R];
+  const uint16_t* sc[R];
+  for (int r = 0; r < R; ++r) {
+    w[r] = a.w + dense_i4_offset(n0 + r, 0, a.k_pad);
+    sc[r] = a.scales + dense_i4_scale_index(n0 + r, 0, a.k_pad);
+  }
+  constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
+  for (int64_t b = 0; b < a.k_pad / kDenseI4SuperBlock; ++b) {
+    __m512i lo[R], hi[R];
+    __m512 s_lo[R], s_hi[R];
+    for (int r = 0; r < R; ++r) {
+      const __m512i packed = _mm512_loadu_si512(w[r] + b * kDenseI4GroupStride);
+      lo[r] = _mm512_and_si512(packed, nibble);
+      hi[r] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
+      const __m512 s4 = _mm512_castps128_ps512(
+          _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc[r] + b * kScaleStride))));
+      s_lo[r] = _mm512_permutexvar_ps(groups01, s4);
+      s_hi[r] = _mm512_permutexvar_ps(groups23, s4);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int8_t* x = a.x + (t0 + t) * a.x_stride + b * kDenseI4SuperBlock;
+      const __m512i x_lo = _mm512_loadu_si512(x);
+      const __m512i x_hi = _mm512_loadu_si512(x + 64);
+      const __m512i zero = _mm512_setzero_si512();
+      const __m512i off_lo = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eight, x_lo));
+      const __m512i off_hi = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eight, x_hi));
+      for (int r = 0; r < R; ++r) {
+        const __m512 d_lo = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off_lo, lo[r], x_lo));
+        const __m512 d_hi = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off_hi, hi[r], x_hi));
+        acc[r][t] = _mm512_fmadd_ps(d_lo, s_lo[r], acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(d_hi, s_hi[r], acc[r][t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) a.y[(t0 + t) * a.y_stride + n0 + r] = _mm512_reduce_add_ps(acc[r][t]) * a.dequant[t0 + t];
+}
+
+template <int R>
+void rows_i4(const DenseI4Args& a, int64_t n0) {
+  int64_t t = 0;
+  for (; t + 2 <= a.tokens; t += 2) tile_i4<R, 2>(a, n0, t);
+  for (; t < a.tokens; ++t) tile_i4<R, 1>(a, n0, t);
+}
+
+void gemm_i4(const DenseI4Args& a) {
+  int64_t n = a.row_begin;
+  for (; n % 4 != 0 && n < a.row_end; ++n) rows_i4<1>(a, n);  // up to the first whole row group
+  for (; n + 4 <= a.row_end; n += 4) rows_i4<4>(a, n);
+  for (; n < a.row_end; ++n) rows_i4<1>(a, n);
+}
+
 template <int R>
 void rows_f16(const DenseF16Args& a, int64_t n0) {
   // The f16 head is the model file's row-major embedding (4 short streams per tile, which the hardware
@@ -89,6 +155,6 @@ void gemm_f16(const DenseF16Args& a) {
 }  // namespace
 
 extern const DenseKernels kDenseKernels;
-const DenseKernels kDenseKernels = {gemm_i8, gemm_f16};
+const DenseKernels kDenseKernels = {gemm_i8, gemm_f16, gemm_i4};
 
 }  // namespace bitnet::kernels::avx512

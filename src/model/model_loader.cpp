@@ -212,6 +212,7 @@ Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType hea
 void Model::finish_head(HeadType head) {
   head_type_ = head;
   if (head == HeadType::int8) head_int8_ = Int8Matrix::quantize(head_f16_);
+  if (head == HeadType::int4) head_int4_ = Int4Matrix::quantize(head_f16_);
   if (head_f16_.dtype() != DType::f16) head_f16_ = head_f16_.to(DType::f16);  // the kernel reads f16
 }
 
@@ -222,7 +223,30 @@ size_t Model::ternary_bytes() const {
   return total;
 }
 
-size_t Model::head_bytes() const { return head_type_ == HeadType::int8 ? head_int8_.bytes() : head_f16_.nbytes(); }
+size_t Model::head_bytes() const {
+  switch (head_type_) {
+    case HeadType::int8: return head_int8_.bytes();
+    case HeadType::int4: return head_int4_.bytes();
+    case HeadType::f16: break;
+  }
+  return head_f16_.nbytes();
+}
+
+HeadType parse_head_type(std::string_view name) {
+  if (name == "f16") return HeadType::f16;
+  if (name == "int8") return HeadType::int8;
+  if (name == "int4") return HeadType::int4;
+  throw Error(fmt::format("[model] unknown head type '{}' (expected f16, int8 or int4)", name));
+}
+
+std::string_view head_type_name(HeadType head) {
+  switch (head) {
+    case HeadType::int8: return "int8";
+    case HeadType::int4: return "int4";
+    case HeadType::f16: break;
+  }
+  return "f16";
+}
 
 int64_t Model::parameter_count() const {
   int64_t n = embedding_.numel() + static_cast<int64_t>(output_norm_.size());

@@ -10,21 +10,20 @@
 
 #include "kernels/dense.h"
 #include "kernels/ternary.h"
+#include "quant/float_rows.h"
 
 namespace bitnet {
 
 Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
   BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
-               "[int8_matrix] expects a 2-d float tensor, got {}", weights.defined() ? weights.str() : "undefined");
-  // Rows are converted to f32 one at a time (a 128k x 2560 f16 head would need 1.3 GB as a whole f32 copy),
-  // in parallel.
-  const Tensor w = weights.dtype() == DType::f16 || weights.dtype() == DType::f32 ? weights.contiguous()
-                                                                                   : weights.to(DType::f32).contiguous();
+               "[int8_matrix] expects a 2-d float tensor, got {}",
+               weights.defined() ? weights.str() : "undefined");
   Int8Matrix m;
-  m.rows_ = w.size(0);
-  m.cols_ = w.size(1);
+  m.rows_ = weights.size(0);
+  m.cols_ = weights.size(1);
   BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
-               "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K, w.str());
+               "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K,
+               weights.str());
   m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
   const auto bytes = m.bytes();
   // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
@@ -32,35 +31,23 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
                                        [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
   std::memset(m.data_.get(), 128, bytes);  // weight 0 in the padding
   m.row_scales_.resize(static_cast<size_t>(m.rows_));
-  const bool f16 = w.dtype() == DType::f16;
   std::atomic<int64_t> bad_row{-1};
-  default_pool().parallel_for(m.rows_, [&](int64_t n0, int64_t n1) {
-    std::vector<float> buf(f16 ? static_cast<size_t>(m.cols_) : 0);
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* row;
-      if (f16) {
-        const uint16_t* h = w.data_as<uint16_t>() + n * m.cols_;
-        for (int64_t k = 0; k < m.cols_; ++k) buf[static_cast<size_t>(k)] = f16_to_f32(h[k]);
-        row = buf.data();
-      } else {
-        row = w.data_as<float>() + n * m.cols_;
-      }
-      float amax = 0;
-      for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
-      if (!std::isfinite(amax)) {
-        bad_row.store(n);
-        continue;
-      }
-      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
-      const float inv = 1.0f / scale;
-      uint8_t* out = m.data_.get();
-      for (int64_t k = 0; k < m.cols_; ++k) {
-        const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
-        out[kernels::dense_i8_offset(n, k, m.k_pad_)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
-      }
-      m.row_scales_[static_cast<size_t>(n)] = scale;
+  detail::for_each_float_row(weights, "int8_matrix", [&](int64_t n, const float* row) {
+    float amax = 0;
+    for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
+    if (!std::isfinite(amax)) {
+      bad_row.store(n);
+      return;
     }
-  }, 64);
+    const float scale = amax > 0 ? amax / 127.0f : 1.0f;
+    const float inv = 1.0f / scale;
+    uint8_t* out = m.data_.get();
+    for (int64_t k = 0; k < m.cols_; ++k) {
+      const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
+      out[kernels::dense_i8_offset(n, k, m.k_pad_)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+    }
+    m.row_scales_[static_cast<size_t>(n)] = scale;
+  });
   BITNET_CHECK(bad_row.load() < 0, "[int8_matrix] row {} contains NaN or Inf", bad_row.load());
   return m;
 }

@@ -170,9 +170,13 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     ++n_out;
   }
   if (n_out == 0) return;
-  if (model_.head_type() == HeadType::int8) {
+  if (model_.head_type() != HeadType::f16) {
     quantize_activations(h, n_out, c.hidden, c.hidden, qa_, n_out > 1 ? &pool_ : nullptr);
-    int8_matmul(model_.head_int8(), qa_, logits, c.vocab, pool_);
+    if (model_.head_type() == HeadType::int8) {
+      int8_matmul(model_.head_int8(), qa_, logits, c.vocab, pool_);
+    } else {
+      int4_matmul(model_.head_int4(), qa_, logits, c.vocab, pool_);
+    }
   } else {
     f16_matmul(model_.head_f16(), h, n_out, c.hidden, logits, c.vocab, pool_);
   }

@@ -203,7 +203,7 @@ void HttpServer::load() {
   auto st = std::make_unique<ServerState>();
   st->options = opt_;
   st->model_id = opt_.alias.empty() ? std::filesystem::path(opt_.model).filename().string() : opt_.alias;
-  st->model = std::make_unique<Model>(Model::load_gguf(opt_.model, opt_.int8_head ? HeadType::int8 : HeadType::f16));
+  st->model = std::make_unique<Model>(Model::load_gguf(opt_.model, parse_head_type(opt_.head)));
   st->tokenizer = Tokenizer::from_gguf(GgufFile::open(opt_.model));
   const TransformerConfig& c = st->model->config();
   BITNET_CHECK(st->tokenizer->vocab_size() <= c.vocab, "[serve] '{}': the tokenizer has {} tokens but the model {}",

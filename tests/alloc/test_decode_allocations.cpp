@@ -37,7 +37,7 @@ TEST(DecodeAllocations, AWarmDecodeStepAllocatesNothing) {
   c.kv_heads = 2;
   c.head_dim = 64;
   c.context = 64;
-  for (HeadType head : {HeadType::f16, HeadType::int8}) {
+  for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4}) {
     const Model m = Model::random(c, 1, head);
     Engine e(m, 64, 2, 8);
     std::vector<float> logits(static_cast<size_t>(2 * c.vocab));

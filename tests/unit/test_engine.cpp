@@ -231,16 +231,20 @@ TEST(Engine, SequencesInOneBatchEqualSequencesAlone) {
   for (int64_t n = 0; n < V; ++n) ASSERT_EQ(both[static_cast<size_t>(V + n)], s1[n]);
 }
 
-TEST(Engine, Int8HeadStaysCloseToTheF16Head) {
+TEST(Engine, QuantizedHeadsStayCloseToTheF16Head) {
   const Model f16 = Model::random(tiny(FfnActivation::relu2, true), 5, HeadType::f16);
-  const Model i8 = Model::random(tiny(FfnActivation::relu2, true), 5, HeadType::int8);
-  Engine a(f16, 16), b(i8, 16);
+  Engine a(f16, 16);
   const std::vector<int32_t> tokens = {4, 8, 15, 16, 23, 42};
-  const float* la = a.eval(0, tokens, 0);
-  const float* lb = b.eval(0, tokens, 0);
-  const Tensor ta = Tensor::from_bytes(la, {f16.config().vocab}, DType::f32);
-  const Tensor tb = Tensor::from_bytes(lb, {f16.config().vocab}, DType::f32);
-  EXPECT_GT(quant_error(ta, tb).cosine, 0.999);
+  const Tensor ta = Tensor::from_bytes(a.eval(0, tokens, 0), {f16.config().vocab}, DType::f32);
+  // The int4 head (16 levels per group of 32) is coarser than the int8 one (255 levels per row).
+  for (auto [head, min_cosine] : {std::pair{HeadType::int8, 0.999}, std::pair{HeadType::int4, 0.99}}) {
+    const Model quantized = Model::random(tiny(FfnActivation::relu2, true), 5, head);
+    Engine b(quantized, 16);
+    const Tensor tb = Tensor::from_bytes(b.eval(0, tokens, 0), {f16.config().vocab}, DType::f32);
+    EXPECT_GT(quant_error(ta, tb).cosine, min_cosine) << head_type_name(head);
+  }
+  EXPECT_EQ(parse_head_type("int4"), HeadType::int4);
+  EXPECT_THROW(parse_head_type("q4_0"), Error);
 }
 
 TEST(Engine, RejectsBadInput) {

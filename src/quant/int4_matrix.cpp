@@ -1,0 +1,141 @@
+// The int4 head matrix: grouped 4-bit quantization with a least-squares scale search, and its threaded
+// product with int8 activations.
+#include <bitnet/dense.h>
+#include <bitnet/dtype.h>
+#include <bitnet/memory.h>
+#include <bitnet/thread_pool.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/dense.h"
+#include "kernels/ternary.h"
+#include "quant/float_rows.h"
+
+namespace bitnet {
+
+namespace {
+
+using kernels::kDenseI4Group;
+
+float squared_error(const float* x, int64_t n, float d, const int8_t* q) {
+  float e = 0;
+  for (int64_t i = 0; i < n; ++i) e += (x[i] - d * q[i]) * (x[i] - d * q[i]);
+  return e;
+}
+
+void round_to_levels(const float* x, int64_t n, float d, int8_t* q) {
+  const float inv = d != 0 ? 1.0f / d : 0.0f;
+  for (int64_t i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * inv), -8.0f, 7.0f));
+}
+
+// The f16 scale of one group of n <= 32 values and their levels q (the best of a few candidates, see
+// dense.h). The levels are rounded with the stored (f16) scale, so they are the best for that scale.
+uint16_t quantize_group(const float* x, int64_t n, int8_t* q) {
+  float extreme = 0;  // the value of largest magnitude, with its sign
+  for (int64_t i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
+  if (extreme == 0) {
+    std::fill(q, q + n, int8_t{0});
+    return 0;
+  }
+  // Mapping the extreme to -8 (not +7) uses all 16 levels; the smaller divisors trade clipping of the
+  // extreme for a finer step on the rest.
+  float best_d = 0, best_err = INFINITY;
+  int8_t trial[kDenseI4Group];
+  for (float level : {-8.0f, -7.5f, -7.0f, -6.5f}) {
+    round_to_levels(x, n, extreme / level, trial);
+    float xq = 0, qq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      xq += x[i] * trial[i];
+      qq += static_cast<float>(trial[i]) * trial[i];
+    }
+    const float d = f16_to_f32(f32_to_f16(xq / qq));  // the least-squares scale for these levels, as stored
+    const float err = squared_error(x, n, d, trial);
+    if (err < best_err) {
+      best_err = err;
+      best_d = d;
+    }
+  }
+  if (!(best_err < INFINITY)) return f32_to_f16(INFINITY);  // every scale overflows f16: the caller says so
+  round_to_levels(x, n, best_d, q);
+  return f32_to_f16(best_d);
+}
+
+}  // namespace
+
+Int4Matrix Int4Matrix::quantize(const Tensor& weights) {
+  BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
+               "[int4_matrix] expects a 2-d float tensor, got {}", weights.defined() ? weights.str() : "undefined");
+  Int4Matrix m;
+  m.rows_ = weights.size(0);
+  m.cols_ = weights.size(1);
+  BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
+               "[int4_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K,
+               weights.str());
+  m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
+  const auto bytes = m.nibble_bytes();
+  m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
+                                       [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
+  std::memset(m.data_.get(), 0x88, bytes);  // u = 8 (weight 0) in the padding
+  m.scales_.assign(static_cast<size_t>((m.rows_ + 3) / 4 * 4 * m.k_pad_ / kDenseI4Group), 0);
+  std::atomic<int64_t> bad_row{-1};
+  detail::for_each_float_row(weights, "int4_matrix", [&](int64_t n, const float* row) {
+    for (int64_t k = 0; k < m.cols_; ++k)
+      if (!std::isfinite(row[k])) {
+        bad_row.store(n);
+        return;
+      }
+    int8_t q[kDenseI4Group];
+    uint8_t* out = m.data_.get();
+    for (int64_t g = 0; g < m.cols_; g += kDenseI4Group) {
+      const int64_t len = std::min(kDenseI4Group, m.cols_ - g);
+      const uint16_t d = quantize_group(row + g, len, q);
+      if (!std::isfinite(f16_to_f32(d))) {
+        bad_row.store(n);
+        return;
+      }
+      m.scales_[static_cast<size_t>(kernels::dense_i4_scale_index(n, g, m.k_pad_))] = d;
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t k = g + i;
+        uint8_t& byte = out[kernels::dense_i4_offset(n, k, m.k_pad_)];
+        const int shift = kernels::dense_i4_shift(k);
+        byte = static_cast<uint8_t>((byte & ~(0xf << shift)) | ((q[i] + 8) << shift));
+      }
+    }
+  });
+  BITNET_CHECK(bad_row.load() < 0, "[int4_matrix] row {} contains NaN or Inf, or a value beyond f16's range",
+               bad_row.load());
+  return m;
+}
+
+Tensor Int4Matrix::dequantize() const {
+  Tensor out = Tensor::empty({rows_, cols_});
+  float* o = out.data_as<float>();
+  for (int64_t n = 0; n < rows_; ++n)
+    for (int64_t k = 0; k < cols_; ++k) {
+      const int u = (data_[static_cast<size_t>(kernels::dense_i4_offset(n, k, k_pad_))] >> kernels::dense_i4_shift(k)) & 0xf;
+      o[n * cols_ + k] = f16_to_f32(scales_[static_cast<size_t>(kernels::dense_i4_scale_index(n, k, k_pad_))]) *
+                         static_cast<float>(u - 8);
+    }
+  return out;
+}
+
+void int4_matmul(const Int4Matrix& w, const QuantizedActivations& x, float* y, int64_t y_stride, ThreadPool& pool) {
+  BITNET_CHECK(x.k() == w.cols() && x.k_pad() == w.k_pad(),
+               "[int4_matmul] activations have {} columns but the weights {}", x.k(), w.cols());
+  if (x.tokens() == 0) return;
+  const auto& k = kernels::dense_family().get();
+  const kernels::DenseI4Args args{w.data(), w.scales(), w.k_pad(), x.row(0), x.k_pad(), x.dequant(),
+                                  y,        y_stride,   0,         0,        x.tokens()};
+  pool.parallel_for((w.rows() + 15) / 16, [&](int64_t u0, int64_t u1) {
+    kernels::DenseI4Args part = args;
+    part.row_begin = u0 * 16;
+    part.row_end = std::min(u1 * 16, w.rows());
+    k.gemm_i4(part);
+  });
+}
+
+}  // namespace bitnet
