@@ -8,12 +8,14 @@
 #include <benchmark/benchmark.h>
 #include <bitnet/cpu.h>
 #include <bitnet/dense.h>
+#include <bitnet/model.h>
 #include <bitnet/nbit.h>
 #include <bitnet/ternary.h>
 #include <bitnet/thread_pool.h>
 #include <immintrin.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/ternary.h"
@@ -122,9 +124,9 @@ void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
   force_isa(std::nullopt);
 }
 
-// The 2B4T output head at decode: 128256 x 2560, f16 (as in the official files) or int8 (per-row scales).
-// 657 / 328 MB: far past the L3, no rotation needed.
-void BM_HeadGemv(benchmark::State& state, bool int8) {
+// The 2B4T output head at decode: 128256 x 2560, f16 (as in the official files), int8 (per-row scales) or
+// int4 (groups of 32). 657 / 328 / 185 MB: far past the L3, no rotation needed.
+void BM_HeadGemv(benchmark::State& state, HeadType head) {
   const int threads = static_cast<int>(state.range(0));
   ThreadPool pool(threads);
   constexpr int64_t kVocab = 128256, kHidden = 2560;
@@ -135,12 +137,18 @@ void BM_HeadGemv(benchmark::State& state, bool int8) {
   std::vector<float> y(static_cast<size_t>(kVocab));
   std::vector<float> xf(static_cast<size_t>(kHidden), 0.5f);
   size_t bytes = 0;
-  if (int8) {
+  if (head == HeadType::int8) {
     const Int8Matrix m = Int8Matrix::quantize(w);
     w = Tensor();
     const QuantizedActivations x = random_activations(1, kHidden);
     bytes = m.bytes();
     for (auto _ : state) int8_matmul(m, x, y.data(), kVocab, pool);
+  } else if (head == HeadType::int4) {
+    const Int4Matrix m = Int4Matrix::quantize(w);
+    w = Tensor();
+    const QuantizedActivations x = random_activations(1, kHidden);
+    bytes = m.bytes();
+    for (auto _ : state) int4_matmul(m, x, y.data(), kVocab, pool);
   } else {
     const Tensor h = w.to(DType::f16);
     w = Tensor();
@@ -170,8 +178,8 @@ void BM_NbitGemm(benchmark::State& state, int bits) {
 }
 
 void register_all() {
-  for (bool int8 : {false, true})
-    benchmark::RegisterBenchmark(int8 ? "HeadGemv/int8_128256x2560" : "HeadGemv/f16_128256x2560", BM_HeadGemv, int8)
+  for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4})
+    benchmark::RegisterBenchmark(("HeadGemv/" + std::string(head_type_name(head)) + "_128256x2560").c_str(), BM_HeadGemv, head)
         ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (int bits : {1, 2, 4, 8})
     benchmark::RegisterBenchmark(("NbitGemm/" + std::to_string(bits) + "bit_2560x6912").c_str(), BM_NbitGemm, bits)

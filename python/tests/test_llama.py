@@ -189,3 +189,13 @@ def test_closed_model_raises(tiny_model):
         assert m.n_ctx() == 64
     with pytest.raises(ValueError, match="was closed"):
         m("x", max_tokens=1)
+
+
+@pytest.mark.parametrize("head", ["int8", "int4"])
+def test_quantized_head_equals_cli(tiny_model, head):
+    # The head is quantized the same way in the library the CLI and the package share.
+    quantized = bitnet.Llama(str(tiny_model), n_ctx=128, verbose=False, seed=1, head=head)
+    out = quantized(PROMPT, max_tokens=12, temperature=0)
+    assert out["choices"][0]["text"] == cli_text(tiny_model, "-n", "12", "--temp", "0", "--head", head)
+    with pytest.raises(bitnet.BitnetError, match="unknown head type 'q4'"):
+        bitnet.Llama(str(tiny_model), verbose=False, head="q4")

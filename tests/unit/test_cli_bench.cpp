@@ -53,6 +53,37 @@ TEST(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   std::remove(model.c_str());
 }
 
+// --head: the quantized copies of the 32000 x 256 head read 1 byte (int8, rows padded to 256) and 4.5 bits
+// (int4) per weight instead of 2 (f16); the rest of the bytes per token are the same.
+TEST(BenchCommand, HeadTypeSetsTheBytesPerToken) {
+  const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no llama-spm vocabulary in " << BITNET_SHARED_DATA;
+  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+  const std::string model = ::testing::TempDir() + "/bitnet_bench_heads.gguf";
+  int status = 0;
+  run_command(std::string(BITNET_CLI) + " make-model --arch tiny --vocab " + vocab + " " + model + " 2>&1", &status);
+  ASSERT_EQ(status, 0);
+  double bytes[3] = {};
+  const char* heads[3] = {"f16", "int8", "int4"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string out = run_command(std::string(BITNET_CLI) + " bench -m " + model + " -p 0 -n 2 -r 1 -t 1 -o json --head " +
+                                            heads[i] + " 2>/dev/null", &status);
+    ASSERT_EQ(status, 0) << heads[i] << ": " << out;
+    const auto rows = nlohmann::json::parse(out);
+    ASSERT_EQ(rows.size(), 1u);
+    if (i > 0) EXPECT_NE(rows[0]["model"].get<std::string>().find(std::string("(") + heads[i] + " head)"), std::string::npos);
+    bytes[i] = rows[0]["weight_bytes_per_token"].get<double>();
+  }
+  constexpr double kWeights = 32000.0 * 256;
+  EXPECT_DOUBLE_EQ(bytes[0] - bytes[1], kWeights);              // 2 bytes -> 1 byte per weight
+  EXPECT_DOUBLE_EQ(bytes[1] - bytes[2], kWeights * (1 - 4.5 / 8));  // 1 byte -> 4 bits + an f16 per 32
+  EXPECT_NE(run_command(std::string(BITNET_CLI) + " bench -m " + model + " -p 0 -n 2 -r 1 --head q4 2>&1", &status)
+                .find("q4"),
+            std::string::npos);
+  EXPECT_NE(status, 0);
+  std::remove(model.c_str());
+}
+
 TEST(BenchCommand, MissingModelIsAClearError) {
   if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
   int status = 0;
