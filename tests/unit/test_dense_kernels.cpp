@@ -198,7 +198,7 @@ TEST(DenseMatmul, Int4QuantizerBeatsPlainAbsmaxInEveryGroup) {
       total += err;
       total_plain += err_plain;
     }
-  EXPECT_LT(total, 0.97 * total_plain);  // the search must find better scales in many groups, not only tie
+  EXPECT_LT(total, 0.95 * total_plain);  // measured 0.934: the search finds better scales in many groups
   double signal = 0;
   for (int64_t i = 0; i < w.numel(); ++i) signal += static_cast<double>(w.data_as<float>()[i]) * w.data_as<float>()[i];
   EXPECT_GT(10 * std::log10(signal / total), 19.0);  // weight SQNR in dB: 16 levels per group of 32
