@@ -7,6 +7,8 @@
 #include <bitnet/tensor.h>
 #include <bitnet/thread_pool.h>
 
+#include "kernels/vector.h"
+
 #include <string_view>
 #include <vector>
 
@@ -21,13 +23,13 @@ void for_each_float_row(const Tensor& weights, std::string_view who, F&& fn) {
                                                                                    : weights.to(DType::f32).contiguous();
   const int64_t rows = w.size(0), cols = w.size(1);
   const bool f16 = w.dtype() == DType::f16;
+  const auto convert = kernels::vector_family().get().f16_to_f32;  // vectorized (F16C where there is one)
   default_pool().parallel_for(rows, [&](int64_t n0, int64_t n1) {
     std::vector<float> buf(f16 ? static_cast<size_t>(cols) : 0);
     for (int64_t n = n0; n < n1; ++n) {
       const float* row;
       if (f16) {
-        const uint16_t* h = w.data_as<uint16_t>() + n * cols;
-        for (int64_t k = 0; k < cols; ++k) buf[static_cast<size_t>(k)] = f16_to_f32(h[k]);
+        convert(w.data_as<uint16_t>() + n * cols, buf.data(), cols);
         row = buf.data();
       } else {
         row = w.data_as<float>() + n * cols;
