@@ -25,6 +25,7 @@ void gemm_f16(const DenseF16Args& a) {
       a.y[t * a.y_stride + n] = static_cast<float>(dot);
     }
 }
+
 // Groups of 32 in order: each group's exact int32 dot, times its scale, added in float.
 void gemm_i4(const DenseI4Args& a) {
   for (int64_t t = 0; t < a.tokens; ++t)

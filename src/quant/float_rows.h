@@ -7,10 +7,10 @@
 #include <bitnet/tensor.h>
 #include <bitnet/thread_pool.h>
 
-#include "kernels/vector.h"
-
 #include <string_view>
 #include <vector>
+
+#include "kernels/vector.h"
 
 namespace bitnet::detail {
 

@@ -111,7 +111,8 @@ Int4Matrix Int4Matrix::quantize(const Tensor& weights) {
       }
     }
   });
-  BITNET_CHECK(bad_row.load() < 0, "[int4_matrix] row {} contains NaN or Inf, or a value beyond f16's range",
+  BITNET_CHECK(bad_row.load() < 0,
+               "[int4_matrix] row {} contains NaN or Inf, or values too large for an f16 group scale (|w| > 8 x 65504)",
                bad_row.load());
   return m;
 }
