@@ -208,7 +208,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-t,--threads", o->threads, "Threads (default: BITNET_THREADS or all CPUs)")->check(CLI::Range(1, 1024));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
-  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}));
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
   cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them");

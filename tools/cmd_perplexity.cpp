@@ -25,7 +25,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
-      ->check(CLI::IsMember({"f16", "int8", "int4"}));
+      ->check(CLI::IsMember(head_type_names()));
   cmd->callback([&selected, o] {
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);

@@ -112,7 +112,7 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_option("-s,--seed", o->sampling.seed, "Random seed");
   cmd->add_flag("--conversation", o->conversation, "Interactive chat (also -cnv); -p is the system prompt");
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");
-  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}));
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet)");
   cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&selected, o] { selected = [o] { return run(*o); }; });

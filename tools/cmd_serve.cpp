@@ -24,7 +24,7 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--threads-http", o->http_threads, "Connection threads (0: slots + queue + 8)")->check(CLI::Range(0, 4096))->envname("LLAMA_ARG_THREADS_HTTP");
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds, "Seconds in-flight requests get to finish on SIGTERM")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "Require this key (Authorization: Bearer KEY or X-Api-Key) on every route but /health")->envname("LLAMA_API_KEY");
-  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember({"f16", "int8", "int4"}))->capture_default_str();
+  cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()))->capture_default_str();
   // The flag of earlier versions, kept so that scripts using it go on working.
   cmd->add_flag_callback("--int8-head", [o] { o->head = "int8"; }, "Same as --head int8");
   cmd->callback([&selected, o] { selected = [o] { return run_server(*o); }; });

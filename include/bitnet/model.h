@@ -41,8 +41,9 @@ struct TransformerConfig {
 // The output head: f16 (as in the official files), or a copy quantized at load time to int8 (per row) or int4
 // (groups of 32, see bitnet/dense.h), which decode reads in a half or a quarter of the bytes.
 enum class HeadType { f16, int8, int4 };
-HeadType parse_head_type(std::string_view name);  // "f16", "int8" or "int4"; throws naming the others
+HeadType parse_head_type(std::string_view name);  // one of head_type_names(); throws naming them
 std::string_view head_type_name(HeadType head);
+const std::vector<std::string>& head_type_names();  // "f16", "int8", "int4": the CLI's --head choices
 inline constexpr const char* kHeadTypeHelp = "Output head: f16 (as in the file), or an int8 or int4 copy";
 
 struct LayerWeights {

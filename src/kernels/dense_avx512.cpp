@@ -42,11 +42,18 @@ void rows_i8(const DenseI8Args& a, int64_t n0) {
   for (; t < a.tokens; ++t) tile_i8<R, 1>(a, n0, t);
 }
 
+// Rows [begin, end) of an interleaved layout: one(n) for single rows up to the first whole row group and
+// after the last one, four(n) for each whole group of 4 rows starting at n.
+template <typename One, typename Four>
+void over_row_groups(int64_t begin, int64_t end, One one, Four four) {
+  int64_t n = begin;
+  for (; n % kDenseI8RowGroup != 0 && n < end; ++n) one(n);
+  for (; n + kDenseI8RowGroup <= end; n += kDenseI8RowGroup) four(n);
+  for (; n < end; ++n) one(n);
+}
+
 void gemm_i8(const DenseI8Args& a) {
-  int64_t n = a.row_begin;
-  for (; n % 4 != 0 && n < a.row_end; ++n) rows_i8<1>(a, n);  // up to the first whole row group
-  for (; n + 4 <= a.row_end; n += 4) rows_i8<4>(a, n);
-  for (; n < a.row_end; ++n) rows_i8<1>(a, n);
+  over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i8<1>(a, n); }, [&](int64_t n) { rows_i8<4>(a, n); });
 }
 
 // int4 tile: R rows (a whole row group when R == 4; one row anywhere when R == 1) x T tokens. Per super-block
@@ -108,10 +115,7 @@ void rows_i4(const DenseI4Args& a, int64_t n0) {
 }
 
 void gemm_i4(const DenseI4Args& a) {
-  int64_t n = a.row_begin;
-  for (; n % 4 != 0 && n < a.row_end; ++n) rows_i4<1>(a, n);  // up to the first whole row group
-  for (; n + 4 <= a.row_end; n += 4) rows_i4<4>(a, n);
-  for (; n < a.row_end; ++n) rows_i4<1>(a, n);
+  over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i4<1>(a, n); }, [&](int64_t n) { rows_i4<4>(a, n); });
 }
 
 template <int R>

@@ -5,6 +5,7 @@
 #include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/ternary_formats.h>
+#include <fmt/ranges.h>
 
 #include <cstring>
 #include <random>
@@ -232,11 +233,15 @@ size_t Model::head_bytes() const {
   return head_f16_.nbytes();
 }
 
+const std::vector<std::string>& head_type_names() {
+  static const std::vector<std::string> names = {"f16", "int8", "int4"};
+  return names;
+}
+
 HeadType parse_head_type(std::string_view name) {
-  if (name == "f16") return HeadType::f16;
-  if (name == "int8") return HeadType::int8;
-  if (name == "int4") return HeadType::int4;
-  throw Error(fmt::format("[model] unknown head type '{}' (expected f16, int8 or int4)", name));
+  for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4})
+    if (name == head_type_name(head)) return head;
+  throw Error(fmt::format("[model] unknown head type '{}' (expected {})", name, fmt::join(head_type_names(), ", ")));
 }
 
 std::string_view head_type_name(HeadType head) {

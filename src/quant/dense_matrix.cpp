@@ -9,30 +9,20 @@
 #include <cstring>
 
 #include "kernels/dense.h"
-#include "kernels/ternary.h"
-#include "quant/float_rows.h"
+#include "quant/matrix_util.h"
 
 namespace bitnet {
 
 Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
-  BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
-               "[int8_matrix] expects a 2-d float tensor, got {}",
-               weights.defined() ? weights.str() : "undefined");
+  const detail::DenseShape shape = detail::dense_shape(weights, "int8_matrix");
   Int8Matrix m;
-  m.rows_ = weights.size(0);
-  m.cols_ = weights.size(1);
-  BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
-               "[int8_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K,
-               weights.str());
-  m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
-  const auto bytes = m.bytes();
-  // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
-  m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
-                                       [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
-  std::memset(m.data_.get(), 128, bytes);  // weight 0 in the padding
+  m.rows_ = shape.rows;
+  m.cols_ = shape.cols;
+  m.k_pad_ = shape.k_pad;
+  m.data_ = detail::counted_bytes(m.bytes(), 128);  // weight 0 in the padding
   m.row_scales_.resize(static_cast<size_t>(m.rows_));
   std::atomic<int64_t> bad_row{-1};
-  detail::for_each_float_row(weights, "int8_matrix", [&](int64_t n, const float* row) {
+  detail::for_each_float_row(weights, [&](int64_t n, const float* row) {
     float amax = 0;
     for (int64_t k = 0; k < m.cols_; ++k) amax = std::max(amax, std::fabs(row[k]));
     if (!std::isfinite(amax)) {
@@ -76,12 +66,7 @@ void int8_matmul(const Int8Matrix& w, const QuantizedActivations& x, float* y, i
   const auto& k = kernels::dense_family().get();
   const kernels::DenseI8Args args{w.data(), w.k_pad(), w.row_scales().data(), x.row(0), x.k_pad(), x.sums(),
                                   x.dequant(), y, y_stride, 0, 0, x.tokens()};
-  pool.parallel_for((w.rows() + 15) / 16, [&](int64_t u0, int64_t u1) {
-    kernels::DenseI8Args part = args;
-    part.row_begin = u0 * 16;
-    part.row_end = std::min(u1 * 16, w.rows());
-    k.gemm_i8(part);
-  });
+  detail::split_rows(pool, w.rows(), args, k.gemm_i8);
 }
 
 void f16_matmul(const Tensor& w, const float* x, int64_t tokens, int64_t x_stride, float* y, int64_t y_stride,
@@ -92,12 +77,7 @@ void f16_matmul(const Tensor& w, const float* x, int64_t tokens, int64_t x_strid
   const auto& k = kernels::dense_family().get();
   const kernels::DenseF16Args args{static_cast<const uint16_t*>(w.data()), w.size(1), w.strides()[0], x, x_stride, y,
                                    y_stride, 0, 0, tokens};
-  pool.parallel_for((w.size(0) + 15) / 16, [&](int64_t u0, int64_t u1) {
-    kernels::DenseF16Args part = args;
-    part.row_begin = u0 * 16;
-    part.row_end = std::min(u1 * 16, w.size(0));
-    k.gemm_f16(part);
-  });
+  detail::split_rows(pool, w.size(0), args, k.gemm_f16);
 }
 
 }  // namespace bitnet

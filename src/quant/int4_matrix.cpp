@@ -2,17 +2,14 @@
 // product with int8 activations.
 #include <bitnet/dense.h>
 #include <bitnet/dtype.h>
-#include <bitnet/memory.h>
 #include <bitnet/thread_pool.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 
 #include "kernels/dense.h"
-#include "kernels/ternary.h"
-#include "quant/float_rows.h"
+#include "quant/matrix_util.h"
 
 namespace bitnet {
 
@@ -72,22 +69,15 @@ uint16_t quantize_group(const float* values, int64_t n, int8_t* q) {
 }  // namespace
 
 Int4Matrix Int4Matrix::quantize(const Tensor& weights) {
-  BITNET_CHECK(weights.defined() && weights.ndim() == 2 && is_floating(weights.dtype()),
-               "[int4_matrix] expects a 2-d float tensor, got {}", weights.defined() ? weights.str() : "undefined");
+  const detail::DenseShape shape = detail::dense_shape(weights, "int4_matrix");
   Int4Matrix m;
-  m.rows_ = weights.size(0);
-  m.cols_ = weights.size(1);
-  BITNET_CHECK(m.rows_ > 0 && m.cols_ > 0 && m.cols_ <= kernels::kMaxDenseI8K,
-               "[int4_matrix] need a non-empty matrix with at most {} columns, got {}", kernels::kMaxDenseI8K,
-               weights.str());
-  m.k_pad_ = (m.cols_ + kernels::kTernaryBlock - 1) / kernels::kTernaryBlock * kernels::kTernaryBlock;
-  const auto bytes = m.nibble_bytes();
-  m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
-                                       [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
-  std::memset(m.data_.get(), 0x88, bytes);  // u = 8 (weight 0) in the padding
+  m.rows_ = shape.rows;
+  m.cols_ = shape.cols;
+  m.k_pad_ = shape.k_pad;
+  m.data_ = detail::counted_bytes(m.nibble_bytes(), 0x88);  // u = 8 (weight 0) in the padding
   m.scales_.assign(static_cast<size_t>((m.rows_ + 3) / 4 * 4 * m.k_pad_ / kDenseI4Group), 0);
   std::atomic<int64_t> bad_row{-1};
-  detail::for_each_float_row(weights, "int4_matrix", [&](int64_t n, const float* row) {
+  detail::for_each_float_row(weights, [&](int64_t n, const float* row) {
     for (int64_t k = 0; k < m.cols_; ++k)
       if (!std::isfinite(row[k])) {
         bad_row.store(n);
@@ -136,12 +126,7 @@ void int4_matmul(const Int4Matrix& w, const QuantizedActivations& x, float* y, i
   const auto& k = kernels::dense_family().get();
   const kernels::DenseI4Args args{w.data(), w.scales(), w.k_pad(), x.row(0), x.k_pad(), x.dequant(),
                                   y,        y_stride,   0,         0,        x.tokens()};
-  pool.parallel_for((w.rows() + 15) / 16, [&](int64_t u0, int64_t u1) {
-    kernels::DenseI4Args part = args;
-    part.row_begin = u0 * 16;
-    part.row_end = std::min(u1 * 16, w.rows());
-    k.gemm_i4(part);
-  });
+  detail::split_rows(pool, w.rows(), args, k.gemm_i4);
 }
 
 }  // namespace bitnet

@@ -3,6 +3,7 @@
 
 #include "kernels/nbit.h"
 #include "kernels/ternary.h"
+#include "quant/matrix_util.h"
 
 namespace bitnet {
 
@@ -85,12 +86,7 @@ void nbit_matmul(const NbitMatrix& w, const QuantizedActivations& x, float* y, i
   const kernels::NbitArgs args{w.data_.data(), w.bits_,    w.row_bytes_,     w.group_,  w.groups_per_row_,
                                w.scales_.data(), w.zero_points_.data(), w.groups_per_row_, 1, x.row(0),
                                x.k_pad(),       group_sums.data(), x.dequant(), y, y_stride, 0, 0, tokens};
-  pool.parallel_for((w.rows() + 15) / 16, [&](int64_t u0, int64_t u1) {
-    kernels::NbitArgs part = args;
-    part.row_begin = u0 * 16;
-    part.row_end = std::min(u1 * 16, w.rows());
-    k.gemm(part);
-  });
+  detail::split_rows(pool, w.rows(), args, k.gemm);
 }
 
 }  // namespace bitnet

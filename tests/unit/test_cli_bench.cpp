@@ -20,14 +20,28 @@ std::string run_command(const std::string& cmd, int* status) {
   return out;
 }
 
-TEST(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
-  const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf";
-  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no llama-spm vocabulary in " << BITNET_SHARED_DATA;
-  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
-  const std::string model = ::testing::TempDir() + "/bitnet_bench_tiny.gguf";
+// A tiny model with a real vocabulary, made by the CLI for each test and removed after it.
+class BenchCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf";
+    if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no llama-spm vocabulary in " << BITNET_SHARED_DATA;
+    if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+    // One file per test: ctest runs the tests in parallel processes.
+    model = ::testing::TempDir() + "/bitnet_bench_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+            ".gguf";
+    int status = 0;
+    run_command(std::string(BITNET_CLI) + " make-model --arch tiny --vocab " + vocab + " " + model + " 2>&1", &status);
+    ASSERT_EQ(status, 0);
+  }
+  void TearDown() override {
+    if (!model.empty()) std::remove(model.c_str());
+  }
+  std::string model;
+};
+
+TEST_F(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   int status = 0;
-  run_command(std::string(BITNET_CLI) + " make-model --arch tiny --vocab " + vocab + " " + model + " 2>&1", &status);
-  ASSERT_EQ(status, 0);
   const std::string out =
       run_command(std::string(BITNET_CLI) + " bench -m " + model + " -p 16 -n 4 -r 2 -t 1 -o json 2>/dev/null", &status);
   ASSERT_EQ(status, 0) << out;
@@ -50,19 +64,12 @@ TEST(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   EXPECT_FALSE(rows[0].contains("roofline_fraction"));
   // The probe's 256 MiB buffer is not the model's memory: the reported peak leaves it out.
   EXPECT_LT(rows[1]["peak_rss_bytes"].get<double>(), 200e6);
-  std::remove(model.c_str());
 }
 
 // --head: the quantized copies of the 32000 x 256 head read 1 byte (int8, rows padded to 256) and 4.5 bits
 // (int4) per weight instead of 2 (f16); the rest of the bytes per token are the same.
-TEST(BenchCommand, HeadTypeSetsTheBytesPerToken) {
-  const std::string vocab = std::string(BITNET_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf";
-  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "no llama-spm vocabulary in " << BITNET_SHARED_DATA;
-  if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
-  const std::string model = ::testing::TempDir() + "/bitnet_bench_heads.gguf";
+TEST_F(BenchCommand, HeadTypeSetsTheBytesPerToken) {
   int status = 0;
-  run_command(std::string(BITNET_CLI) + " make-model --arch tiny --vocab " + vocab + " " + model + " 2>&1", &status);
-  ASSERT_EQ(status, 0);
   double bytes[3] = {};
   const char* heads[3] = {"f16", "int8", "int4"};
   for (int i = 0; i < 3; ++i) {
@@ -71,7 +78,9 @@ TEST(BenchCommand, HeadTypeSetsTheBytesPerToken) {
     ASSERT_EQ(status, 0) << heads[i] << ": " << out;
     const auto rows = nlohmann::json::parse(out);
     ASSERT_EQ(rows.size(), 1u);
-    if (i > 0) EXPECT_NE(rows[0]["model"].get<std::string>().find(std::string("(") + heads[i] + " head)"), std::string::npos);
+    if (i > 0) {
+      EXPECT_NE(rows[0]["model"].get<std::string>().find(std::string("(") + heads[i] + " head)"), std::string::npos);
+    }
     bytes[i] = rows[0]["weight_bytes_per_token"].get<double>();
   }
   constexpr double kWeights = 32000.0 * 256;
@@ -81,10 +90,9 @@ TEST(BenchCommand, HeadTypeSetsTheBytesPerToken) {
                 .find("q4"),
             std::string::npos);
   EXPECT_NE(status, 0);
-  std::remove(model.c_str());
 }
 
-TEST(BenchCommand, MissingModelIsAClearError) {
+TEST(BenchCommandErrors, MissingModelIsAClearError) {
   if (!std::filesystem::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
   int status = 0;
   const std::string out =
