@@ -35,6 +35,7 @@ struct BenchOptions {
   bool roofline = true;
   int gpu_layers = -1;
   std::string device = "cpu";
+  bool quantize = false;
 };
 
 struct Result {
@@ -109,9 +110,11 @@ std::string human_bytes(double b) {
 int run_bench(const BenchOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
   const HeadType head = parse_head_type(o.head);
+  std::vector<std::string> notes;
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
   const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
-                                      : Model::load(o.model, head);
+                                      : Model::load(o.model, LoadOptions{head, o.quantize}, &notes);
+  print_load_notes(notes);
   const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
@@ -200,7 +203,8 @@ int run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("bench", "Measure prompt (ppN) and generation (tgN) throughput, like llama-bench");
   auto o = std::make_shared<BenchOptions>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file");
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory");
+  cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("--random", o->random, "Benchmark a random-weight model of this shape instead (2b4t)")
       ->check(CLI::IsMember({"2b4t"}));
   cmd->add_option("-p,--n-prompt", o->prompt, "Prompt lengths to test (0 skips)")->delimiter(',');

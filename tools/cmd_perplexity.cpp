@@ -1,12 +1,14 @@
-// `bitnet perplexity -m MODEL -f FILE [-c CTX]`: llama.cpp-style perplexity of a text file.
+// `bitnet perplexity -m MODEL -f FILE [-c CTX]`: perplexity of a text file exactly as llama-perplexity computes and
+// prints it ([i] running estimates, "Final estimate: PPL = x +/- y"), so the figures compare with llama.cpp's.
+#include <bitnet/files.h>
 #include <bitnet/gguf.h>
+#include <bitnet/open_model.h>
 #include <bitnet/perplexity.h>
 #include <bitnet/thread_pool.h>
 #include <bitnet/tokenizer.h>
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 #include "commands.h"
 
@@ -17,32 +19,44 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   struct Options {
     std::string model, file, head = "f16";
     int ctx = 512, threads = 0, batch = 512;
+    bool quantize = false;
+    int64_t chunks = -1;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
-  cmd->add_option("-f,--file", o->file, "Text file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory")->required();
+  cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
+  cmd->add_option("-f,--file", o->file, "Text file")->required();
   cmd->add_option("-c,--ctx-size", o->ctx, "Chunk length in tokens")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
       ->check(CLI::IsMember(head_type_names()));
+  cmd->add_option("--chunks", o->chunks, "Evaluate at most this many chunks (-1: all)")->check(CLI::Range(-1, 1 << 30));
   cmd->callback([&selected, o] {
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);
-      std::ifstream in(o->file, std::ios::binary);
-      BITNET_CHECK(in.good(), "[perplexity] cannot open the text file '{}'", o->file);
-      std::stringstream text;
-      text << in.rdbuf();
-      const Model model = Model::load(o->model, parse_head_type(o->head));
-      const auto tok = Tokenizer::load(o->model);
-      const std::vector<int32_t> ids = tok->encode(text.str(), tok->add_bos_default(), false);
+      // A regular file, read whole but bounded (a FIFO or /dev/zero is refused, not read forever).
+      const std::string text = read_regular_file(o->file, uint64_t{1} << 31);
+      const OpenedModel opened = open_model(o->model, LoadOptions{parse_head_type(o->head), o->quantize});
+      print_load_notes(opened.notes);
+      const Model& model = *opened.model;
+      const Tokenizer* tok = opened.tokenizer.get();
+      // As llama-perplexity: BOS first when the vocabulary adds one, and at the start of every chunk.
+      const bool add_bos = tok->add_bos_default() && tok->bos_id() >= 0;
+      const std::vector<int32_t> ids = tok->encode(text, add_bos, false);
       Engine engine(model, o->ctx, 1, std::min(o->batch, o->ctx));
-      fmt::print(stderr, "{} tokens, {} chunks of {}\n", ids.size(), ids.size() / static_cast<size_t>(o->ctx), o->ctx);
-      const PerplexityResult r = perplexity(engine, ids, o->ctx, [](int64_t c, int64_t n, double ppl) {
-        fmt::print(stderr, "[{}/{}] {:.4f}\n", c, n, ppl);
-      });
-      fmt::print("perplexity: {:.4f} (mean NLL {:.4f} nats over {} tokens, {} chunks)\n", r.perplexity, r.mean_nll,
-                 r.scored_tokens, r.chunks);
+      const int64_t chunks = static_cast<int64_t>(ids.size()) / o->ctx;
+      fmt::print(stderr, "perplexity: {} tokens; calculating perplexity over {} chunks, n_ctx={}, batch_size={}\n",
+                 ids.size(), o->chunks >= 0 ? std::min<int64_t>(chunks, o->chunks) : chunks, o->ctx,
+                 std::min(o->batch, o->ctx));
+      const PerplexityResult r = perplexity(engine, ids, {o->ctx, add_bos ? tok->bos_id() : -1, o->chunks},
+                                            [](int64_t c, int64_t, double ppl) {
+                                              fmt::print("[{}]{:.4f},", c, ppl);
+                                              std::fflush(stdout);
+                                            });
+      fmt::print("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", r.perplexity, r.perplexity_error);
+      fmt::print(stderr, "mean NLL {:.6f} nats over {} scored tokens in {} chunks\n", r.mean_nll, r.scored_tokens,
+                 r.chunks);
       return 0;
     };
   });

@@ -7,6 +7,7 @@
 #include <bitnet/generate.h>
 #include <bitnet/gguf.h>
 #include <bitnet/model.h>
+#include <bitnet/open_model.h>
 #include <bitnet/sampler.h>
 #include <bitnet/thread_pool.h>
 #include <bitnet/tokenizer.h>
@@ -31,6 +32,7 @@ struct RunOptions {
   int batch = 512;
   bool conversation = false;
   bool display_prompt = true;
+  bool quantize = false;
   std::string head = "f16";
   SamplingParams sampling;
   int gpu_layers = -1;  // unset: all layers when --device cuda, else none
@@ -39,10 +41,10 @@ struct RunOptions {
 
 int run(const RunOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
-  const Model model = Model::load(o.model, parse_head_type(o.head));
-  const auto tok = Tokenizer::load(o.model);
-  BITNET_CHECK(tok->vocab_size() <= model.config().vocab, "[run] '{}': the tokenizer has {} tokens but the model {}",
-               o.model, tok->vocab_size(), model.config().vocab);
+  const OpenedModel opened = open_model(o.model, LoadOptions{parse_head_type(o.head), o.quantize});
+  print_load_notes(opened.notes);
+  const Model& model = *opened.model;
+  const Tokenizer* tok = opened.tokenizer.get();
   Engine engine(model, o.ctx, 1, o.batch);
   // -ngl N alone means the GPU (as llama.cpp); --device cuda alone means every layer there.
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
@@ -97,7 +99,8 @@ int run(const RunOptions& o) {
 void add_run_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat (-cnv)");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory")->required();
+  cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("-p,--prompt", o->prompt, "Prompt (in chat mode: the system prompt)");
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1: until end of text or context)");
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));

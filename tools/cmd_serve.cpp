@@ -10,7 +10,8 @@ namespace bitnet::cli {
 void add_serve_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat, completions, SSE streaming, /metrics)");
   auto o = std::make_shared<ServerOptions>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file (with its tokenizer)")->required()->envname("LLAMA_ARG_MODEL");
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (with its tokenizer)")->required()->envname("LLAMA_ARG_MODEL");
+  cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("--alias", o->alias, "Model id in /v1/models and responses (default: the file name)")->envname("LLAMA_ARG_ALIAS");
   cmd->add_option("--host", o->host, "Address to listen on (loopback unless told otherwise)")->capture_default_str()->envname("LLAMA_ARG_HOST");
   cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str()->envname("LLAMA_ARG_PORT");

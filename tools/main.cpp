@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   bitnet::cli::add_export_command(app, selected);
   bitnet::cli::add_analyze_command(app, selected);
   bitnet::cli::add_serve_command(app, selected);
+  bitnet::cli::add_logits_command(app, selected);
   // llama.cpp's single-dash long flags (-temp, -cnv, -ngl), which CLI11 cannot name, become their long forms.
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args) {

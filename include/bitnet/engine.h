@@ -41,6 +41,8 @@ class Engine {
   // One sequence: evaluates `tokens` at positions start_pos.. (in chunks of max_batch) and returns the logits
   // of the last one (valid until the next call).
   const float* eval(int seq, std::span<const int32_t> tokens, int32_t start_pos);
+  // The same, keeping every position's logits: `logits` receives [tokens.size(), vocab] floats.
+  void eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits);
 
   const Model& model() const { return model_; }
   int64_t context() const { return n_ctx_; }
@@ -64,6 +66,8 @@ class Engine {
   int64_t attention_block_tokens() const;
   void embed(std::span<const BatchToken> batch);
   void rope(float* v, int64_t heads, int32_t pos) const;
+  void fill_rope_tables(int64_t seq_len);
+  void update_dynamic_rope(std::span<const BatchToken> batch);
   uint16_t* k_cache(int64_t layer, int seq, int64_t pos);
   uint16_t* v_cache(int64_t layer, int seq, int64_t pos);
 
@@ -74,6 +78,7 @@ class Engine {
   int64_t q_dim_, kv_dim_;
   std::vector<uint16_t> k_cache_, v_cache_;  // [layer][seq][pos][kv_dim] f16
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
+  int64_t rope_seq_len_ = 0;                  // the sequence length the tables were computed for (dynamic NTK)
   // Scratch for max_batch tokens.
   std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
   std::vector<float> attn_rows_;    // [threads][chunk rows][head_dim]: cached keys or values as f32

@@ -3,6 +3,7 @@
 // random model) and the weights, repacked once into the kernels' layouts.
 #include <bitnet/dense.h>
 #include <bitnet/gguf.h>
+#include <bitnet/rope.h>
 #include <bitnet/tensor.h>
 #include <bitnet/ternary.h>
 
@@ -27,6 +28,8 @@ struct TransformerConfig {
   int64_t context = 4096;       // the model's trained context length
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
+  RopeScaling rope_scaling;     // linear / llama3 / yarn / dynamic, as transformers computes them
+  std::vector<float> rope_freq_factors;  // GGUF rope_freqs.weight (llama.cpp's llama3 form): inv_freq /= factor
   FfnActivation activation = FfnActivation::relu2;
   bool sub_norms = true;        // RMSNorm before o_proj and down_proj (BitNet's SubLN)
 
@@ -36,6 +39,8 @@ struct TransformerConfig {
   // examples: it loads in milliseconds and decodes at thousands of tokens per second.
   static TransformerConfig tiny(int64_t vocab);
   void validate() const;  // throws naming the inconsistent field
+  // The RoPE frequencies the engines rotate with; `seq_len` matters only for dynamic scaling (see rope.h).
+  RopeFrequencies rope(int64_t seq_len = 0) const;
 };
 
 // The output head: f16 (as in the official files), or a copy quantized at load time to int8 (per row) or int4
@@ -46,6 +51,14 @@ std::string_view head_type_name(HeadType head);
 const std::vector<std::string>& head_type_names();  // "f16", "int8", "int4": the CLI's --head choices
 inline constexpr const char* kHeadTypeHelp = "Output head: f16 (as in the file), or an int8 or int4 copy";
 
+// How to open a model file or directory (Model::load, open_model).
+struct LoadOptions {
+  HeadType head = HeadType::f16;
+  // A Hugging Face checkpoint without quantization_config runs in full precision in transformers; the engine
+  // runs it only when asked to ternarize it (absmean weights, int8 activations: BitNet b1.58 arithmetic).
+  bool quantize = false;
+};
+
 struct LayerWeights {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
   TernaryMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
@@ -55,13 +68,21 @@ class Model {
  public:
   // Loads a GGUF file (bitnet.cpp I2_S, llama.cpp TQ1_0/TQ2_0, or F32/F16 ternary-valued projections). The
   // embedding stays memory-mapped (no copy); ternary weights are repacked into the kernel layout.
+  // Latent (non-ternary) float projections are ternarized for the BitNet architectures (as they do at run time)
+  // and refused for "llama" unless options.quantize.
   static Model load_gguf(const std::string& path, HeadType head = HeadType::f16);
+  static Model load_gguf(const std::string& path, const LoadOptions& options);
   // Loads a Hugging Face directory (config.json + model.safetensors or a sharded index): BitNetForCausalLM
   // (2B4T), 1bitLLM BitnetForCausalLM and Llama-architecture ternary models, packed uint8 + weight_scale or
   // latent weights (ternarized with absmean, as transformers does at run time).
-  static Model load_hf(const std::string& dir, HeadType head = HeadType::f16);
-  // A directory -> load_hf, anything else -> load_gguf.
-  static Model load(const std::string& path, HeadType head = HeadType::f16);
+  // Quantization follows the checkpoint: quantization_config (transformers' BitNet integration) or 1bitLLM's
+  // BitnetForCausalLM (which quantizes in its own modeling code) mean BitNet arithmetic; any other checkpoint
+  // is refused unless options.quantize. `notes` (optional) receives what loading decided.
+  static Model load_hf(const std::string& dir, const LoadOptions& options = {}, std::vector<std::string>* notes = nullptr);
+  // A GGUF file, or a Hugging Face checkpoint: its directory, its config.json, a model*.safetensors file in it
+  // or its model.safetensors.index.json. Anything else (a FIFO, a device, a missing path) is refused by name.
+  static Model load(const std::string& path, const LoadOptions& options = {}, std::vector<std::string>* notes = nullptr);
+  static Model load(const std::string& path, HeadType head) { return load(path, LoadOptions{head, false}); }
   // Writes the model as GGUF with ternary projections in `ternary_type` (TQ2_0, TQ1_0 or I2_S) that
   // load_gguf reads back (TQ* store the scale as f16, so exactness needs f16-representable scales).
   // `extra` keys (e.g. a tokenizer's tokenizer.ggml.* metadata) are written as they are.

@@ -1,5 +1,7 @@
 #pragma once
 // Hugging Face config.json and generation_config.json as typed, validated structs (formats.md §1).
+#include <bitnet/rope.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,7 +39,8 @@ struct ModelConfig {
   std::string hidden_act = "silu";
   int64_t max_position_embeddings = 2048;
   double rms_norm_eps = 1e-6;
-  double rope_theta = 10000.0;
+  double rope_theta = 10000.0;     // top level (4.x) or rope_parameters.rope_theta (5.x); class default if absent
+  RopeScaling rope_scaling;        // rope_scaling (4.x) or rope_parameters (5.x)
   bool tie_word_embeddings = false;
   bool attention_bias = false;
   std::optional<int64_t> bos_token_id;
@@ -45,6 +48,8 @@ struct ModelConfig {
   std::optional<int64_t> pad_token_id;
   std::string torch_dtype;
   std::optional<QuantizationConfig> quantization;
+  // Keys this reader does not know and cannot rule out as changing the computation: callers print them.
+  std::vector<std::string> warnings;
 };
 
 struct GenerationConfig {
@@ -61,7 +66,11 @@ struct GenerationConfig {
 };
 
 // Parse JSON text; `source` names the file in messages. Every field is type- and range-checked (sizes positive,
-// heads dividing the hidden size, KV heads dividing heads, token ids in the vocabulary).
+// heads dividing the hidden size, KV heads dividing heads, token ids in the vocabulary). Absent keys take the
+// defaults of the transformers config class of the model_type (BitNetConfig: rope_theta 500000, rms_norm_eps
+// 1e-5, relu2; LlamaConfig: 10000, 1e-6, silu). Keys that would change the computation in ways the engine does
+// not implement (attention or MLP biases, partial rotary, sliding windows, unknown RoPE types, ...) are errors
+// naming the key; keys it does not know at all are listed in `warnings`.
 ModelConfig parse_model_config(std::string_view json_text, std::string_view source = "config.json");
 GenerationConfig parse_generation_config(std::string_view json_text, std::string_view source = "generation_config.json");
 ModelConfig load_model_config(const std::string& path);            // a config.json file or its directory

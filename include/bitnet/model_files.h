@@ -62,3 +62,17 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
 nlohmann::json inspect_model(const std::string& path);
 
 }  // namespace bitnet
+
+namespace bitnet {
+
+// What a user's model path names: a GGUF file, or a Hugging Face checkpoint directory (given as the directory,
+// its config.json, one of its *.safetensors files or its model.safetensors.index.json). Throws naming the path
+// for anything else: a missing path, a FIFO or device, a directory without config.json, a file that is neither.
+struct ModelPath {
+  enum class Kind { gguf, hf_dir };
+  Kind kind;
+  std::string path;  // the GGUF file, or the checkpoint directory
+};
+ModelPath resolve_model_path(const std::string& path);
+
+}  // namespace bitnet

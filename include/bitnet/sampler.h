@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -47,8 +48,9 @@ class SamplerChain : public Sampler {
   void apply(Candidates& c) override;
   void accept(int32_t token) override;
   void reset() override;
-  // Picks the next token from raw logits and accepts it.
-  int32_t sample(const float* logits, int64_t vocab);
+  // Picks the next token from raw logits and accepts it. `excluded` (sorted ascending, may be empty): ids that are
+  // never candidates (a padded vocabulary's ids without a token).
+  int32_t sample(const float* logits, int64_t vocab, std::span<const int32_t> excluded = {});
 
  private:
   std::vector<std::unique_ptr<Sampler>> chain_;

@@ -8,7 +8,7 @@
 namespace bitnet {
 
 struct ServerOptions {
-  std::string model;                 // GGUF file (with tokenizer metadata)
+  std::string model;                 // GGUF file or Hugging Face checkpoint directory (open_model.h)
   std::string alias;                 // model id in /v1/models and responses; default: the file name
   std::string host = "127.0.0.1";    // loopback unless told otherwise
   int port = 8080;                   // 0: any free port (printed on start)
@@ -23,6 +23,7 @@ struct ServerOptions {
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
+  bool quantize = false;             // --quantize: ternarize a full-precision HF checkpoint (LoadOptions)
 };
 
 // Loads the model, serves until SIGTERM or SIGINT, then shuts down gracefully: new requests get 503, those in

@@ -128,15 +128,19 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_ctx, int n_seq, int64_t m
 
   k_cache_.allocate(cache, "K cache");
   v_cache_.allocate(cache, "V cache");
-  // RoPE tables exactly as the CPU engine computes them (same expressions, same libm), so both rotate alike.
+  // RoPE tables exactly as the CPU engine computes them (same frequencies, same expressions, same libm). Dynamic
+  // NTK scaling past the model's context would need the tables refilled per batch, which this backend does not do.
+  BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic || n_ctx <= c.context,
+               "[cuda] dynamic RoPE scaling with a context ({}) beyond the model's ({}) is not implemented on CUDA; "
+               "use the CPU or -c {}", n_ctx, c.context, c.context);
+  const RopeFrequencies freq = c.rope();
   const int64_t half = c.head_dim / 2;
   std::vector<float> cos_t(static_cast<size_t>(n_ctx * half)), sin_t(cos_t.size());
   for (int64_t i = 0; i < half; ++i) {
-    const float inv_freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
     for (int64_t p = 0; p < n_ctx; ++p) {
-      const float angle = static_cast<float>(p) * inv_freq;
-      cos_t[static_cast<size_t>(p * half + i)] = std::cos(angle);
-      sin_t[static_cast<size_t>(p * half + i)] = std::sin(angle);
+      const float angle = static_cast<float>(p) * freq.inv_freq[static_cast<size_t>(i)];
+      cos_t[static_cast<size_t>(p * half + i)] = std::cos(angle) * freq.attention_factor;
+      sin_t[static_cast<size_t>(p * half + i)] = std::sin(angle) * freq.attention_factor;
     }
   }
   rope_cos_.allocate(cos_t.size() * sizeof(float), "RoPE table");

@@ -1,6 +1,7 @@
 #include "io/json_util.h"
 
 #include <bitnet/error.h>
+#include <bitnet/files.h>
 
 #include <fstream>
 #include <set>
@@ -9,7 +10,8 @@
 
 namespace bitnet::io {
 
-nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth) {
+nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth,
+                                 std::vector<std::string>* duplicates) {
   using nlohmann::json;
   // One set of keys per open object: a key seen twice in the same object is an error.
   std::vector<std::set<std::string>> keys;
@@ -24,8 +26,10 @@ nlohmann::json parse_json_strict(std::string_view text, std::string_view file, i
         if (!keys.empty()) keys.pop_back();
         break;
       case json::parse_event_t::key:
-        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
-          fail("{}: duplicate JSON key \"{}\"", file, parsed.get<std::string>());
+        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
+          if (duplicates == nullptr) fail("{}: duplicate JSON key \"{}\"", file, parsed.get<std::string>());
+          duplicates->push_back(parsed.get<std::string>());
+        }
         break;
       default: break;
     }
@@ -55,3 +59,7 @@ std::string read_text_file(const std::string& path, uint64_t max_bytes) {
 std::string_view json_type_name(const nlohmann::json& j) { return j.type_name(); }
 
 }  // namespace bitnet::io
+
+namespace bitnet {
+std::string read_regular_file(const std::string& path, uint64_t max_bytes) { return io::read_text_file(path, max_bytes); }
+}  // namespace bitnet

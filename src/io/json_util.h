@@ -6,10 +6,14 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bitnet::io {
 
-nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth = 64);
+// `duplicates`: when given, a repeated key is not an error: the last value wins (as Python's json, and so
+// transformers, reads config files) and "key" is recorded for the caller to warn about.
+nlohmann::json parse_json_strict(std::string_view text, std::string_view file, int max_depth = 64,
+                                 std::vector<std::string>* duplicates = nullptr);
 
 // Reads a whole (small) text file; refuses files over max_bytes before reading them.
 std::string read_text_file(const std::string& path, uint64_t max_bytes = 64ull << 20);

@@ -5,6 +5,7 @@
 #include <bitnet/error.h>
 #include <bitnet/memory.h>
 #include <bitnet/model_files.h>
+#include <bitnet/rope_gguf.h>
 #include <bitnet/safetensors.h>
 #include <bitnet/ternary_formats.h>
 
@@ -102,14 +103,23 @@ TernaryTensor ternarize(const std::vector<float>& w, int64_t rows, int64_t cols,
 }
 
 std::string arch_for(const ModelConfig& c) {
+  std::string arch;
   for (const auto& a : c.architectures) {
-    if (a == "BitNetForCausalLM") return "bitnet-b1.58";
-    if (a == "BitnetForCausalLM") return "bitnet";
-    if (a == "LlamaForCausalLM" || a == "LLaMAForCausalLM") return "llama";
+    if (a == "BitNetForCausalLM") arch = "bitnet-b1.58";
+    else if (a == "BitnetForCausalLM") arch = "bitnet";
+    else if (a == "LlamaForCausalLM" || a == "LLaMAForCausalLM") arch = "llama";
+    if (!arch.empty()) break;
   }
-  if (c.model_type == "bitnet") return "bitnet-b1.58";
-  if (c.model_type == "llama") return "llama";
-  fail("config.json: architectures {} / model_type '{}' is not a BitNet or Llama model", c.architectures, c.model_type);
+  if (arch.empty() && c.model_type == "bitnet") arch = "bitnet-b1.58";
+  if (arch.empty() && c.model_type == "llama") arch = "llama";
+  if (arch.empty())
+    fail("config.json: architectures {} / model_type '{}' is not a BitNet or Llama model", c.architectures, c.model_type);
+  // The engine's activation follows the architecture (BitNet b1.58 2B4T: gated ReLU^2; 1bitLLM and Llama: SiLU).
+  const std::string_view act = arch == "bitnet-b1.58" ? "relu2" : "silu";
+  if (c.hidden_act != act)
+    fail("config.json: hidden_act is \"{}\" but the {} architecture computes \"{}\"; this combination is not "
+         "supported", c.hidden_act, arch, act);
+  return arch;
 }
 
 uint32_t file_type_for(GgmlType t) {
@@ -266,11 +276,29 @@ void write_config_json(const GgufFile& in, const std::string& output, ConvertSum
   c["num_attention_heads"] = num("attention.head_count");
   c["num_key_value_heads"] = in.find(arch + ".attention.head_count_kv") ? num("attention.head_count_kv")
                                                                         : num("attention.head_count");
+  if (in.find(arch + ".attention.key_length")) c["head_dim"] = num("attention.key_length");
   c["hidden_act"] = b158 ? "relu2" : "silu";
   c["max_position_embeddings"] = num("context_length");
   if (in.find(arch + ".attention.layer_norm_rms_epsilon"))
     c["rms_norm_eps"] = static_cast<float>(in.get_float(arch + ".attention.layer_norm_rms_epsilon"));
   if (in.find(arch + ".rope.freq_base")) c["rope_theta"] = in.get_float(arch + ".rope.freq_base");
+  if (in.find_tensor("rope_freqs.weight")) {
+    s.notes.push_back("config.json not written: the GGUF's rope_freqs.weight (llama.cpp's Llama-3 RoPE factors) has no "
+                      "exact config.json form");
+    return;
+  }
+  const RopeScaling rs = read_rope_scaling_gguf(in, arch, num("context_length"));
+  if (rs.type != RopeType::none) {
+    nlohmann::ordered_json r = {{"rope_type", rope_type_name(rs.type)}, {"factor", rs.factor}};
+    if (rs.type == RopeType::yarn) {
+      r["original_max_position_embeddings"] = rs.original_context;
+      r["attention_factor"] = *rs.attention_factor;
+      r["beta_fast"] = rs.beta_fast;
+      r["beta_slow"] = rs.beta_slow;
+      r["truncate"] = rs.truncate;
+    }
+    c["rope_scaling"] = r;
+  }
   c["tie_word_embeddings"] = in.find_tensor("output.weight") == nullptr;
   if (const GgufValue* v = in.find("tokenizer.ggml.bos_token_id"); v && v->as_int()) c["bos_token_id"] = *v->as_int();
   if (const GgufValue* v = in.find("tokenizer.ggml.eos_token_id"); v && v->as_int()) c["eos_token_id"] = *v->as_int();
@@ -458,6 +486,21 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
     kv.emplace_back(arch + ".attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps)));
     kv.emplace_back(arch + ".rope.dimension_count", u32(cfg.head_dim));
     kv.emplace_back(arch + ".rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta)));
+    if (cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
+      kv.emplace_back(arch + ".attention.key_length", u32(cfg.head_dim));
+      kv.emplace_back(arch + ".attention.value_length", u32(cfg.head_dim));
+    }
+    for (auto& e : rope_scaling_gguf_keys(arch, cfg.rope_scaling)) kv.push_back(std::move(e));
+    if (cfg.rope_scaling.type == RopeType::llama3) {
+      // llama.cpp's form of Llama-3 scaling: per-frequency divisors in rope_freqs.weight.
+      const auto factors = llama3_rope_factors(cfg.rope_scaling, static_cast<float>(cfg.rope_theta), cfg.head_dim);
+      items.push_back({"rope_freqs.weight", {static_cast<int64_t>(factors.size())}, GgmlType::f32,
+                       [factors] { return from_f32(factors, GgmlType::f32); }, {}});
+      s.notes.push_back("RoPE: " + cfg.rope_scaling.describe() + ", written as rope_freqs.weight");
+    } else if (cfg.rope_scaling.type != RopeType::none) {
+      s.notes.push_back("RoPE: " + cfg.rope_scaling.describe());
+    }
+    for (const auto& w : cfg.warnings) s.notes.push_back(w);
     if (cfg.quantization && !o.scale_convention)
       s.notes.push_back(fmt::format("weight_scale convention: {} (from quantization_config.linear_class = \"{}\")",
                                     scale_convention_name(cfg.quantization->scale_convention()),

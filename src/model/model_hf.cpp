@@ -9,6 +9,7 @@
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -37,8 +38,21 @@ TempFile make_temp_gguf() {
 
 }  // namespace
 
-Model Model::load_hf(const std::string& dir, HeadType head) {
+Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vector<std::string>* notes) {
   BITNET_CHECK(std::filesystem::is_directory(dir), "[model] '{}' is not a directory", dir);
+  const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
+  const ModelConfig cfg = load_model_config(config_path);
+  // Quantization follows the checkpoint. transformers quantizes with its BitNet integration when config.json
+  // has quantization_config; 1bitLLM's BitnetForCausalLM quantizes in its own modeling code. Anything else
+  // transformers runs in full precision, and running it here (ternary weights, int8 activations) is a different
+  // model: only on request.
+  const bool bitnet_checkpoint =
+      cfg.quantization.has_value() ||
+      std::find(cfg.architectures.begin(), cfg.architectures.end(), "BitnetForCausalLM") != cfg.architectures.end();
+  if (!bitnet_checkpoint && !load.quantize)
+    fail("[model] '{}' has no quantization_config: it is a full-precision checkpoint, which transformers runs in full "
+         "precision. Pass --quantize (Python: quantize=True) to ternarize its projections with absmean and run it "
+         "with BitNet b1.58 arithmetic (ternary weights, int8 activations), which changes its outputs", config_path);
   ConvertOptions options;
   options.ternary_type = GgmlType::i2_s;
   options.quantize = true;  // latent (online-quantized) checkpoints are ternarized as transformers does
@@ -49,15 +63,24 @@ Model Model::load_hf(const std::string& dir, HeadType head) {
   for (const auto& name : st.names())
     if (st.tensor(name).info->dtype == StDType::bf16) options.float_type = GgmlType::f16;
   const TempFile tmp = make_temp_gguf();
-  convert_model(dir, tmp.path, options);
-  Model m = load_gguf(tmp.path, head);
+  const ConvertSummary summary = convert_model(dir, tmp.path, options);
+  if (notes != nullptr) {
+    for (const auto& w : cfg.warnings) notes->push_back(w);
+    if (summary.quantized_tensors > 0)
+      notes->push_back(fmt::format("ternarized {} latent projection weights with absmean ({})", summary.quantized_tensors,
+                                   bitnet_checkpoint ? "as the checkpoint's BitNet layers do at run time" : "--quantize"));
+    if (cfg.rope_scaling.type != RopeType::none) notes->push_back("RoPE scaling: " + cfg.rope_scaling.describe());
+  }
+  Model m = load_gguf(tmp.path, LoadOptions{load.head, true});
   m.description = std::filesystem::path(dir).filename().string();
   if (m.description.empty()) m.description = std::filesystem::path(dir).parent_path().filename().string();
   return m;
 }
 
-Model Model::load(const std::string& path, HeadType head) {
-  return std::filesystem::is_directory(path) ? load_hf(path, head) : load_gguf(path, head);
+Model Model::load(const std::string& path, const LoadOptions& options, std::vector<std::string>* notes) {
+  const ModelPath p = resolve_model_path(path);
+  if (p.kind == ModelPath::Kind::hf_dir) return load_hf(p.path, options, notes);
+  return load_gguf(p.path, options);
 }
 
 }  // namespace bitnet

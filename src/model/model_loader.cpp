@@ -4,6 +4,7 @@
 #include <bitnet/gguf.h>
 #include <bitnet/memory.h>
 #include <bitnet/model.h>
+#include <bitnet/rope_gguf.h>
 #include <bitnet/ternary_formats.h>
 #include <fmt/ranges.h>
 
@@ -40,10 +41,31 @@ TransformerConfig config_from_gguf(const GgufFile& f) {
   c.ffn = key_int(f, p + "feed_forward_length");
   c.heads = key_int(f, p + "attention.head_count");
   c.kv_heads = f.find(p + "attention.head_count_kv") ? key_int(f, p + "attention.head_count_kv") : c.heads;
-  c.head_dim = f.find(p + "rope.dimension_count") ? key_int(f, p + "rope.dimension_count") : c.hidden / c.heads;
+  // The head width: attention.key_length when given (llama.cpp writes it when it differs from hidden / heads),
+  // else rope.dimension_count; a rotary width below the head width (partial RoPE) is not computed here.
+  c.head_dim = f.find(p + "attention.key_length")    ? key_int(f, p + "attention.key_length")
+               : f.find(p + "rope.dimension_count") ? key_int(f, p + "rope.dimension_count")
+                                                    : c.hidden / c.heads;
+  if (f.find(p + "rope.dimension_count"))
+    BITNET_CHECK(key_int(f, p + "rope.dimension_count") == c.head_dim,
+                 "[model] '{}': {}rope.dimension_count = {} rotates part of a {}-wide head (partial RoPE), which this "
+                 "engine does not compute", f.path(), p, key_int(f, p + "rope.dimension_count"), c.head_dim);
+  if (f.find(p + "attention.value_length"))
+    BITNET_CHECK(key_int(f, p + "attention.value_length") == c.head_dim,
+                 "[model] '{}': {}attention.value_length = {} differs from the key length {}", f.path(), p,
+                 key_int(f, p + "attention.value_length"), c.head_dim);
   c.context = f.find(p + "context_length") ? key_int(f, p + "context_length") : 4096;
   c.norm_eps = static_cast<float>(key_float(f, p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
   c.rope_theta = static_cast<float>(key_float(f, p + "rope.freq_base").value_or(10000.0));
+  c.rope_scaling = read_rope_scaling_gguf(f, c.arch, c.context);
+  if (const GgufTensorInfo* rf = f.find_tensor("rope_freqs.weight")) {
+    BITNET_CHECK(rf->type == GgmlType::f32 && rf->numel() == c.head_dim / 2,
+                 "[model] '{}': rope_freqs.weight must be F32 with head_dim / 2 = {} elements (has {} {})", f.path(),
+                 c.head_dim / 2, rf->numel(), ggml_type_name(rf->type));
+    const auto bytes = f.tensor_data(*rf);
+    c.rope_freq_factors.resize(static_cast<size_t>(rf->numel()));
+    std::memcpy(c.rope_freq_factors.data(), bytes.data(), c.rope_freq_factors.size() * 4);
+  }
   const GgufTensorInfo& embd = f.tensor("token_embd.weight");
   BITNET_CHECK(embd.dims.size() == 2 && embd.dims[0] == c.hidden,
                "[model] '{}': token_embd.weight has dims {} but the embedding length is {}", f.path(),
@@ -76,7 +98,9 @@ std::vector<float> load_vector(const GgufFile& f, const std::string& name, int64
 }
 
 // A projection [rows, cols] (PyTorch order) into the kernel layout.
-TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols) {
+// `quantize`: latent float weights may be ternarized (a BitNet architecture does so at run time, or the user
+// asked for it); otherwise they are refused.
+TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize) {
   const GgufTensorInfo& info = f.tensor(name);
   const auto shape = info.torch_shape();
   BITNET_CHECK(shape.size() == 2 && shape[0] == rows && shape[1] == cols,
@@ -102,7 +126,13 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
         }
       }
       // Already-ternarized weights keep their values; latent weights are quantized as BitNet does at run time.
-      if (!detect_ternary_float(w, rows, cols, &t)) t = quantize_absmean(w, rows, cols);
+      if (!detect_ternary_float(w, rows, cols, &t)) {
+        BITNET_CHECK(quantize,
+                     "[model] '{}': {} holds full-precision (non-ternary) weights in a '{}' model, which runs them in "
+                     "full precision; pass --quantize (Python: quantize=True) to ternarize them with absmean",
+                     f.path(), name, f.architecture());
+        t = quantize_absmean(w, rows, cols);
+      }
       break;
     }
     default:
@@ -122,10 +152,14 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
 
 }  // namespace
 
-Model Model::load_gguf(const std::string& path, HeadType head) {
+Model Model::load_gguf(const std::string& path, HeadType head) { return load_gguf(path, LoadOptions{head, false}); }
+
+Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
+  const HeadType head = options.head;
   const GgufFile f = GgufFile::open(path);
   Model m;
   m.config_ = config_from_gguf(f);
+  const bool quantize = options.quantize || m.config_.arch != "llama";
   m.description = path.substr(path.find_last_of('/') + 1);
   const TransformerConfig& c = m.config_;
   const int64_t q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
@@ -138,13 +172,13 @@ Model Model::load_gguf(const std::string& path, HeadType head) {
       w.attn_sub_norm = load_vector(f, b + "attn_sub_norm.weight", q_dim);
       w.ffn_sub_norm = load_vector(f, b + "ffn_sub_norm.weight", c.ffn);
     }
-    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden);
-    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden);
-    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden);
-    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim);
-    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden);
-    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden);
-    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn);
+    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize);
+    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize);
+    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize);
+    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize);
+    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize);
+    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize);
+    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize);
     m.layers_.push_back(std::move(w));
   }
   m.output_norm_ = load_vector(f, "output_norm.weight", c.hidden);

@@ -2,6 +2,7 @@
 // file layout (TQ2_0, TQ1_0 or I2_S), norms as F32 and the embedding (and an untied head) as F16.
 #include <bitnet/gguf.h>
 #include <bitnet/model.h>
+#include <bitnet/rope_gguf.h>
 #include <bitnet/ternary_formats.h>
 
 #include <functional>
@@ -29,6 +30,11 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
   w.set(p + "context_length", GgufValue::u32(static_cast<uint32_t>(c.context)));
   w.set(p + "attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   w.set(p + "rope.freq_base", GgufValue::f32(c.rope_theta));
+  if (c.head_dim * c.heads != c.hidden) {
+    w.set(p + "attention.key_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim)));
+    w.set(p + "attention.value_length", GgufValue::u32(static_cast<uint32_t>(c.head_dim)));
+  }
+  for (auto& [key, value] : rope_scaling_gguf_keys(c.arch, c.rope_scaling)) w.set(key, std::move(value));
   w.set(p + "vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab)));
   for (const auto& [key, value] : extra) w.set(key, value);
 
@@ -60,6 +66,10 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
                        return std::vector<uint8_t>(b, b + h.nbytes());
                      }});
   };
+  // Llama-3 RoPE scaling travels as per-frequency divisors, as llama.cpp's converter writes it.
+  std::vector<float> rope_factors = c.rope_freq_factors;
+  if (c.rope_scaling.type == RopeType::llama3) rope_factors = llama3_rope_factors(c.rope_scaling, c.rope_theta, c.head_dim);
+  if (!rope_factors.empty()) vec("rope_freqs.weight", rope_factors);
   half("token_embd.weight", embedding_);
   vec("output_norm.weight", output_norm_);
   if (head_f16_.storage() != embedding_.storage()) half("output.weight", head_f16_);

@@ -2,6 +2,8 @@
 #include <bitnet/error.h>
 #include <bitnet/model.h>
 
+#include <cmath>
+
 namespace bitnet {
 
 TransformerConfig TransformerConfig::bitnet_2b4t() {
@@ -52,6 +54,19 @@ void TransformerConfig::validate() const {
                kv_heads);
   BITNET_CHECK(head_dim % 2 == 0, "[model] head dimension {} must be even for RoPE", head_dim);
   BITNET_CHECK(norm_eps > 0 && rope_theta > 0, "[model] RMSNorm epsilon and RoPE theta must be positive");
+  BITNET_CHECK(rope_freq_factors.empty() || static_cast<int64_t>(rope_freq_factors.size()) == head_dim / 2,
+               "[model] rope_freqs has {} factors; expected head_dim / 2 = {}", rope_freq_factors.size(), head_dim / 2);
+  for (float f : rope_freq_factors)
+    BITNET_CHECK(std::isfinite(f) && f > 0, "[model] rope_freqs holds {}; factors must be positive and finite", f);
+  BITNET_CHECK(rope_freq_factors.empty() || rope_scaling.type == RopeType::none,
+               "[model] both rope_freqs factors and {} RoPE scaling are given", rope_type_name(rope_scaling.type));
+  (void)rope();  // parameter checks (factor > 0, ...)
+}
+
+RopeFrequencies TransformerConfig::rope(int64_t seq_len) const {
+  RopeFrequencies r = rope_frequencies(rope_scaling, rope_theta, head_dim, context, seq_len);
+  for (size_t i = 0; i < rope_freq_factors.size() && i < r.inv_freq.size(); ++i) r.inv_freq[i] /= rope_freq_factors[i];
+  return r;
 }
 
 }  // namespace bitnet

@@ -25,19 +25,9 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
   const auto cache = static_cast<size_t>(c.layers * n_seq * n_ctx * kv_dim_);
   k_cache_.assign(cache, 0);
   v_cache_.assign(cache, 0);
-  // RoPE tables as transformers computes them, in f32: inv_freq = 1 / theta^(2i / d), angle = pos * inv_freq.
-  const int64_t half = c.head_dim / 2;
-  rope_cos_.resize(static_cast<size_t>(n_ctx * half));
+  rope_cos_.resize(static_cast<size_t>(n_ctx * (c.head_dim / 2)));
   rope_sin_.resize(rope_cos_.size());
-  for (int64_t i = 0; i < half; ++i) {
-    const float inv_freq =
-        1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
-    for (int64_t p = 0; p < n_ctx; ++p) {
-      const float angle = static_cast<float>(p) * inv_freq;
-      rope_cos_[static_cast<size_t>(p * half + i)] = std::cos(angle);
-      rope_sin_[static_cast<size_t>(p * half + i)] = std::sin(angle);
-    }
-  }
+  fill_rope_tables(0);
   auto scratch = [&](std::vector<float>& v, int64_t width) { v.assign(static_cast<size_t>(max_batch * width), 0.0f); };
   scratch(x_, c.hidden);
   scratch(q_, q_dim_);
@@ -51,6 +41,33 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
   eval_batch_.reserve(static_cast<size_t>(max_batch));
   allocate_attention_scratch();
   qa_.resize(max_batch, std::max({c.hidden, c.ffn, q_dim_}));  // the largest row, so later resizes never allocate
+}
+
+// RoPE tables as transformers computes them, in f32: angle = pos * inv_freq (rope.h), cos and sin times the
+// attention factor (yarn). Dynamic NTK scaling depends on the longest sequence seen (`seq_len`), so its tables
+// are refilled when a batch reaches past the model's context, and reset below it, exactly when transformers
+// recomputes its inv_freq (keys already cached keep the rotation they were stored with, as there).
+void Engine::fill_rope_tables(int64_t seq_len) {
+  const TransformerConfig& c = model_.config();
+  const RopeFrequencies f = c.rope(seq_len);
+  const int64_t half = c.head_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    for (int64_t p = 0; p < n_ctx_; ++p) {
+      const float angle = static_cast<float>(p) * f.inv_freq[static_cast<size_t>(i)];
+      rope_cos_[static_cast<size_t>(p * half + i)] = std::cos(angle) * f.attention_factor;
+      rope_sin_[static_cast<size_t>(p * half + i)] = std::sin(angle) * f.attention_factor;
+    }
+  }
+  rope_seq_len_ = std::max(seq_len, c.context);
+}
+
+void Engine::update_dynamic_rope(std::span<const BatchToken> batch) {
+  const TransformerConfig& c = model_.config();
+  if (c.rope_scaling.type != RopeType::dynamic || n_ctx_ <= c.context) return;
+  int64_t seq_len = 0;
+  for (const BatchToken& t : batch) seq_len = std::max<int64_t>(seq_len, t.pos + 1);
+  if (seq_len > rope_seq_len_) fill_rope_tables(seq_len);                                  // growth
+  else if (seq_len < c.context && rope_seq_len_ > c.context) fill_rope_tables(c.context);  // reset
 }
 
 uint16_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {
@@ -108,6 +125,7 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
   const auto mul = vk.binary[static_cast<int>(BinaryOp::mul)];
   const auto act = vk.unary[static_cast<int>(c.activation == FfnActivation::relu2 ? UnaryOp::relu2 : UnaryOp::silu)];
   const float eps = c.norm_eps;
+  update_dynamic_rope(batch);
   embed(batch);
   // Prefill: the per-token work between the matmuls (norms, RoPE, cache writes, gating, residuals) is split
   // over the pool too; for one token it runs on this thread (a parallel region would cost more than the work).
@@ -192,6 +210,19 @@ const float* Engine::eval(int seq, std::span<const int32_t> tokens, int32_t star
     decode(batch, logits_.data());
   }
   return logits_.data();
+}
+
+void Engine::eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits) {
+  BITNET_CHECK(!tokens.empty(), "[engine] eval of an empty token list");
+  const int64_t vocab = model_.config().vocab;
+  std::vector<BatchToken>& batch = eval_batch_;
+  for (size_t i = 0; i < tokens.size();) {
+    const size_t first = i;
+    batch.clear();
+    for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
+      batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, true});
+    decode(batch, logits + static_cast<int64_t>(first) * vocab);
+  }
 }
 
 }  // namespace bitnet

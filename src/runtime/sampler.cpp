@@ -226,8 +226,20 @@ void SamplerChain::reset() {
   for (auto& s : chain_) s->reset();
 }
 
-int32_t SamplerChain::sample(const float* logits, int64_t vocab) {
+int32_t SamplerChain::sample(const float* logits, int64_t vocab, std::span<const int32_t> excluded) {
   scratch_.reset(logits, vocab);
+  if (!excluded.empty()) {
+    size_t kept = 0, e = 0;
+    for (size_t i = 0; i < scratch_.ids.size(); ++i) {
+      while (e < excluded.size() && excluded[e] < scratch_.ids[i]) ++e;
+      if (e < excluded.size() && excluded[e] == scratch_.ids[i]) continue;
+      scratch_.ids[kept] = scratch_.ids[i];
+      scratch_.logits[kept++] = scratch_.logits[i];
+    }
+    BITNET_CHECK(kept > 0, "[sampling] every id of the vocabulary is excluded");
+    scratch_.ids.resize(kept);
+    scratch_.logits.resize(kept);
+  }
   apply(scratch_);
   accept(scratch_.selected);
   return scratch_.selected;

@@ -50,11 +50,16 @@ SequenceGenerator::SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions
   BITNET_CHECK(prompt_tokens > 0 && prompt_tokens < n_ctx,
                "[generate] the prompt has {} tokens but the context holds {}", prompt_tokens, n_ctx);
   if (opt_.max_tokens == 0) finish("length", true);
+  for (int32_t id = 0; id < tok_.vocab_size(); ++id)
+    if (tok_.token_type(id) == TokenType::unused) unused_.push_back(id);
 }
 
-std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t vocab) {
+std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t model_vocab) {
   if (finished_) return std::nullopt;
-  const int32_t id = sampler_.sample(logits, vocab);
+  // A vocabulary padded past the tokenizer (embedding rows without a token, or GGUF [PAD] tokens of type unused):
+  // those ids are never sampled, so decoding never meets an id it cannot turn into text.
+  const int64_t vocab = std::min<int64_t>(model_vocab, tok_.vocab_size());
+  const int32_t id = sampler_.sample(logits, vocab, unused_);
   if (tok_.is_eog(id)) {
     finish("stop", true);
     return std::nullopt;
@@ -106,15 +111,22 @@ std::vector<TokenLogprob> SequenceGenerator::take_logprobs() {
 // Log-softmax of the raw logits: one pass for the maximum, one for the normalizer; alternatives by a partial
 // sort of the ids (ties broken by id, so the list does not depend on the sort).
 void SequenceGenerator::record_logprobs(const float* logits, int64_t vocab, int32_t chosen) {
-  const float max = *std::max_element(logits, logits + vocab);
+  // Over the ids that can be sampled (see step()).
+  std::vector<int32_t> ids;
+  ids.reserve(static_cast<size_t>(vocab));
+  for (int32_t i = 0, u = 0; i < vocab; ++i) {
+    while (u < static_cast<int32_t>(unused_.size()) && unused_[static_cast<size_t>(u)] < i) ++u;
+    if (u < static_cast<int32_t>(unused_.size()) && unused_[static_cast<size_t>(u)] == i) continue;
+    ids.push_back(i);
+  }
+  float max = logits[ids.front()];
+  for (int32_t i : ids) max = std::max(max, logits[i]);
   double sum = 0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+  for (int32_t i : ids) sum += std::exp(static_cast<double>(logits[i] - max));
   const auto log_norm = static_cast<float>(max + std::log(sum));
   TokenLogprob lp{chosen, logits[chosen] - log_norm, {}};
-  const auto n = static_cast<size_t>(std::min<int64_t>(opt_.top_logprobs, vocab));
+  const auto n = std::min(static_cast<size_t>(opt_.top_logprobs), ids.size());
   if (n > 0) {
-    std::vector<int32_t> ids(static_cast<size_t>(vocab));
-    std::iota(ids.begin(), ids.end(), 0);
     std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(), [&](int32_t a, int32_t b) {
       return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
     });

@@ -1,6 +1,7 @@
 // `bitnet serve`: routes, API key, CORS, error bodies, loading and graceful shutdown (see include/bitnet/server.h).
 #include <bitnet/error.h>
 #include <bitnet/gguf.h>
+#include <bitnet/open_model.h>
 #include <bitnet/server.h>
 #include <bitnet/thread_pool.h>
 #include <httplib.h>
@@ -203,11 +204,11 @@ void HttpServer::load() {
   auto st = std::make_unique<ServerState>();
   st->options = opt_;
   st->model_id = opt_.alias.empty() ? std::filesystem::path(opt_.model).filename().string() : opt_.alias;
-  st->model = std::make_unique<Model>(Model::load_gguf(opt_.model, parse_head_type(opt_.head)));
-  st->tokenizer = Tokenizer::from_gguf(GgufFile::open(opt_.model));
+  OpenedModel opened = open_model(opt_.model, LoadOptions{parse_head_type(opt_.head), opt_.quantize});
+  for (const auto& n : opened.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  st->model = std::move(opened.model);
+  st->tokenizer = std::move(opened.tokenizer);
   const TransformerConfig& c = st->model->config();
-  BITNET_CHECK(st->tokenizer->vocab_size() <= c.vocab, "[serve] '{}': the tokenizer has {} tokens but the model {}",
-               opt_.model, st->tokenizer->vocab_size(), c.vocab);
   if (!st->tokenizer->chat_template().empty()) st->chat_template.emplace(st->tokenizer->chat_template());
   const Tokenizer& tok = *st->tokenizer;
   st->bos = tok.bos_id() >= 0 ? tok.token_to_piece(tok.bos_id()) : "";

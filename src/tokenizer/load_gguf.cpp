@@ -2,6 +2,7 @@
 // add_bos_token, add_space_prefix} and tokenizer.chat_template, as llama.cpp's converters write them.
 #include <bitnet/error.h>
 #include <bitnet/gguf.h>
+#include <fmt/ranges.h>
 
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/vocab.h"
@@ -84,14 +85,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   if (model == "gpt2") {
     v.merges = string_array(f, "tokenizer.ggml.merges");
     v.pre_name = f.find("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
-    v.pre_patterns = tokenizer::pretokenizer_patterns(v.pre_name);
-    if (v.pre_patterns.empty())
-      fail("{}: tokenizer.ggml.pre = \"{}\" is not a supported pre-tokenizer (supported: llama-bpe, llama3, "
-           "llama-v3, falcon3, gpt-2, phi-2, default)", f.path(), v.pre_name);
-    // llama.cpp's Llama-3 family: whole pieces found in the vocabulary skip merging, and BOS is added.
-    const bool llama3 = v.pre_patterns == tokenizer::pretokenizer_patterns("llama3");
-    v.ignore_merges = llama3;
-    v.add_bos = optional_bool(f, "tokenizer.ggml.add_bos_token", llama3);
+    const auto spec = tokenizer::find_pretokenizer(v.pre_name.empty() ? "default" : v.pre_name);
+    if (!spec)
+      fail("{}: tokenizer.ggml.pre = \"{}\" is not a pre-tokenizer llama.cpp knows (supported: {})", f.path(),
+           v.pre_name, fmt::join(tokenizer::pretokenizer_names(), ", "));
+    if (!spec->unsupported.empty())
+      fail("{}: tokenizer.ggml.pre = \"{}\" is not supported: {}", f.path(), v.pre_name, spec->unsupported);
+    v.pre_patterns = spec->patterns;
+    v.ignore_merges = spec->ignore_merges;
+    v.add_bos = optional_bool(f, "tokenizer.ggml.add_bos_token", spec->add_bos);
     return tokenizer::make_bpe_tokenizer(std::move(v));
   }
   fail("{}: tokenizer.ggml.model = \"{}\" is not supported (supported: \"gpt2\" byte-level BPE, \"llama\" "

@@ -3,6 +3,7 @@
 // splits every piece produced by the previous one into its matches and the gaps between them, both kept
 // (Hugging Face's Split with behavior "Isolated").
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +28,18 @@ class RegexSplitter {
   std::vector<std::unique_ptr<Compiled>> compiled_;
 };
 
-// Patterns of the llama.cpp pre-tokenizer names (tokenizer.ggml.pre); empty when the name is unknown.
+// A llama.cpp pre-tokenizer (tokenizer.ggml.pre): its regexes and llama.cpp's settings for it.
+struct PreTokenizerSpec {
+  std::string name;
+  std::vector<std::string> patterns;
+  bool ignore_merges = false;  // a piece that is a whole vocabulary entry is not merged
+  bool add_bos = false;        // llama.cpp's default for add_bos_token when the file does not say
+  std::string unsupported;     // non-empty: why this engine cannot run it (a hand-written split, no byte encoding)
+};
+// nullopt when llama.cpp does not know the name either.
+std::optional<PreTokenizerSpec> find_pretokenizer(std::string_view name);
+std::vector<std::string> pretokenizer_names();  // the supported ones, for messages
+// Patterns of a supported name ("" = "default"); empty when unknown or unsupported.
 std::vector<std::string> pretokenizer_patterns(std::string_view pre_name);
 
 }  // namespace bitnet::tokenizer

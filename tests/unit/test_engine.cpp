@@ -325,29 +325,47 @@ TEST(ModelLoad, ClearErrorsForMissingOrUnsupportedFiles) {
 namespace bitnet {
 namespace {
 
-TEST(Perplexity, MatchesTheNllOfTokenByTokenDecoding) {
+// llama-perplexity's arithmetic, recomputed here token by token: BOS replaces each chunk's first token, the logits
+// at positions n_ctx/2 .. n_ctx-2 score the next token of the text, and the error is the standard error of the
+// mean NLL times the perplexity.
+TEST(Perplexity, MatchesLlamaPerplexityComputedTokenByToken) {
   const Model m = Model::random(tiny(FfnActivation::relu2, true), 12);
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(m.config().vocab - 1));
   std::vector<int32_t> tokens(40);
   for (auto& t : tokens) t = d(rng);
+  const int32_t bos = 1;
   Engine batched(m, 16, 1, 5), single(m, 16, 1, 1);
-  const PerplexityResult r = perplexity(batched, tokens, 16);
+  const PerplexityResult r = perplexity(batched, tokens, {.n_ctx = 16, .bos = bos});
   EXPECT_EQ(r.chunks, 2);
-  EXPECT_EQ(r.scored_tokens, 2 * 8);  // positions 7..14 of each chunk predict tokens 8..15
-  double total = 0;
+  EXPECT_EQ(r.scored_tokens, 2 * 7);  // positions 8..14 of each chunk predict tokens 9..15
+  std::vector<double> nlls;
   for (int64_t c = 0; c < 2; ++c)
     for (int64_t i = 0; i < 15; ++i) {
-      const float* l = single.eval(0, std::span<const int32_t>(&tokens[static_cast<size_t>(c * 16 + i)], 1), static_cast<int32_t>(i));
-      if (i < 7) continue;
+      const int32_t token = i == 0 ? bos : tokens[static_cast<size_t>(c * 16 + i)];
+      const float* l = single.eval(0, std::span<const int32_t>(&token, 1), static_cast<int32_t>(i));
+      if (i < 8) continue;
       double m_ = l[0], z = 0;
       for (int64_t v = 1; v < m.config().vocab; ++v) m_ = std::max(m_, static_cast<double>(l[v]));
       for (int64_t v = 0; v < m.config().vocab; ++v) z += std::exp(l[v] - m_);
-      total += m_ + std::log(z) - l[tokens[static_cast<size_t>(c * 16 + i + 1)]];
+      nlls.push_back(m_ + std::log(z) - l[tokens[static_cast<size_t>(c * 16 + i + 1)]]);
     }
-  EXPECT_NEAR(r.mean_nll, total / 16, 1e-9);
-  EXPECT_NEAR(r.perplexity, std::exp(total / 16), 1e-6);
-  EXPECT_THROW(perplexity(batched, std::span<const int32_t>(tokens.data(), 10), 16), Error);
+  double mean = 0;
+  for (double v : nlls) mean += v / 14;
+  double var = 0;
+  for (double v : nlls) var += (v - mean) * (v - mean) / 14;
+  // A random model: perplexities in the 1e14s, so compare relatively.
+  EXPECT_NEAR(r.mean_nll, mean, 1e-6);
+  EXPECT_NEAR(r.perplexity / std::exp(mean), 1.0, 1e-6);
+  EXPECT_NEAR(r.perplexity_error / (std::sqrt(var / 13) * std::exp(mean)), 1.0, 1e-5);
+  ASSERT_EQ(r.running.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.running.back(), r.perplexity);
+  double first = 0;
+  for (int i = 0; i < 7; ++i) first += nlls[static_cast<size_t>(i)] / 7;
+  EXPECT_NEAR(r.running.front() / std::exp(first), 1.0, 1e-6);
+  // llama.cpp needs two chunks' worth of tokens.
+  EXPECT_THROW(perplexity(batched, std::span<const int32_t>(tokens.data(), 31), {.n_ctx = 16}), Error);
+  EXPECT_EQ(perplexity(batched, tokens, {.n_ctx = 16, .max_chunks = 1}).chunks, 1);
 }
 
 }  // namespace

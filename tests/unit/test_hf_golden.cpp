@@ -1,10 +1,12 @@
 // The engine on Hugging Face directories against transformers itself: tests/golden/hf/make_hf_golden.py saved
-// three small random-weight checkpoints (BitNetForCausalLM packed and latent, LlamaForCausalLM with BitLinear)
-// and the float32 logits and greedy tokens transformers computes for them. Here Model::load_hf reads the same
+// small random-weight checkpoints (BitNetForCausalLM packed and latent, LlamaForCausalLM with BitLinear, and the
+// config layouts / RoPE variants of published checkpoints: llama3, yarn, dynamic, linear, transformers 4.x and
+// 5.x keys) and the float32 logits and greedy tokens transformers computes for them. Here Model::load_hf reads the same
 // directories and the engine must agree. When transformers is installed in .venv, the script re-verifies
 // that the committed golden files still match it.
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
+#include <bitnet/model_config.h>
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 #include <gtest/gtest.h>
@@ -37,6 +39,7 @@ class HfGolden : public ::testing::TestWithParam<std::string> {};
 TEST_P(HfGolden, LogitsAndGreedyTokensMatchTransformers) {
   const std::string dir = kDir + "/" + GetParam();
   const Model model = Model::load_hf(dir);
+  const ModelConfig config = load_model_config(dir);
   const SafetensorsModel golden = SafetensorsModel::open(dir + "/golden.safetensors");
   const int64_t vocab = model.config().vocab;
   ASSERT_EQ(vocab, 512);
@@ -69,13 +72,17 @@ TEST_P(HfGolden, LogitsAndGreedyTokensMatchTransformers) {
     EXPECT_LT(worst, 1e-2) << GetParam() << " prompt " << n;
     std::printf("[ hf gold  ] %s prompt %d: max |logit diff| / max |logit| = %.2e\n", GetParam().c_str(), n, worst);
 
-    // 32 greedy tokens through the KV cache (prefill again in a fresh cache, then one token at a time).
+    // 32 greedy tokens through the KV cache (prefill again in a fresh cache, then one token at a time). The
+    // reference ran generate(min_new_tokens=32), which forbids every eos_token_id: so do we.
     const auto greedy = ints(golden, "greedy." + std::to_string(n));
     const float* logits = engine.eval(0, prompt, 0);
     std::vector<int32_t> ours;
+    std::vector<float> masked(static_cast<size_t>(vocab));
     int32_t pos = static_cast<int32_t>(prompt.size());
     for (size_t i = 0; i < greedy.size(); ++i) {
-      const int32_t next = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+      masked.assign(logits, logits + vocab);
+      for (int64_t eos : config.eos_token_ids) masked[static_cast<size_t>(eos)] = -INFINITY;
+      const int32_t next = static_cast<int32_t>(std::max_element(masked.begin(), masked.end()) - masked.begin());
       ours.push_back(next);
       if (i + 1 < greedy.size()) logits = engine.eval(0, std::span<const int32_t>(&next, 1), pos++);
     }
@@ -83,7 +90,8 @@ TEST_P(HfGolden, LogitsAndGreedyTokensMatchTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, HfGolden, ::testing::Values("bitnet_packed", "bitnet_latent", "llama_packed"));
+INSTANTIATE_TEST_SUITE_P(Architectures, HfGolden, ::testing::Values("bitnet_packed", "bitnet_latent", "llama_packed", "llama3_rope_v5",
+                                                           "falcon3_yarn", "bitnet_dynamic", "llama_linear"));
 
 TEST(HfGolden, ReverifiedAgainstTransformersWhenInstalled) {
 #if !BITNET_HF_REVERIFY

@@ -9,6 +9,18 @@ one per architecture the engine runs from an HF directory:
   llama_packed   LlamaForCausalLM with transformers' default BitLinear (offline, divide convention), SiLU, no
                  sub-norms, untied head: the layout of HF1BitLLM/Llama3-8B-1.58 and Falcon3-*-1.58bit.
 
+and, for the config layouts and RoPE variants that published checkpoints and transformers 4.x / 5.x write:
+
+  llama3_rope_v5  HF1BitLLM/Llama3-8B-1.58's keys (quantization_config written twice, as that file has it; Python
+                  keeps the last), saved in transformers 5's layout: rope_parameters {rope_type llama3, rope_theta,
+                  factor 8, low/high_freq_factor, original_max_position_embeddings} and no top-level rope_theta.
+  falcon3_yarn    Falcon3-1.58bit's keys (LlamaForCausalLM, explicit head_dim, rope_theta 1000042, eos list) with a
+                  head_dim wider than hidden/heads and transformers 4.x rope_scaling {rope_type yarn, factor 4}.
+  bitnet_dynamic  BitNetForCausalLM (latent) with rope_scaling {type: dynamic} (the legacy "type" key) and
+                  max_position_embeddings 16, so that greedy decoding runs past it and the frequencies grow.
+  llama_linear    LlamaForCausalLM, tied embedding, rope_parameters {rope_type linear, factor 2}, no rope_theta at
+                  all (the class default 10000 applies).
+
     .venv/bin/python tests/golden/hf/make_hf_golden.py            # (re)write the model dirs and golden files
     .venv/bin/python tests/golden/hf/make_hf_golden.py --check    # recompute with transformers, compare
 
@@ -45,6 +57,29 @@ VARIANTS = {
     "llama_packed": dict(arch="LlamaForCausalLM", model_type="llama", hidden_act="silu", tied=False,
                          quant=dict(quant_method="bitnet", linear_class="bitlinear", quantization_mode="offline"),
                          packed=True, scale="divide"),
+    "llama3_rope_v5": dict(arch="LlamaForCausalLM", model_type="llama", hidden_act="silu", tied=False,
+                           quant=dict(quant_method="bitnet"), packed=True, scale="divide", duplicate_quant=True,
+                           drop=["rope_theta"],
+                           extra=dict(rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=8.0,
+                                                           low_freq_factor=1.0, high_freq_factor=4.0,
+                                                           original_max_position_embeddings=8192),
+                                      bos_token_id=1, eos_token_id=2, pretraining_tp=1, mlp_bias=False,
+                                      attention_bias=False, attention_dropout=0.0, initializer_range=0.02,
+                                      use_cache=True)),
+    "falcon3_yarn": dict(arch="LlamaForCausalLM", model_type="llama", hidden_act="silu", tied=False,
+                         quant=dict(quant_method="bitnet"), packed=True, scale="divide",
+                         extra=dict(head_dim=96, rope_theta=1000042.0, eos_token_id=[2, 11], rms_norm_eps=1e-6,
+                                    rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
+                                    max_position_embeddings=256, mlp_bias=False, attention_bias=False)),
+    "bitnet_dynamic": dict(arch="BitNetForCausalLM", model_type="bitnet", hidden_act="relu2", tied=True,
+                           quant=dict(quant_method="bitnet", linear_class="autobitlinear", quantization_mode="online"),
+                           packed=False, scale=None,
+                           extra=dict(max_position_embeddings=16, rope_theta=500000.0,
+                                      rope_scaling=dict(type="dynamic", factor=2.0))),
+    "llama_linear": dict(arch="LlamaForCausalLM", model_type="llama", hidden_act="silu", tied=True,
+                         quant=dict(quant_method="bitnet", linear_class="bitlinear", quantization_mode="offline"),
+                         packed=True, scale="divide", drop=["rope_theta"],
+                         extra=dict(rope_parameters=dict(rope_type="linear", factor=2.0))),
 }
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -53,7 +88,19 @@ def config_json(v):
     c = dict(SHAPE)
     c.update(architectures=[v["arch"]], model_type=v["model_type"], hidden_act=v["hidden_act"],
              tie_word_embeddings=v["tied"], quantization_config=v["quant"])
+    c.update(v.get("extra", {}))
+    for k in v.get("drop", []):
+        c.pop(k)
     return c
+
+
+def config_text(v):
+    """config.json as written: json.dumps, except that a variant may repeat quantization_config as HF1BitLLM's
+    file does (an extra first copy that Python's json.load, and so transformers, overrides with the second)."""
+    text = json.dumps(config_json(v), indent=2)
+    if v.get("duplicate_quant"):
+        text = text.replace('{\n', '{\n  "quantization_config": {"modules_to_not_convert": null, "quant_method": "bitnet"},\n', 1)
+    return text
 
 
 def make_state(name, v):
@@ -61,10 +108,12 @@ def make_state(name, v):
     logits spread over several units and greedy decoding is far from ties)."""
     from transformers.integrations.bitnet import pack_weights
     g = torch.Generator().manual_seed(sum(map(ord, name)))
-    h, f, layers = SHAPE["hidden_size"], SHAPE["intermediate_size"], SHAPE["num_hidden_layers"]
-    hd = h // SHAPE["num_attention_heads"]
-    kv = SHAPE["num_key_value_heads"] * hd
-    shapes = dict(q_proj=(h, h), k_proj=(kv, h), v_proj=(kv, h), o_proj=(h, h), gate_proj=(f, h), up_proj=(f, h),
+    c = config_json(v)
+    h, f, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    hd = c.get("head_dim") or h // c["num_attention_heads"]
+    q = c["num_attention_heads"] * hd
+    kv = c["num_key_value_heads"] * hd
+    shapes = dict(q_proj=(q, h), k_proj=(kv, h), v_proj=(kv, h), o_proj=(h, q), gate_proj=(f, h), up_proj=(f, h),
                   down_proj=(h, f))
     attn = dict(q_proj="self_attn", k_proj="self_attn", v_proj="self_attn", o_proj="self_attn")
     sd = {}
@@ -81,7 +130,7 @@ def make_state(name, v):
         sd[p + "input_layernorm.weight"] = norm(h)
         sd[p + "post_attention_layernorm.weight"] = norm(h)
         if v["model_type"] == "bitnet":
-            sd[p + "self_attn.attn_sub_norm.weight"] = norm(h)
+            sd[p + "self_attn.attn_sub_norm.weight"] = norm(q)
             sd[p + "mlp.ffn_sub_norm.weight"] = norm(f)
         for proj in PROJECTIONS:
             key = p + attn.get(proj, "mlp") + "." + proj + ".weight"
@@ -121,14 +170,17 @@ def reference(model_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true", help="recompute with transformers and compare with the files")
+    ap.add_argument("--only", nargs="*", help="these variants only")
     args = ap.parse_args()
     worst = 0.0
     for name, v in VARIANTS.items():
+        if args.only and name not in args.only:
+            continue
         d = os.path.join(HERE, name)
         if not args.check:
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, "config.json"), "w") as f:
-                json.dump(config_json(v), f, indent=2)
+                f.write(config_text(v))
             save_file(make_state(name, v), os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
         ref, version = reference(d)
         if args.check:
