@@ -16,7 +16,7 @@ and, for the config layouts and RoPE variants that published checkpoints and tra
                   factor 8, low/high_freq_factor, original_max_position_embeddings} and no top-level rope_theta.
   falcon3_yarn    Falcon3-1.58bit's keys (LlamaForCausalLM, explicit head_dim, rope_theta 1000042, eos list) with a
                   head_dim wider than hidden/heads and transformers 4.x rope_scaling {rope_type yarn, factor 4}.
-  bitnet_dynamic  BitNetForCausalLM (latent) with rope_scaling {type: dynamic} (the legacy "type" key) and
+  bitnet_dynamic  BitNetForCausalLM (packed) with rope_scaling {type: dynamic} (the legacy "type" key) and
                   max_position_embeddings 16, so that greedy decoding runs past it and the frequencies grow.
   llama_linear    LlamaForCausalLM, tied embedding, rope_parameters {rope_type linear, factor 2}, no rope_theta at
                   all (the class default 10000 applies).
@@ -72,10 +72,10 @@ VARIANTS = {
                                     rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
                                     max_position_embeddings=256, mlp_bias=False, attention_bias=False)),
     "bitnet_dynamic": dict(arch="BitNetForCausalLM", model_type="bitnet", hidden_act="relu2", tied=True,
-                           quant=dict(quant_method="bitnet", linear_class="autobitlinear", quantization_mode="online"),
-                           packed=False, scale=None,
-                           extra=dict(max_position_embeddings=16, rope_theta=500000.0,
-                                      rope_scaling=dict(type="dynamic", factor=2.0))),
+                           quant=dict(quant_method="bitnet", linear_class="autobitlinear", quantization_mode="offline"),
+                           packed=True, scale="multiply",
+                           extra=dict(max_position_embeddings=8, rope_theta=500000.0,
+                                      rope_scaling=dict(type="dynamic", factor=8.0))),
     "llama_linear": dict(arch="LlamaForCausalLM", model_type="llama", hidden_act="silu", tied=True,
                          quant=dict(quant_method="bitnet", linear_class="bitlinear", quantization_mode="offline"),
                          packed=True, scale="divide", drop=["rope_theta"],
