@@ -55,7 +55,9 @@ std::vector<std::string_view> RegexSplitter::split(std::string_view text) const 
         }
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
         size_t s = ov[0], e = ov[1];
-        if (e == s) {  // an empty match splits nothing: step over one character
+        if (e == s) {  // an empty match (a look-ahead: superbpe's digit groups) splits there, as in HF and llama.cpp
+          if (s > last) next.push_back(piece.substr(last, s - last));
+          last = s;
           pos = s + 1;
           while (pos < piece.size() && (static_cast<uint8_t>(piece[pos]) & 0xC0) == 0x80) ++pos;
           continue;

