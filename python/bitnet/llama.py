@@ -13,6 +13,8 @@ import time
 import uuid
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
+
 from bitnet import _core
 
 # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed".
@@ -38,10 +40,15 @@ class Llama:
         verbose: bool = True,
         use_mmap: bool = True,
         head: str = "f16",
+        logits_all: bool = False,
+        quantize: bool = False,
     ):
-        """n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
+        """model_path: a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).
+        n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
         or all logical CPUs). head="int8" or "int4" uses an int8 or a grouped int4 copy of the output head (faster
-        decode, slightly different logits).
+        decode, slightly different logits). logits_all: eval() keeps every position's logits in ``scores``
+        (n_ctx x n_vocab float32), as llama-cpp-python does. quantize: ternarize a full-precision Hugging Face
+        checkpoint (no quantization_config) with absmean; without it such a checkpoint is refused.
         use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
         if chat_format is not None:
             raise ValueError(
@@ -50,12 +57,21 @@ class Llama:
             )
         self.model_path = model_path
         self.verbose = verbose
-        self._loaded = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head)
+        self._loaded = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads or 0, head=head,
+                                       quantize=quantize)
+        self.logits_all = logits_all
+        # llama-cpp-python's evaluation state: the tokens in the cache and their logits.
+        self.n_tokens = 0
+        self.input_ids = np.zeros(self._engine.n_ctx, dtype=np.intc)
+        n_vocab_model = self._engine.n_vocab_model
+        self.scores = np.zeros((self._engine.n_ctx if logits_all else 1, n_vocab_model), dtype=np.single)
         self._seed = seed if seed not in (-1, LLAMA_DEFAULT_SEED) else int.from_bytes(os.urandom(8), "little")
         self._rng = random.Random(self._seed)
         if n_gpu_layers:
             print(f"bitnet: n_gpu_layers={n_gpu_layers} ignored: this build has no GPU backend yet", file=sys.stderr)
         if verbose:
+            for note in self._engine.load_notes:
+                print(f"bitnet: note: {note}", file=sys.stderr)
             print(
                 f"bitnet: loaded {model_path}: {self._engine.architecture}, "
                 f"{self._engine.n_params / 1e6:.1f} M params, "
@@ -96,6 +112,43 @@ class Llama:
         """The seed the following calls draw their sampling seeds from."""
         self._seed = seed
         self._rng = random.Random(seed)
+
+    # ---- evaluation (llama-cpp-python's low-level state) ---------------------------------------------------------
+    def eval(self, tokens: Sequence[int]) -> None:
+        """Evaluates tokens after the n_tokens already in the cache; their logits go to ``scores`` (every row with
+        logits_all=True, else the last one), the tokens to ``input_ids``. The completion calls start from an
+        empty cache and leave n_tokens at 0."""
+        tokens = [int(t) for t in tokens]
+        if not tokens:
+            return
+        logits = self._engine.eval(tokens, self.n_tokens, self.logits_all)
+        n = len(tokens)
+        if self.logits_all:
+            self.scores[self.n_tokens:self.n_tokens + n, :] = logits
+        else:
+            self.scores[0, :] = logits[-1]
+        self.input_ids[self.n_tokens:self.n_tokens + n] = tokens
+        self.n_tokens += n
+
+    def reset(self) -> None:
+        """Forgets the evaluated tokens (the next eval() starts at position 0)."""
+        self.n_tokens = 0
+
+    @property
+    def _input_ids(self) -> np.ndarray:
+        return self.input_ids[: self.n_tokens]
+
+    @property
+    def _scores(self) -> np.ndarray:
+        """The logits of the evaluated positions: [n_tokens, n_vocab] with logits_all, else the last row [1, n_vocab]."""
+        return self.scores[: self.n_tokens, :] if self.logits_all else self.scores[: min(self.n_tokens, 1), :]
+
+    @staticmethod
+    def logits_to_logprobs(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+        """log-softmax along `axis`, in float32 (as llama-cpp-python)."""
+        logits = np.asarray(logits, dtype=np.single)
+        shifted = logits - logits.max(axis=axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
     # ---- tokens -----------------------------------------------------------------------------------------------
     def tokenize(self, text: Union[bytes, str], add_bos: bool = True, special: bool = False) -> List[int]:
@@ -144,6 +197,7 @@ class Llama:
         meta = {"id": f"cmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._completion_chunks(prompt, options, echo, meta)
+        self.n_tokens = 0  # generation evaluates from an empty cache
         r = self._engine.generate(prompt, options)
         text = prompt + r["text"] if echo else r["text"]
         return {
@@ -155,6 +209,7 @@ class Llama:
     __call__ = create_completion
 
     def _completion_chunks(self, prompt: str, options: dict, echo: bool, meta: dict) -> Iterator[Dict[str, Any]]:
+        self.n_tokens = 0  # generation evaluates from an empty cache
         stream = self._engine.stream(prompt, options)  # started now: a busy engine or bad options raise here
 
         def chunk(text: str, finish_reason: Optional[str]) -> Dict[str, Any]:
@@ -206,6 +261,7 @@ class Llama:
         meta = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._chat_chunks(prompt, options, meta)
+        self.n_tokens = 0  # generation evaluates from an empty cache
         r = self._engine.generate(prompt, options)
         return {
             "id": meta["id"], "object": "chat.completion", "created": meta["created"], "model": meta["model"],
@@ -215,6 +271,7 @@ class Llama:
         }
 
     def _chat_chunks(self, prompt: str, options: dict, meta: dict) -> Iterator[Dict[str, Any]]:
+        self.n_tokens = 0  # generation evaluates from an empty cache
         stream = self._engine.stream(prompt, options)
 
         def chunk(delta: Dict[str, str], finish_reason: Optional[str]) -> Dict[str, Any]:

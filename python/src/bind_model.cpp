@@ -1,6 +1,7 @@
 // bitnet._core.LlamaCore: loading a GGUF model with its tokenizer, tokenize/detokenize, chat templates and
 // blocking generation with the GIL released. bitnet.Llama (python/bitnet/llama.py) builds the OpenAI-shaped API
 // on top.
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
 #include "bindings.h"
@@ -24,14 +25,32 @@ void bind_model(py::module_& m) {
   py::class_<LlamaCore, std::shared_ptr<LlamaCore>> core(m, "LlamaCore");
   core
       .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads,
-                       const std::string& head) {
+                       const std::string& head, bool quantize) {
              BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
              const HeadType head_type = parse_head_type(head);
              py::gil_scoped_release nogil;
-             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads, head_type);
+             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads, head_type, quantize);
            }),
            py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("n_threads") = 0,
-           py::arg("head") = "f16")
+           py::arg("head") = "f16", py::arg("quantize") = false)
+      .def_property_readonly("load_notes", &LlamaCore::load_notes)
+      .def_property_readonly("n_vocab_model", [](const LlamaCore& c) { return c.model().config().vocab; })
+      .def(
+          "eval",
+          [](LlamaCore& c, const std::vector<int32_t>& tokens, int64_t start_pos, bool all) {
+            const int64_t vocab = c.model().config().vocab;
+            const auto rows = static_cast<py::ssize_t>(all ? tokens.size() : 1);
+            py::array_t<float> out({rows, static_cast<py::ssize_t>(vocab)});
+            float* data = out.mutable_data();
+            const LlamaCore::Slot slot(c);
+            {
+              py::gil_scoped_release nogil;
+              c.eval(slot, tokens, start_pos, all, data);
+            }
+            return out;
+          },
+          py::arg("tokens"), py::arg("start_pos"), py::arg("all") = false,
+          "Evaluates tokens at positions start_pos.. of the cache; float32 logits [len(tokens) or 1, vocab].")
       .def_property_readonly("n_threads", &LlamaCore::threads)
       .def_property_readonly("path", &LlamaCore::path)
       .def_property_readonly("n_ctx", &LlamaCore::context)

@@ -2,6 +2,9 @@
 #include "llama_core.h"
 
 #include <bitnet/gguf.h>
+#include <bitnet/open_model.h>
+
+#include <algorithm>
 
 #include "pool_guard.h"
 
@@ -9,21 +12,38 @@ namespace bitnet::python {
 
 namespace {
 // Loading repacks weights on the process-wide pool: hold it against set_num_threads meanwhile.
-Model load_model(const std::string& path, HeadType head) {
+OpenedModel open(const std::string& path, HeadType head, bool quantize) {
   PoolUse use;
-  return Model::load_gguf(path, head);
+  return open_model(path, LoadOptions{head, quantize});
 }
 }  // namespace
 
-LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head)
-    : path_(path), model_(load_model(path, head)), tokenizer_(Tokenizer::from_gguf(GgufFile::open(path))) {
-  BITNET_CHECK(tokenizer_->vocab_size() <= model_.config().vocab,
-               "[llama] '{}': the tokenizer has {} tokens but the model {}", path, tokenizer_->vocab_size(),
-               model_.config().vocab);
+LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head,
+                     bool quantize)
+    : path_(path) {
+  OpenedModel opened = open(path, head, quantize);
+  notes_ = std::move(opened.notes);
+  model_ = std::move(opened.model);
+  tokenizer_ = std::move(opened.tokenizer);
   BITNET_CHECK(n_batch > 0, "[llama] n_batch must be positive, got {}", n_batch);
-  const int64_t ctx = n_ctx > 0 ? n_ctx : model_.config().context;
+  const int64_t ctx = n_ctx > 0 ? n_ctx : model_->config().context;
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
-  engine_ = std::make_unique<Engine>(model_, ctx, 1, n_batch, pool_.get());
+  engine_ = std::make_unique<Engine>(*model_, ctx, 1, n_batch, pool_.get());
+}
+
+void LlamaCore::eval(const Slot&, const std::vector<int32_t>& tokens, int64_t start_pos, bool all, float* logits) {
+  const int64_t vocab = model_->config().vocab, n = static_cast<int64_t>(tokens.size());
+  BITNET_CHECK(n > 0, "[llama] eval of an empty token list");
+  BITNET_CHECK(start_pos >= 0 && start_pos + n <= engine_->context(),
+               "[llama] eval of {} tokens at position {} does not fit the context of {} (reset() or a larger n_ctx)",
+               n, start_pos, engine_->context());
+  for (int32_t t : tokens) BITNET_CHECK(t >= 0 && t < vocab, "[llama] token id {} is outside the vocabulary of {}", t, vocab);
+  if (all) {
+    engine_->eval_all(0, tokens, static_cast<int32_t>(start_pos), logits);
+  } else {
+    const float* last = engine_->eval(0, tokens, static_cast<int32_t>(start_pos));
+    std::copy(last, last + vocab, logits);
+  }
 }
 
 std::vector<int32_t> LlamaCore::tokenize(std::string_view text, bool add_bos, bool special) const {

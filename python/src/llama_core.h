@@ -21,13 +21,15 @@ namespace bitnet::python {
 class LlamaCore {
  public:
   // n_ctx <= 0 takes the model's trained context length; n_threads <= 0 the default thread count.
-  LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head);
+  // `path`: a GGUF file or a Hugging Face checkpoint (open_model.h); quantize: ternarize a full-precision one.
+  LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head, bool quantize);
 
-  const Model& model() const { return model_; }
+  const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int64_t context() const { return engine_->context(); }
   int threads() const { return pool_->size(); }
   const std::string& path() const { return path_; }
+  const std::vector<std::string>& load_notes() const { return notes_; }
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos, bool special) const;
   // Bytes (not necessarily whole UTF-8 characters when the ids cut one).
@@ -48,13 +50,18 @@ class LlamaCore {
     LlamaCore& core_;
   };
 
+  // Evaluates `tokens` at positions start_pos.. of the engine's cache and writes their logits to `logits`
+  // ([tokens, vocab] when all, else [1, vocab] for the last one). Ids and positions are checked.
+  void eval(const Slot& slot, const std::vector<int32_t>& tokens, int64_t start_pos, bool all, float* logits);
+
   // Runs bitnet::generate on this model's engine (the caller holds a Slot).
   GenerateResult generate(const Slot& slot, std::string_view prompt, const GenerateOptions& options,
                           const std::function<bool(std::string_view)>& on_text = nullptr);
 
  private:
   std::string path_;
-  Model model_;
+  std::vector<std::string> notes_;  // what loading decided (open_model.h)
+  std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   // The engine's own pool (llama-cpp-python's n_threads is per model): an engine keeps a reference to its pool,
   // so it must not use the process-wide one, which set_num_threads replaces.

@@ -55,22 +55,32 @@ TEST_P(HfGolden, LogitsAndGreedyTokensMatchTransformers) {
     engine.decode(batch, got.data());
     // Tolerance, relative to the largest |logit| of the position: 1e-2. transformers computes in f32 and reads
     // K/V in f32; the engine accumulates int8 x ternary exactly in int32 but keeps K/V in f16 (relative
-    // rounding 2^-11), which moves int8-quantized attention outputs across rounding boundaries. Measured: the
-    // engine is 2.8e-3 to 6.1e-3 off; rounding only V to f16 inside transformers itself moves its logits by
-    // 4.7e-3 to 6.4e-3 (4.91e-3 for the one-token prompt, exactly the engine's figure). A wrong formula (scale
-    // convention, RoPE pairing, a missing norm) moves logits by tens of percent.
-    double worst = 0;
-    for (size_t t = 0; t < prompt.size(); ++t) {
-      double amax = 0, dmax = 0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        const size_t i = t * static_cast<size_t>(vocab) + static_cast<size_t>(v);
-        amax = std::max(amax, std::fabs(static_cast<double>(want[i])));
-        dmax = std::max(dmax, std::fabs(static_cast<double>(got[i]) - want[i]));
+    // rounding 2^-11), which moves int8-quantized attention outputs across rounding boundaries. Measured over the
+    // 7 checkpoints x 3 prompts: 1.8e-5 to 6.4e-3. A wrong formula (scale convention, RoPE pairing or scaling, a
+    // missing norm) moves logits by percents to tens of percent.
+    auto worst_relative = [&](const std::vector<float>& ref) {
+      double worst = 0;
+      for (size_t t = 0; t < prompt.size(); ++t) {
+        double amax = 0, dmax = 0;
+        for (int64_t v = 0; v < vocab; ++v) {
+          const size_t i = t * static_cast<size_t>(vocab) + static_cast<size_t>(v);
+          amax = std::max(amax, std::fabs(static_cast<double>(ref[i])));
+          dmax = std::max(dmax, std::fabs(static_cast<double>(got[i]) - ref[i]));
+        }
+        worst = std::max(worst, dmax / amax);
       }
-      worst = std::max(worst, dmax / amax);
-    }
+      return worst;
+    };
+    const double worst = worst_relative(want);
     EXPECT_LT(worst, 1e-2) << GetParam() << " prompt " << n;
-    std::printf("[ hf gold  ] %s prompt %d: max |logit diff| / max |logit| = %.2e\n", GetParam().c_str(), n, worst);
+    // Against transformers with K/V rounded to f16 (the one storage choice the engine makes differently): in 17
+    // of the 21 prompts 1.5e-7 to 4.6e-7 (float summation order); in the other 4, 3.9e-4 to 9.1e-3, where an
+    // activation lands on an int8 rounding boundary and rounds the other way (absmax scales differ in the last
+    // bit), which a relu^2 gate amplifies. Same bound as above, both printed.
+    const double worst_f16 = worst_relative(floats(golden, "logits_f16kv." + std::to_string(n)));
+    EXPECT_LT(worst_f16, 1e-2) << GetParam() << " prompt " << n;
+    std::printf("[ hf gold  ] %s prompt %d: max |logit diff| / max |logit| = %.2e (transformers), %.2e (transformers, "
+                "f16 K/V)\n", GetParam().c_str(), n, worst, worst_f16);
 
     // 32 greedy tokens through the KV cache (prefill again in a fresh cache, then one token at a time). The
     // reference ran generate(min_new_tokens=32), which forbids every eos_token_id: so do we.

@@ -26,7 +26,8 @@ and, for the config layouts and RoPE variants that published checkpoints and tra
 
 Each model dir holds config.json, model.safetensors (the HF checkpoint) and golden.safetensors: per prompt
 `prompt.N` (token ids), `logits.N` (float32 [tokens, vocab], every position, from one forward pass) and
-`greedy.N` (32 ids from model.generate(do_sample=False)), plus `margin.N`, the smallest top-1 minus top-2 logit
+`greedy.N` (32 ids from model.generate(do_sample=False)), `logits_f16kv.N` (the same forward pass with keys and
+values rounded to f16, as the engine's cache stores them), plus `margin.N`, the smallest top-1 minus top-2 logit
 gap along the greedy path (how far the reference is from a tie). transformers runs in float32 on the CPU.
 The weights are built by torch.manual_seed here; the packing uses transformers' own pack_weights, so the
 layout is checked by code nobody here wrote. The embedding is rounded to f16-representable values (the engine
@@ -146,9 +147,24 @@ def make_state(name, v):
     return {k: t.contiguous() for k, t in sd.items()}
 
 
+def f16_kv_attention():
+    """transformers' own sdpa attention with keys and values rounded to f16, as the engine's KV cache holds them:
+    the reference for how far the engine is from transformers once that one storage choice is shared."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    def forward(module, query, key, value, attention_mask, **kwargs):
+        return sdpa_attention_forward(module, query, key.half().float(), value.half().float(), attention_mask, **kwargs)
+
+    AttentionInterface.register("f16_kv", forward)
+    return "f16_kv"
+
+
 def reference(model_dir):
     import transformers
     from transformers import AutoModelForCausalLM
+    f16 = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=f16_kv_attention())
+    f16.eval()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     kinds = {type(m).__name__ for m in model.modules()}
@@ -159,6 +175,7 @@ def reference(model_dir):
             ids = torch.tensor([prompt])
             out[f"prompt.{n}"] = ids[0].to(torch.int32)
             out[f"logits.{n}"] = model(ids).logits[0].float().contiguous()
+            out[f"logits_f16kv.{n}"] = f16(ids).logits[0].float().contiguous()
             gen = model.generate(ids, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS, do_sample=False,
                                  output_logits=True, return_dict_in_generate=True, pad_token_id=0)
             out[f"greedy.{n}"] = gen.sequences[0, len(prompt):].to(torch.int32).contiguous()
