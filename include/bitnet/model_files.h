@@ -76,3 +76,17 @@ struct ModelPath {
 ModelPath resolve_model_path(const std::string& path);
 
 }  // namespace bitnet
+
+namespace bitnet {
+
+// llama.cpp's "llama" architecture rotates interleaved pairs (its RoPE type NORM), so its converter permutes the
+// rows of attn_q / attn_k inside each head: row h*d + 2i + j of the file is row h*d + j*d/2 + i of the Hugging
+// Face weight (convert_hf_to_gguf's LlamaModel.permute). The engine rotates half-split pairs as transformers
+// does, so "llama" GGUF projections are un-permuted when loaded and permuted when written. `heads`: the query
+// heads for attn_q, the KV heads for attn_k. Throws when rows do not split into heads of even width.
+std::vector<int8_t> permute_llama_rope_rows(const std::vector<int8_t>& values, int64_t rows, int64_t cols,
+                                            int64_t heads, bool to_gguf);
+// Whether a GGUF tensor of `arch` is stored permuted (attn_q / attn_k of "llama").
+bool llama_rope_permuted(std::string_view arch, std::string_view gguf_name);
+
+}  // namespace bitnet

@@ -138,6 +138,7 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
                   ConvertSummary& s, std::vector<Item>& items) {
   std::optional<ScaleConvention> conv = o.scale_convention;
   if (!conv && cfg.quantization) conv = cfg.quantization->scale_convention();
+  const std::string arch = arch_for(cfg);
   for (const auto& hf_name : m.names()) {
     if (hf_name.size() > 13 && hf_name.ends_with(".weight_scale")) continue;  // consumed with its weight
     const auto gname = hf_to_gguf_name(hf_name);
@@ -161,8 +162,12 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
              "--scale-convention multiply|divide", input);
       ++s.ternary_tensors;
       const GgmlType type = o.ternary_type;
+      // llama.cpp's "llama" files keep q/k rows in interleaved-RoPE order (model_files.h).
+      const int64_t permute_heads = !llama_rope_permuted(arch, *gname) ? 0
+                                    : gname->ends_with(".attn_q.weight") ? cfg.num_attention_heads
+                                                                          : cfg.num_key_value_heads;
       items.push_back({*gname, {cols, rows}, type, [&m, &s, &o, hf_name, scale_name, packed, rows, cols, what, type,
-                                                     dtype, conv]() {
+                                                     dtype, conv, permute_heads]() {
         const auto& e = m.tensor(hf_name);
         TernaryTensor t;
         if (packed) {
@@ -175,6 +180,7 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
         } else {
           t = ternarize(to_f32(m.data(e), dtype, what), rows, cols, what, o, s);
         }
+        if (permute_heads > 0) t.values = permute_llama_rope_rows(t.values, rows, cols, permute_heads, true);
         return emit_ternary(t, type);
       }, {m.data(e)}});
       if (packed) items.back().inputs.push_back(m.data(m.tensor(scale_name)));
@@ -333,8 +339,16 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
       const float scale = probe.scale;
       release_pages(in.tensor_data(t));
       const bool bf16_exact = bf16_to_f32(f32_to_bf16(scale)) == scale;
-      outs.push_back({name, StDType::u8, {rows / 4, cols}, [&in, &t, f, rows, cols]() {
-        const TernaryTensor tt = unpack_ternary(*f, u8span(in.tensor_data(t)), rows, cols);
+      const std::string arch = in.architecture();
+      const int64_t permute_heads =
+          !llama_rope_permuted(arch, t.name) ? 0
+          : t.name.ends_with(".attn_q.weight")
+              ? in.get_int(arch + ".attention.head_count")
+              : (in.find(arch + ".attention.head_count_kv") ? in.get_int(arch + ".attention.head_count_kv")
+                                                            : in.get_int(arch + ".attention.head_count"));
+      outs.push_back({name, StDType::u8, {rows / 4, cols}, [&in, &t, f, rows, cols, permute_heads]() {
+        TernaryTensor tt = unpack_ternary(*f, u8span(in.tensor_data(t)), rows, cols);
+        if (permute_heads > 0) tt.values = permute_llama_rope_rows(tt.values, rows, cols, permute_heads, false);
         return pack_ternary(TernaryFormat::hf_u8, tt.values, rows, cols, 0);
       }, t.name});
       const std::string scale_name = name.substr(0, name.size() - 6) + "weight_scale";

@@ -3,6 +3,7 @@
 // embedding kept memory-mapped.
 #include <bitnet/gguf.h>
 #include <bitnet/memory.h>
+#include <bitnet/model_files.h>
 #include <bitnet/model.h>
 #include <bitnet/rope_gguf.h>
 #include <bitnet/ternary_formats.h>
@@ -100,7 +101,9 @@ std::vector<float> load_vector(const GgufFile& f, const std::string& name, int64
 // A projection [rows, cols] (PyTorch order) into the kernel layout.
 // `quantize`: latent float weights may be ternarized (a BitNet architecture does so at run time, or the user
 // asked for it); otherwise they are refused.
-TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize) {
+// `permuted_heads` > 0: the rows are in llama.cpp's interleaved-RoPE order for that many heads (model_files.h).
+TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize,
+                              int64_t permuted_heads = 0) {
   const GgufTensorInfo& info = f.tensor(name);
   const auto shape = info.torch_shape();
   BITNET_CHECK(shape.size() == 2 && shape[0] == rows && shape[1] == cols,
@@ -145,6 +148,7 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
     const auto s = load_vector(f, scale_name, 1);
     t.scale = t.scale == 0.0f ? s[0] : t.scale * s[0];
   }
+  if (permuted_heads > 0) t.values = permute_llama_rope_rows(t.values, rows, cols, permuted_heads, /*to_gguf=*/false);
   TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale);
   release_mapped_pages(raw.data(), raw.size());  // repacked: the file's copy need not stay resident
   return m;
@@ -172,8 +176,10 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
       w.attn_sub_norm = load_vector(f, b + "attn_sub_norm.weight", q_dim);
       w.ffn_sub_norm = load_vector(f, b + "ffn_sub_norm.weight", c.ffn);
     }
-    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize);
-    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize);
+    // llama.cpp's "llama" files hold q/k rows permuted for interleaved RoPE; the engine rotates half-split pairs.
+    const bool permuted = c.arch == "llama";
+    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, permuted ? c.heads : 0);
+    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, permuted ? c.kv_heads : 0);
     w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize);
     w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize);
     w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize);

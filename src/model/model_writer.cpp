@@ -2,6 +2,7 @@
 // file layout (TQ2_0, TQ1_0 or I2_S), norms as F32 and the embedding (and an untied head) as F16.
 #include <bitnet/gguf.h>
 #include <bitnet/model.h>
+#include <bitnet/model_files.h>
 #include <bitnet/rope_gguf.h>
 #include <bitnet/ternary_formats.h>
 
@@ -53,10 +54,14 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
                        return std::vector<uint8_t>(b, b + v.size() * 4);
                      }});
   };
-  auto ternary = [&](std::string name, const TernaryMatrix& m) {
+  // "llama" files hold q/k rows in llama.cpp's interleaved-RoPE order (model_files.h).
+  auto ternary = [&](std::string name, const TernaryMatrix& m, int64_t permute_heads = 0) {
     BITNET_CHECK(m.row_scales().empty(), "[model] save_gguf: {} has per-row scales, which GGUF ternary types lack", name);
-    items.push_back({std::move(name), {m.cols(), m.rows()}, ternary_type, [&m, format] {
-                       return pack_ternary(format, m.unpack(), m.rows(), m.cols(), m.scale());
+    if (c.arch != "llama") permute_heads = 0;
+    items.push_back({std::move(name), {m.cols(), m.rows()}, ternary_type, [&m, format, permute_heads] {
+                       std::vector<int8_t> v = m.unpack();
+                       if (permute_heads > 0) v = permute_llama_rope_rows(v, m.rows(), m.cols(), permute_heads, true);
+                       return pack_ternary(format, v, m.rows(), m.cols(), m.scale());
                      }});
   };
   auto half = [&](std::string name, const Tensor& t) {
@@ -82,8 +87,8 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
       vec(b + "attn_sub_norm.weight", lw.attn_sub_norm);
       vec(b + "ffn_sub_norm.weight", lw.ffn_sub_norm);
     }
-    ternary(b + "attn_q.weight", lw.wq);
-    ternary(b + "attn_k.weight", lw.wk);
+    ternary(b + "attn_q.weight", lw.wq, c.heads);
+    ternary(b + "attn_k.weight", lw.wk, c.kv_heads);
     ternary(b + "attn_v.weight", lw.wv);
     ternary(b + "attn_output.weight", lw.wo);
     ternary(b + "ffn_gate.weight", lw.w_gate);
