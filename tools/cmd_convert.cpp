@@ -51,7 +51,8 @@ void add_convert_command(CLI::App& app, Action& selected) {
   cmd->add_option("--scale-convention", a->convention,
                   "How the HF weight_scale applies: multiply (= mean|W|) or divide (= 1/mean|W|); default from config.json")
       ->check(CLI::IsMember({"multiply", "divide"}));
-  cmd->add_option("--shard-mib", a->shard_mib, "safetensors output: shards of at most this many MiB plus an index.json");
+  cmd->add_option("--shard-mib", a->shard_mib, "safetensors output: shards of at most this many MiB plus an index.json")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or summary");
   cmd->callback([&selected, a] {
     selected = [a]() {

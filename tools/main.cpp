@@ -35,6 +35,20 @@ int main(int argc, char** argv) {
     if (a == "-ngl") a = "--n-gpu-layers";
     if (a == "-np") a = "--parallel";
   }
+  // CLI11 answers an unknown command with "A subcommand is required": name it, and list the real ones.
+  if (args.size() > 1 && !args[1].empty() && args[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      known = known || sub->get_name() == args[1];
+    }
+    if (!known) {
+      std::fprintf(stderr, "bitnet: unknown command '%s' (commands: %s; bitnet --help)\n", args[1].c_str(),
+                   names.c_str());
+      return 2;
+    }
+  }
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());
   try {

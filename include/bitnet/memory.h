@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace bitnet {
 
@@ -61,6 +62,12 @@ class Arena {
 // from the file if touched again): once a loader or converter has copied a tensor out of a mapped file, its
 // pages need not count against the process. Only whole pages inside the range are dropped.
 void release_mapped_pages(const void* data, size_t bytes);
+
+// Memory the system can still give this process (MemAvailable, bounded by a cgroup limit when one is set);
+// 0 when it cannot be read. check_memory_for() throws "[what] needs N GiB but only M GiB are available" before
+// an allocation that cannot succeed (a file or config that asks for more than the machine has).
+uint64_t available_memory_bytes();
+void check_memory_for(uint64_t bytes, std::string_view what);
 
 // A whole file mapped read-only. Shared by every tensor that views it; unmapped when the last one goes.
 class MappedFile {

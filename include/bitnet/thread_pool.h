@@ -44,6 +44,7 @@ class ThreadPool {
   }
 
  private:
+  void stop_workers();  // wakes, stops and joins every worker
   void run(int64_t n, RangeFn fn, int64_t min_chunk);
   void worker_loop();
   // Claims and runs chunks of region `gen` until none are left (or a newer region has started).

@@ -65,6 +65,9 @@ class Tokenizer {
   // End of generation: EOS, EOT, EOM and the end-of-turn control tokens of the known chat formats.
   bool is_eog(int32_t id) const;
   const std::vector<int32_t>& eog_ids() const { return eog_; }
+  // Adds an end-of-generation id the model's files name elsewhere (config.json / generation_config.json
+  // eos_token_id lists). Throws for an id outside the vocabulary.
+  void add_eog(int32_t id);
   // The Jinja chat template from the model's files; empty when it has none.
   const std::string& chat_template() const { return chat_template_; }
   // "gpt2/llama-bpe (128256 tokens)" etc., for messages.

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -196,6 +197,40 @@ void release_mapped_pages(const void* data, size_t bytes) {
   const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
   const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+uint64_t available_memory_bytes() {
+  uint64_t avail = 0;
+  if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "MemAvailable:", 13) == 0) avail = std::strtoull(line + 13, nullptr, 10) * 1024;
+    std::fclose(f);
+  }
+  // A cgroup v2 limit (containers, systemd slices) is what the process will actually be allowed.
+  if (std::FILE* f = std::fopen("/sys/fs/cgroup/memory.max", "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof buf, f) && std::strncmp(buf, "max", 3) != 0) {
+      const uint64_t limit = std::strtoull(buf, nullptr, 10);
+      uint64_t used = 0;
+      if (std::FILE* u = std::fopen("/sys/fs/cgroup/memory.current", "r")) {
+        char ub[64] = {};
+        if (std::fgets(ub, sizeof ub, u)) used = std::strtoull(ub, nullptr, 10);
+        std::fclose(u);
+      }
+      const uint64_t room = limit > used ? limit - used : 0;
+      if (avail == 0 || room < avail) avail = room;
+    }
+    std::fclose(f);
+  }
+  return avail;
+}
+
+void check_memory_for(uint64_t bytes, std::string_view what) {
+  const uint64_t avail = available_memory_bytes();
+  if (avail == 0) return;  // unknown: let the allocation decide
+  BITNET_CHECK(bytes <= avail, "[{}] needs {:.2f} GiB of memory but only {:.2f} GiB are available", what,
+               static_cast<double>(bytes) / (1ull << 30), static_cast<double>(avail) / (1ull << 30));
 }
 
 }  // namespace bitnet

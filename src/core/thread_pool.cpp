@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <string_view>
+#include <system_error>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -35,15 +36,27 @@ std::mutex g_error_mutex;
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  try {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {
+    // Under a pids or memory limit a thread can fail to start: stop and join the ones that did (destroying a
+    // joinable std::thread would terminate the process) and say what happened.
+    const size_t started = workers_.size();
+    stop_workers();
+    fail("[threads] could only start {} of {} threads ({}); use fewer (-t / BITNET_THREADS)", started + 1,
+         n_threads_, e.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::stop_workers() {
   stop_.store(true, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   for (auto& w : workers_) w.join();
+  workers_.clear();
 }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
 
 namespace {
 std::exception_ptr g_region_error;  // first exception thrown inside the current region

@@ -445,8 +445,12 @@ bool is_gguf_file(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+ConvertSummary convert_model_to(const std::string& input, const std::string& output, const std::string& final_output,
+                                const ConvertOptions& o);
+}  // namespace
+
 ConvertSummary convert_model(const std::string& input, const std::string& output, const ConvertOptions& o) {
-  ConvertSummary s;
   const GgmlType tt = o.ternary_type;
   if (!ternary_format_of(tt) && tt != GgmlType::f16 && tt != GgmlType::f32)
     fail("[convert] output type {} is not one of tq1_0, tq2_0, i2_s, f16, f32", ggml_type_name(tt));
@@ -457,6 +461,37 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
     fail("[convert] output '{}' would overwrite the input", output);
   const bool to_st = output.ends_with(".safetensors");
   if (!to_st && !output.ends_with(".gguf")) fail("[convert] output '{}' must end in .gguf or .safetensors", output);
+  (void)resolve_model_path(input);  // a missing path, a FIFO, a directory without config.json: named as such
+  // A GGUF is written under a temporary name and renamed when complete: a failed or interrupted conversion never
+  // leaves a half-written file, nor destroys a file the user had under the output's name.
+  if (!to_st) {
+    const std::string partial = output + ".partial";
+    ConvertSummary s;
+    try {
+      s = convert_model_to(input, partial, output, o);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+      throw;
+    }
+    std::error_code ec;
+    fs::rename(partial, output, ec);
+    if (ec) {
+      fs::remove(partial, ec);
+      fail("[convert] cannot move '{}' into place as '{}'", partial, output);
+    }
+    return s;
+  }
+  return convert_model_to(input, output, output, o);
+}
+
+namespace {
+// `output` is where bytes go; `final_output` the name the user gave (for messages and the input-overlap check).
+ConvertSummary convert_model_to(const std::string& input, const std::string& output, const std::string& final_output,
+                                const ConvertOptions& o) {
+  ConvertSummary s;
+  const GgmlType tt = o.ternary_type;
+  const bool to_st = final_output.ends_with(".safetensors");
   try {
     if (is_gguf_file(input)) {
       const GgufFile in = GgufFile::open(input);
@@ -528,5 +563,7 @@ ConvertSummary convert_model(const std::string& input, const std::string& output
     throw;
   }
 }
+
+}  // namespace
 
 }  // namespace bitnet

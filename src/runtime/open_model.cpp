@@ -3,9 +3,39 @@
 #include <bitnet/gguf.h>
 #include <bitnet/model_files.h>
 #include <bitnet/open_model.h>
+#include <bitnet/model_config.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
 
 namespace bitnet {
+
+namespace {
+// config.json and generation_config.json name the ids generation ends on (Llama-3-Instruct: <|eot_id|> besides
+// <|end_of_text|>); sampling defaults there are reported, not applied (the llama.cpp defaults and flags rule).
+void add_hf_generation_settings(const std::string& dir, int64_t tokens, Tokenizer& tok, std::vector<std::string>& notes) {
+  namespace fs = std::filesystem;
+  std::vector<int64_t> eos = load_model_config(dir).eos_token_ids;
+  const fs::path gen = fs::path(dir) / "generation_config.json";
+  std::error_code ec;
+  if (fs::is_regular_file(gen, ec)) {
+    const GenerationConfig g = load_generation_config(gen.string());
+    eos.insert(eos.end(), g.eos_token_ids.begin(), g.eos_token_ids.end());
+    std::vector<std::string> suggested;
+    if (g.do_sample && !*g.do_sample) suggested.emplace_back("greedy (--temp 0)");
+    if (g.temperature && (!g.do_sample || *g.do_sample)) suggested.push_back(fmt::format("--temp {}", *g.temperature));
+    if (g.top_p && (!g.do_sample || *g.do_sample)) suggested.push_back(fmt::format("--top-p {}", *g.top_p));
+    if (g.top_k && (!g.do_sample || *g.do_sample)) suggested.push_back(fmt::format("--top-k {}", *g.top_k));
+    if (g.repetition_penalty) suggested.push_back(fmt::format("--repeat-penalty {}", *g.repetition_penalty));
+    if (!suggested.empty())
+      notes.push_back(fmt::format("{} suggests {}; the sampling flags (llama.cpp's defaults unless given) decide",
+                                  gen.string(), fmt::join(suggested, ", ")));
+  }
+  for (int64_t id : eos)
+    if (id < tokens) tok.add_eog(static_cast<int32_t>(id));
+}
+}  // namespace
 
 OpenedModel open_model(const std::string& path, const LoadOptions& options) {
   const ModelPath where = resolve_model_path(path);
@@ -16,6 +46,7 @@ OpenedModel open_model(const std::string& path, const LoadOptions& options) {
   const int64_t vocab = m.model->config().vocab, tokens = m.tokenizer->vocab_size();
   BITNET_CHECK(tokens <= vocab, "[model] '{}': the tokenizer has {} tokens but the model's vocabulary only {} rows",
                path, tokens, vocab);
+  if (where.kind == ModelPath::Kind::hf_dir) add_hf_generation_settings(where.path, tokens, *m.tokenizer, m.notes);
   if (tokens < vocab)
     m.notes.push_back(fmt::format("the model's vocabulary has {} rows, the tokenizer {} tokens: ids {}..{} have no "
                                   "token and are never sampled",

@@ -19,6 +19,7 @@ struct Expr {
   std::vector<ExprPtr> a;  // operands / arguments (a[0] is the callee or the filtered value)
   std::vector<std::pair<std::string, ExprPtr>> kw;
   bool negated = false;  // `is not`, `not in`
+  int depth = 1;          // height of this subtree (bounded by the parser, so evaluation cannot exhaust the stack)
 };
 
 struct Stmt;

@@ -196,13 +196,14 @@ class Parser {
   }
 
   ExprPtr expression() {  // conditional expression: a if c else b
+    const Nested guard(*this);
     ExprPtr e = or_expr();
     while (is_name("if")) {
       ++p_;
       auto c = std::make_unique<Expr>(Expr::cond);
-      c->a.push_back(or_expr());  // condition
-      c->a.push_back(std::move(e));
-      if (accept_name("else")) c->a.push_back(expression());
+      add(*c, or_expr());  // condition
+      add(*c, std::move(e));
+      if (accept_name("else")) add(*c, expression());
       e = std::move(c);
     }
     return e;
@@ -216,10 +217,10 @@ class Parser {
     ExprPtr e = expression();
     if (!is_op(",")) return e;
     auto t = std::make_unique<Expr>(Expr::tuple);
-    t->a.push_back(std::move(e));
+    add(*t, std::move(e));
     while (accept_op(",")) {
       if (at_end()) break;
-      t->a.push_back(expression());
+      add(*t, expression());
     }
     return t;
   }
@@ -229,6 +230,36 @@ class Parser {
   size_t p_ = 0;
   int line_;
 
+  // Templates come from model files: nesting is bounded (kMaxDepth) so that neither parsing, evaluation nor
+  // freeing the tree can run out of stack, however the file nests (`not not not ...`, 5,000 brackets, a chain
+  // of 100,000 `+`). Every child goes through add(), which keeps each node's height.
+  static constexpr int kMaxDepth = 200;
+  void check_depth(int depth) const {
+    if (depth > kMaxDepth)
+      syntax(line_, fmt::format("expression nests deeper than {} levels (limit for chat templates)", kMaxDepth));
+  }
+  void add(Expr& parent, ExprPtr child) {
+    if (!child) {  // an omitted slice bound
+      parent.a.push_back(nullptr);
+      return;
+    }
+    check_depth(child->depth + 1);
+    parent.depth = std::max(parent.depth, child->depth + 1);
+    parent.a.push_back(std::move(child));
+  }
+  void add_kw(Expr& parent, std::string name, ExprPtr child) {
+    check_depth(child->depth + 1);
+    parent.depth = std::max(parent.depth, child->depth + 1);
+    parent.kw.emplace_back(std::move(name), std::move(child));
+  }
+  // Recursive descent (parentheses, `not`, unary minus) counts its own depth before recursing.
+  int nesting_ = 0;
+  struct Nested {
+    Parser& p;
+    explicit Nested(Parser& parser) : p(parser) { p.check_depth(++p.nesting_); }
+    ~Nested() { --p.nesting_; }
+  };
+
   static ExprPtr node(Expr::K k, std::string s = {}) {
     auto e = std::make_unique<Expr>(k);
     e->str = std::move(s);
@@ -236,8 +267,8 @@ class Parser {
   }
   ExprPtr binary(Expr::K k, std::string op, ExprPtr l, ExprPtr r) {
     auto e = node(k, std::move(op));
-    e->a.push_back(std::move(l));
-    e->a.push_back(std::move(r));
+    add(*e, std::move(l));
+    add(*e, std::move(r));
     return e;
   }
 
@@ -252,9 +283,10 @@ class Parser {
     return e;
   }
   ExprPtr not_expr() {
+    const Nested guard(*this);
     if (accept_name("not")) {
       auto e = node(Expr::not_);
-      e->a.push_back(not_expr());
+      add(*e, not_expr());
       return e;
     }
     return compare();
@@ -308,10 +340,11 @@ class Parser {
     return e;
   }
   ExprPtr unary() {
+    const Nested guard(*this);
     ExprPtr e;
     if (accept_op("-")) {
       e = node(Expr::neg);
-      e->a.push_back(unary_no_filter());
+      add(*e, unary_no_filter());
     } else if (accept_op("+")) {
       e = unary_no_filter();
     } else {
@@ -320,9 +353,10 @@ class Parser {
     return filters(std::move(e));
   }
   ExprPtr unary_no_filter() {
+    const Nested guard(*this);
     if (accept_op("-")) {
       auto e = node(Expr::neg);
-      e->a.push_back(unary_no_filter());
+      add(*e, unary_no_filter());
       return e;
     }
     return postfix(primary());
@@ -333,9 +367,9 @@ class Parser {
       if (peek().type == Tok::name && is_op("=", 1)) {
         std::string k = t_[p_].text;
         p_ += 2;
-        e.kw.emplace_back(std::move(k), expression());
+        add_kw(e, std::move(k), expression());
       } else {
-        e.a.push_back(expression());
+        add(e, expression());
       }
       if (!is_op(")")) expect_op(",");
     }
@@ -368,10 +402,10 @@ class Parser {
           ExprPtr e = expression();
           if (is_op(",")) {
             auto t = node(Expr::tuple);
-            t->a.push_back(std::move(e));
+            add(*t, std::move(e));
             while (accept_op(",")) {
               if (is_op(")")) break;
-              t->a.push_back(expression());
+              add(*t, expression());
             }
             e = std::move(t);
           }
@@ -381,7 +415,7 @@ class Parser {
         if (tok.text == "[") {
           auto e = node(Expr::list);
           while (!accept_op("]")) {
-            e->a.push_back(expression());
+            add(*e, expression());
             if (!is_op("]")) expect_op(",");
           }
           return e;
@@ -389,9 +423,9 @@ class Parser {
         if (tok.text == "{") {
           auto e = node(Expr::dict);
           while (!accept_op("}")) {
-            e->a.push_back(expression());
+            add(*e, expression());
             expect_op(":");
-            e->a.push_back(expression());
+            add(*e, expression());
             if (!is_op("}")) expect_op(",");
           }
           return e;
@@ -406,7 +440,7 @@ class Parser {
     while (true) {
       if (accept_op(".")) {
         auto a = node(Expr::attr, expect_name());
-        a->a.push_back(std::move(e));
+        add(*a, std::move(e));
         e = std::move(a);
       } else if (accept_op("[")) {
         // item or slice [a:b:c]
@@ -424,17 +458,17 @@ class Parser {
           break;
         }
         auto s = node(is_slice ? Expr::slice : Expr::item);
-        s->a.push_back(std::move(e));
+        add(*s, std::move(e));
         if (is_slice) {
-          for (auto& p : parts) s->a.push_back(std::move(p));  // may be null
+          for (auto& p : parts) add(*s, std::move(p));  // may be null
         } else {
           if (!parts[0]) syntax(line_, "empty subscript");
-          s->a.push_back(std::move(parts[0]));
+          add(*s, std::move(parts[0]));
         }
         e = std::move(s);
       } else if (accept_op("(")) {
         auto c = node(Expr::call);
-        c->a.push_back(std::move(e));
+        add(*c, std::move(e));
         call_args(*c);
         e = std::move(c);
       } else {
@@ -447,7 +481,7 @@ class Parser {
     while (true) {
       if (accept_op("|")) {
         auto f = node(Expr::filter, expect_name());
-        f->a.push_back(std::move(e));
+        add(*f, std::move(e));
         if (accept_op("(")) call_args(*f);
         e = std::move(f);
       } else if (is_name("is")) {
@@ -455,13 +489,13 @@ class Parser {
         auto t = node(Expr::test);
         t->negated = accept_name("not");
         t->str = expect_name();
-        t->a.push_back(std::move(e));
+        add(*t, std::move(e));
         if (accept_op("(")) {
           call_args(*t);
         } else if (peek().type != Tok::end && !is_name("and") && !is_name("or") && !is_name("else") &&
                    !is_name("if") && !is_op(")") && !is_op(",") && !is_op("]") && !is_op("}") && !is_op(":") &&
                    !is_op("|") && !is_op("==") && !is_op("!=")) {
-          t->a.push_back(primary());  // `is divisibleby 3`, `is sameas none`
+          add(*t, primary());  // `is divisibleby 3`, `is sameas none`
         }
         e = std::move(t);
       } else {
@@ -496,7 +530,19 @@ class TreeBuilder {
   }
 
   // Parses statements until one of `ends` (returned in `end`, with the tag's parser positioned after the word).
+  // Blocks ({% if %}, {% for %}, {% set %}...{% endset %}) nest at most kMaxBlockDepth deep: the tree of
+  // statements is walked recursively when rendered and freed.
+  static constexpr int kMaxBlockDepth = 200;
+  int block_depth_ = 0;
+
   Body parse_body(std::initializer_list<const char*> ends, std::string& end, std::unique_ptr<Parser>* end_parser = nullptr) {
+    struct Nested {
+      int& depth;
+      ~Nested() { --depth; }
+    } nested{++block_depth_};
+    if (block_depth_ > kMaxBlockDepth)
+      syntax(pos_ > 0 ? segs_[pos_ - 1].line : 1,
+             fmt::format("blocks nest deeper than {} levels (limit for chat templates)", kMaxBlockDepth));
     Body body;
     while (pos_ < segs_.size()) {
       const Segment& seg = segs_[pos_++];

@@ -85,6 +85,12 @@ std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
 
 bool Tokenizer::is_eog(int32_t id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
 
+void Tokenizer::add_eog(int32_t id) {
+  check_id(id);
+  const auto at = std::lower_bound(eog_.begin(), eog_.end(), id);
+  if (at == eog_.end() || *at != id) eog_.insert(at, id);
+}
+
 std::string Tokenizer::describe() const {
   if (kind_ == TokenizerKind::spm) return fmt::format("llama/SentencePiece ({} tokens)", tokens_.size());
   return fmt::format("gpt2/byte-level BPE, pre-tokenizer {} ({} tokens)", pre_name_, tokens_.size());

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/json_util.h"
+
 namespace bitnet::train {
 
 namespace {
@@ -64,12 +66,8 @@ std::map<std::string, Tensor> read_safetensors_f32(const std::string& path,
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   const uint64_t data_start = 8 + header_len, data_len = size - data_start;
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("[checkpoint] '{}': the header is not valid JSON ({})", path, e.what());
-  }
+  // Strict (duplicate keys, nesting deeper than 8 levels: a header has 3) so that nothing later recurses deep.
+  const nlohmann::json header = io::parse_json_strict(text, fmt::format("[checkpoint] '{}': header", path), 8);
   BITNET_CHECK(header.is_object(), "[checkpoint] '{}': the header is not a JSON object", path);
   std::map<std::string, Tensor> out;
   for (const auto& [name, entry] : header.items()) {

@@ -1,4 +1,6 @@
 // A training run from a JSON config: parse (strictly), build, train, report, checkpoint, resume.
+#include <bitnet/files.h>
+#include <bitnet/memory.h>
 #include <bitnet/train_log.h>
 #include <bitnet/train_run.h>
 
@@ -9,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/json_util.h"
 #include "train/text_tokens.h"
 
 namespace bitnet::train {
@@ -59,16 +62,14 @@ class Section {
   std::set<std::string> used_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  BITNET_CHECK(in.good(), "[train] cannot open '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// Only regular files, bounded (a FIFO or /dev/zero is refused by name, never read forever).
+std::string read_file(const std::string& path, uint64_t max_bytes) { return read_regular_file(path, max_bytes); }
 
 std::vector<int32_t> byte_tokens(const std::string& path) {
-  const std::string text = read_file(path);
+  std::error_code ec;
+  const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("train: byte tokens of '{}'", path));  // text + int32 ids
+  const std::string text = read_file(path, uint64_t{1} << 40);
   std::vector<int32_t> out(text.size());
   for (size_t i = 0; i < text.size(); ++i) out[i] = static_cast<unsigned char>(text[i]);
   return out;
@@ -80,12 +81,8 @@ std::string resolve(const std::string& base, const std::string& p) {
 }  // namespace
 
 RunConfig parse_run_config(const std::string& text, const std::string& base_dir) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    fail("[train config] not valid JSON: {}", e.what());
-  }
+  // Strict: a duplicated key or nesting deeper than 32 levels (a config has 3) is an error, not a crash later.
+  const json root = io::parse_json_strict(text, "[train config]", 32);
   RunConfig c;
   Section top(root, "config");
 
@@ -225,7 +222,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
 }
 
 RunConfig load_run_config(const std::string& path) {
-  return parse_run_config(read_file(path), fs::path(path).parent_path().string());
+  return parse_run_config(read_file(path, 16ull << 20), fs::path(path).parent_path().string());
 }
 
 RunConfig find_run_config(const std::string& where, const std::string& config) {
@@ -273,6 +270,16 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
   auto tokens_of = [&](const std::string& path) {
     return config.tokenizer_path.empty() ? byte_tokens(path) : tokenize_text_file(path, config.tokenizer_path);
   };
+  {
+    // Before anything is allocated: a config that asks for more parameters than the machine holds (num_layers
+    // 1e9) fails at once, naming the estimate. f32 weights, gradients and AdamW's two moments: 16 bytes each.
+    const nn::ModelConfig& m = config.model;
+    const double per_layer = 2.0 * m.hidden * m.heads * m.head_size() + 2.0 * m.hidden * m.kv_heads * m.head_size() +
+                             3.0 * m.hidden * m.ffn + 4.0 * m.hidden + m.ffn;
+    const double params = per_layer * static_cast<double>(m.layers) + (m.tie_embeddings ? 1.0 : 2.0) * m.vocab * m.hidden;
+    check_memory_for(static_cast<uint64_t>(std::min(params * 16.0, 1.8e19)),
+                     fmt::format("train: a model of {:.3g} parameters (weights, gradients, AdamW moments)", params));
+  }
   const TokenBatcher train_data(tokens_of(config.train_path), config.batch_size, config.seq_len, config.data_seed);
   std::unique_ptr<TokenBatcher> val_data;
   if (!config.validation_path.empty())

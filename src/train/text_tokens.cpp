@@ -4,18 +4,21 @@
 #include <bitnet/error.h>
 #include <bitnet/tokenizer.h>
 
-#include <fstream>
-#include <sstream>
+#include <bitnet/files.h>
+#include <bitnet/memory.h>
+#include <fmt/format.h>
+
+#include <filesystem>
 
 namespace bitnet::train {
 
 namespace {
+// Only regular files, and no more than the machine can hold with their ids (text + int32 per token at most).
 std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  BITNET_CHECK(in.good(), "[train] cannot open '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::error_code ec;
+  const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("train: tokens of '{}'", path));
+  return read_regular_file(path, uint64_t{1} << 40);
 }
 }  // namespace
 

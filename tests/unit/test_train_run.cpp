@@ -62,7 +62,7 @@ TEST(TrainRun, ParsesStrictlyWithDefaults) {
             std::string::npos);
   EXPECT_NE(error_of(R"({"model": {"activation": "gelu"}})").find("relu2 or silu"), std::string::npos);
   EXPECT_NE(error_of(R"({"quant": {"weight": "int3x"}})").find("int3x"), std::string::npos);
-  EXPECT_NE(error_of("{not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of("{not json").find("invalid JSON"), std::string::npos);
   const std::string wd = R"({"data": {"train": "t"}, "train": {"steps": 100, "schedule": {"stage1_wd_shape": "SHAPE"}}})";
   EXPECT_NE(error_of(std::regex_replace(wd, std::regex("SHAPE"), "linear")).find("stage1_wd_shape"), std::string::npos);
   const train::RunConfig cw = train::parse_run_config(std::regex_replace(wd, std::regex("SHAPE"), "cosine"), ".");

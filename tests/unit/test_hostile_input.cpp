@@ -1,0 +1,143 @@
+// Inputs that must never crash a command: deep nesting in every parsed file (chat templates, train configs,
+// checkpoint headers), non-regular files, absurd sizes, out-of-range flags, thread starts that fail, and
+// commands or paths that do not exist. Each gets an error that names what the user passed.
+#include <bitnet/chat_template.h>
+#include <bitnet/error.h>
+#include <bitnet/thread_pool.h>
+#include <bitnet/train.h>
+#include <bitnet/train_run.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "io_test_util.h"
+
+namespace bitnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  out.reserve(s.size() * static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+std::string template_error(const std::string& source) {
+  return test::error_of([&] {
+    ChatTemplate t(source);
+    const std::vector<ChatMessage> messages = {{"user", "hi"}};
+    (void)t.render(messages, {"<s>", "</s>", true});
+  });
+}
+
+TEST(HostileInput, DeepChatTemplatesAreErrorsNotStackOverflows) {
+  // 5,000 nested blocks, 20,000 nested `not`, 5,000 brackets, a 100,000-term chain, 100,000 chained filters.
+  EXPECT_NE(template_error(repeat("{% if true %}", 5000) + "x" + repeat("{% endif %}", 5000)).find("nest deeper"),
+            std::string::npos);
+  EXPECT_NE(template_error("{{ " + repeat("not ", 20000) + "true }}").find("nests deeper"), std::string::npos);
+  EXPECT_NE(template_error("{{ " + repeat("(", 5000) + "1" + repeat(")", 5000) + " }}").find("nests deeper"),
+            std::string::npos);
+  EXPECT_NE(template_error("{{ 1" + repeat(" + 1", 100000) + " }}").find("nests deeper"), std::string::npos);
+  EXPECT_NE(template_error("{{ 'a'" + repeat(" | upper", 100000) + " }}").find("nests deeper"), std::string::npos);
+  EXPECT_NE(template_error("{{ " + repeat("-", 20000) + "1 }}").find("nests deeper"), std::string::npos);
+  // Real templates nest a few levels: far below the limit.
+  ChatTemplate ok(repeat("{% if true %}", 50) + "{{ (((1 + 2) * 3)) | string }}" + repeat("{% endif %}", 50));
+  const std::vector<ChatMessage> messages = {{"user", "hi"}};
+  EXPECT_EQ(ok.render(messages, {"<s>", "</s>", true}), "9");
+}
+
+TEST(HostileInput, DeepTrainConfigIsAnError) {
+  const std::string deep = "{\"model\": " + repeat("[", 100000) + repeat("]", 100000) + "}";
+  const std::string msg = test::error_of([&] { train::parse_run_config(deep, "."); });
+  EXPECT_NE(msg.find("deeper"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train config"), std::string::npos) << msg;
+}
+
+TEST(HostileInput, DeepCheckpointMetadataIsAnError) {
+  test::TempDir dir;
+  const std::string header = "{\"__metadata__\": {\"x\": " + repeat("[", 100000) + repeat("]", 100000) + "}}";
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i) file[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  std::ofstream(dir.file("ckpt.safetensors"), std::ios::binary) << file << header;
+  const std::string msg = test::error_of([&] { (void)train::load_checkpoint_weights(dir.file("ckpt.safetensors")); });
+  EXPECT_NE(msg.find("deeper"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ckpt.safetensors"), std::string::npos) << msg;
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+// Thread stacks cannot be mapped under a small address-space limit: the pool must say so, not terminate.
+[[noreturn]] void start_threads_under_a_small_address_space() {
+  const rlimit lim{256ull << 20, 256ull << 20};
+  setrlimit(RLIMIT_AS, &lim);
+  try {
+    ThreadPool pool(1000);
+  } catch (const Error& e) {
+    std::exit(std::string(e.what()).find("could only start") != std::string::npos ? 0 : 3);
+  }
+  std::exit(4);  // every thread started: the limit did not bite
+}
+
+TEST(HostileInput, ThreadStartFailureIsACleanError) {
+  EXPECT_EXIT(start_threads_under_a_small_address_space(), ::testing::ExitedWithCode(0), "");
+}
+#endif
+
+std::string run_cli(const std::string& args, int* status) {
+  const std::string cmd = std::string(BITNET_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+TEST(HostileInput, CommandsNameWhatTheUserPassed) {
+  if (!fs::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
+  test::TempDir dir;
+  const std::string model = std::string(BITNET_SOURCE_DIR) + "/models/kjv-bitnet-2m.gguf";
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  struct Case {
+    std::string args, expect;
+  };
+  const Case cases[] = {
+      {"frobnicate", "unknown command 'frobnicate'"},
+      {"convert " + dir.file("nope.gguf") + " -o " + dir.file("o.gguf"), "nope.gguf' does not exist"},
+      {"run -m " + model + " -p x -n -2", "-2"},
+      {"run -m " + model + " -p x --top-k -5", "-5"},
+      {"run -m " + model + " -p x --top-p 1.5", "1.5"},
+      {"convert " + model + " -o " + dir.file("o.safetensors") + " --shard-mib 0", "shard-mib"},
+      {"run -m " + fifo + " -p x", "not a regular file"},
+      {"perplexity -m " + model + " -f " + fifo, "not a regular file"},
+      {"perplexity -m " + model + " -f /dev/zero", "not a regular file"},
+      {"run -m " + dir.path().string() + " -p x", "without config.json"},
+      {"logits -m " + model + " --tokens 1,99999999 -o " + dir.file("l.npy"), "99999999"},
+  };
+  for (const Case& c : cases) {
+    int status = 0;
+    const std::string out = run_cli(c.args, &status);
+    EXPECT_NE(status, 0) << c.args << "\n" << out;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << "\n" << out;
+    EXPECT_EQ(out.find("terminate called"), std::string::npos) << c.args << "\n" << out;
+  }
+  // A failed conversion leaves what the user had under the output's name untouched.
+  std::ofstream(dir.file("keep.gguf")) << "the user's file";
+  int status = 0;
+  run_cli("convert " + std::string(BITNET_GOLDEN_DIR) + "/hf/bitnet_latent -o " + dir.file("keep.gguf"), &status);
+  EXPECT_NE(status, 0);
+  std::ifstream kept(dir.file("keep.gguf"));
+  std::string content((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "the user's file");
+  EXPECT_FALSE(fs::exists(dir.file("keep.gguf.partial")));
+}
+
+}  // namespace
+}  // namespace bitnet
