@@ -55,6 +55,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
                                               std::fflush(stdout);
                                             });
       fmt::print("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", r.perplexity, r.perplexity_error);
+      std::fflush(stdout);
       fmt::print(stderr, "mean NLL {:.6f} nats over {} scored tokens in {} chunks\n", r.mean_nll, r.scored_tokens,
                  r.chunks);
       return 0;
