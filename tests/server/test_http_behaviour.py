@@ -1,6 +1,7 @@
 """The server's HTTP contract beyond the happy path: OpenAI-shaped errors, limits, bad input, the API key, the
 bounded queue, clients that go away, and shutdown on SIGTERM."""
 import json
+import subprocess
 import socket
 import threading
 import time
@@ -171,3 +172,27 @@ def test_sigterm_lets_requests_finish_and_tells_the_rest_why(start_server):
     assert b'"finish_reason":"length"' in replies["short"] and replies["short"].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
     assert b"the server is shutting down" in replies["endless"]
     assert "finishing the requests in flight" in s.log_text()
+
+
+def test_serves_a_hugging_face_directory(tmp_path):
+    """`serve -m DIR` takes a Hugging Face checkpoint as run/bench/perplexity do, and answers what the GGUF does."""
+    import shutil
+
+    from conftest import CLI, ROOT, Server
+
+    kjv = ROOT / "models" / "kjv-bitnet-2m.gguf"
+    d = tmp_path / "kjv-hf"
+    d.mkdir()
+    subprocess.run([CLI, "convert", str(kjv), "-o", str(d / "model.safetensors"), "-q"], check=True)
+    shutil.copy(ROOT / "models" / "kjv-tokenizer.json", d / "tokenizer.json")
+    s = Server(["-m", str(d), "-t", "1", "-c", "128", "-n", "8"], str(tmp_path / "serve.log"))
+    try:
+        status, body, _ = s.request("POST", "/v1/completions",
+                                    {"prompt": "And God said", "max_tokens": 8, "temperature": 0})
+        assert status == 200, body
+        cli = subprocess.run([CLI, "run", "-m", str(kjv), "-p", "And God said", "-n", "8", "--temp", "0",
+                              "--no-display-prompt", "-t", "1"], capture_output=True, text=True, check=True)
+        assert body["choices"][0]["text"] == cli.stdout
+        assert body["model"] == "kjv-hf"
+    finally:
+        assert s.stop() == 0, s.log_text()
