@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
   bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
-  libcpp-httplib-dev                # bitnet serve's HTTP server (cpp-httplib)
+  libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;

@@ -18,8 +18,15 @@ struct ServerOptions {
   int threads = 0;                   // compute threads (0: the default)
   int max_tokens = 1024;             // -n: tokens per request when it does not ask, and the most it may ask for
   int max_queue = 64;                // requests that may wait for a slot; more get 503
-  size_t max_body_bytes = 1 << 20;   // larger request bodies get 413
-  int http_threads = 0;              // connection threads (0: slots + queue + 8)
+  size_t max_body_bytes = 1 << 20;   // larger request bodies get 413 (Content-Length or chunked)
+  size_t max_header_bytes = 16 << 10;  // a larger request line + headers gets 431
+  size_t max_connections = 4096;     // more open connections are answered 503 and closed
+  double header_timeout_seconds = 10;  // the whole request head must arrive within this (slow clients end)
+  double keep_alive_seconds = 5;     // an idle keep-alive connection is closed after this
+  double write_timeout_seconds = 60; // a client that stops reading an answer for this long is dropped
+  std::string ssl_cert_file, ssl_key_file;  // both: HTTPS (PEM files), as llama-server's --ssl-*-file
+  int http_threads = 0;              // threads for requests being answered (0: slots + queue + 8); connections
+                                     // themselves take no thread
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)

@@ -48,7 +48,7 @@ std::string sse(const json& j) { return "data: " + dump_json(j) + "\n\n"; }
 
 // The answer in one body; the handler waits for the end, checking that its client is still there.
 void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationRequest& g, const ResponseIds& ids,
-                  int prompt_count, httplib::Response& res) {
+                  int prompt_count, HttpResponse& res) {
   std::string text;
   std::vector<TokenLogprob> logprobs;
   JobUpdate u;
@@ -70,11 +70,11 @@ void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationR
 }
 
 // The answer as Server-Sent Events: one chunk per batch of released text, then the finish reason, the usage
-// when asked, and [DONE]. Runs inside cpp-httplib's chunked content provider, on the handler's thread.
+// when asked, and [DONE]. Runs on a handler thread once the transport has sent the head.
 bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const GenerationRequest& g, const ResponseIds& ids,
-                   int prompt_count, httplib::DataSink& sink) {
+                   int prompt_count, ResponseStream& sink) {
   auto send = [&](const std::string& event) {
-    if (sink.write(event.data(), event.size())) return true;
+    if (sink.write(event)) return true;
     job.cancel();  // the client is gone
     return false;
   };
@@ -94,9 +94,7 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
         if (!send(sse(completion_chunk(ids, "", u.finish_reason, nullptr, false)))) return false;
         if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens})))) return false;
       }
-      if (!send("data: [DONE]\n\n")) return false;
-      sink.done();
-      return true;
+      return send("data: [DONE]\n\n");
     }
     if (watch.gone()) {
       job.cancel();
@@ -107,8 +105,7 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
 
 }  // namespace
 
-void handle_generation(ServerState& st, HttpCounters& http, const httplib::Request& req, httplib::Response& res,
-                       bool chat) {
+void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& req, HttpResponse& res, bool chat) {
   const Tokenizer& tok = *st.tokenizer;
   Scheduler& scheduler = *st.scheduler;
   auto g = std::make_shared<GenerationRequest>(
@@ -129,7 +126,8 @@ void handle_generation(ServerState& st, HttpCounters& http, const httplib::Reque
     case Scheduler::Admission::closed:
       throw ApiError(503, "unavailable_error", "the server is shutting down");
   }
-  auto watch = std::make_shared<PeerWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  // A keep-alive client that shuts its side has left; one that said this is its last request may half-close.
+  auto watch = std::make_shared<PeerWatch>(req.socket_fd, req.connection_closed, req.keep_alive);
   const ResponseIds rid{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), st.model_id,
                         std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count()};
@@ -139,14 +137,13 @@ void handle_generation(ServerState& st, HttpCounters& http, const httplib::Reque
   }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [&st, job, watch, g, rid, prompt_count](size_t, httplib::DataSink& sink) {
-        return stream_events(st, *job, *watch, *g, rid, prompt_count, sink);
-      },
-      [job](bool success) {
-        if (!success) job->cancel();  // the stream broke off (or never started): free the slot
-      });
+  res.set_header("Content-Type", "text/event-stream");
+  res.stream = [&st, job, watch, g, rid, prompt_count](ResponseStream& sink) {
+    return stream_events(st, *job, *watch, *g, rid, prompt_count, sink);
+  };
+  res.on_stream_end = [job](bool success) {
+    if (!success) job->cancel();  // the stream broke off (or never started): free the slot
+  };
 }
 
 }  // namespace bitnet::server

@@ -1,14 +1,13 @@
 #pragma once
 // POST /v1/chat/completions and /v1/completions: check and tokenize the request, hand it to the scheduler,
 // answer with one JSON body or a stream of Server-Sent Events; a client that goes away cancels its job.
-#include <httplib.h>
 
+#include "server/http_transport.h"
 #include "server/server_state.h"
 
 namespace bitnet::server {
 
 // Throws ApiError for requests it refuses before answering (400, 503).
-void handle_generation(ServerState& state, HttpCounters& http, const httplib::Request& req, httplib::Response& res,
-                       bool chat);
+void handle_generation(ServerState& state, HttpCounters& http, const HttpRequest& req, HttpResponse& res, bool chat);
 
 }  // namespace bitnet::server

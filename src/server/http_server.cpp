@@ -4,8 +4,8 @@
 #include <bitnet/open_model.h>
 #include <bitnet/server.h>
 #include <bitnet/thread_pool.h>
-#include <httplib.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +13,7 @@
 
 #include "server/api_error.h"
 #include "server/generation_handler.h"
+#include "server/http_transport.h"
 #include "server/openai_request.h"
 #include "server/server_state.h"
 
@@ -29,12 +30,12 @@ std::string ServerState::render_chat(const std::vector<ChatMessage>& messages) c
 
 namespace {
 
-void reply_error(httplib::Response& res, int status, const std::string& type, const std::string& message) {
+void reply_error(HttpResponse& res, int status, const std::string& type, const std::string& message) {
   res.status = status;
   res.set_content(dump_json(error_body(status, type, message)), "application/json");
 }
 
-void reply_json(httplib::Response& res, const json& body) { res.set_content(dump_json(body), "application/json"); }
+void reply_json(HttpResponse& res, const json& body) { res.set_content(dump_json(body), "application/json"); }
 
 // Constant-time comparison, so the key cannot be guessed byte by byte from response times.
 bool same_secret(const std::string& a, const std::string& b) {
@@ -43,36 +44,36 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0 && !b.empty();
 }
 
-bool authorized(const httplib::Request& req, const std::string& key) {
-  const std::string bearer = req.get_header_value("Authorization");
-  if (bearer.rfind("Bearer ", 0) == 0 && same_secret(bearer.substr(7), key)) return true;
-  return req.has_header("X-Api-Key") && same_secret(req.get_header_value("X-Api-Key"), key);
-}
-
-std::string status_error_type(int status) {
-  switch (status) {
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 503: return "unavailable_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+// "Authorization: Bearer KEY" (the scheme is case-insensitive, RFC 9110 11.1) or "X-Api-Key: KEY".
+bool authorized(const HttpRequest& req, const std::string& key) {
+  const std::string auth = req.header("Authorization");
+  const size_t space = auth.find(' ');
+  if (space == 6) {
+    std::string scheme = auth.substr(0, 6);
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t start = space;
+    while (start < auth.size() && auth[start] == ' ') ++start;
+    if (scheme == "bearer" && same_secret(auth.substr(start), key)) return true;
   }
+  return req.has_header("X-Api-Key") && same_secret(req.header("X-Api-Key"), key);
 }
 
-// The process-wide pieces of serving: the HTTP server, the state once loaded, and the shutdown flag.
+// The process-wide pieces of serving: the transport, the state once loaded, and the shutdown flag.
 class HttpServer {
  public:
   explicit HttpServer(const ServerOptions& o) : opt_(o) {}
   int run();
 
  private:
-  void routes();
+  Route route(const HttpRequest& req);
+  void dispatch(const HttpRequest& req, HttpResponse& res);
   template <class Fn>
-  httplib::Server::Handler guarded(Fn fn);
+  void guarded(const HttpRequest& req, HttpResponse& res, Fn fn);
   void load();
   void watch_signals();
 
   ServerOptions opt_;
-  httplib::Server http_;
+  std::unique_ptr<HttpTransport> transport_;
   HttpCounters counters_;
   std::unique_ptr<ServerState> state_;
   std::atomic<ServerState*> ready_{nullptr};  // set once the model is loaded
@@ -83,67 +84,46 @@ class HttpServer {
 // Runs a route; what it throws becomes an OpenAI error body. bitnet::Error comes from checking user input
 // (tokenizer, template, sampling values), so it is the client's 400.
 template <class Fn>
-httplib::Server::Handler HttpServer::guarded(Fn fn) {
-  return [this, fn](const httplib::Request& req, httplib::Response& res) {
-    try {
-      ServerState* st = ready_.load();
-      if (!st) throw ApiError(503, "unavailable_error", "the model is loading");
-      fn(*st, req, res);
-    } catch (const ApiError& e) {
-      reply_error(res, e.status(), e.type(), e.what());
-    } catch (const Error& e) {
-      reply_error(res, 400, "invalid_request_error", e.what());
-    } catch (const std::exception& e) {
-      reply_error(res, 500, "server_error", e.what());
-    }
-  };
+void HttpServer::guarded(const HttpRequest& req, HttpResponse& res, Fn fn) {
+  try {
+    ServerState* st = ready_.load();
+    if (!st) throw ApiError(503, "unavailable_error", "the model is loading");
+    fn(*st, req, res);
+  } catch (const ApiError& e) {
+    reply_error(res, e.status(), e.type(), e.what());
+  } catch (const Error& e) {
+    reply_error(res, 400, "invalid_request_error", e.what());
+  } catch (const std::exception& e) {
+    reply_error(res, 500, "server_error", e.what());
+  }
 }
 
-void HttpServer::routes() {
-  http_.set_payload_max_length(opt_.max_body_bytes);
-  http_.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
-  const int threads = opt_.http_threads > 0 ? opt_.http_threads : opt_.slots + opt_.max_queue + 8;
-  http_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+// Generation waits for tokens: it runs on the transport's handler threads; everything else is quick.
+Route HttpServer::route(const HttpRequest& req) {
+  const bool generation = req.method == "POST" && (req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
+                                                   req.path == "/chat/completions" || req.path == "/completions");
+  return Route{[this](const HttpRequest& r, HttpResponse& res) {
+                 dispatch(r, res);
+                 res.set_header("Access-Control-Allow-Origin", "*");
+                 counters_.requests.fetch_add(1);
+                 if (res.status >= 500) counters_.server_errors.fetch_add(1);
+                 else if (res.status >= 400) counters_.client_errors.fetch_add(1);
+               },
+               generation};
+}
 
-  // Auth and shutdown before any route: /health stays public, CORS preflights carry no credentials.
-  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "OPTIONS" || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    if (!opt_.api_key.empty() && !authorized(req, opt_.api_key)) {
-      reply_error(res, 401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY, or X-Api-Key)");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (shutting_down_.load()) {
-      reply_error(res, 503, "unavailable_error", "the server is shutting down");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // Bodies for statuses cpp-httplib sets itself (404 no route, 413 body too large, 400 bad request line).
-  http_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string message = "no route " + req.method + " " + req.path;
-    if (res.status == 413) {
-      // cpp-httplib caps form-encoded bodies (curl -d's default type) at 8 KiB, whatever the server's limit.
-      const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
-      message = form ? "form-encoded request bodies are limited to 8192 bytes: send Content-Type: application/json"
-                     : fmt::format("the request body is larger than {} bytes", opt_.max_body_bytes);
-    }
-    else if (res.status != 404) message = fmt::format("the request was refused (HTTP {})", res.status);
-    reply_error(res, res.status, status_error_type(res.status), message);
-  });
-  http_.set_logger([this](const httplib::Request&, const httplib::Response& res) {
-    counters_.requests.fetch_add(1);
-    if (res.status >= 500) counters_.server_errors.fetch_add(1);
-    else if (res.status >= 400) counters_.client_errors.fetch_add(1);
-  });
-  http_.Options(".*", [](const httplib::Request&, httplib::Response& res) {
+void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
+  const std::string& m = req.method;
+  const std::string& p = req.path;
+  // CORS preflights carry no credentials; /health stays public.
+  if (m == "OPTIONS") {
     res.status = 204;
     res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key");
     res.set_header("Access-Control-Max-Age", "86400");
-  });
-
-  http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    return;
+  }
+  if (p == "/health" && (m == "GET" || m == "HEAD")) {
     if (shutting_down_.load()) {
       res.status = 503;
       reply_json(res, {{"status", "shutting down"}});
@@ -153,51 +133,80 @@ void HttpServer::routes() {
     } else {
       reply_json(res, {{"status", "ok"}});
     }
-  });
-  http_.Get("/metrics", guarded([this](ServerState& st, const httplib::Request&, httplib::Response& res) {
-    res.set_content(prometheus_text(*st.scheduler, counters_), "text/plain; version=0.0.4");
-  }));
-  http_.Get("/v1/models", guarded([](ServerState& st, const httplib::Request&, httplib::Response& res) {
-    const TransformerConfig& c = st.model->config();
-    reply_json(res, {{"object", "list"},
-                     {"data", json::array({{{"id", st.model_id},
-                                            {"object", "model"},
-                                            {"created", st.created},
-                                            {"owned_by", "bitnet"},
-                                            {"meta", {{"n_vocab", c.vocab},
-                                                      {"n_ctx_train", c.context},
-                                                      {"n_ctx", st.scheduler->options().context},
-                                                      {"slots", st.scheduler->options().slots}}}}})}});
-  }));
-  http_.Get("/props", guarded([](ServerState& st, const httplib::Request&, httplib::Response& res) {
-    reply_json(res, {{"model_path", st.options.model},
-                     {"total_slots", st.scheduler->options().slots},
-                     {"n_ctx", st.scheduler->options().context},
-                     {"max_tokens", st.options.max_tokens},
-                     {"chat_template", st.tokenizer->chat_template()},
-                     {"bos_token", st.bos},
-                     {"eos_token", st.eos}});
-  }));
-  http_.Post("/v1/chat/completions", guarded([this](ServerState& st, const httplib::Request& req, httplib::Response& res) {
-    handle_generation(st, counters_, req, res, /*chat=*/true);
-  }));
-  http_.Post("/v1/completions", guarded([this](ServerState& st, const httplib::Request& req, httplib::Response& res) {
-    handle_generation(st, counters_, req, res, /*chat=*/false);
-  }));
-  http_.Post("/tokenize", guarded([](ServerState& st, const httplib::Request& req, httplib::Response& res) {
-    const TokenizeRequest t = parse_tokenize_request(parse_json_body(req.body));
-    const std::vector<int32_t> ids = st.tokenizer->encode(t.content, t.add_special && st.tokenizer->bos_id() >= 0, t.parse_special);
-    json tokens = json::array();
-    for (const int32_t id : ids) {
-      if (t.with_pieces) tokens.push_back({{"id", id}, {"piece", utf8_sanitize(st.tokenizer->token_to_piece(id))}});
-      else tokens.push_back(id);
-    }
-    reply_json(res, {{"tokens", tokens}});
-  }));
-  http_.Post("/detokenize", guarded([](ServerState& st, const httplib::Request& req, httplib::Response& res) {
-    const std::vector<int32_t> ids = parse_detokenize_request(parse_json_body(req.body), st.tokenizer->vocab_size());
-    reply_json(res, {{"content", utf8_sanitize(st.tokenizer->decode(ids, /*skip_special=*/false))}});
-  }));
+    return;
+  }
+  if (!opt_.api_key.empty() && !authorized(req, opt_.api_key))
+    return reply_error(res, 401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY, or X-Api-Key)");
+  if (shutting_down_.load()) return reply_error(res, 503, "unavailable_error", "the server is shutting down");
+  using Handler = void (*)(HttpServer&, ServerState&, const HttpRequest&, HttpResponse&);
+  struct Entry {
+    const char* method;
+    const char* path;
+    Handler handler;
+  };
+  static const Entry kRoutes[] = {
+      {"GET", "/metrics", [](HttpServer& s, ServerState& st, const HttpRequest&, HttpResponse& res) {
+         s.counters_.open_connections.store(s.transport_->open_connections());
+         s.counters_.refused_connections.store(s.transport_->connections_refused());
+         s.counters_.timed_out_requests.store(s.transport_->requests_timed_out());
+         res.set_content(prometheus_text(*st.scheduler, s.counters_), "text/plain; version=0.0.4");
+       }},
+      {"GET", "/v1/models", [](HttpServer&, ServerState& st, const HttpRequest&, HttpResponse& res) {
+         const TransformerConfig& c = st.model->config();
+         reply_json(res, {{"object", "list"},
+                          {"data", json::array({{{"id", st.model_id},
+                                                 {"object", "model"},
+                                                 {"created", st.created},
+                                                 {"owned_by", "bitnet"},
+                                                 {"meta", {{"n_vocab", c.vocab},
+                                                           {"n_ctx_train", c.context},
+                                                           {"n_ctx", st.scheduler->options().context},
+                                                           {"slots", st.scheduler->options().slots}}}}})}});
+       }},
+      {"GET", "/props", [](HttpServer&, ServerState& st, const HttpRequest&, HttpResponse& res) {
+         reply_json(res, {{"model_path", st.options.model},
+                          {"total_slots", st.scheduler->options().slots},
+                          {"n_ctx", st.scheduler->options().context},
+                          {"max_tokens", st.options.max_tokens},
+                          {"chat_template", st.tokenizer->chat_template()},
+                          {"bos_token", st.bos},
+                          {"eos_token", st.eos}});
+       }},
+      {"POST", "/v1/chat/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, /*chat=*/true);
+       }},
+      {"POST", "/v1/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, /*chat=*/false);
+       }},
+      {"POST", "/tokenize", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         const TokenizeRequest t = parse_tokenize_request(parse_json_body(req.body));
+         const std::vector<int32_t> ids =
+             st.tokenizer->encode(t.content, t.add_special && st.tokenizer->bos_id() >= 0, t.parse_special);
+         json tokens = json::array();
+         for (const int32_t id : ids) {
+           if (t.with_pieces) tokens.push_back({{"id", id}, {"piece", utf8_sanitize(st.tokenizer->token_to_piece(id))}});
+           else tokens.push_back(id);
+         }
+         reply_json(res, {{"tokens", tokens}});
+       }},
+      {"POST", "/detokenize", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         const std::vector<int32_t> ids = parse_detokenize_request(parse_json_body(req.body), st.tokenizer->vocab_size());
+         reply_json(res, {{"content", utf8_sanitize(st.tokenizer->decode(ids, /*skip_special=*/false))}});
+       }},
+  };
+  bool path_known = false;
+  for (const Entry& e : kRoutes) {
+    if (p != e.path) continue;
+    path_known = true;
+    if (m == e.method) return guarded(req, res, [this, &e](ServerState& st, const HttpRequest& r, HttpResponse& out) {
+      e.handler(*this, st, r, out);
+    });
+  }
+  if (path_known) {
+    res.set_header("Allow", "OPTIONS, " + std::string(m == "GET" ? "POST" : "GET"));
+    return reply_error(res, 405, "invalid_request_error", "method " + m + " is not allowed on " + p);
+  }
+  reply_error(res, 404, "not_found_error", "no route " + m + " " + p);
 }
 
 void HttpServer::load() {
@@ -242,6 +251,7 @@ void HttpServer::watch_signals() {
       continue;
     }
     shutting_down_.store(true);
+    transport_->stop_accepting();  // idle and half-read connections end now; requests in flight go on
     if (ServerState* st = ready_.load()) {
       st->scheduler->close();
       std::fprintf(stderr, "bitnet serve: %s: finishing the requests in flight (up to %.0f s)\n", strsignal(sig),
@@ -256,13 +266,12 @@ void HttpServer::watch_signals() {
       }
     }
     std::fprintf(stderr, "bitnet serve: stopping\n");
-    http_.stop();
+    transport_->stop();
     return;
   }
 }
 
 int HttpServer::run() {
-  routes();
   // Stop signals start a graceful shutdown; a write to a closed connection must fail with EPIPE, not end the
   // process.
   struct sigaction sa {};
@@ -272,30 +281,35 @@ int HttpServer::run() {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  int port = opt_.port;
-  if (port == 0) {
-    port = http_.bind_to_any_port(opt_.host);
-    BITNET_CHECK(port > 0, "[serve] cannot listen on {} (any port)", opt_.host);
-  } else {
-    BITNET_CHECK(http_.bind_to_port(opt_.host, port), "[serve] cannot listen on {}:{} (in use, or not an address of this host?)",
-                 opt_.host, port);
-  }
-  std::thread listener([this] { http_.listen_after_bind(); });
-  // stop() only reaches a listener that is running: wait for it before anything may call stop().
-  for (int i = 0; i < 5000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::fprintf(stderr, "bitnet serve: listening on http://%s:%d (loading the model)\n", opt_.host.c_str(), port);
+  TransportOptions t;
+  t.host = opt_.host;
+  t.port = opt_.port;
+  t.max_connections = opt_.max_connections;
+  t.max_header_bytes = opt_.max_header_bytes;
+  t.max_body_bytes = opt_.max_body_bytes;
+  t.header_timeout = std::chrono::milliseconds(static_cast<int64_t>(opt_.header_timeout_seconds * 1000));
+  t.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(opt_.keep_alive_seconds * 1000));
+  t.write_timeout = std::chrono::milliseconds(static_cast<int64_t>(opt_.write_timeout_seconds * 1000));
+  t.handler_threads = opt_.http_threads > 0 ? opt_.http_threads : opt_.slots + opt_.max_queue + 8;
+  t.tls_cert_file = opt_.ssl_cert_file;
+  t.tls_key_file = opt_.ssl_key_file;
+  transport_ = std::make_unique<HttpTransport>(t, [this](const HttpRequest& req) { return route(req); });
+  const int port = transport_->port();
+  const char* scheme = opt_.ssl_cert_file.empty() ? "http" : "https";
+  std::fprintf(stderr, "bitnet serve: listening on %s://%s:%d (loading the model)\n", scheme, opt_.host.c_str(), port);
+  std::thread io([this] { transport_->run(); });
   std::thread signals([this] { watch_signals(); });
   try {
     load();
   } catch (...) {
     finished_.store(true);
-    http_.stop();
-    listener.join();
+    transport_->stop();
+    io.join();
     signals.join();
     throw;
   }
-  std::fprintf(stderr, "bitnet serve: ready on http://%s:%d\n", opt_.host.c_str(), port);
-  listener.join();
+  std::fprintf(stderr, "bitnet serve: ready on %s://%s:%d\n", scheme, opt_.host.c_str(), port);
+  io.join();
   finished_.store(true);
   signals.join();
   return 0;

@@ -32,6 +32,9 @@ std::string prometheus_text(const Scheduler& scheduler, const HttpCounters& http
   metric(out, "bitnet:requests_client_errors_total", "counter", "Answers with a 4xx status.", static_cast<double>(http.client_errors.load()));
   metric(out, "bitnet:requests_server_errors_total", "counter", "Answers with a 5xx status.", static_cast<double>(http.server_errors.load()));
   metric(out, "bitnet:requests_rejected_busy_total", "counter", "Generation requests refused: slots busy and queue full.", static_cast<double>(http.rejected_busy.load()));
+  metric(out, "bitnet:http_connections_open", "gauge", "Open client connections.", static_cast<double>(http.open_connections.load()));
+  metric(out, "bitnet:http_connections_refused_total", "counter", "Connections refused over --max-connections.", static_cast<double>(http.refused_connections.load()));
+  metric(out, "bitnet:http_requests_timed_out_total", "counter", "Requests whose head or body did not arrive in time (slow clients).", static_cast<double>(http.timed_out_requests.load()));
   metric(out, "bitnet:generations_finished_total", "counter", "Generations that ran to a stop or their budget.", static_cast<double>(c.jobs_finished.load()));
   metric(out, "bitnet:generations_cancelled_total", "counter", "Generations ended because the client went away.", static_cast<double>(c.jobs_cancelled.load()));
   metric(out, "bitnet:generations_failed_total", "counter", "Generations ended by shutdown or an internal error.", static_cast<double>(c.jobs_failed.load()));

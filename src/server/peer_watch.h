@@ -1,22 +1,24 @@
 #pragma once
-// Tells whether the client of an HTTP request has closed its connection, so that a request waiting for a slot,
-// prefilling, or generating a non-streamed answer frees its slot at once instead of at its next write.
-// cpp-httplib 0.11 does not hand handlers the socket, so it is found by its address pair among this process's
-// open sockets (Linux /proc/self/fd); when it cannot be found, gone() stays false and a disconnect is noticed
-// at the next write, as before.
-#include <string>
+// Tells whether the client of an HTTP request has gone, so that a request waiting for a slot, prefilling, or
+// generating a non-streamed answer frees its slot at once instead of at its next write.
+#include <atomic>
+#include <memory>
 
 namespace bitnet::server {
 
 class PeerWatch {
  public:
-  PeerWatch(const std::string& local_addr, int local_port, const std::string& remote_addr, int remote_port);
-  // True once the peer has shut down or reset the connection.
+  // `fd`: the connection's socket; `closed`: set by the transport when it closed the connection itself;
+  // `half_close_is_gone`: whether the client shutting down its sending side means it left. A keep-alive client
+  // that shuts down has left; a client that asked to close after this request (HTTP/1.0, Connection: close)
+  // may half-close right after sending it and still read the answer, so then only a reset or hang-up counts.
+  PeerWatch(int fd, std::shared_ptr<const std::atomic<bool>> closed, bool half_close_is_gone);
   bool gone() const;
-  bool found() const { return fd_ >= 0; }
 
  private:
-  int fd_ = -1;
+  int fd_;
+  std::shared_ptr<const std::atomic<bool>> closed_;
+  bool half_close_is_gone_;
 };
 
 }  // namespace bitnet::server

@@ -33,7 +33,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = pathlib.Path(log_path).read_text(errors="replace")
-            m = re.search(r"ready on http://[^:]+:(\d+)", text)
+            m = re.search(r"ready on https?://[^:]+:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
                 break
