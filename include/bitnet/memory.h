@@ -64,7 +64,7 @@ class Arena {
 void release_mapped_pages(const void* data, size_t bytes);
 
 // Memory the system can still give this process (MemAvailable, bounded by a cgroup limit when one is set);
-// 0 when it cannot be read. check_memory_for() throws "[what] needs N GiB but only M GiB are available" before
+// 0 when it cannot be read. check_memory_for() throws "WHAT needs N GiB but only M GiB are available" before
 // an allocation that cannot succeed (a file or config that asks for more than the machine has).
 uint64_t available_memory_bytes();
 void check_memory_for(uint64_t bytes, std::string_view what);

@@ -229,7 +229,7 @@ uint64_t available_memory_bytes() {
 void check_memory_for(uint64_t bytes, std::string_view what) {
   const uint64_t avail = available_memory_bytes();
   if (avail == 0) return;  // unknown: let the allocation decide
-  BITNET_CHECK(bytes <= avail, "[{}] needs {:.2f} GiB of memory but only {:.2f} GiB are available", what,
+  BITNET_CHECK(bytes <= avail, "{} needs {:.2f} GiB of memory but only {:.2f} GiB are available", what,
                static_cast<double>(bytes) / (1ull << 30), static_cast<double>(avail) / (1ull << 30));
 }
 

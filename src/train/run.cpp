@@ -68,7 +68,7 @@ std::string read_file(const std::string& path, uint64_t max_bytes) { return read
 std::vector<int32_t> byte_tokens(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
-  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("train: byte tokens of '{}'", path));  // text + int32 ids
+  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("[train] the byte tokens of '{}'", path));  // text + int32 ids
   const std::string text = read_file(path, uint64_t{1} << 40);
   std::vector<int32_t> out(text.size());
   for (size_t i = 0; i < text.size(); ++i) out[i] = static_cast<unsigned char>(text[i]);
@@ -278,7 +278,7 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
                              3.0 * m.hidden * m.ffn + 4.0 * m.hidden + m.ffn;
     const double params = per_layer * static_cast<double>(m.layers) + (m.tie_embeddings ? 1.0 : 2.0) * m.vocab * m.hidden;
     check_memory_for(static_cast<uint64_t>(std::min(params * 16.0, 1.8e19)),
-                     fmt::format("train: a model of {:.3g} parameters (weights, gradients, AdamW moments)", params));
+                     fmt::format("[train] a model of {:.3g} parameters (weights, gradients, AdamW moments)", params));
   }
   const TokenBatcher train_data(tokens_of(config.train_path), config.batch_size, config.seq_len, config.data_seed);
   std::unique_ptr<TokenBatcher> val_data;

@@ -17,7 +17,7 @@ namespace {
 std::string read_all(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
-  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("train: tokens of '{}'", path));
+  check_memory_for(static_cast<uint64_t>(size) * 5, fmt::format("[train] the tokens of '{}'", path));
   return read_regular_file(path, uint64_t{1} << 40);
 }
 }  // namespace

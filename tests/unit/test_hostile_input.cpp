@@ -84,6 +84,7 @@ TEST(HostileInput, DeepCheckpointMetadataIsAnError) {
 }
 
 TEST(HostileInput, ThreadStartFailureIsACleanError) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the process has threads already: re-execute, not just fork
   EXPECT_EXIT(start_threads_under_a_small_address_space(), ::testing::ExitedWithCode(0), "");
 }
 #endif
@@ -128,6 +129,16 @@ TEST(HostileInput, CommandsNameWhatTheUserPassed) {
     EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << "\n" << out;
     EXPECT_EQ(out.find("terminate called"), std::string::npos) << c.args << "\n" << out;
   }
+  // A config that asks for a billion layers fails at once, naming the estimate, instead of allocating for minutes.
+  std::ofstream(dir.file("text.txt")) << "In the beginning God created the heaven and the earth.\n";
+  std::ofstream(dir.file("big.json")) << R"({"model": {"vocab_size": 256, "hidden_size": 64, "intermediate_size": 128,
+      "num_layers": 1000000000, "num_heads": 4, "num_kv_heads": 4},
+      "data": {"train": ")" << dir.file("text.txt") << R"(", "seq_len": 8, "batch_size": 1},
+      "train": {"steps": 10}, "output": {"dir": ")" << dir.file("out") << R"("}})";
+  int train_status = 0;
+  const std::string train_out = run_cli("train -c " + dir.file("big.json") + " -t 1", &train_status);
+  EXPECT_NE(train_status, 0) << train_out;
+  EXPECT_NE(train_out.find("GiB of memory"), std::string::npos) << train_out;
   // A failed conversion leaves what the user had under the output's name untouched.
   std::ofstream(dir.file("keep.gguf")) << "the user's file";
   int status = 0;
