@@ -9,6 +9,7 @@
 #include <bitnet/safetensors.h>
 #include <bitnet/ternary_formats.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -513,6 +514,14 @@ ConvertSummary convert_model_to(const std::string& input, const std::string& out
     std::error_code ec;
     const fs::path dir = fs::is_directory(input, ec) ? fs::path(input) : fs::path(input).parent_path();
     const ModelConfig cfg = load_model_config((dir / "config.json").string());
+    // Quantization follows the checkpoint, as when running it (Model::load_hf): without quantization_config (or
+    // 1bitLLM's BitnetForCausalLM) transformers runs it in full precision, so writing it as ternary is asked for.
+    const bool bitnet_checkpoint =
+        cfg.quantization.has_value() ||
+        std::find(cfg.architectures.begin(), cfg.architectures.end(), "BitnetForCausalLM") != cfg.architectures.end();
+    if (!bitnet_checkpoint && !o.quantize)
+      fail("[convert] {}: config.json has no quantization_config: a full-precision checkpoint. Pass --quantize to "
+           "ternarize its projections with absmean (BitNet b1.58 arithmetic, which changes its outputs)", input);
     const SafetensorsModel m = SafetensorsModel::open(input);
     if (fs::exists(dir / "pytorch_model.bin", ec) && m.names().empty())
       fail("[convert] {}: only safetensors are read (pickle files can run code)", input);
