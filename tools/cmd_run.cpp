@@ -107,15 +107,13 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-c,--ctx-size", o->ctx, "Context size")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-b,--batch-size", o->batch, "Prompt tokens per forward pass")->check(CLI::Range(1, 4096));
-  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy); -temp also works")
-      ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0: off)")->check(CLI::Range(0, 1 << 30));
-  cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1: off)")->check(CLI::Range(0.0f, 1.0f));
-  cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0: off)")->check(CLI::Range(0.0f, 1.0f));
-  cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Repetition penalty (1: off)")
-      ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens the penalty looks back")
-      ->check(CLI::Range(0, 1 << 20));
+  // The sampling values are checked by SamplingParams::validate (the same words as the server and Python).
+  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0: greedy); -temp also works");
+  cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0: off)");
+  cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1: off)");
+  cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0: off)");
+  cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Repetition penalty (1: off)");
+  cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens the penalty looks back");
   cmd->add_option("-s,--seed", o->sampling.seed, "Random seed");
   cmd->add_flag("--conversation", o->conversation, "Interactive chat (also -cnv); -p is the system prompt");
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");

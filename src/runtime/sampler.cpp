@@ -28,6 +28,7 @@ void SamplingParams::validate() const {
   finite(frequency_penalty, "frequency_penalty");
   finite(presence_penalty, "presence_penalty");
   BITNET_CHECK(temperature >= 0, "[sampling] temperature must be >= 0, got {}", temperature);
+  BITNET_CHECK(top_k >= 0, "[sampling] top_k must be >= 0 (0: off), got {}", top_k);
   BITNET_CHECK(top_p > 0 && top_p <= 1, "[sampling] top_p must be in (0, 1], got {}", top_p);
   BITNET_CHECK(min_p >= 0 && min_p <= 1, "[sampling] min_p must be in [0, 1], got {}", min_p);
   BITNET_CHECK(repeat_penalty > 0, "[sampling] repeat_penalty must be > 0, got {}", repeat_penalty);
