@@ -99,11 +99,12 @@ struct HttpTransport::Impl {
   std::set<std::shared_ptr<ConnectionBase>> connections;
   std::atomic<bool> accepting{true};
   std::atomic<uint64_t> refused{0}, timed_out{0};
+  std::atomic<int> busy{0};  // connections with a request being handled or answered
   std::thread finisher;  // waits for the handlers after stop(), then lets run() return
 
   Impl(TransportOptions o, Router r)
-      : opt(std::move(o)), router(std::move(r)), work(asio::make_work_guard(ioc)), acceptor(ioc),
-        accept_retry(ioc), handlers(static_cast<size_t>(std::max(1, opt.handler_threads))) {}
+      : opt(std::move(o)), router(std::move(r)), work(asio::make_work_guard(ioc)), acceptor(asio::make_strand(ioc)),
+        accept_retry(acceptor.get_executor()), handlers(static_cast<size_t>(std::max(1, opt.handler_threads))) {}
 
   void accept();
   template <class Stream>
@@ -243,6 +244,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
     first_ = false;
     handling_ = true;
+    t_.busy.fetch_add(1);
     Route route = t_.router(*req);
     auto self = this->shared_from_this();
     auto run = [self, req, route]() {
@@ -312,6 +314,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   }
 
   void after_response(bool next) {
+    if (handling_) t_.busy.fetch_sub(1);
     handling_ = false;
     if (next) read_request();
     else finish();
@@ -332,6 +335,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void finish() {
     if (closed_) return;
     closed_ = true;
+    if (handling_) {  // a handler may still hold the connection; it is not busy for shutdown's purposes
+      handling_ = false;
+      t_.busy.fetch_sub(1);
+    }
     closed_flag_->store(true);
     beast::error_code ec;
     auto& sock = beast::get_lowest_layer(stream_).socket();
@@ -445,7 +452,7 @@ void HttpTransport::run() {
 void HttpTransport::stop_accepting() {
   Impl& m = *impl_;
   if (!m.accepting.exchange(false)) return;
-  asio::post(m.ioc, [&m] {
+  asio::post(m.acceptor.get_executor(), [&m] {
     beast::error_code ec;
     m.acceptor.close(ec);
     m.accept_retry.cancel();
@@ -457,6 +464,8 @@ void HttpTransport::stop_accepting() {
 void HttpTransport::stop() {
   Impl& m = *impl_;
   stop_accepting();
+  // Answers being written (the last events of streams ended by shutdown) get up to a second to go out.
+  for (int i = 0; i < 20 && m.busy.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   {
     std::lock_guard lock(m.mutex);
     for (const auto& c : m.connections) c->close();

@@ -78,3 +78,23 @@ TEST(Sampler, RejectsBadParameters) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// A padded vocabulary's ids without a token are never candidates, greedy or sampled.
+TEST(SamplerChain, ExcludedIdsAreNeverPicked) {
+  std::vector<float> logits = {0.0f, 5.0f, 1.0f, 9.0f, 2.0f, 8.0f};
+  const std::vector<int32_t> excluded = {3, 5};
+  SamplerChain greedy({.temperature = 0.0f});
+  EXPECT_EQ(greedy.sample(logits.data(), 6, excluded), 1);
+  SamplerChain sampled({.temperature = 5.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 7});
+  for (int i = 0; i < 500; ++i) {
+    const int32_t id = sampled.sample(logits.data(), 6, excluded);
+    EXPECT_TRUE(id != 3 && id != 5) << id;
+  }
+  EXPECT_THROW(greedy.sample(logits.data(), 2, std::vector<int32_t>{0, 1}), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
