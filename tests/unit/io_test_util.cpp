@@ -52,4 +52,19 @@ std::vector<uint8_t> run_model_oracle(const std::string& command, const std::vec
   return read_file(out);
 }
 
+std::string run_command(const std::string& cmd, int* status) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("cannot run: " + cmd);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+std::string run_cli(const std::string& args, int* status) {
+  return run_command(std::string(BITNET_CLI) + " " + args + " 2>&1", status);
+}
+
 }  // namespace bitnet::test

@@ -46,4 +46,9 @@ std::string error_of(F&& fn) {
   return {};
 }
 
+// Runs a shell command (stderr merged into stdout); returns its output, its wait status in *status.
+std::string run_command(const std::string& cmd, int* status);
+// The built `bitnet` CLI with these arguments (BITNET_CLI), through run_command.
+std::string run_cli(const std::string& args, int* status);
+
 }  // namespace bitnet::test

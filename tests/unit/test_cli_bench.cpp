@@ -2,6 +2,8 @@
 // JSON output, whose rows carry what the engine issue asks of the bench (t/s, weight bytes per token, the
 // roofline fraction against the read bandwidth measured around each repetition, peak RSS).
 #include <gtest/gtest.h>
+
+#include "io_test_util.h"
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -10,15 +12,7 @@
 
 namespace {
 
-std::string run_command(const std::string& cmd, int* status) {
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
+using bitnet::test::run_command;
 
 // A tiny model with a real vocabulary, made by the CLI for each test and removed after it.
 class BenchCommand : public ::testing::Test {

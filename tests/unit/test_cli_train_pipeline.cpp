@@ -4,6 +4,8 @@
 #include <bitnet/model.h>
 #include <bitnet/tokenizer.h>
 #include <gtest/gtest.h>
+
+#include "io_test_util.h"
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,18 +15,9 @@
 namespace bitnet {
 namespace {
 
-namespace fs = std::filesystem;
+using test::run_cli;
 
-std::string run_cli(const std::string& args, int* status) {
-  const std::string cmd = std::string(BITNET_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
+namespace fs = std::filesystem;
 
 TEST(CliTrainPipeline, TokenizerTrainExportRunAnalyze) {
   if (!fs::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;

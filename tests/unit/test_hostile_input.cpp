@@ -19,6 +19,8 @@
 namespace bitnet {
 namespace {
 
+using test::run_cli;
+
 namespace fs = std::filesystem;
 
 std::string repeat(const std::string& s, int n) {
@@ -88,17 +90,6 @@ TEST(HostileInput, ThreadStartFailureIsACleanError) {
   EXPECT_EXIT(start_threads_under_a_small_address_space(), ::testing::ExitedWithCode(0), "");
 }
 #endif
-
-std::string run_cli(const std::string& args, int* status) {
-  const std::string cmd = std::string(BITNET_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
 
 TEST(HostileInput, CommandsNameWhatTheUserPassed) {
   if (!fs::exists(BITNET_CLI)) GTEST_SKIP() << "the CLI is not built: " << BITNET_CLI;
