@@ -316,7 +316,9 @@ ModelConfig parse_model_config(std::string_view text, std::string_view src) {
       "num_key_value_heads", "head_dim", "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta",
       "rope_scaling", "rope_parameters", "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id",
       "torch_dtype", "quantization_config"};
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     auto is = [&key](std::string_view k) { return k == key; };
     if (std::any_of(std::begin(kHandled), std::end(kHandled), is) ||
         std::any_of(std::begin(kInertKeys), std::end(kInertKeys), is))

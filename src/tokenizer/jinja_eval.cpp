@@ -131,6 +131,46 @@ int64_t floor_div(int64_t a, int64_t b) {
   return q;
 }
 
+// Templates come from model files: results that would not fit an int64 are errors (jinja2 has big integers; a chat
+// template has no use for them), never undefined behaviour.
+constexpr uint64_t kMaxRepeatBytes = 16u << 20;
+
+[[noreturn]] void overflow(std::string_view op) {
+  throw Error(fmt::format("[chat template] integer overflow in '{}'", op));
+}
+
+Value integer_op(const std::string& op, int64_t a, int64_t b) {
+  int64_t out = 0;
+  if (op == "+") {
+    if (__builtin_add_overflow(a, b, &out)) overflow(op);
+    return Value::integer(out);
+  }
+  if (op == "-") {
+    if (__builtin_sub_overflow(a, b, &out)) overflow(op);
+    return Value::integer(out);
+  }
+  if (op == "*") {
+    if (__builtin_mul_overflow(a, b, &out)) overflow(op);
+    return Value::integer(out);
+  }
+  if ((op == "/" || op == "//" || op == "%") && b == 0)
+    throw Error("[chat template] division by zero");
+  if (op == "/") return Value::floating(static_cast<double>(a) / static_cast<double>(b));
+  if (a == INT64_MIN && b == -1) overflow(op);  // the one quotient that does not fit
+  if (op == "//") return Value::integer(floor_div(a, b));
+  if (op == "%") return Value::integer(a - floor_div(a, b) * b);
+  if (op == "**") {
+    if (b < 0) return Value::floating(std::pow(static_cast<double>(a), static_cast<double>(b)));
+    int64_t result = 1, base = a;
+    for (int64_t e = b; e > 0; e >>= 1) {  // by squaring: at most 63 steps, each checked
+      if ((e & 1) && __builtin_mul_overflow(result, base, &result)) overflow(op);
+      if (e > 1 && __builtin_mul_overflow(base, base, &base)) overflow(op);  // a higher bit would need it
+    }
+    return Value::integer(result);
+  }
+  throw Error(fmt::format("[chat template] unknown operator {}", op));
+}
+
 const Value* arg(Args& a, size_t pos, const char* kw) {
   if (pos < a.pos.size()) return &a.pos[pos];
   for (auto& [k, v] : a.kw)
@@ -386,6 +426,9 @@ class Renderer {
       }
     }
     if (op == "*" && l.kind == Kind::string && (r.kind == Kind::integer)) {
+      // Templates come from model files: a repetition may not build more than kMaxRepeatBytes.
+      if (r.i > 0 && l.s.size() * static_cast<uint64_t>(r.i) > kMaxRepeatBytes)
+        type_error(fmt::format("string repetition would make {} x {} bytes (limit {})", l.s.size(), r.i, kMaxRepeatBytes));
       std::string out;
       for (int64_t k = 0; k < r.i; ++k) out += l.s;
       return Value::string(out);
@@ -393,28 +436,20 @@ class Renderer {
     if (!l.is_number() || !r.is_number())
       type_error(fmt::format("unsupported operand types for {}: '{}' and '{}'", op, jinja::kind_name(l), jinja::kind_name(r)));
     const bool ints = l.kind != Kind::floating && r.kind != Kind::floating;
-    const int64_t li = static_cast<int64_t>(l.number()), ri = static_cast<int64_t>(r.number());
     const double lf = l.number(), rf = r.number();
-    if (op == "+") return ints ? Value::integer(li + ri) : Value::floating(lf + rf);
-    if (op == "-") return ints ? Value::integer(li - ri) : Value::floating(lf - rf);
-    if (op == "*") return ints ? Value::integer(li * ri) : Value::floating(lf * rf);
+    if (ints) return integer_op(op, l.kind == Kind::boolean ? int64_t{l.b} : l.i, r.kind == Kind::boolean ? int64_t{r.b} : r.i);
+    if (op == "+") return Value::floating(lf + rf);
+    if (op == "-") return Value::floating(lf - rf);
+    if (op == "*") return Value::floating(lf * rf);
     if ((op == "/" || op == "//" || op == "%") && rf == 0) type_error("division by zero");
     if (op == "/") return Value::floating(lf / rf);
-    if (op == "//") return ints ? Value::integer(floor_div(li, ri)) : Value::floating(std::floor(lf / rf));
+    if (op == "//") return Value::floating(std::floor(lf / rf));
     if (op == "%") {
-      if (ints) return Value::integer(li - floor_div(li, ri) * ri);
       double m = std::fmod(lf, rf);
       if (m != 0 && ((m < 0) != (rf < 0))) m += rf;
       return Value::floating(m);
     }
-    if (op == "**") {
-      if (ints && ri >= 0) {
-        int64_t out = 1;
-        for (int64_t k = 0; k < ri; ++k) out *= li;
-        return Value::integer(out);
-      }
-      return Value::floating(std::pow(lf, rf));
-    }
+    if (op == "**") return Value::floating(std::pow(lf, rf));
     type_error(fmt::format("unknown operator {}", op));
   }
 
@@ -803,9 +838,10 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const Ch
     if (a.pos.size() >= 3) step = num(2);
     if (step == 0) type_error("range step must not be zero");
     List out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       out.push_back(Value::integer(i));
       if (out.size() > 100000) type_error("range too large");
+      if (__builtin_add_overflow(i, step, &i)) break;  // past INT64 limits: nothing further is in range
     }
     return Value::make_list(std::move(out));
   });

@@ -128,8 +128,12 @@ std::vector<Tok> lex(const std::string& s, int line) {
       std::string num = s.substr(i, j - i);
       num.erase(std::remove(num.begin(), num.end(), '_'), num.end());
       Tok t{is_float ? Tok::floating : Tok::integer, num};
-      if (is_float) t.f = std::stod(num);
-      else t.i = std::stoll(num);
+      try {
+        if (is_float) t.f = std::stod(num);
+        else t.i = std::stoll(num);
+      } catch (const std::exception&) {  // out of range (a template from a file may hold anything)
+        syntax(line, fmt::format("number {} is out of range", num.substr(0, 40)));
+      }
       out.push_back(t);
       i = j;
     } else if (c == '\'' || c == '"') {

@@ -2,6 +2,7 @@
 // length, JSON header, raw data) kept small so the project's full IO can replace it later.
 #include <bitnet/train.h>
 
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -122,7 +123,17 @@ std::map<std::string, Tensor> load_checkpoint_weights(const std::string& path, i
   BITNET_CHECK(meta["format"] == kFormat || meta["format"] == "bitnet-trained-latent-f32",
                "[checkpoint] '{}' is neither a bitnet training checkpoint nor a trained model.safetensors (format '{}')",
                path, meta["format"]);
-  if (step) *step = meta.count("step") ? std::stoll(meta.at("step")) : -1;
+  if (step) {
+    *step = -1;
+    if (meta.count("step")) {
+      const std::string& text = meta.at("step");
+      int64_t v = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      BITNET_CHECK(ec == std::errc() && end == text.data() + text.size() && v >= 0,
+                   "[checkpoint] '{}': metadata 'step' is '{}', not a step count", path, text.substr(0, 40));
+      *step = v;
+    }
+  }
   for (auto it = tensors.begin(); it != tensors.end();)
     it = it->first.rfind(kOptimizerPrefix, 0) == 0 ? tensors.erase(it) : std::next(it);
   return tensors;

@@ -5,6 +5,8 @@
 #include <bitnet/train_run.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,16 +26,31 @@ namespace {
 class Section {
  public:
   Section(const json& j, std::string where) : j_(j), where_(std::move(where)) {
-    BITNET_CHECK(j.is_object(), "[train config] '{}' must be an object, got {}", where_, j.dump());
+    BITNET_CHECK(j.is_object(), "[train config] '{}' must be an object, got {}", where_, j.dump().substr(0, 80));
   }
   template <class T>
   T get(const std::string& key, T fallback) {
     used_.insert(key);
     if (!j_.contains(key)) return fallback;
+    const json& v = j_.at(key);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // Numbers are range-checked before conversion (a float such as 1e300 does not fit an integer), and a
+      // float is taken only when it is a whole number (1e9 is a billion; 2.5 layers is an error).
+      const auto lo = static_cast<double>(std::numeric_limits<T>::min());
+      const auto hi = static_cast<double>(std::numeric_limits<T>::max());
+      const bool whole = v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
+                                                   std::floor(v.get<double>()) == v.get<double>());
+      const double d = v.is_number() ? v.get<double>() : 0.0;
+      if (!v.is_number() || !whole || !(d >= lo && d < hi + 1.0) ||
+          (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+        fail("[train config] '{}.{}' must be a whole number in [{}, {}], got {}", where_, key,
+             std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), v.dump().substr(0, 40));
+      return v.is_number_float() ? static_cast<T>(d) : v.get<T>();
+    }
     try {
-      return j_.at(key).get<T>();
+      return v.get<T>();
     } catch (const json::exception&) {
-      fail("[train config] '{}.{}' has the wrong type: {}", where_, key, j_.at(key).dump());
+      fail("[train config] '{}.{}' has the wrong type: {}", where_, key, v.dump().substr(0, 80));
     }
   }
   template <class T>

@@ -54,6 +54,28 @@ TEST(HostileInput, DeepChatTemplatesAreErrorsNotStackOverflows) {
   EXPECT_EQ(ok.render(messages, {"<s>", "</s>", true}), "9");
 }
 
+// Found by fuzz_jinja: numbers and arithmetic that do not fit an int64 were undefined behaviour or an uncaught
+// std::out_of_range; a repetition could allocate without bound.
+TEST(HostileInput, TemplateArithmeticNeverOverflows) {
+  EXPECT_NE(template_error("{{ " + repeat("7", 400) + " }}").find("out of range"), std::string::npos);
+  EXPECT_NE(template_error("{{ 4611686018427387904 * 2 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(template_error("{{ 2 ** 1000000000000 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(template_error("{{ -9223372036854775807 - 2 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(template_error("{{ 'ab' * 100000000000 }}").find("repetition"), std::string::npos);
+  const std::vector<ChatMessage> messages = {{"user", "hi"}};
+  EXPECT_EQ(ChatTemplate("{{ 2 ** 62 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 'ab' * 3 }}").render(messages, {"", "", true}),
+            "4611686018427387904 -4 2 ababab");
+}
+
+TEST(HostileInput, TrainConfigNumbersAreRangeChecked) {
+  // Found by fuzz_train_config: 6.7e35 converted to an integer (undefined behaviour).
+  for (const char* v : {"6.66667e+35", "2.5", "-1e300", "18446744073709551616"}) {
+    const std::string cfg = std::string(R"({"model": {"num_layers": )") + v + "}}";
+    const std::string msg = test::error_of([&] { train::parse_run_config(cfg, "."); });
+    EXPECT_NE(msg.find("whole number"), std::string::npos) << v << ": " << msg;
+  }
+}
+
 TEST(HostileInput, DeepTrainConfigIsAnError) {
   const std::string deep = "{\"model\": " + repeat("[", 100000) + repeat("]", 100000) + "}";
   const std::string msg = test::error_of([&] { train::parse_run_config(deep, "."); });
@@ -70,6 +92,14 @@ TEST(HostileInput, DeepCheckpointMetadataIsAnError) {
   const std::string msg = test::error_of([&] { (void)train::load_checkpoint_weights(dir.file("ckpt.safetensors")); });
   EXPECT_NE(msg.find("deeper"), std::string::npos) << msg;
   EXPECT_NE(msg.find("ckpt.safetensors"), std::string::npos) << msg;
+  // A step counter that is not a number is an error naming it, not an uncaught std::invalid_argument.
+  const std::string bad = R"({"__metadata__": {"format": "bitnet-trained-latent-f32", "step": "many"}})";
+  std::string file2(8, '\0');
+  for (int i = 0; i < 8; ++i) file2[static_cast<size_t>(i)] = static_cast<char>((bad.size() >> (8 * i)) & 0xFF);
+  std::ofstream(dir.file("step.safetensors"), std::ios::binary) << file2 << bad;
+  int64_t step = 0;
+  const std::string msg2 = test::error_of([&] { (void)train::load_checkpoint_weights(dir.file("step.safetensors"), &step); });
+  EXPECT_NE(msg2.find("'step'"), std::string::npos) << msg2;
 }
 
 #if !defined(__SANITIZE_ADDRESS__)
