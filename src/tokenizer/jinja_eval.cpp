@@ -139,6 +139,16 @@ constexpr uint64_t kMaxRepeatBytes = 16u << 20;
   throw Error(fmt::format("[chat template] integer overflow in '{}'", op));
 }
 
+// A number as an int64: integers and booleans as they are, floats truncated when they fit (else an error).
+int64_t as_int64(const Value& v) {
+  if (v.kind == Kind::boolean) return v.b ? 1 : 0;
+  if (v.kind == Kind::integer) return v.i;
+  const double d = v.number();
+  if (!(d > -9.2233720368547758e18 && d < 9.2233720368547758e18))
+    throw Error(fmt::format("[chat template] {} does not fit an integer", d));
+  return static_cast<int64_t>(d);
+}
+
 Value integer_op(const std::string& op, int64_t a, int64_t b) {
   int64_t out = 0;
   if (op == "+") {
@@ -344,7 +354,11 @@ class Renderer {
       case Expr::not_: return Value::boolean(!eval(*e.a[0]).truthy());
       case Expr::neg: {
         Value v = eval(*e.a[0]);
-        if (v.kind == Kind::integer || v.kind == Kind::boolean) return Value::integer(-static_cast<int64_t>(v.number()));
+        if (v.kind == Kind::integer || v.kind == Kind::boolean) {
+          const int64_t x = v.kind == Kind::boolean ? int64_t{v.b} : v.i;  // the integer itself, not via double
+          if (x == INT64_MIN) overflow("-");
+          return Value::integer(-x);
+        }
         if (v.kind == Kind::floating) return Value::floating(-v.f);
         type_error(fmt::format("bad operand type for unary -: '{}'", jinja::kind_name(v)));
       }
@@ -493,7 +507,7 @@ class Renderer {
     }
     if ((obj.kind == Kind::list || obj.kind == Kind::string) && (key.kind == Kind::integer || key.kind == Kind::boolean)) {
       const std::vector<Value> items = obj.kind == Kind::list ? *obj.list : iterate(obj);
-      int64_t i = static_cast<int64_t>(key.number());
+      int64_t i = as_int64(key);
       if (i < 0) i += static_cast<int64_t>(items.size());
       if (i < 0 || i >= static_cast<int64_t>(items.size())) return Value::undefined("[index]");
       return items[i];
@@ -694,7 +708,7 @@ Value Renderer::apply_filter(const std::string& name, const Value& v, Args& a) {
     return Value::make_list(std::move(items));
   }
   if (name == "int") {
-    if (v.is_number()) return Value::integer(static_cast<int64_t>(v.number()));
+    if (v.is_number()) return Value::integer(as_int64(v));
     try { return Value::integer(std::stoll(need_string())); } catch (...) { return Value::integer(0); }
   }
   if (name == "float") {
@@ -703,7 +717,11 @@ Value Renderer::apply_filter(const std::string& name, const Value& v, Args& a) {
   }
   if (name == "abs") {
     if (v.kind == Kind::floating) return Value::floating(std::fabs(v.f));
-    if (v.is_number()) return Value::integer(std::llabs(static_cast<int64_t>(v.number())));
+    if (v.is_number()) {
+      const int64_t x = as_int64(v);
+      if (x == INT64_MIN) overflow("abs");
+      return Value::integer(x < 0 ? -x : x);
+    }
     type_error("abs needs a number");
   }
   if (name == "replace") {

@@ -62,6 +62,9 @@ TEST(HostileInput, TemplateArithmeticNeverOverflows) {
   EXPECT_NE(template_error("{{ 2 ** 1000000000000 }}").find("integer overflow"), std::string::npos);
   EXPECT_NE(template_error("{{ -9223372036854775807 - 2 }}").find("integer overflow"), std::string::npos);
   EXPECT_NE(template_error("{{ 'ab' * 100000000000 }}").find("repetition"), std::string::npos);
+  EXPECT_NE(template_error("{{ (10.0 ** 300) | int }}").find("does not fit"), std::string::npos);
+  EXPECT_NE(template_error("{{ (-9223372036854775807 - 1) | abs }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(template_error("{{ -(-9223372036854775807 - 1) }}").find("integer overflow"), std::string::npos);
   const std::vector<ChatMessage> messages = {{"user", "hi"}};
   EXPECT_EQ(ChatTemplate("{{ 2 ** 62 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 'ab' * 3 }}").render(messages, {"", "", true}),
             "4611686018427387904 -4 2 ababab");
