@@ -62,7 +62,7 @@ soak-asan: setup
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j$(JOBS) --target bitnet_cli
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 .venv/bin/python tests/soak/soak.py --cli build/asan/bitnet \
-	  --seconds 120 --warmup 20 --json build/soak-asan.json
+	  --seconds 120 --warmup 20 --sanitized --json build/soak-asan.json
 
 clean:
 	rm -rf build
