@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
   bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
   libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
+  openssl                           # the TLS test makes a self-signed certificate
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
