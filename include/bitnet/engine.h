@@ -67,6 +67,7 @@ class Engine {
   void embed(std::span<const BatchToken> batch);
   void rope(float* v, int64_t heads, int32_t pos) const;
   void fill_rope_tables(int64_t seq_len);
+  void fill_rope_row(int64_t pos);  // from rope_freq_
   void update_dynamic_rope(std::span<const BatchToken> batch);
   uint16_t* k_cache(int64_t layer, int seq, int64_t pos);
   uint16_t* v_cache(int64_t layer, int seq, int64_t pos);
@@ -78,7 +79,8 @@ class Engine {
   int64_t q_dim_, kv_dim_;
   std::vector<uint16_t> k_cache_, v_cache_;  // [layer][seq][pos][kv_dim] f16
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
-  int64_t rope_seq_len_ = 0;                  // the sequence length the tables were computed for (dynamic NTK)
+  RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
+  int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)
   // Scratch for max_batch tokens.
   std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
   std::vector<float> attn_rows_;    // [threads][chunk rows][head_dim]: cached keys or values as f32

@@ -50,6 +50,11 @@ struct ModelConfig {
   std::optional<QuantizationConfig> quantization;
   // Keys this reader does not know and cannot rule out as changing the computation: callers print them.
   std::vector<std::string> warnings;
+
+  // Whether transformers runs this checkpoint with BitNet arithmetic: it has quantization_config (transformers'
+  // BitNet integration), or it is 1bitLLM's BitnetForCausalLM (which quantizes in its own modeling code).
+  // Anything else runs in full precision there, so ternarizing it is done only when asked (--quantize).
+  bool is_bitnet_checkpoint() const;
 };
 
 struct GenerationConfig {

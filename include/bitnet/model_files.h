@@ -86,7 +86,8 @@ namespace bitnet {
 // heads for attn_q, the KV heads for attn_k. Throws when rows do not split into heads of even width.
 std::vector<int8_t> permute_llama_rope_rows(const std::vector<int8_t>& values, int64_t rows, int64_t cols,
                                             int64_t heads, bool to_gguf);
-// Whether a GGUF tensor of `arch` is stored permuted (attn_q / attn_k of "llama").
-bool llama_rope_permuted(std::string_view arch, std::string_view gguf_name);
+// The heads a GGUF tensor of `arch` is permuted over: `heads` for a "llama" attn_q, `kv_heads` for its attn_k,
+// 0 for every other tensor (stored as they are).
+int64_t llama_rope_permuted_heads(std::string_view arch, std::string_view gguf_name, int64_t heads, int64_t kv_heads);
 
 }  // namespace bitnet

@@ -46,6 +46,11 @@ struct RopeFrequencies {
 RopeFrequencies rope_frequencies(const RopeScaling& scaling, double theta, int64_t head_dim, int64_t max_position,
                                  int64_t seq_len = 0);
 
+// YaRN's magnitude correction 0.1 * mscale * ln(scale) + 1 (1 for scale <= 1), and the factor cos and sin are
+// multiplied by: attention_factor when given, else from factor (and mscale / mscale_all_dim, DeepSeek's form).
+double yarn_get_mscale(double scale, double mscale = 1.0);
+double yarn_attention_factor(const RopeScaling& scaling);
+
 // llama.cpp's form of llama3 scaling (convert_hf_to_gguf.py): per-frequency divisors, the `rope_freqs.weight`
 // tensor of a GGUF file (inv_freq[i] = theta^(-2i/d) / factors[i]).
 std::vector<float> llama3_rope_factors(const RopeScaling& scaling, double theta, int64_t head_dim);

@@ -66,7 +66,6 @@ class SequenceGenerator {
   std::string pending_;   // decoded text not released yet
   std::string ready_;     // released text not taken yet
   std::vector<TokenLogprob> logprobs_;
-  std::vector<int32_t> unused_;  // tokenizer ids of type "unused" (a padded vocabulary's [PAD] tokens): never sampled
   bool boundary_ = false;
   bool finished_ = false;
   std::string finish_reason_;

@@ -65,6 +65,8 @@ class Tokenizer {
   // End of generation: EOS, EOT, EOM and the end-of-turn control tokens of the known chat formats.
   bool is_eog(int32_t id) const;
   const std::vector<int32_t>& eog_ids() const { return eog_; }
+  // Ids of type "unused" (a padded vocabulary's [PAD] tokens), ascending: never sampled.
+  const std::vector<int32_t>& unused_ids() const { return unused_; }
   // Adds an end-of-generation id the model's files name elsewhere (config.json / generation_config.json
   // eos_token_id lists). Throws for an id outside the vocabulary.
   void add_eog(int32_t id);
@@ -90,6 +92,7 @@ class Tokenizer {
   bool add_bos_;
   bool add_space_prefix_;
   std::vector<int32_t> eog_;
+  std::vector<int32_t> unused_;
   std::string chat_template_;
   std::string source_;
   std::string pre_name_;  // BPE pre-tokenizer name, for describe()

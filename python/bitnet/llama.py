@@ -6,6 +6,7 @@ or dropping the iterator) stops the generation and frees the engine.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -103,8 +104,13 @@ class Llama:
 
     @property
     def metadata(self) -> Dict[str, str]:
-        """The GGUF metadata as strings (as llama-cpp-python's ``Llama.metadata``); arrays are left out."""
-        meta = _core.GgufFile(self.model_path).metadata
+        """The GGUF metadata as strings (as llama-cpp-python's ``Llama.metadata``); arrays are left out. For a
+        Hugging Face checkpoint, the keys of its config.json."""
+        if os.path.isdir(self.model_path):
+            with open(os.path.join(self.model_path, "config.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+        else:
+            meta = _core.GgufFile(self.model_path).metadata
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in meta.items()
                 if isinstance(v, (str, int, float))}
 

@@ -44,3 +44,26 @@ def test_eval_errors_name_the_problem(tiny_model):
         llm.eval([10**7])
     with pytest.raises(bitnet.BitnetError, match="does not fit the context"):
         llm.eval(list(range(1, 10)))
+
+
+@requires_cli
+def test_hugging_face_directory_opens_in_python(tmp_path):
+    """A Hugging Face checkpoint (here the bundled model converted to safetensors, with its tokenizer.json) opens
+    as a GGUF does, and gives the same logits."""
+    import shutil
+
+    from conftest import ROOT
+
+    kjv = ROOT / "models" / "kjv-bitnet-2m.gguf"
+    d = tmp_path / "kjv-hf"
+    d.mkdir()
+    run_cli("convert", str(kjv), "-o", str(d / "model.safetensors"), "-q")
+    shutil.copy(ROOT / "models" / "kjv-tokenizer.json", d / "tokenizer.json")
+    hf = bitnet.Llama(str(d), n_ctx=64, logits_all=True, verbose=False)
+    gg = bitnet.Llama(str(kjv), n_ctx=64, logits_all=True, verbose=False)
+    ids = gg.tokenize(b"And God said", add_bos=False)
+    assert hf.tokenize(b"And God said", add_bos=False) == ids
+    hf.eval(ids)
+    gg.eval(ids)
+    np.testing.assert_allclose(hf._scores, gg._scores, rtol=0, atol=1e-4)
+    assert hf.metadata["model_type"] == "bitnet" and "general.architecture" in gg.metadata

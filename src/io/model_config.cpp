@@ -16,6 +16,11 @@ std::string_view scale_convention_name(ScaleConvention c) {
   return c == ScaleConvention::multiply ? "multiply (weight_scale = mean|W|)" : "divide (weight_scale = 1/mean|W|)";
 }
 
+bool ModelConfig::is_bitnet_checkpoint() const {
+  return quantization.has_value() ||
+         std::find(architectures.begin(), architectures.end(), "BitnetForCausalLM") != architectures.end();
+}
+
 ScaleConvention QuantizationConfig::scale_convention() const {
   return linear_class == "autobitlinear" ? ScaleConvention::multiply : ScaleConvention::divide;
 }

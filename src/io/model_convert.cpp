@@ -9,7 +9,6 @@
 #include <bitnet/safetensors.h>
 #include <bitnet/ternary_formats.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -164,9 +163,8 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
       ++s.ternary_tensors;
       const GgmlType type = o.ternary_type;
       // llama.cpp's "llama" files keep q/k rows in interleaved-RoPE order (model_files.h).
-      const int64_t permute_heads = !llama_rope_permuted(arch, *gname) ? 0
-                                    : gname->ends_with(".attn_q.weight") ? cfg.num_attention_heads
-                                                                          : cfg.num_key_value_heads;
+      const int64_t permute_heads =
+          llama_rope_permuted_heads(arch, *gname, cfg.num_attention_heads, cfg.num_key_value_heads);
       items.push_back({*gname, {cols, rows}, type, [&m, &s, &o, hf_name, scale_name, packed, rows, cols, what, type,
                                                      dtype, conv, permute_heads]() {
         const auto& e = m.tensor(hf_name);
@@ -341,12 +339,10 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
       release_pages(in.tensor_data(t));
       const bool bf16_exact = bf16_to_f32(f32_to_bf16(scale)) == scale;
       const std::string arch = in.architecture();
-      const int64_t permute_heads =
-          !llama_rope_permuted(arch, t.name) ? 0
-          : t.name.ends_with(".attn_q.weight")
-              ? in.get_int(arch + ".attention.head_count")
-              : (in.find(arch + ".attention.head_count_kv") ? in.get_int(arch + ".attention.head_count_kv")
-                                                            : in.get_int(arch + ".attention.head_count"));
+      const int64_t heads = in.get_int(arch + ".attention.head_count");
+      const int64_t permute_heads = llama_rope_permuted_heads(
+          arch, t.name, heads,
+          in.find(arch + ".attention.head_count_kv") ? in.get_int(arch + ".attention.head_count_kv") : heads);
       outs.push_back({name, StDType::u8, {rows / 4, cols}, [&in, &t, f, rows, cols, permute_heads]() {
         TernaryTensor tt = unpack_ternary(*f, u8span(in.tensor_data(t)), rows, cols);
         if (permute_heads > 0) tt.values = permute_llama_rope_rows(tt.values, rows, cols, permute_heads, false);
@@ -514,12 +510,8 @@ ConvertSummary convert_model_to(const std::string& input, const std::string& out
     std::error_code ec;
     const fs::path dir = fs::is_directory(input, ec) ? fs::path(input) : fs::path(input).parent_path();
     const ModelConfig cfg = load_model_config((dir / "config.json").string());
-    // Quantization follows the checkpoint, as when running it (Model::load_hf): without quantization_config (or
-    // 1bitLLM's BitnetForCausalLM) transformers runs it in full precision, so writing it as ternary is asked for.
-    const bool bitnet_checkpoint =
-        cfg.quantization.has_value() ||
-        std::find(cfg.architectures.begin(), cfg.architectures.end(), "BitnetForCausalLM") != cfg.architectures.end();
-    if (!bitnet_checkpoint && !o.quantize)
+    // Quantization follows the checkpoint, as when running it (Model::load_hf).
+    if (!cfg.is_bitnet_checkpoint() && !o.quantize)
       fail("[convert] {}: config.json has no quantization_config: a full-precision checkpoint. Pass --quantize to "
            "ternarize its projections with absmean (BitNet b1.58 arithmetic, which changes its outputs)", input);
     const SafetensorsModel m = SafetensorsModel::open(input);

@@ -2,13 +2,7 @@
 #include <bitnet/error.h>
 #include <bitnet/rope_gguf.h>
 
-#include <cmath>
-
 namespace bitnet {
-
-namespace {
-double yarn_mscale(double factor) { return factor <= 1.0 ? 1.0 : 0.1 * std::log(factor) + 1.0; }
-}  // namespace
 
 std::vector<std::pair<std::string, GgufValue>> rope_scaling_gguf_keys(const std::string& arch, const RopeScaling& s) {
   std::vector<std::pair<std::string, GgufValue>> kv;
@@ -28,8 +22,7 @@ std::vector<std::pair<std::string, GgufValue>> rope_scaling_gguf_keys(const std:
       kv.emplace_back(p + "factor", f32(s.factor));
       kv.emplace_back(p + "original_context_length", GgufValue::u32(static_cast<uint32_t>(s.original_context)));
       // llama.cpp multiplies attn_factor by 1 + 0.1 ln(factor) itself: store what remains of the final factor.
-      const float total = rope_frequencies(s, 10000.0, 2, s.original_context > 0 ? s.original_context : 1).attention_factor;
-      kv.emplace_back(p + "attn_factor", f32(total / yarn_mscale(s.factor)));
+      kv.emplace_back(p + "attn_factor", f32(yarn_attention_factor(s) / yarn_get_mscale(s.factor)));
       kv.emplace_back(p + "yarn_beta_fast", f32(s.beta_fast));
       kv.emplace_back(p + "yarn_beta_slow", f32(s.beta_slow));
       if (!s.truncate) kv.emplace_back(p + "yarn_truncate", GgufValue::boolean(false));  // ours; llama.cpp truncates
@@ -65,7 +58,7 @@ RopeScaling read_rope_scaling_gguf(const GgufFile& f, const std::string& arch, i
     s.original_context = f.find(p + "original_context_length") ? f.get_int(p + "original_context_length") : context;
     s.beta_fast = number(p + "yarn_beta_fast").value_or(32.0);
     s.beta_slow = number(p + "yarn_beta_slow").value_or(1.0);
-    s.attention_factor = number(p + "attn_factor").value_or(1.0) * yarn_mscale(s.factor);
+    s.attention_factor = number(p + "attn_factor").value_or(1.0) * yarn_get_mscale(s.factor);
     if (const GgufValue* t = f.find(p + "yarn_truncate")) {
       const auto b = t->as_int();
       BITNET_CHECK(b.has_value(), "[model] '{}': {}yarn_truncate is not a boolean", f.path(), p);

@@ -24,9 +24,11 @@ std::vector<int8_t> permute_llama_rope_rows(const std::vector<int8_t>& values, i
   return out;
 }
 
-bool llama_rope_permuted(std::string_view arch, std::string_view name) {
-  return arch == "llama" && name.starts_with("blk.") &&
-         (name.ends_with(".attn_q.weight") || name.ends_with(".attn_k.weight"));
+int64_t llama_rope_permuted_heads(std::string_view arch, std::string_view name, int64_t heads, int64_t kv_heads) {
+  if (arch != "llama" || !name.starts_with("blk.")) return 0;
+  if (name.ends_with(".attn_q.weight")) return heads;
+  if (name.ends_with(".attn_k.weight")) return kv_heads;
+  return 0;
 }
 
 }  // namespace bitnet

@@ -9,7 +9,6 @@
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -42,13 +41,9 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
   BITNET_CHECK(std::filesystem::is_directory(dir), "[model] '{}' is not a directory", dir);
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
   const ModelConfig cfg = load_model_config(config_path);
-  // Quantization follows the checkpoint. transformers quantizes with its BitNet integration when config.json
-  // has quantization_config; 1bitLLM's BitnetForCausalLM quantizes in its own modeling code. Anything else
-  // transformers runs in full precision, and running it here (ternary weights, int8 activations) is a different
-  // model: only on request.
-  const bool bitnet_checkpoint =
-      cfg.quantization.has_value() ||
-      std::find(cfg.architectures.begin(), cfg.architectures.end(), "BitnetForCausalLM") != cfg.architectures.end();
+  // Quantization follows the checkpoint: running a full-precision one with ternary weights and int8
+  // activations is a different model, so only on request.
+  const bool bitnet_checkpoint = cfg.is_bitnet_checkpoint();
   if (!bitnet_checkpoint && !load.quantize)
     fail("[model] '{}' has no quantization_config: it is a full-precision checkpoint, which transformers runs in full "
          "precision. Pass --quantize (Python: quantize=True) to ternarize its projections with absmean and run it "

@@ -101,9 +101,10 @@ std::vector<float> load_vector(const GgufFile& f, const std::string& name, int64
 // A projection [rows, cols] (PyTorch order) into the kernel layout.
 // `quantize`: latent float weights may be ternarized (a BitNet architecture does so at run time, or the user
 // asked for it); otherwise they are refused.
-// `permuted_heads` > 0: the rows are in llama.cpp's interleaved-RoPE order for that many heads (model_files.h).
+// llama.cpp's "llama" files hold attn_q / attn_k rows permuted for its interleaved RoPE; the engine rotates
+// half-split pairs, so they are put back in Hugging Face order (model_files.h).
 TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize,
-                              int64_t permuted_heads = 0) {
+                              const TransformerConfig& c) {
   const GgufTensorInfo& info = f.tensor(name);
   const auto shape = info.torch_shape();
   BITNET_CHECK(shape.size() == 2 && shape[0] == rows && shape[1] == cols,
@@ -148,7 +149,8 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
     const auto s = load_vector(f, scale_name, 1);
     t.scale = t.scale == 0.0f ? s[0] : t.scale * s[0];
   }
-  if (permuted_heads > 0) t.values = permute_llama_rope_rows(t.values, rows, cols, permuted_heads, /*to_gguf=*/false);
+  if (const int64_t heads = llama_rope_permuted_heads(c.arch, name, c.heads, c.kv_heads); heads > 0)
+    t.values = permute_llama_rope_rows(t.values, rows, cols, heads, /*to_gguf=*/false);
   TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale);
   release_mapped_pages(raw.data(), raw.size());  // repacked: the file's copy need not stay resident
   return m;
@@ -176,15 +178,13 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
       w.attn_sub_norm = load_vector(f, b + "attn_sub_norm.weight", q_dim);
       w.ffn_sub_norm = load_vector(f, b + "ffn_sub_norm.weight", c.ffn);
     }
-    // llama.cpp's "llama" files hold q/k rows permuted for interleaved RoPE; the engine rotates half-split pairs.
-    const bool permuted = c.arch == "llama";
-    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, permuted ? c.heads : 0);
-    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, permuted ? c.kv_heads : 0);
-    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize);
-    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize);
-    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize);
-    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize);
-    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize);
+    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, c);
+    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, c);
+    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize, c);
+    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize, c);
+    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize, c);
+    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c);
+    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c);
     m.layers_.push_back(std::move(w));
   }
   m.output_norm_ = load_vector(f, "output_norm.weight", c.hidden);

@@ -55,9 +55,9 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
                      }});
   };
   // "llama" files hold q/k rows in llama.cpp's interleaved-RoPE order (model_files.h).
-  auto ternary = [&](std::string name, const TernaryMatrix& m, int64_t permute_heads = 0) {
+  auto ternary = [&](std::string name, const TernaryMatrix& m) {
     BITNET_CHECK(m.row_scales().empty(), "[model] save_gguf: {} has per-row scales, which GGUF ternary types lack", name);
-    if (c.arch != "llama") permute_heads = 0;
+    const int64_t permute_heads = llama_rope_permuted_heads(c.arch, name, c.heads, c.kv_heads);
     items.push_back({std::move(name), {m.cols(), m.rows()}, ternary_type, [&m, format, permute_heads] {
                        std::vector<int8_t> v = m.unpack();
                        if (permute_heads > 0) v = permute_llama_rope_rows(v, m.rows(), m.cols(), permute_heads, true);
@@ -87,8 +87,8 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
       vec(b + "attn_sub_norm.weight", lw.attn_sub_norm);
       vec(b + "ffn_sub_norm.weight", lw.ffn_sub_norm);
     }
-    ternary(b + "attn_q.weight", lw.wq, c.heads);
-    ternary(b + "attn_k.weight", lw.wk, c.kv_heads);
+    ternary(b + "attn_q.weight", lw.wq);
+    ternary(b + "attn_k.weight", lw.wk);
     ternary(b + "attn_v.weight", lw.wv);
     ternary(b + "attn_output.weight", lw.wo);
     ternary(b + "ffn_gate.weight", lw.w_gate);

@@ -24,8 +24,6 @@ std::vector<float> default_inv_freq(double base, int64_t dim) {
   return f;
 }
 
-double yarn_get_mscale(double scale, double mscale) { return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
-
 void check_factor(const RopeScaling& s) {
   BITNET_CHECK(std::isfinite(s.factor) && s.factor > 0.0, "[rope] {} scaling factor must be positive and finite, got {}",
                rope_type_name(s.type), s.factor);
@@ -55,6 +53,15 @@ std::vector<float> llama3_inv_freq(const RopeScaling& s, double theta, int64_t d
 }
 
 }  // namespace
+
+double yarn_get_mscale(double scale, double mscale) { return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
+
+double yarn_attention_factor(const RopeScaling& s) {
+  if (s.attention_factor) return *s.attention_factor;
+  if (s.mscale != 0.0 && s.mscale_all_dim != 0.0)
+    return yarn_get_mscale(s.factor, s.mscale) / yarn_get_mscale(s.factor, s.mscale_all_dim);
+  return yarn_get_mscale(s.factor);
+}
 
 std::string_view rope_type_name(RopeType type) {
   switch (type) {
@@ -126,13 +133,7 @@ RopeFrequencies rope_frequencies(const RopeScaling& s, double theta, int64_t hea
       const int64_t original = s.original_context > 0 ? s.original_context : max_position;
       BITNET_CHECK(original > 0, "[rope] yarn scaling needs original_max_position_embeddings");
       const double dim = static_cast<double>(head_dim);
-      if (s.attention_factor) {
-        r.attention_factor = static_cast<float>(*s.attention_factor);
-      } else if (s.mscale != 0.0 && s.mscale_all_dim != 0.0) {
-        r.attention_factor = static_cast<float>(yarn_get_mscale(s.factor, s.mscale) / yarn_get_mscale(s.factor, s.mscale_all_dim));
-      } else {
-        r.attention_factor = static_cast<float>(yarn_get_mscale(s.factor, 1.0));
-      }
+      r.attention_factor = static_cast<float>(yarn_attention_factor(s));
       auto correction_dim = [&](double rotations) {
         return dim * std::log(static_cast<double>(original) / (rotations * 2.0 * std::numbers::pi)) / (2.0 * std::log(theta));
       };

@@ -44,30 +44,44 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
 }
 
 // RoPE tables as transformers computes them, in f32: angle = pos * inv_freq (rope.h), cos and sin times the
-// attention factor (yarn). Dynamic NTK scaling depends on the longest sequence seen (`seq_len`), so its tables
-// are refilled when a batch reaches past the model's context, and reset below it, exactly when transformers
-// recomputes its inv_freq (keys already cached keep the rotation they were stored with, as there).
-void Engine::fill_rope_tables(int64_t seq_len) {
-  const TransformerConfig& c = model_.config();
-  const RopeFrequencies f = c.rope(seq_len);
-  const int64_t half = c.head_dim / 2;
+// attention factor (yarn).
+void Engine::fill_rope_row(int64_t pos) {
+  const int64_t half = model_.config().head_dim / 2;
+  float* cs = rope_cos_.data() + pos * half;
+  float* sn = rope_sin_.data() + pos * half;
   for (int64_t i = 0; i < half; ++i) {
-    for (int64_t p = 0; p < n_ctx_; ++p) {
-      const float angle = static_cast<float>(p) * f.inv_freq[static_cast<size_t>(i)];
-      rope_cos_[static_cast<size_t>(p * half + i)] = std::cos(angle) * f.attention_factor;
-      rope_sin_[static_cast<size_t>(p * half + i)] = std::sin(angle) * f.attention_factor;
-    }
+    const float angle = static_cast<float>(pos) * rope_freq_.inv_freq[static_cast<size_t>(i)];
+    cs[i] = std::cos(angle) * rope_freq_.attention_factor;
+    sn[i] = std::sin(angle) * rope_freq_.attention_factor;
   }
-  rope_seq_len_ = std::max(seq_len, c.context);
 }
 
+void Engine::fill_rope_tables(int64_t seq_len) {
+  const TransformerConfig& c = model_.config();
+  rope_freq_ = c.rope(seq_len);
+  rope_seq_len_ = std::max(seq_len, c.context);
+  for (int64_t p = 0; p < n_ctx_; ++p) fill_rope_row(p);
+}
+
+// Dynamic NTK scaling depends on the longest sequence a forward pass sees: transformers recomputes its inv_freq
+// when a batch reaches past the longest so far (beyond the trained context), and goes back to the original one
+// below the trained context; keys already cached keep the rotation they were stored with. While grown, the
+// frequencies change from step to step, so only the rows of this batch's positions are computed, not the table.
 void Engine::update_dynamic_rope(std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
   if (c.rope_scaling.type != RopeType::dynamic || n_ctx_ <= c.context) return;
   int64_t seq_len = 0;
   for (const BatchToken& t : batch) seq_len = std::max<int64_t>(seq_len, t.pos + 1);
-  if (seq_len > rope_seq_len_) fill_rope_tables(seq_len);                                  // growth
-  else if (seq_len < c.context && rope_seq_len_ > c.context) fill_rope_tables(c.context);  // reset
+  if (seq_len < c.context && rope_seq_len_ > c.context) {
+    fill_rope_tables(c.context);  // reset: rows written while grown are stale
+    return;
+  }
+  if (seq_len > rope_seq_len_) {  // growth
+    rope_freq_ = c.rope(seq_len);
+    rope_seq_len_ = seq_len;
+  }
+  if (rope_seq_len_ > c.context)
+    for (const BatchToken& t : batch) fill_rope_row(t.pos);
 }
 
 uint16_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {

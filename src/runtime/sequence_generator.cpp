@@ -50,8 +50,6 @@ SequenceGenerator::SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions
   BITNET_CHECK(prompt_tokens > 0 && prompt_tokens < n_ctx,
                "[generate] the prompt has {} tokens but the context holds {}", prompt_tokens, n_ctx);
   if (opt_.max_tokens == 0) finish("length", true);
-  for (int32_t id = 0; id < tok_.vocab_size(); ++id)
-    if (tok_.token_type(id) == TokenType::unused) unused_.push_back(id);
 }
 
 std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t model_vocab) {
@@ -59,7 +57,7 @@ std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t mode
   // A vocabulary padded past the tokenizer (embedding rows without a token, or GGUF [PAD] tokens of type unused):
   // those ids are never sampled, so decoding never meets an id it cannot turn into text.
   const int64_t vocab = std::min<int64_t>(model_vocab, tok_.vocab_size());
-  const int32_t id = sampler_.sample(logits, vocab, unused_);
+  const int32_t id = sampler_.sample(logits, vocab, tok_.unused_ids());
   if (tok_.is_eog(id)) {
     finish("stop", true);
     return std::nullopt;
@@ -114,9 +112,10 @@ void SequenceGenerator::record_logprobs(const float* logits, int64_t vocab, int3
   // Over the ids that can be sampled (see step()).
   std::vector<int32_t> ids;
   ids.reserve(static_cast<size_t>(vocab));
+  const std::vector<int32_t>& unused = tok_.unused_ids();
   for (int32_t i = 0, u = 0; i < vocab; ++i) {
-    while (u < static_cast<int32_t>(unused_.size()) && unused_[static_cast<size_t>(u)] < i) ++u;
-    if (u < static_cast<int32_t>(unused_.size()) && unused_[static_cast<size_t>(u)] == i) continue;
+    while (u < static_cast<int32_t>(unused.size()) && unused[static_cast<size_t>(u)] < i) ++u;
+    if (u < static_cast<int32_t>(unused.size()) && unused[static_cast<size_t>(u)] == i) continue;
     ids.push_back(i);
   }
   float max = logits[ids.front()];

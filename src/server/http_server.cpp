@@ -194,16 +194,16 @@ void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
          reply_json(res, {{"content", utf8_sanitize(st.tokenizer->decode(ids, /*skip_special=*/false))}});
        }},
   };
-  bool path_known = false;
+  std::string allowed;  // the methods the path has, for a 405
   for (const Entry& e : kRoutes) {
     if (p != e.path) continue;
-    path_known = true;
     if (m == e.method) return guarded(req, res, [this, &e](ServerState& st, const HttpRequest& r, HttpResponse& out) {
       e.handler(*this, st, r, out);
     });
+    allowed += std::string(", ") + e.method;
   }
-  if (path_known) {
-    res.set_header("Allow", "OPTIONS, " + std::string(m == "GET" ? "POST" : "GET"));
+  if (!allowed.empty()) {
+    res.set_header("Allow", "OPTIONS" + allowed);
     return reply_error(res, 405, "invalid_request_error", "method " + m + " is not allowed on " + p);
   }
   reply_error(res, 404, "not_found_error", "no route " + m + " " + p);

@@ -23,6 +23,8 @@
 #include <set>
 #include <thread>
 
+#include "server/api_error.h"
+
 namespace bitnet::server {
 
 namespace asio = boost::asio;
@@ -46,9 +48,8 @@ std::string status_line(int version, int status) {
 
 // A short error answer the transport gives itself (431, 413, 400, 503), always closing the connection.
 std::string transport_error(int status, const std::string& message) {
-  std::string type = status == 503 ? "unavailable_error" : "invalid_request_error";
-  std::string json = "{\"error\":{\"message\":\"" + message + "\",\"type\":\"" + type + "\",\"code\":" +
-                     std::to_string(status) + "}}";
+  const std::string json = dump_json(error_body(status, status == 503 ? "unavailable_error" : "invalid_request_error",
+                                                message));
   return status_line(11, status) + "Content-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
          "\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n\r\n" + json;
 }

@@ -242,18 +242,16 @@ class Parser {
     if (depth > kMaxDepth)
       syntax(line_, fmt::format("expression nests deeper than {} levels (limit for chat templates)", kMaxDepth));
   }
+  void grow(Expr& parent, const Expr& child) const {
+    check_depth(child.depth + 1);
+    parent.depth = std::max(parent.depth, child.depth + 1);
+  }
   void add(Expr& parent, ExprPtr child) {
-    if (!child) {  // an omitted slice bound
-      parent.a.push_back(nullptr);
-      return;
-    }
-    check_depth(child->depth + 1);
-    parent.depth = std::max(parent.depth, child->depth + 1);
+    if (child) grow(parent, *child);  // null: an omitted slice bound
     parent.a.push_back(std::move(child));
   }
   void add_kw(Expr& parent, std::string name, ExprPtr child) {
-    check_depth(child->depth + 1);
-    parent.depth = std::max(parent.depth, child->depth + 1);
+    grow(parent, *child);
     parent.kw.emplace_back(std::move(name), std::move(child));
   }
   // Recursive descent (parentheses, `not`, unary minus) counts its own depth before recursing.

@@ -39,6 +39,7 @@ Tokenizer::Tokenizer(TokenizerKind kind, tokenizer::VocabData&& v)
   for (int32_t id = 0; id < static_cast<int32_t>(tokens_.size()); ++id) {
     index->by_text.emplace(tokens_[id], id);  // a duplicate string keeps its lowest id
     const TokenType t = types_[id];
+    if (t == TokenType::unused) unused_.push_back(id);  // ascending: id runs in order
     if ((t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) && !tokens_[id].empty())
       index->specials[static_cast<uint8_t>(tokens_[id][0])].push_back(id);
   }

@@ -196,3 +196,11 @@ def test_serves_a_hugging_face_directory(tmp_path):
         assert body["model"] == "kjv-hf"
     finally:
         assert s.stop() == 0, s.log_text()
+
+
+def test_wrong_method_is_405_with_the_allowed_ones(server):
+    status, body, headers = server.request("DELETE", "/v1/models")
+    assert_error(status, body, 405, "invalid_request_error", "DELETE")
+    assert headers["Allow"] == "OPTIONS, GET"
+    status, _, headers = server.request("GET", "/v1/completions")
+    assert status == 405 and headers["Allow"] == "OPTIONS, POST"
