@@ -4,9 +4,11 @@
 // never includes a stop string (or a prefix of one that may still complete).
 #include <bitnet/engine.h>
 #include <bitnet/sampler.h>
+#include <bitnet/sequence_generator.h>
 #include <bitnet/tokenizer.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,8 @@ struct GenerateOptions {
   int max_tokens = 128;            // < 0: until end of generation or the context is full
   SamplingParams sampling;
   std::vector<std::string> stop;   // stop strings (not included in the output)
+  bool ignore_eos = false;         // end-of-generation ids are never sampled (llama.cpp's --ignore-eos)
+  std::shared_ptr<const Grammar> grammar;  // optional: the output must match it (grammar.h)
   bool add_bos = true;             // prepend BOS when the tokenizer has one and its files ask for it
   bool parse_special = true;       // control tokens written in the prompt become their ids
   int seq = 0;                     // the engine's sequence slot

@@ -6,6 +6,7 @@
 #include <random>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bitnet {
@@ -37,6 +38,8 @@ struct SamplingParams {
   float presence_penalty = 0.0f;
   int32_t repeat_last_n = 64;
   uint64_t seed = 0xB17E7;
+  // Added to a token's logit before any sampler runs (OpenAI's logit_bias); -infinity bans the token.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   void validate() const;        // throws naming the out-of-range value (NaN included)
 };
 
@@ -51,9 +54,14 @@ class SamplerChain : public Sampler {
   // Picks the next token from raw logits and accepts it. `excluded` (sorted ascending, may be empty): ids that are
   // never candidates (a padded vocabulary's ids without a token).
   int32_t sample(const float* logits, int64_t vocab, std::span<const int32_t> excluded = {});
+  // The same without accepting, so that a constraint can refuse the pick and ask again. `allowed` (empty, or one
+  // flag per id): only ids flagged 1 are candidates. Throws when no candidate remains.
+  int32_t pick(const float* logits, int64_t vocab, std::span<const int32_t> excluded = {},
+               std::span<const uint8_t> allowed = {});
 
  private:
   std::vector<std::unique_ptr<Sampler>> chain_;
+  std::vector<std::pair<int32_t, float>> bias_;
   Candidates scratch_;
 };
 

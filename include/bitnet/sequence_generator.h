@@ -7,6 +7,7 @@
 #include <bitnet/tokenizer.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,11 +15,16 @@
 
 namespace bitnet {
 
+class Grammar;  // grammar.h
+class GrammarMatcher;
+
 struct SequenceOptions {
   int max_tokens = 128;            // < 0: until end of generation or the context is full
   SamplingParams sampling;
   std::vector<std::string> stop;   // stop strings (not included in the text; must not be empty)
   int top_logprobs = -1;           // >= 0: record each token's log-probability and this many alternatives
+  bool ignore_eos = false;         // end-of-generation ids are never sampled (llama.cpp's --ignore-eos)
+  std::shared_ptr<const Grammar> grammar;  // optional: the output must match it (GBNF or a JSON schema)
 };
 
 // A generated token's log-probability under the model (log-softmax of the raw logits, before sampling) and the
@@ -34,6 +40,8 @@ class SequenceGenerator {
   // prompt_tokens: positions already in the cache; n_ctx: positions the sequence may use. Validates options
   // (throws bitnet::Error naming the bad value).
   SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions options, int64_t prompt_tokens, int64_t n_ctx);
+  ~SequenceGenerator();
+  SequenceGenerator(SequenceGenerator&&) noexcept;
 
   // Samples the next token from the logits ([vocab] floats) of the latest position. Returns the token to
   // evaluate next (at position() - 1), or nothing once the sequence has ended (end of generation, a stop
@@ -58,9 +66,14 @@ class SequenceGenerator {
   void finish(const char* reason, bool flush);
   void record_logprobs(const float* logits, int64_t vocab, int32_t chosen);
 
+  int32_t sample(const float* logits, int64_t vocab);
+
   const Tokenizer& tok_;
   SequenceOptions opt_;
   SamplerChain sampler_;
+  std::unique_ptr<GrammarMatcher> grammar_;
+  std::vector<int32_t> excluded_;  // never sampled: the tokenizer's unused ids, and its EOG ids with ignore_eos
+  std::vector<uint8_t> allowed_;   // the grammar's token mask (grammar_match.cpp)
   int64_t prompt_tokens_, n_ctx_;
   std::vector<int32_t> tokens_;
   std::string pending_;   // decoded text not released yet

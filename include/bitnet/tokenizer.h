@@ -74,6 +74,9 @@ class Tokenizer {
   const std::string& chat_template() const { return chat_template_; }
   // "gpt2/llama-bpe (128256 tokens)" etc., for messages.
   std::string describe() const;
+  // A number no other Tokenizer object of this process has: the key of caches of data derived from the
+  // vocabulary (the grammar's token trie), which an address could not be once an object is freed.
+  uint64_t instance() const { return instance_; }
 
  protected:
   Tokenizer(TokenizerKind kind, tokenizer::VocabData&& vocab);
@@ -96,6 +99,7 @@ class Tokenizer {
   std::string chat_template_;
   std::string source_;
   std::string pre_name_;  // BPE pre-tokenizer name, for describe()
+  uint64_t instance_;
 
  private:
   struct Index;

@@ -22,7 +22,8 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
   BITNET_CHECK(static_cast<int64_t>(ids.size()) < engine.context(),
                "[generate] the prompt has {} tokens but the context holds {}", ids.size(), engine.context());
   r.prompt_tokens = static_cast<int>(ids.size());
-  SequenceGenerator seq(tok, {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop},
+  SequenceGenerator seq(tok,
+                        {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop, .ignore_eos = o.ignore_eos, .grammar = o.grammar},
                         static_cast<int64_t>(ids.size()), engine.context());
   // Reuse the cached prefix; at least the last prompt token is evaluated, for its logits.
   size_t reuse = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -33,6 +34,11 @@ void SamplingParams::validate() const {
   BITNET_CHECK(min_p >= 0 && min_p <= 1, "[sampling] min_p must be in [0, 1], got {}", min_p);
   BITNET_CHECK(repeat_penalty > 0, "[sampling] repeat_penalty must be > 0, got {}", repeat_penalty);
   BITNET_CHECK(repeat_last_n >= 0, "[sampling] repeat_last_n must be >= 0, got {}", repeat_last_n);
+  for (const auto& [id, bias] : logit_bias) {
+    BITNET_CHECK(id >= 0, "[sampling] logit_bias: token id {} is negative", id);
+    BITNET_CHECK(std::isfinite(bias) || bias == -std::numeric_limits<float>::infinity(),
+                 "[sampling] logit_bias of token {} must be a finite number or -infinity (a ban), got {}", id, bias);
+  }
 }
 
 namespace {
@@ -201,7 +207,7 @@ class Greedy : public Sampler {
 
 }  // namespace
 
-SamplerChain::SamplerChain(const SamplingParams& p) {
+SamplerChain::SamplerChain(const SamplingParams& p) : bias_(p.logit_bias) {
   p.validate();
   chain_.push_back(std::make_unique<Penalties>(p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty));
   if (p.temperature <= 0.0f) {
@@ -228,21 +234,35 @@ void SamplerChain::reset() {
 }
 
 int32_t SamplerChain::sample(const float* logits, int64_t vocab, std::span<const int32_t> excluded) {
+  const int32_t id = pick(logits, vocab, excluded);
+  accept(id);
+  return id;
+}
+
+int32_t SamplerChain::pick(const float* logits, int64_t vocab, std::span<const int32_t> excluded,
+                           std::span<const uint8_t> allowed) {
   scratch_.reset(logits, vocab);
-  if (!excluded.empty()) {
+  for (const auto& [id, bias] : bias_) {  // ids equal positions until candidates are removed
+    BITNET_CHECK(id < vocab, "[sampling] logit_bias: token id {} is outside the vocabulary (0..{})", id, vocab - 1);
+    scratch_.logits[static_cast<size_t>(id)] += bias;
+  }
+  if (!excluded.empty() || !allowed.empty() || !bias_.empty()) {
     size_t kept = 0, e = 0;
     for (size_t i = 0; i < scratch_.ids.size(); ++i) {
-      while (e < excluded.size() && excluded[e] < scratch_.ids[i]) ++e;
-      if (e < excluded.size() && excluded[e] == scratch_.ids[i]) continue;
-      scratch_.ids[kept] = scratch_.ids[i];
+      const int32_t id = scratch_.ids[i];
+      while (e < excluded.size() && excluded[e] < id) ++e;
+      if (e < excluded.size() && excluded[e] == id) continue;
+      if (!allowed.empty() && (static_cast<size_t>(id) >= allowed.size() || !allowed[static_cast<size_t>(id)])) continue;
+      if (scratch_.logits[i] == -std::numeric_limits<float>::infinity()) continue;  // banned by logit_bias
+      scratch_.ids[kept] = id;
       scratch_.logits[kept++] = scratch_.logits[i];
     }
-    BITNET_CHECK(kept > 0, "[sampling] every id of the vocabulary is excluded");
+    BITNET_CHECK(kept > 0, "[sampling] no token of the vocabulary remains a candidate (all excluded, banned or "
+                           "refused by the grammar)");
     scratch_.ids.resize(kept);
     scratch_.logits.resize(kept);
   }
   apply(scratch_);
-  accept(scratch_.selected);
   return scratch_.selected;
 }
 

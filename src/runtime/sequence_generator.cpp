@@ -2,6 +2,7 @@
 // strings (see include/bitnet/sequence_generator.h).
 #include <bitnet/error.h>
 #include <bitnet/generate.h>
+#include <bitnet/grammar.h>
 #include <bitnet/sequence_generator.h>
 
 #include <algorithm>
@@ -49,7 +50,30 @@ SequenceGenerator::SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions
       n_ctx_(n_ctx) {
   BITNET_CHECK(prompt_tokens > 0 && prompt_tokens < n_ctx,
                "[generate] the prompt has {} tokens but the context holds {}", prompt_tokens, n_ctx);
+  excluded_ = tok_.unused_ids();
+  if (opt_.ignore_eos) {
+    excluded_.insert(excluded_.end(), tok_.eog_ids().begin(), tok_.eog_ids().end());
+    std::sort(excluded_.begin(), excluded_.end());
+    excluded_.erase(std::unique(excluded_.begin(), excluded_.end()), excluded_.end());
+  }
+  if (opt_.grammar) grammar_ = std::make_unique<GrammarMatcher>(opt_.grammar);
   if (opt_.max_tokens == 0) finish("length", true);
+}
+
+SequenceGenerator::~SequenceGenerator() = default;
+SequenceGenerator::SequenceGenerator(SequenceGenerator&&) noexcept = default;
+
+// The chain's pick, checked against the grammar: the pick is tried first (almost always allowed, and one token
+// is cheap to check); only when the grammar refuses it is the whole vocabulary masked and the pick redone.
+int32_t SequenceGenerator::sample(const float* logits, int64_t vocab) {
+  int32_t id = sampler_.pick(logits, vocab, excluded_);
+  if (grammar_ && !grammar_->allows_token(tok_, id)) {
+    grammar_->allowed_tokens(tok_, allowed_);
+    id = sampler_.pick(logits, vocab, excluded_, allowed_);
+  }
+  sampler_.accept(id);
+  if (grammar_) grammar_->accept_token(tok_, id);
+  return id;
 }
 
 std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t model_vocab) {
@@ -57,7 +81,11 @@ std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t mode
   // A vocabulary padded past the tokenizer (embedding rows without a token, or GGUF [PAD] tokens of type unused):
   // those ids are never sampled, so decoding never meets an id it cannot turn into text.
   const int64_t vocab = std::min<int64_t>(model_vocab, tok_.vocab_size());
-  const int32_t id = sampler_.sample(logits, vocab, tok_.unused_ids());
+  if (grammar_ && grammar_->must_end()) {  // the grammar's sentence is complete: nothing else may follow
+    finish("stop", true);
+    return std::nullopt;
+  }
+  const int32_t id = sample(logits, vocab);
   if (tok_.is_eog(id)) {
     finish("stop", true);
     return std::nullopt;

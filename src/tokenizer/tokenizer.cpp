@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <unordered_map>
 
 #include "tokenizer/unicode.h"
@@ -18,6 +19,13 @@ struct Tokenizer::Index {
   // Hugging Face's added-token matcher does).
   std::array<std::vector<int32_t>, 256> specials;
 };
+
+namespace {
+uint64_t next_instance() {
+  static std::atomic<uint64_t> counter{0};
+  return ++counter;
+}
+}  // namespace
 
 Tokenizer::~Tokenizer() = default;
 
@@ -33,7 +41,8 @@ Tokenizer::Tokenizer(TokenizerKind kind, tokenizer::VocabData&& v)
       add_space_prefix_(v.add_space_prefix),
       chat_template_(std::move(v.chat_template)),
       source_(std::move(v.source)),
-      pre_name_(std::move(v.pre_name)) {
+      pre_name_(std::move(v.pre_name)),
+      instance_(next_instance()) {
   auto index = std::make_shared<Index>();
   index->by_text.reserve(tokens_.size());
   for (int32_t id = 0; id < static_cast<int32_t>(tokens_.size()); ++id) {
