@@ -27,11 +27,14 @@ struct BenchOptions {
   std::string random;  // "2b4t": a random model of that shape
   std::vector<int> prompt = {512};
   std::vector<int> gen = {128};
+  std::vector<std::string> prompt_gen;  // -pg "pp,tg": prompt then generation, timed together (llama-bench)
   int threads = 0;
   int reps = 5;
   std::string output = "md";
   std::string head = "f16";
   int batch = 512;
+  bool batch_given = false;
+  int ubatch = 0;
   bool roofline = true;
   int gpu_layers = -1;
   std::string device = "cpu";
@@ -67,19 +70,18 @@ Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937&
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
   Result r;
-  r.test = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  r.test = n_prompt > 0 && n_gen > 0 ? fmt::format("pp{}+tg{}", n_prompt, n_gen)
+           : n_prompt > 0            ? fmt::format("pp{}", n_prompt)
+                                     : fmt::format("tg{}", n_gen);
   constexpr int kProbePasses = 3;
   for (int rep = -1; rep < reps; ++rep) {  // rep -1 warms up (page faults, caches), not counted
     for (auto& t : tokens) t = tok(rng);
     if (probe != nullptr && rep >= 0 && r.bandwidths.empty()) r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
     const auto t0 = std::chrono::steady_clock::now();
-    if (n_prompt > 0) {
-      engine.eval(0, tokens, 0);
-    } else {
-      for (int i = 0; i < n_gen; ++i) engine.eval(0, std::span<const int32_t>(&tokens[0], 1), i);
-    }
+    if (n_prompt > 0) engine.eval(0, tokens, 0);
+    for (int i = 0; i < n_gen; ++i) engine.eval(0, std::span<const int32_t>(&tokens[0], 1), n_prompt + i);
     const double s = seconds_since(t0);
-    if (rep >= 0) r.samples.push_back((n_prompt > 0 ? n_prompt : n_gen) / s);
+    if (rep >= 0) r.samples.push_back((n_prompt + n_gen) / s);
     if (probe != nullptr && rep >= 0) {
       r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
       const double bw = 0.5 * (r.bandwidths[r.bandwidths.size() - 2] + r.bandwidths.back());
@@ -107,6 +109,29 @@ std::string human_bytes(double b) {
   return b >= (1ull << 30) ? fmt::format("{:.2f} GiB", b / (1ull << 30)) : fmt::format("{:.2f} MiB", b / (1 << 20));
 }
 
+// -pg "pp,tg" values (llama-bench: exactly two integers; "0,0" is skipped there and here).
+std::vector<std::pair<int, int>> parse_prompt_gen(const std::vector<std::string>& values) {
+  std::vector<std::pair<int, int>> out;
+  for (const auto& v : values) {
+    const size_t comma = v.find(',');
+    int p = -1, g = -1;
+    size_t used_p = 0, used_g = 0;
+    try {
+      if (comma != std::string::npos) {
+        p = std::stoi(v.substr(0, comma), &used_p);
+        g = std::stoi(v.substr(comma + 1), &used_g);
+      }
+    } catch (const std::exception&) {
+      p = -1;
+    }
+    BITNET_CHECK(comma != std::string::npos && used_p == comma && used_g == v.size() - comma - 1 && p >= 0 &&
+                     g >= 0 && p <= (1 << 20) && g <= (1 << 20),
+                 "[bench] -pg '{}': expected two token counts PROMPT,GEN (e.g. -pg 512,128)", v);
+    out.emplace_back(p, g);
+  }
+  return out;
+}
+
 int run_bench(const BenchOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
   const HeadType head = parse_head_type(o.head);
@@ -115,9 +140,13 @@ int run_bench(const BenchOptions& o) {
   const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
                                       : Model::load(o.model, LoadOptions{head, o.quantize}, &notes);
   print_load_notes(notes);
-  const int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
+  const std::vector<std::pair<int, int>> pgs = parse_prompt_gen(o.prompt_gen);
+  int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
-  Engine engine(model, std::max({max_prompt, max_gen, 1}), 1, std::max(1, std::min(o.batch, std::max(max_prompt, 1))));
+  int max_pg = 0;
+  for (const auto& [p, g] : pgs) max_prompt = std::max(max_prompt, p), max_pg = std::max(max_pg, p + g);
+  const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
+  Engine engine(model, std::max({max_prompt, max_gen, max_pg, 1}), 1, std::max(1, std::min(batch, std::max(max_prompt, 1))));
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   if (gpu) cuda::offload(engine, o.gpu_layers);
   std::mt19937 rng(1234);
@@ -135,6 +164,8 @@ int run_bench(const BenchOptions& o) {
     if (p > 0) results.push_back(run_test(engine, p, 0, o.reps, rng, nullptr, weight_bytes));
   for (int g : o.gen)
     if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng, probe.get(), weight_bytes));
+  for (const auto& [p, g] : pgs)
+    if (p > 0 || g > 0) results.push_back(run_test(engine, p, g, o.reps, rng, nullptr, weight_bytes));
 
   const int threads = default_pool().size();
   const double rss = std::max(rss_before_probe, peak_rss_bytes() - (probe ? static_cast<double>(probe->bytes()) : 0.0));
@@ -214,10 +245,31 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
-  cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
-  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them");
-  cmd->add_option("--device", o->device, "Where to run: cpu or cuda (GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->callback([&selected, o] { selected = [o] { return run_bench(*o); }; });
+  cmd->add_option("--prompt-gen", o->prompt_gen, "Prompt then generation timed together, test ppP+tgG (also -pg P,G; repeatable)")
+      ->allow_extra_args(false);
+  llama_alias(cmd, "-pg", "--prompt-gen");
+  auto* b = cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass during prompt processing")->check(CLI::Range(1, 4096));
+  cmd->add_option("--ubatch-size", o->ubatch, "llama.cpp's physical batch (also -ub): a forward pass is min(-b, -ub) tokens (0: -b)")
+      ->check(CLI::Range(0, 4096));
+  llama_alias(cmd, "-ub", "--ubatch-size");
+  cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (-1: all with --device cuda)");
+  llama_alias(cmd, "-ngl", "--n-gpu-layers");
+  add_device_option(cmd, o->device);
+  add_gpu_placement_flags(cmd, true);
+  add_hf_flags(cmd);
+  // llama-bench's load and test switches, where bitnet has one way.
+  add_choice_flag(cmd, "--mmap", "-mmp", {"1"},
+                  "the model file is always memory-mapped (the embedding is used in place, the ternary weights are "
+                  "repacked into memory)", true);
+  add_choice_flag(cmd, "--load-mode", "-lm", {"mmap"}, "the model file is always memory-mapped", true);
+  add_choice_flag(cmd, "--direct-io", "-dio", {"0"}, "direct I/O loading is not built", true);
+  add_choice_flag(cmd, "--embeddings", "-embd", {"0"}, "bench measures generation, not embeddings", true);
+  add_choice_flag(cmd, "--no-op-offload", "-nopo", {"0"}, "there is no per-op offload switch", true);
+  add_choice_flag(cmd, "-d,--n-depth", "", {"0"}, "tests at a depth (a prompt already in the KV cache) are not built yet", true);
+  cmd->callback([&selected, o, b] {
+    o->batch_given = b->count() > 0;
+    selected = [o] { return run_bench(*o); };
+  });
 }
 
 }  // namespace bitnet::cli

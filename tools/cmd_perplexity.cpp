@@ -1,5 +1,6 @@
 // `bitnet perplexity -m MODEL -f FILE [-c CTX]`: perplexity of a text file exactly as llama-perplexity computes and
 // prints it ([i] running estimates, "Final estimate: PPL = x +/- y"), so the figures compare with llama.cpp's.
+#include <bitnet/cuda.h>
 #include <bitnet/files.h>
 #include <bitnet/gguf.h>
 #include <bitnet/open_model.h>
@@ -18,7 +19,9 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("perplexity", "Perplexity of a model on a text file (chunks of -c tokens)");
   struct Options {
     std::string model, file, head = "f16";
-    int ctx = 512, threads = 0, batch = 512;
+    int ctx = 512, threads = 0, batch = 512, ubatch = 0, gpu_layers = -1;
+    bool batch_given = false;
+    std::string device = "cpu";
     bool quantize = false;
     int64_t chunks = -1;
   };
@@ -28,11 +31,20 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   cmd->add_option("-f,--file", o->file, "Text file")->required();
   cmd->add_option("-c,--ctx-size", o->ctx, "Chunk length in tokens")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
-  cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
+  auto* b = cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
+  cmd->add_option("--ubatch-size", o->ubatch, "llama.cpp's physical batch (also -ub): a forward pass is min(-b, -ub) tokens (0: -b)")
+      ->check(CLI::Range(0, 4096));
+  llama_alias(cmd, "-ub", "--ubatch-size");
+  cmd->add_option("--n-gpu-layers,--gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (-1: all with --device cuda)");
+  llama_alias(cmd, "-ngl", "--n-gpu-layers");
+  add_device_option(cmd, o->device);
+  add_gpu_placement_flags(cmd);
+  add_hf_flags(cmd);
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
       ->check(CLI::IsMember(head_type_names()));
   cmd->add_option("--chunks", o->chunks, "Evaluate at most this many chunks (-1: all)")->check(CLI::Range(-1, 1 << 30));
-  cmd->callback([&selected, o] {
+  cmd->callback([&selected, o, b] {
+    o->batch_given = b->count() > 0;
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);
       // A regular file, read whole but bounded (a FIFO or /dev/zero is refused, not read forever).
@@ -44,11 +56,12 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       // As llama-perplexity: BOS first when the vocabulary adds one, and at the start of every chunk.
       const bool add_bos = tok->add_bos_default() && tok->bos_id() >= 0;
       const std::vector<int32_t> ids = tok->encode(text, add_bos, false);
-      Engine engine(model, o->ctx, 1, std::min(o->batch, o->ctx));
+      const int batch = std::min(effective_batch(o->batch, o->batch_given, o->ubatch), o->ctx);
+      Engine engine(model, o->ctx, 1, batch);
+      if (o->device == "cuda" || o->gpu_layers > 0) cuda::offload(engine, o->gpu_layers);
       const int64_t chunks = static_cast<int64_t>(ids.size()) / o->ctx;
       fmt::print(stderr, "perplexity: {} tokens; calculating perplexity over {} chunks, n_ctx={}, batch_size={}\n",
-                 ids.size(), o->chunks >= 0 ? std::min<int64_t>(chunks, o->chunks) : chunks, o->ctx,
-                 std::min(o->batch, o->ctx));
+                 ids.size(), o->chunks >= 0 ? std::min<int64_t>(chunks, o->chunks) : chunks, o->ctx, batch);
       const PerplexityResult r = perplexity(engine, ids, {o->ctx, add_bos ? tok->bos_id() : -1, o->chunks},
                                             [](int64_t c, int64_t, double ppl) {
                                               fmt::print("[{}]{:.4f},", c, ppl);

@@ -3,6 +3,8 @@
 #include <bitnet/model.h>
 #include <bitnet/server.h>
 
+#include <fmt/format.h>
+
 #include "commands.h"
 
 namespace bitnet::cli {
@@ -10,14 +12,24 @@ namespace bitnet::cli {
 void add_serve_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat, completions, SSE streaming, /metrics)");
   auto o = std::make_shared<ServerOptions>();
+  // llama-server's flags for things the server does one way (slots on the CPU, continuous batching, f16 KV cache).
+  struct Extra {
+    int gpu_layers = 0;
+    int ubatch = 0;
+    std::string device = "cpu";
+  };
+  auto x = std::make_shared<Extra>();
   cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (with its tokenizer)")->required()->envname("LLAMA_ARG_MODEL");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("--alias", o->alias, "Model id in /v1/models and responses (default: the file name)")->envname("LLAMA_ARG_ALIAS");
   cmd->add_option("--host", o->host, "Address to listen on (loopback unless told otherwise)")->capture_default_str()->envname("LLAMA_ARG_HOST");
   cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str()->envname("LLAMA_ARG_PORT");
+  llama_alias(cmd, "-np", "--parallel");
   cmd->add_option("--parallel", o->slots, "Slots (also -np): requests decoded together in one batch")->check(CLI::Range(1, 256))->capture_default_str()->envname("LLAMA_ARG_N_PARALLEL");
   cmd->add_option("-c,--ctx-size", o->context, "Positions per slot (0: the model's training context)")->check(CLI::Range(0, 1 << 20))->capture_default_str()->envname("LLAMA_ARG_CTX_SIZE");
-  cmd->add_option("-b,--batch-size", o->batch, "Tokens per engine step (decodes + prompt chunks)")->check(CLI::Range(1, 8192))->capture_default_str()->envname("LLAMA_ARG_BATCH");
+  auto* b = cmd->add_option("-b,--batch-size", o->batch, "Tokens per engine step (decodes + prompt chunks)")->check(CLI::Range(1, 8192))->capture_default_str()->envname("LLAMA_ARG_BATCH");
+  cmd->add_option("--ubatch-size", x->ubatch, "llama.cpp's physical batch (also -ub): an engine step is min(-b, -ub) tokens (0: -b)")->check(CLI::Range(0, 8192))->envname("LLAMA_ARG_UBATCH");
+  llama_alias(cmd, "-ub", "--ubatch-size");
   cmd->add_option("-t,--threads", o->threads, "Compute threads")->check(CLI::Range(1, 1024))->envname("LLAMA_ARG_THREADS");
   cmd->add_option("-n,--predict", o->max_tokens, "Tokens per request when it does not say, and the most it may ask for")->check(CLI::Range(1, 1 << 20))->capture_default_str()->envname("LLAMA_ARG_N_PREDICT");
   cmd->add_option("--queue", o->max_queue, "Requests that may wait for a slot (more get 503)")->check(CLI::Range(0, 100000))->capture_default_str();
@@ -35,7 +47,25 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()))->capture_default_str();
   // The flag of earlier versions, kept so that scripts using it go on working.
   cmd->add_flag_callback("--int8-head", [o] { o->head = "int8"; }, "Same as --head int8");
-  cmd->callback([&selected, o] { selected = [o] { return run_server(*o); }; });
+  // The server's engine runs on the CPU (ServerOptions has no GPU setting yet): -ngl 0 and --device cpu pass,
+  // asking for the GPU is an error naming the flag rather than a server that silently stays on the CPU.
+  cmd->add_option("--n-gpu-layers,--gpu-layers", x->gpu_layers, "Layers on the GPU (also -ngl): the server runs on the CPU, so only 0 is accepted")
+      ->check(CLI::Range(-1, 1 << 20))->envname("LLAMA_ARG_N_GPU_LAYERS");
+  llama_alias(cmd, "-ngl", "--n-gpu-layers");
+  add_device_option(cmd, x->device);
+  add_gpu_placement_flags(cmd);
+  add_hf_flags(cmd);
+  cmd->add_flag("--cont-batching")->description("llama.cpp compatibility: requests are always batched continuously (also -cb)");
+  llama_alias(cmd, "-cb", "--cont-batching");
+  add_refused_flag(cmd, "--no-cont-batching", "-nocb", "the server always batches continuously (slots join and leave between steps)", false);
+  cmd->callback([&selected, o, x, b] {
+    if (x->gpu_layers != 0 || x->device != "cpu")
+      throw CLI::ValidationError(fmt::format(
+          "{}: not supported: bitnet serve runs on the CPU (the GPU is for bitnet run and bitnet bench); use -ngl 0",
+          x->gpu_layers != 0 ? fmt::format("-ngl/--n-gpu-layers {}", x->gpu_layers) : "--device cuda"));
+    o->batch = effective_batch(static_cast<int>(o->batch), b->count() > 0, x->ubatch);
+    selected = [o] { return run_server(*o); };
+  });
 }
 
 }  // namespace bitnet::cli

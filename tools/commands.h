@@ -20,6 +20,38 @@ inline constexpr const char* kQuantizeHelp =
     "Ternarize a full-precision Hugging Face checkpoint (no quantization_config) with absmean and run it with "
     "BitNet b1.58 arithmetic; without it such a checkpoint is refused";
 
+// llama.cpp's spellings (llama_flags.cpp). CLI11 reads a single-dash long flag such as "-sys" as "-s ys", so each
+// subcommand declares llama.cpp's single-dash forms beside the option they spell (llama_alias), and main() replaces
+// an argument that exactly equals one of the selected subcommand's aliases by the long name before CLI11 parses it
+// (llama.cpp takes no "-ctk=f16": exact tokens only).
+void llama_alias(CLI::App* cmd, const std::string& alias, const std::string& long_name);
+const std::string* find_llama_alias(const std::string& command, const std::string& arg);
+const std::vector<std::pair<std::string, std::string>>& llama_aliases(const std::string& command);
+// Checks and rewrites argv (args[1] is the subcommand): aliases become long names; an unknown command or flag, or a
+// llama.cpp flag this command does not take, is the returned message, a whole line (with a "did you mean"); "" when all is well.
+std::string prepare_args(CLI::App& app, std::vector<std::string>& args);
+// The candidate closest to `word` by edit distance when it is close enough to be a slip, else "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+
+// A llama.cpp flag for a choice bitnet makes one way: the values in `accepted` (what bitnet does) pass, any other
+// is an error naming the flag, the value and `reason`. comma_list: llama-bench's "a,b" lists, each checked.
+CLI::Option* add_choice_flag(CLI::App* cmd, const std::string& names, const std::string& alias,
+                             std::vector<std::string> accepted, const std::string& reason, bool comma_list = false);
+// A llama.cpp flag for something bitnet does not have: parsed (with its value when takes_value), then refused.
+CLI::Option* add_refused_flag(CLI::App* cmd, const std::string& names, const std::string& alias,
+                              const std::string& reason, bool takes_value);
+// -hf/-hfr/--hf-repo, -hff, -hft, -mu: model download (issue 19), refused saying so.
+void add_hf_flags(CLI::App* cmd);
+// -sm -ts -mg -ctk -ctv -fa -nkvo (-kvo) -tb: one GPU, an f16 KV cache, one attention kernel, one thread count.
+// bench: llama-bench's forms (values, comma lists: -nkvo 0|1).
+void add_gpu_placement_flags(CLI::App* cmd, bool bench = false);
+// --device (also -dev): cpu or cuda, with llama.cpp's names none and CUDA0; anything else an error naming it.
+CLI::Option* add_device_option(CLI::App* cmd, std::string& device);
+// The forward-pass size from -b and llama.cpp's -ub (n_ubatch = min(n_batch, n_ubatch); -ub alone sets it).
+int effective_batch(int batch, bool batch_given, int ubatch);
+// -s/--seed: -1 (and llama.cpp's LLAMA_DEFAULT_SEED 0xFFFFFFFF) draws a random seed from std::random_device.
+uint64_t resolve_seed(int64_t seed);
+
 void add_info_command(CLI::App& app, Action& selected);
 void add_inspect_command(CLI::App& app, Action& selected);
 void add_convert_command(CLI::App& app, Action& selected);
