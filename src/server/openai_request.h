@@ -1,7 +1,7 @@
 #pragma once
 // The body of POST /v1/chat/completions and /v1/completions, read and checked: every known field has its type
-// and range checked (ApiError 400 naming the field otherwise); unknown fields are ignored, as OpenAI-compatible
-// servers do, so clients that send extras (user, metadata ...) keep working.
+// and range checked (ApiError 400 naming the field otherwise), and a field the server does not know, or knows
+// but does not implement, is a 400 naming it: nothing a client asks for is dropped in silence.
 #include <bitnet/chat_template.h>
 #include <bitnet/sequence_generator.h>
 

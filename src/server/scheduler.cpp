@@ -199,7 +199,15 @@ void Scheduler::step() {
     if (!s.job || s.logits_row < 0) continue;
     SequenceGenerator& gen = s.job->generator();
     const size_t before = gen.tokens().size();
-    const std::optional<int32_t> next = gen.step(logits_.data() + static_cast<int64_t>(s.logits_row) * vocab_, vocab_);
+    std::optional<int32_t> next;
+    try {
+      next = gen.step(logits_.data() + static_cast<int64_t>(s.logits_row) * vocab_, vocab_);
+    } catch (const std::exception& e) {  // this sequence's sampling failed (e.g. its grammar): only it ends
+      s.job->fail(500, std::string("generation failed: ") + e.what());
+      counters_.jobs_failed.fetch_add(1);
+      release(s);
+      continue;
+    }
     if (!s.first_token_seen) {
       s.first_token_seen = true;
       add(counters_.first_token_seconds, std::chrono::duration<double>(Clock::now() - s.job->submitted()).count());

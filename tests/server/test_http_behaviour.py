@@ -44,8 +44,10 @@ def test_malformed_bodies(server):
     # NaN and infinities have no JSON spelling; 1e999 overflows a double.
     assert_error(*server.request("POST", "/v1/completions", raw=b'{"prompt":"a","temperature":NaN}')[:2], 400, "invalid_request_error")
     assert_error(*server.request("POST", "/v1/completions", raw=b'{"prompt":"a","temperature":1e999}')[:2], 400, "invalid_request_error")
-    # Unknown fields are ignored.
+    # An unknown field is never dropped in silence: 400 naming it. Metadata that changes nothing is fine.
     status, body, _ = server.request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 2, "frobnicate": [1, {"x": 2}]})
+    assert_error(status, body, 400, "invalid_request_error", "'frobnicate' is not supported")
+    status, body, _ = server.request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 2, "user": "u1", "model": "m", "cache_prompt": True})
     assert status == 200 and body["usage"]["completion_tokens"] <= 2
     assert_error(*server.request("GET", "/v2/nothing")[:2], 404, "not_found_error")
     # curl -d's default type is form-encoded: the body is read as JSON all the same (and this one is not JSON).
