@@ -1,6 +1,6 @@
 # The README's two commands. Both run the idempotent set-up first.
 JOBS ?= 2
-.PHONY: run test setup release python asan bench clean fuzz soak soak-asan
+.PHONY: run test setup release python asan bench bench-grammar clean fuzz soak soak-asan
 
 setup:
 	@scripts/setup.sh
@@ -33,6 +33,10 @@ test: release
 
 bench: release
 	./build/release/bench/bitnet_bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+# The grammar sampler's cost per token on Llama-3's and GPT-2's vocabularies (bench/bench_grammar.cpp).
+bench-grammar: release
+	./build/release/bench/bitnet_bench_grammar --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 # libFuzzer targets (clang++), FUZZ_SECONDS each: the GGUF, safetensors and config.json readers, chat templates
 # (parse + render), training configs and checkpoint headers. New inputs go to build/fuzz/corpus_*; the committed

@@ -324,10 +324,12 @@ class Converter {
           seq += (i ? " \",\" ws " : "") + visit((*p)[i], fmt::format("{}-{}", hint, i), fmt::format("{}/prefixItems/{}", path, i), depth + 1);
         return new_rule(hint, body + seq + " \"]\" ws");
       }
-      std::string item = use("value");
+      std::string item;
       if (const auto i = s.find("items"); i != s.end()) {
         if (i->is_array()) fail(path + "/items", "an array of schemas is the old tuple form: use prefixItems");
         item = visit(*i, hint + "-item", path + "/items", depth + 1);
+      } else {
+        item = use("value");
       }
       return new_rule(hint, body + repeated(item, lo, hi, "\",\" ws") + " \"]\" ws");
     }
@@ -384,25 +386,29 @@ class Converter {
       const std::string value = a->is_boolean() ? use("value") : visit(*a, hint + "-additional", path + "/additionalProperties", depth + 1);
       extra = new_rule(hint + "-additional-kv", use("string") + " \":\" ws " + value);
     }
-    // after[i]: the rest once something was written (each present item preceded by a comma);
-    // first[i]: the rest when nothing was written yet.
-    const size_t n = props.size();
+    // after: the rest once something was written (each present item preceded by a comma); first: the rest when
+    // nothing was written yet. Built from the last property back; an expression becomes a rule only when a
+    // later step refers to it, so no rule is left unused.
+    auto named = [&](std::string& expr, const char* suffix) -> std::string {
+      if (expr.find(' ') != std::string::npos) expr = new_rule(hint + suffix, expr);
+      return expr;
+    };
     std::string after = extra.empty() ? "" : "(\",\" ws " + extra + ")*";
     std::string first = extra.empty() ? "" : "(" + extra + " (\",\" ws " + extra + ")*)?";
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = props.size(); i-- > 0;) {
       const auto& [kv, req] = props[i];
+      const std::string rest = after.empty() ? "" : named(after, "-rest");
+      const std::string with = rest.empty() ? kv : kv + " " + rest;
       const std::string item_after = req ? "\",\" ws " + kv : "(\",\" ws " + kv + ")?";
-      const std::string new_after = after.empty() ? item_after : item_after + " " + after;
-      const std::string with = after.empty() ? kv : kv + " " + after;
-      std::string new_first;
-      if (req) {
-        new_first = with;
-      } else {
-        new_first = first.empty() ? "(" + with + ")?" : with + " | " + first;
+      std::string new_first = with;
+      if (!req) {
+        const std::string skip = first.empty() ? "" : named(first, "-from");
+        new_first = skip.empty() ? "(" + with + ")?" : with + " | " + skip;
       }
-      after = new_after.find(' ') == std::string::npos ? new_after : new_rule(hint + "-rest", new_after);
-      first = new_first.find(' ') == std::string::npos ? new_first : new_rule(hint + "-from", new_first);
+      after = rest.empty() ? item_after : item_after + " " + rest;
+      first = std::move(new_first);
     }
+    if (first.find('|') != std::string::npos) first = "(" + first + ")";
     return new_rule(hint, "\"{\" ws " + (first.empty() ? "" : first + " ") + "\"}\" ws");
   }
 
