@@ -22,6 +22,39 @@ from bitnet import _core
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF
 
 
+class LlamaGrammar:
+    """A GBNF grammar that generated text must match (llama-cpp-python's class of the same name).
+
+    ``LlamaGrammar.from_string(gbnf)``, ``.from_file(path)`` and ``.from_json_schema(schema_json)``; pass it as
+    ``grammar=`` to create_completion / create_chat_completion. Errors name the line and column (or the schema
+    keyword) that could not be honoured."""
+
+    def __init__(self, grammar: "_core.Grammar") -> None:
+        self._grammar = grammar
+
+    @classmethod
+    def from_string(cls, grammar: str, verbose: bool = True) -> "LlamaGrammar":
+        return cls(_core.Grammar.parse(grammar, "grammar"))
+
+    @classmethod
+    def from_file(cls, file: Union[str, "os.PathLike[str]"], verbose: bool = True) -> "LlamaGrammar":
+        with open(file, encoding="utf-8") as f:
+            return cls(_core.Grammar.parse(f.read(), os.fspath(file)))
+
+    @classmethod
+    def from_json_schema(cls, json_schema: str, verbose: bool = True) -> "LlamaGrammar":
+        return cls(_core.Grammar.from_json_schema(json_schema, "json_schema"))
+
+    @property
+    def gbnf(self) -> str:
+        """The grammar's GBNF text (the converted one for a JSON schema)."""
+        return self._grammar.gbnf
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` is a whole sentence of the grammar."""
+        return self._grammar.matches(text)
+
+
 class Llama:
     """A GGUF BitNet model with its tokenizer and an inference engine (one sequence, ``n_ctx`` positions).
 
@@ -192,14 +225,17 @@ class Llama:
         stream: bool = False,
         seed: Optional[int] = None,
         model: Optional[str] = None,
+        grammar: Optional[LlamaGrammar] = None,
+        logit_bias: Optional[Dict[Union[int, str], float]] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Text completion, an OpenAI ``text_completion`` dict, or an iterator of chunks with stream=True.
-        max_tokens None or <= 0 generates until the end of text or the context is full."""
+        max_tokens None or <= 0 generates until the end of text or the context is full. ``grammar`` constrains
+        the text (LlamaGrammar); ``logit_bias`` adds to token logits ({id: bias}, -inf bans)."""
         if not isinstance(prompt, str):
             raise TypeError("prompt must be a str (token-id prompts are not supported)")
         _unsupported(suffix=(suffix, None), logprobs=(logprobs, None), typical_p=(typical_p, 1.0))
         options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
-                                presence_penalty, stop, seed, add_bos=True)
+                                presence_penalty, stop, seed, add_bos=True, grammar=grammar, logit_bias=logit_bias)
         meta = {"id": f"cmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._completion_chunks(prompt, options, echo, meta)
@@ -256,14 +292,26 @@ class Llama:
         repeat_penalty: float = 1.0,
         model: Optional[str] = None,
         logprobs: Optional[bool] = None,
+        response_format: Optional[Dict[str, Any]] = None,
+        grammar: Optional[LlamaGrammar] = None,
+        logit_bias: Optional[Dict[Union[int, str], float]] = None,
+        tools: Optional[List[Dict[str, Any]]] = None,
+        tool_choice: Optional[Any] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Chat completion with the model's chat template: an OpenAI ``chat.completion`` dict, or an iterator of
-        ``chat.completion.chunk`` dicts with stream=True."""
-        _unsupported(logprobs=(logprobs, None), typical_p=(typical_p, 1.0))
+        ``chat.completion.chunk`` dicts with stream=True. ``response_format``: {"type": "json_object"} (optionally
+        with a "schema", as llama-cpp-python takes it) or OpenAI's {"type": "json_schema", "json_schema":
+        {"schema": ...}}; ``grammar``: a LlamaGrammar (at most one of the two)."""
+        _unsupported(logprobs=(logprobs, None), typical_p=(typical_p, 1.0), tools=(tools or None, None),
+                     tool_choice=(tool_choice if tool_choice not in ("none", "auto") else None, None))
+        if response_format is not None:
+            if grammar is not None:
+                raise ValueError("give response_format or grammar, not both")
+            grammar = _response_format_grammar(response_format)
         prompt = self.apply_chat_template(messages)
         # The template writes BOS itself when the model wants one.
         options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
-                                presence_penalty, stop, seed, add_bos=False)
+                                presence_penalty, stop, seed, add_bos=False, grammar=grammar, logit_bias=logit_bias)
         meta = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._chat_chunks(prompt, options, meta)
@@ -298,8 +346,11 @@ class Llama:
 
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _options(self, max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
-                 presence_penalty, stop, seed, add_bos) -> Dict[str, Any]:
+                 presence_penalty, stop, seed, add_bos, grammar=None, logit_bias=None) -> Dict[str, Any]:
+        if grammar is not None and not isinstance(grammar, LlamaGrammar):
+            raise TypeError(f"grammar must be a LlamaGrammar (LlamaGrammar.from_string(...)), got {type(grammar).__name__}")
         return {
+            "grammar": grammar._grammar if grammar is not None else None, "logit_bias": logit_bias,
             "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "min_p": min_p, "top_k": top_k,
             "repeat_penalty": repeat_penalty, "frequency_penalty": frequency_penalty,
             "presence_penalty": presence_penalty, "stop": stop,
@@ -317,6 +368,31 @@ class Llama:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _response_format_grammar(response_format: Dict[str, Any]) -> Optional[LlamaGrammar]:
+    """llama-cpp-python's and OpenAI's response_format -> the grammar that enforces it."""
+    if not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str):
+        raise ValueError("response_format must be a dict with a 'type'")
+    kind = response_format["type"]
+    extra = set(response_format) - {"type", {"json_object": "schema", "json_schema": "json_schema"}.get(kind, "")}
+    if extra:
+        raise ValueError(f"response_format: {sorted(extra)} not supported with type {kind!r}")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        schema = response_format.get("schema")
+        return LlamaGrammar(_core.Grammar.any_json()) if schema is None else \
+            LlamaGrammar(_core.Grammar.from_json_schema(json.dumps(schema), "response_format.schema"))
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or "schema" not in spec:
+            raise ValueError("response_format.json_schema must be a dict with a 'schema'")
+        unknown = set(spec) - {"name", "schema", "strict", "description"}
+        if unknown:
+            raise ValueError(f"response_format.json_schema: {sorted(unknown)} not supported")
+        return LlamaGrammar(_core.Grammar.from_json_schema(json.dumps(spec["schema"]), "response_format.json_schema.schema"))
+    raise ValueError(f"response_format type must be 'text', 'json_object' or 'json_schema', got {kind!r}")
 
 
 def _unsupported(**args: Any) -> None:

@@ -2,6 +2,7 @@
 #include "generate_options.h"
 
 #include <bitnet/error.h>
+#include <bitnet/grammar.h>
 #include <pybind11/stl.h>
 
 namespace bitnet::python {
@@ -42,6 +43,17 @@ GenerateOptions generate_options_from_dict(const py::dict& d) {
         o.stop = value.cast<std::vector<std::string>>();
     } else if (k == "add_bos") {
       o.add_bos = value.cast<bool>();
+    } else if (k == "ignore_eos") {
+      o.ignore_eos = value.cast<bool>();
+    } else if (k == "grammar") {
+      if (!value.is_none()) o.grammar = value.cast<std::shared_ptr<Grammar>>();
+    } else if (k == "logit_bias") {
+      if (value.is_none()) continue;
+      // {token id: bias} (llama-cpp-python; ids may be str as in OpenAI's JSON); a bias of -inf bans the token.
+      for (auto [id, bias] : value.cast<py::dict>()) {
+        const int32_t token = py::isinstance<py::str>(id) ? std::stoi(id.cast<std::string>()) : id.cast<int32_t>();
+        s.logit_bias.emplace_back(token, bias.cast<float>());
+      }
     } else {
       fail("[llama] unknown generation option '{}'", k);
     }

@@ -7,7 +7,8 @@
 namespace bitnet::python {
 
 // Keys: max_tokens (None or <= 0: until end of generation or the context), temperature, top_k, top_p, min_p,
-// repeat_penalty, frequency_penalty, presence_penalty, repeat_last_n, seed, stop (list of str), add_bos.
+// repeat_penalty, frequency_penalty, presence_penalty, repeat_last_n, seed, stop (list of str), add_bos,
+// ignore_eos, grammar (a _core.Grammar or None), logit_bias ({token id: bias}).
 GenerateOptions generate_options_from_dict(const pybind11::dict& d);
 // GenerateResult as {"text", "tokens", "finish_reason", "prompt_tokens", "prompt_seconds", "generate_seconds"}
 // (text as str, invalid UTF-8 replaced).

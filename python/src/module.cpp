@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   bitnet::python::bind_model(m);
   bitnet::python::bind_stream(m);
   bitnet::python::bind_convert(m);
+  bitnet::python::bind_grammar(m);
 }
