@@ -65,7 +65,7 @@ void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationR
   }
   if (!u.error.empty()) throw ApiError(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error);
   const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, logprobs, 0) : json(nullptr);
-  const json body = completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, {prompt_count, u.completion_tokens});
+  const json body = completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, {prompt_count, u.completion_tokens, u.cached_tokens});
   res.set_content(dump_json(body), "application/json");
 }
 
@@ -92,7 +92,7 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
         send(sse(error_body(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error)));
       } else {
         if (!send(sse(completion_chunk(ids, "", u.finish_reason, nullptr, false)))) return false;
-        if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens})))) return false;
+        if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens, u.cached_tokens})))) return false;
       }
       return send("data: [DONE]\n\n");
     }
@@ -113,7 +113,7 @@ void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& r
   std::vector<int32_t> ids = prompt_tokens(st, *g);
   const auto prompt_count = static_cast<int>(ids.size());
   const int64_t n_ctx = scheduler.options().context;
-  auto job = std::make_shared<Job>(std::move(ids), SequenceGenerator(tok, g->options, prompt_count, n_ctx));
+  auto job = std::make_shared<Job>(std::move(ids), SequenceGenerator(tok, g->options, prompt_count, n_ctx), g->cache_prompt);
   switch (scheduler.submit(job)) {
     case Scheduler::Admission::accepted:
       break;

@@ -8,6 +8,7 @@ JobUpdate Job::wait(std::chrono::milliseconds timeout) {
   JobUpdate out = std::move(pending_);
   pending_ = JobUpdate{};
   pending_.completion_tokens = out.completion_tokens;
+  pending_.cached_tokens = out.cached_tokens;
   // The end is reported with every later wait too, so a handler never waits on a job that is over.
   pending_.done = out.done;
   pending_.finish_reason = out.finish_reason;
@@ -34,6 +35,11 @@ void Job::publish_step() {
     }
   }
   changed_.notify_all();
+}
+
+void Job::set_cached_tokens(int n) {
+  std::lock_guard lock(mutex_);
+  pending_.cached_tokens = n;
 }
 
 void Job::fail(int status, std::string error) {

@@ -22,6 +22,7 @@ struct JobUpdate {
   std::string text;
   std::vector<TokenLogprob> logprobs;
   int completion_tokens = 0;      // tokens generated so far
+  int cached_tokens = 0;          // prompt tokens found in the slot's cache (not evaluated again)
   bool done = false;
   std::string finish_reason;      // "stop" or "length" when done without error
   std::string error;              // set when the job ended without finishing (e.g. the server is shutting down)
@@ -30,8 +31,10 @@ struct JobUpdate {
 
 class Job {
  public:
-  Job(std::vector<int32_t> prompt, SequenceGenerator generator)
-      : prompt_(std::move(prompt)), generator_(std::move(generator)), submitted_(Clock::now()) {}
+  // cache_prompt: the scheduler may start from a slot's cached prefix of this prompt (llama-server's field).
+  Job(std::vector<int32_t> prompt, SequenceGenerator generator, bool cache_prompt = true)
+      : prompt_(std::move(prompt)), generator_(std::move(generator)), submitted_(Clock::now()),
+        cache_prompt_(cache_prompt) {}
 
   // ---- handler side ----
   // Waits up to `timeout` for new text or the end; returns what arrived since the previous call.
@@ -44,6 +47,9 @@ class Job {
   const std::vector<int32_t>& prompt() const { return prompt_; }
   SequenceGenerator& generator() { return generator_; }
   Clock::time_point submitted() const { return submitted_; }
+  bool cache_prompt() const { return cache_prompt_; }
+  // The prompt tokens the slot already held (reported in the usage as cached_tokens).
+  void set_cached_tokens(int n);
   // Publishes what the generator released in the last step (and its end, when it has finished).
   void publish_step();
   // Ends the job without a finished generation; the handler reports `error` (HTTP `status`).
@@ -53,6 +59,7 @@ class Job {
   const std::vector<int32_t> prompt_;
   SequenceGenerator generator_;
   const Clock::time_point submitted_;
+  const bool cache_prompt_;
   std::atomic<bool> cancelled_{false};
 
   std::mutex mutex_;

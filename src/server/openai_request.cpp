@@ -138,8 +138,7 @@ void completion_prompt(const json& body, int32_t vocab, GenerationRequest& r) {
 }
 
 // Every field a request may carry; anything else is a 400 naming it (a field that changes the output cannot be
-// dropped in silence). `user` is OpenAI's end-user tag and `cache_prompt` llama-server's permission to reuse a
-// cached prefix: neither changes what is generated.
+// dropped in silence). `user` is OpenAI's end-user tag: it changes nothing generated.
 void check_known_fields(const json& body, bool chat) {
   static const std::set<std::string, std::less<>> common = {
       "model", "max_tokens", "n_predict", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
@@ -325,7 +324,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   s.logit_bias = logit_bias(body, limits.vocab);
   o.stop = stop_strings(body);
   o.ignore_eos = boolean(body, "ignore_eos", false);
-  boolean(body, "cache_prompt", true);  // type-checked; a permission, not a change to the output
+  r.cache_prompt = boolean(body, "cache_prompt", true);
   if (const json* m = field(body, "model"); m && !m->is_string()) throw bad_request("'model' must be a string");
   if (const json* u = field(body, "user"); u && !u->is_string()) throw bad_request("'user' must be a string");
   o.grammar = output_constraint(body);

@@ -30,6 +30,7 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage: a last chunk with the token counts
   bool logprobs = false;
+  bool cache_prompt = true;            // llama-server's field: start from a slot's cached prefix of the prompt
 };
 
 GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat, const RequestLimits& limits);

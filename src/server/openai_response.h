@@ -22,6 +22,7 @@ struct ResponseIds {
 struct Usage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens reused from the cache (OpenAI's usage.prompt_tokens_details)
 };
 
 // The whole (non-streamed) response. `logprobs` is null when the request did not ask for them.

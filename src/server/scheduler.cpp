@@ -20,6 +20,8 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
       engine_(model, options.context, options.slots, options.batch),
       vocab_(model.config().vocab),
       slots_(static_cast<size_t>(options.slots)),
+      cached_(static_cast<size_t>(options.slots)),
+      reuse_ok_(model.config().rope_scaling.type != RopeType::dynamic),
       logits_(static_cast<size_t>(options.slots * model.config().vocab)) {
   BITNET_CHECK(options.max_queue >= 0, "[server] the queue size must be >= 0, got {}", options.max_queue);
   BITNET_CHECK(options.batch >= options.slots, "[server] the batch ({}) must hold one token per slot ({})",
@@ -83,11 +85,29 @@ void Scheduler::admit_locked() {
       ++it;
     }
   }
-  for (Slot& s : slots_) {
-    if (queue_.empty()) break;
-    if (s.job) continue;
+  while (!queue_.empty() && running_ < opt_.slots) {
+    std::shared_ptr<Job>& job = queue_.front();
+    const std::vector<int32_t>& prompt = job->prompt();
+    // The free slot whose cache shares the longest prefix with the prompt (any free one when none does).
+    size_t best = slots_.size(), best_common = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].job) continue;
+      size_t common = 0;
+      if (reuse_ok_ && job->cache_prompt()) {
+        const std::vector<int32_t>& c = cached_[i];
+        const size_t n = std::min(c.size(), prompt.size());
+        while (common < n && c[common] == prompt[common]) ++common;
+      }
+      if (best == slots_.size() || common > best_common) best = i, best_common = common;
+    }
+    Slot& s = slots_[best];
     s = Slot{};
-    s.job = std::move(queue_.front());
+    // At least the last prompt token is evaluated: its logits give the first token.
+    s.prefilled = std::min(best_common, prompt.size() - 1);
+    cached_[best].resize(s.prefilled);
+    job->set_cached_tokens(static_cast<int>(s.prefilled));
+    counters_.cached_prompt_tokens.fetch_add(s.prefilled);
+    s.job = std::move(job);
     queue_.pop_front();
     ++running_;
   }
@@ -187,7 +207,16 @@ void Scheduler::step() {
   }
   if (batch_.empty()) return;
   const auto t0 = Clock::now();
+  // The cache rows this batch writes are unknown until it succeeds: the slots' records end before them.
+  for (const BatchToken& bt : batch_) {
+    std::vector<int32_t>& c = cached_[static_cast<size_t>(bt.seq)];
+    c.resize(std::min(c.size(), static_cast<size_t>(bt.pos)));
+  }
   engine_.decode(batch_, logits_.data());
+  for (const BatchToken& bt : batch_) {
+    std::vector<int32_t>& c = cached_[static_cast<size_t>(bt.seq)];
+    if (c.size() == static_cast<size_t>(bt.pos)) c.push_back(bt.token);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   counters_.decode_steps.fetch_add(1);
   counters_.prompt_tokens.fetch_add(static_cast<uint64_t>(prompt_tokens));

@@ -3,6 +3,8 @@
 // then runs one engine.decode() holding one token for every slot that is generating plus a chunk of the prompt
 // of each slot still prefilling (up to the batch size, decodes first so they are never starved), and hands
 // each slot's logits to its job's SequenceGenerator. Jobs beyond the slots wait in a bounded FIFO queue.
+// A slot's KV cache outlives its job: the next job goes to the free slot whose cached tokens share the longest
+// prefix with its prompt, and only the rest of the prompt is evaluated (llama-server's cache_prompt).
 #include <bitnet/engine.h>
 #include <bitnet/tokenizer.h>
 
@@ -28,6 +30,7 @@ struct SchedulerOptions {
 // Counters for /metrics, updated by the scheduler thread, read by anyone.
 struct SchedulerCounters {
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0}, decode_steps{0};
+  std::atomic<uint64_t> cached_prompt_tokens{0};  // prompt tokens taken from a slot's cache instead of evaluated
   std::atomic<uint64_t> jobs_finished{0}, jobs_cancelled{0}, jobs_failed{0};
   std::atomic<double> prompt_seconds{0}, generate_seconds{0};  // step time shared out by tokens
   std::atomic<double> first_token_seconds{0};                  // sum over jobs: submit -> first token
@@ -75,6 +78,8 @@ class Scheduler {
   Engine engine_;
   const int64_t vocab_;
   std::vector<Slot> slots_;          // scheduler thread only (busy count mirrored in counters_)
+  std::vector<std::vector<int32_t>> cached_;  // per slot: the tokens its KV cache holds at positions 0..n-1
+  bool reuse_ok_;                    // false for dynamic NTK RoPE, whose frequencies change with the length
   std::vector<BatchToken> batch_;
   std::vector<float> logits_;        // [slots][vocab]
   SchedulerCounters counters_;
