@@ -1,12 +1,13 @@
 // `bitnet run`: text generation with llama.cpp's flags (-m -p -f -n -t -c --temp --top-k --top-p --min-p
-// --repeat-penalty --presence-penalty --frequency-penalty -s -r --ignore-eos -e), tokens streamed as they come;
-// `-cnv` for an interactive chat (-sys the system prompt; without -sys, -p is the system prompt, as bitnet.cpp's
-// run_inference.py uses it), rendered with the model's Jinja chat template or --chat-template(-file).
+// --repeat-penalty --presence-penalty --frequency-penalty -s -r --ignore-eos -e -l --grammar -j), tokens streamed
+// as they come; `-cnv` for an interactive chat (-sys the system prompt; without -sys, -p is the system prompt, as
+// bitnet.cpp's run_inference.py uses it), rendered with the model's Jinja chat template or --chat-template(-file).
 #include <bitnet/chat_template.h>
 #include <bitnet/cuda.h>
 #include <bitnet/engine.h>
 #include <bitnet/files.h>
 #include <bitnet/generate.h>
+#include <bitnet/grammar.h>
 #include <bitnet/gguf.h>
 #include <bitnet/model.h>
 #include <bitnet/open_model.h>
@@ -36,6 +37,8 @@ struct RunOptions {
   std::string chat_template;
   std::string chat_template_file;
   std::vector<std::string> reverse_prompts;
+  std::string grammar, grammar_file, json_schema, json_schema_file;  // one of them at most
+  std::vector<std::string> logit_bias;  // llama.cpp's TOKEN_ID(+/-)BIAS
   int n_predict = 128;
   int threads = 0;
   int ctx = 2048;
@@ -96,6 +99,23 @@ std::string read_prompt_file(const std::string& path) {
   return text;
 }
 
+// llama.cpp's --logit-bias TOKEN_ID(+/-)BIAS: "15043+1", "15043-1", "15043-inf" (a ban).
+std::pair<int32_t, float> parse_logit_bias(const std::string& v) {
+  const size_t sign = v.find_first_of("+-", 1);
+  int32_t id = -1;
+  float bias = 0;
+  bool ok = sign != std::string::npos && sign > 0;
+  try {
+    size_t used = 0;
+    if (ok) id = std::stoi(v.substr(0, sign), &used), ok = used == sign && id >= 0;
+    if (ok) bias = std::stof(v.substr(sign + 1), &used), ok = used == v.size() - sign - 1;
+  } catch (const std::exception&) {
+    ok = false;
+  }
+  BITNET_CHECK(ok, "[run] -l/--logit-bias '{}': expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1, 15043-inf)", v);
+  return {id, v[sign] == '-' ? -bias : bias};
+}
+
 // The refusals that need no model: flags that only mean something in chat mode, --keep, template strings.
 void check_options(const RunOptions& o) {
   BITNET_CHECK(!o.keep_given,
@@ -135,6 +155,13 @@ int run(RunOptions o) {
     for (auto& r : o.reverse_prompts) r = process_escapes(r);
   }
   for (const auto& r : o.reverse_prompts) BITNET_CHECK(!r.empty(), "[run] -r/--reverse-prompt: the text must not be empty");
+  for (const auto& b : o.logit_bias) o.sampling.logit_bias.push_back(parse_logit_bias(b));
+  std::shared_ptr<const Grammar> grammar;
+  if (!o.grammar_file.empty()) o.grammar = read_regular_file(o.grammar_file, uint64_t{1} << 24);
+  if (!o.json_schema_file.empty()) o.json_schema = read_regular_file(o.json_schema_file, uint64_t{1} << 24);
+  if (!o.grammar.empty()) grammar = Grammar::parse(o.grammar, o.grammar_file.empty() ? "--grammar" : o.grammar_file);
+  if (!o.json_schema.empty())
+    grammar = Grammar::from_json_schema(o.json_schema, o.json_schema_file.empty() ? "--json-schema" : o.json_schema_file);
   const uint64_t seed = resolve_seed(o.seed);
   o.sampling.seed = seed;
   o.sampling.validate();
@@ -172,6 +199,7 @@ int run(RunOptions o) {
   g.max_tokens = o.n_predict;
   g.sampling = o.sampling;
   g.ignore_eos = o.ignore_eos;
+  g.grammar = grammar;
   g.stop = o.reverse_prompts;  // -r outside chat: a stop string; in chat: it also hands the turn back to the user
   if (!o.conversation) {
     if (o.display_prompt) print(o.prompt);
@@ -260,6 +288,15 @@ void add_run_command(CLI::App& app, Action& selected) {
                 "Jinja engine (--no-jinja is refused)");
   cmd->add_option("-r,--reverse-prompt", o->reverse_prompts,
                   "Stop generating at this text (repeatable); in chat mode the turn goes back to the user")
+      ->allow_extra_args(false);
+  auto* gr = cmd->add_option("--grammar", o->grammar, "GBNF grammar the output must match (llama.cpp's language)");
+  auto* grf = cmd->add_option("--grammar-file", o->grammar_file, "Read the GBNF grammar from this file")->excludes(gr);
+  auto* js = cmd->add_option("-j,--json-schema", o->json_schema, "JSON Schema the output must match (e.g. {} for any JSON object)")
+                 ->excludes(gr)->excludes(grf);
+  cmd->add_option("--json-schema-file", o->json_schema_file, "Read the JSON Schema from this file (also -jf)")
+      ->excludes(gr)->excludes(grf)->excludes(js);
+  llama_alias(cmd, "-jf", "--json-schema-file");
+  cmd->add_option("-l,--logit-bias", o->logit_bias, "TOKEN_ID+BIAS or TOKEN_ID-BIAS added to a token's logit (-inf bans it); repeatable")
       ->allow_extra_args(false);
   cmd->add_option("-n,--n-predict,--predict", o->n_predict, "Tokens to generate (-1: until end of text or context)")
       ->check(CLI::Range(-1, 1 << 30));

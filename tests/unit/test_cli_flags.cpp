@@ -255,6 +255,34 @@ TEST_F(CliFlags, ReversePromptStopsGeneration) {
   EXPECT_TRUE(contains(err, ", stop")) << err;
 }
 
+// llama.cpp's sampling constraints: -l/--logit-bias TOKEN_ID(+/-)BIAS, --grammar (GBNF), -j/--json-schema.
+TEST_F(CliFlags, LogitBiasAndGrammarConstrainTheOutput) {
+  int status = 0;
+  // The random model repeats " two" (id 1023 in the llama-spm vocabulary): banned, it is never printed.
+  const std::string ids = run_cli("tokenize -m " + model + " -p ' two' --ids-only", &status);
+  ASSERT_TRUE(contains(ids, "1023")) << ids;
+  std::string out = run("-p 'one two two two' -n 6 --temp 0 -l 1023-inf", &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_FALSE(contains(out.substr(15), "two")) << out;
+  out = run("-p 'one two two two' -n 6 --temp 0 -l 1023+0", &status);
+  EXPECT_TRUE(contains(out.substr(15), "two")) << out;
+  std::string err;
+  out = run("-p 'Answer:' -n 8 --temp 0 --grammar 'root ::= \"yes\" | \"no\"'", &status, &err);
+  ASSERT_EQ(status, 0) << err;
+  EXPECT_TRUE(out == "Answer:yes" || out == "Answer:no") << out;
+  out = run("-p x -n 40 -s 1 --no-display-prompt -j '{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+            "\"required\":[\"a\"]}'",
+            &status, &err);
+  ASSERT_EQ(status, 0) << err;
+  EXPECT_EQ(out.rfind("{", 0), 0u) << out;  // a JSON object starts at once
+  out = run_cli("run -m " + model + " -p x -l 12x", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_TRUE(contains(out, "-l/--logit-bias '12x'")) << out;
+  out = run_cli("run -m " + model + " -p x --grammar 'root ::= foo'", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_TRUE(contains(out, "foo")) << out;
+}
+
 TEST_F(CliFlags, RandomSeedIsPrintedAndRepeatable) {
   const std::string wide = " -p 'Once upon a time' -n 16 --temp 10 --top-k 0 --top-p 1 --min-p 0 --no-display-prompt";
   int status = 0;
