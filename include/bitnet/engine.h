@@ -36,13 +36,18 @@ class Engine {
   Engine(const Model& model, int64_t n_ctx, int n_seq = 1, int64_t max_batch = 512, ThreadPool* pool = nullptr);
 
   // Runs the batch; writes the logits of the tokens marked `logits`, in batch order, to `logits`
-  // ([count, vocab] floats). Tokens of one sequence must come in position order.
-  void decode(std::span<const BatchToken> batch, float* logits);
+  // ([count, vocab] floats). Tokens of one sequence must come in position order. With `hidden`, the same
+  // tokens' final hidden states (after the output norm: what the head reads, llama.cpp's embeddings) go there
+  // as [count, hidden] floats, and `logits` may be null to skip the head. Hidden states come from the CPU path
+  // only (a backend refuses them).
+  void decode(std::span<const BatchToken> batch, float* logits, float* hidden = nullptr);
   // One sequence: evaluates `tokens` at positions start_pos.. (in chunks of max_batch) and returns the logits
   // of the last one (valid until the next call).
   const float* eval(int seq, std::span<const int32_t> tokens, int32_t start_pos);
   // The same, keeping every position's logits: `logits` receives [tokens.size(), vocab] floats.
   void eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits);
+  // Every position's final hidden state ([tokens.size(), hidden] floats), without the head.
+  void eval_hidden(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* hidden);
 
   const Model& model() const { return model_; }
   int64_t context() const { return n_ctx_; }

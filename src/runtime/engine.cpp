@@ -122,7 +122,7 @@ void Engine::embed(std::span<const BatchToken> batch) {
   }
 }
 
-void Engine::decode(std::span<const BatchToken> batch, float* logits) {
+void Engine::decode(std::span<const BatchToken> batch, float* logits, float* hidden) {
   const TransformerConfig& c = model_.config();
   const auto T = static_cast<int64_t>(batch.size());
   BITNET_CHECK(T > 0 && T <= max_batch_, "[engine] batch of {} tokens (1..{} allowed)", T, max_batch_);
@@ -131,6 +131,8 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     BITNET_CHECK(bt.pos >= 0 && bt.pos < n_ctx_, "[engine] position {} is outside the context of {}", bt.pos, n_ctx_);
   }
   if (backend_) {
+    BITNET_CHECK(hidden == nullptr, "[engine] hidden states (embeddings) are computed on the CPU only, not on {}",
+                 backend_->name());
     backend_->decode(batch, logits);
     return;
   }
@@ -202,6 +204,8 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits) {
     ++n_out;
   }
   if (n_out == 0) return;
+  if (hidden != nullptr) std::copy(h, h + n_out * c.hidden, hidden);
+  if (logits == nullptr) return;
   if (model_.head_type() != HeadType::f16) {
     quantize_activations(h, n_out, c.hidden, c.hidden, qa_, n_out > 1 ? &pool_ : nullptr);
     if (model_.head_type() == HeadType::int8) {
@@ -236,6 +240,19 @@ void Engine::eval_all(int seq, std::span<const int32_t> tokens, int32_t start_po
     for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
       batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, true});
     decode(batch, logits + static_cast<int64_t>(first) * vocab);
+  }
+}
+
+void Engine::eval_hidden(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* hidden) {
+  BITNET_CHECK(!tokens.empty(), "[engine] eval of an empty token list");
+  const int64_t dim = model_.config().hidden;
+  std::vector<BatchToken>& batch = eval_batch_;
+  for (size_t i = 0; i < tokens.size();) {
+    const size_t first = i;
+    batch.clear();
+    for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
+      batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, true});
+    decode(batch, nullptr, hidden + static_cast<int64_t>(first) * dim);
   }
 }
 

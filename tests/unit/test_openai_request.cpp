@@ -1,6 +1,8 @@
 // Request bodies of the OpenAI routes: every known field's type and range checked (400 naming it), unknown
-// fields ignored, the server's max_tokens cap applied, prompts as text or ids.
+// fields refused by name, the server's max_tokens cap applied, prompts as text or ids, output constraints.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "server/api_error.h"
 #include "server/openai_request.h"
@@ -28,11 +30,22 @@ std::string chat_error(const std::string& extra) {
   }
 }
 
-TEST(OpenAiRequest, AcceptsTheUsualFieldsAndIgnoresUnknownOnes) {
+TEST(OpenAiRequest, AcceptsTheUsualFieldsAndRefusesUnknownOnes) {
   const GenerationRequest r = chat(R"(, "model":"x", "temperature":0.5, "top_p":0.9, "top_k":5, "min_p":0.1,
       "presence_penalty":1, "frequency_penalty":-1, "repetition_penalty":1.1, "seed":42, "max_tokens":7,
       "stop":["a","b"], "stream":true, "stream_options":{"include_usage":true}, "logprobs":true, "top_logprobs":3,
-      "user":"u", "some_future_field":{"x":[1,2]})");
+      "user":"u", "cache_prompt":false, "ignore_eos":true, "best_of":1, "typical_p":1, "mirostat":0, "tools":[],
+      "logit_bias":{"5":-2.5,"7":false})");
+  EXPECT_FALSE(r.cache_prompt);
+  EXPECT_TRUE(r.options.ignore_eos);
+  ASSERT_EQ(r.options.sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(r.options.sampling.logit_bias[0], (std::pair<int32_t, float>{5, -2.5f}));
+  EXPECT_EQ(r.options.sampling.logit_bias[1].first, 7);
+  EXPECT_TRUE(std::isinf(r.options.sampling.logit_bias[1].second));
+  EXPECT_NE(chat_error(R"(, "some_future_field":{"x":[1,2]})").find("'some_future_field' is not supported"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "prompt":"x")").find("'prompt' is not supported"), std::string::npos);  // a completions field
+  EXPECT_NE(chat_error(R"(, "suffix":"x")").find("fill-in-the-middle"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "logit_bias":{"1000":1})").find("outside the vocabulary"), std::string::npos);
   EXPECT_FLOAT_EQ(r.options.sampling.temperature, 0.5f);
   EXPECT_FLOAT_EQ(r.options.sampling.top_p, 0.9f);
   EXPECT_EQ(r.options.sampling.top_k, 5);
@@ -103,6 +116,21 @@ TEST(OpenAiRequest, BodiesThatAreNotJsonOrNestTooDeep) {
   EXPECT_THROW(parse_json_body("{\"prompt\": \"\xff\xfe\"}"), ApiError);  // not UTF-8
   EXPECT_THROW(parse_json_body(std::string(100000, '[') + std::string(100000, ']')), ApiError);
   EXPECT_NO_THROW(parse_json_body(R"({"a":[[[1]]]})"));
+}
+
+TEST(OpenAiRequest, OutputConstraints) {
+  EXPECT_EQ(chat("").options.grammar, nullptr);
+  EXPECT_EQ(chat(R"(, "response_format":{"type":"text"})").options.grammar, nullptr);
+  EXPECT_NE(chat(R"(, "response_format":{"type":"json_object"})").options.grammar, nullptr);
+  EXPECT_NE(chat(R"(, "response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"integer"}}})").options.grammar, nullptr);
+  EXPECT_NE(chat(R"(, "grammar":"root ::= \"a\"\n")").options.grammar, nullptr);
+  EXPECT_NE(chat(R"(, "json_schema":{"type":"boolean"})").options.grammar, nullptr);
+  EXPECT_NE(chat_error(R"(, "grammar":"root ::= x\n")").find("rule 'x' is used but never defined"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "grammar":"root ::= \"a\"", "json_schema":{})").find("at most one"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "response_format":{"type":"json_schema"})").find("'schema'"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "response_format":{"type":"json_schema","json_schema":{"schema":{},"extra":1}})").find("json_schema.extra"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "response_format":{"type":"text","x":1})").find("response_format.x"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "json_schema":{"type":"string","format":"email"})").find("json_schema: #/format"), std::string::npos);
 }
 
 }  // namespace

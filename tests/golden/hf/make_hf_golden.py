@@ -26,7 +26,8 @@ and, for the config layouts and RoPE variants that published checkpoints and tra
 
 Each model dir holds config.json, model.safetensors (the HF checkpoint) and golden.safetensors: per prompt
 `prompt.N` (token ids), `logits.N` (float32 [tokens, vocab], every position, from one forward pass) and
-`greedy.N` (32 ids from model.generate(do_sample=False)), `logits_f16kv.N` (the same forward pass with keys and
+`hidden.N` / `hidden_f16kv.N` (float32 [tokens, hidden], the last norm's output), `greedy.N` (32 ids from
+model.generate(do_sample=False)), `logits_f16kv.N` (the same forward pass with keys and
 values rounded to f16, as the engine's cache stores them), plus `margin.N`, the smallest top-1 minus top-2 logit
 gap along the greedy path (how far the reference is from a tie). transformers runs in float32 on the CPU.
 The weights are built by torch.manual_seed here; the packing uses transformers' own pack_weights, so the
@@ -175,6 +176,9 @@ def reference(model_dir):
             ids = torch.tensor([prompt])
             out[f"prompt.{n}"] = ids[0].to(torch.int32)
             out[f"logits.{n}"] = model(ids).logits[0].float().contiguous()
+            # The final hidden states (after the model's last norm): what an embedding is pooled from.
+            out[f"hidden.{n}"] = model.model(ids).last_hidden_state[0].float().contiguous()
+            out[f"hidden_f16kv.{n}"] = f16.model(ids).last_hidden_state[0].float().contiguous()
             out[f"logits_f16kv.{n}"] = f16(ids).logits[0].float().contiguous()
             gen = model.generate(ids, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS, do_sample=False,
                                  output_logits=True, return_dict_in_generate=True, pad_token_id=0)
