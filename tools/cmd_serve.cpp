@@ -55,6 +55,11 @@ void add_serve_command(CLI::App& app, Action& selected) {
   add_device_option(cmd, x->device);
   add_gpu_placement_flags(cmd);
   add_hf_flags(cmd);
+  cmd->add_flag("--embeddings,--embedding", o->embeddings,
+                "Serve /v1/embeddings and /embedding (pooled final hidden states; an engine of their own, beside generation)")
+      ->envname("LLAMA_ARG_EMBEDDINGS");
+  cmd->add_option("--pooling", o->pooling, "Embedding pooling: none (one vector per token, /embedding only), mean, cls or last")
+      ->check(CLI::IsMember({"none", "mean", "cls", "last"}))->capture_default_str()->envname("LLAMA_ARG_POOLING");
   cmd->add_flag("--cont-batching")->description("llama.cpp compatibility: requests are always batched continuously (also -cb)");
   llama_alias(cmd, "-cb", "--cont-batching");
   add_refused_flag(cmd, "--no-cont-batching", "-nocb", "the server always batches continuously (slots join and leave between steps)", false);

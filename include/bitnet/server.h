@@ -1,6 +1,7 @@
 #pragma once
 // The OpenAI-compatible HTTP server behind `bitnet serve`: /v1/chat/completions, /v1/completions (JSON or
-// Server-Sent Events), /v1/models, /health, /metrics (Prometheus), /tokenize, /detokenize; N slots decoded
+// Server-Sent Events), /v1/embeddings and /embedding (with --embeddings), /v1/models, /health, /metrics
+// (Prometheus), /tokenize, /detokenize; N slots decoded
 // together by one engine (continuous batching), a bounded wait queue, an optional API key.
 #include <cstdint>
 #include <string>
@@ -31,6 +32,8 @@ struct ServerOptions {
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
   bool quantize = false;             // --quantize: ternarize a full-precision HF checkpoint (LoadOptions)
+  bool embeddings = false;           // --embeddings: serve /v1/embeddings and /embedding (an engine of their own)
+  std::string pooling = "mean";      // --pooling: none, mean, cls or last (embedding.h)
 };
 
 // Loads the model, serves until SIGTERM or SIGINT, then shuts down gracefully: new requests get 503, those in

@@ -76,6 +76,8 @@ class Llama:
         head: str = "f16",
         logits_all: bool = False,
         quantize: bool = False,
+        embedding: bool = False,
+        pooling_type: Union[int, str] = -1,
     ):
         """model_path: a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).
         n_ctx=0 takes the model's trained context. n_threads: this model's own thread pool (None: BITNET_THREADS
@@ -83,7 +85,11 @@ class Llama:
         decode, slightly different logits). logits_all: eval() keeps every position's logits in ``scores``
         (n_ctx x n_vocab float32), as llama-cpp-python does. quantize: ternarize a full-precision Hugging Face
         checkpoint (no quantization_config) with absmean; without it such a checkpoint is refused.
-        use_mmap is accepted for compatibility: the embedding is always memory-mapped."""
+        use_mmap is accepted for compatibility: the embedding is always memory-mapped. embedding: accepted as
+        llama-cpp-python takes it (embed() works either way); pooling_type: how embed() pools the final hidden
+        states, llama.cpp's LLAMA_POOLING_TYPE_* number or name (-1, unspecified: mean; 0 none, 1 mean, 2 cls,
+        3 last; rank is refused)."""
+        self._pooling = _pooling_name(pooling_type)
         if chat_format is not None:
             raise ValueError(
                 f"chat_format={chat_format!r} is not supported: bitnet renders the chat template stored in the "
@@ -204,6 +210,36 @@ class Llama:
             both = self._engine.detokenize(list(prev_tokens) + list(tokens), special)
             return both[len(before):] if both.startswith(before) else both
         return self._engine.detokenize(list(tokens), special)
+
+    # ---- embeddings -------------------------------------------------------------------------------------------
+    def embed(self, input: Union[str, List[str]], normalize: bool = False, truncate: bool = True,
+              return_count: bool = False) -> Any:
+        """Embeddings as llama-cpp-python returns them: for a str, one vector (a list of floats; with pooling
+        none, a list of token vectors); for a list, one per item. normalize: L2-normalize each vector. truncate:
+        cut an input longer than n_ctx (else raise). return_count: also return the number of tokens."""
+        self.n_tokens = 0  # the cache is overwritten
+        items = [input] if isinstance(input, str) else list(input)
+        out, count = [], 0
+        for text in items:
+            if not isinstance(text, str):
+                raise TypeError(f"embed() takes str or a list of str, got {type(text).__name__}")
+            rows, n = self._engine.embed(text, self._pooling, 2 if normalize else -1, truncate)
+            count += n
+            out.append(rows.tolist() if self._pooling == "none" else rows[0].tolist())
+        result = out[0] if isinstance(input, str) else out
+        return (result, count) if return_count else result
+
+    def create_embedding(self, input: Union[str, List[str]], model: Optional[str] = None) -> Dict[str, Any]:
+        """OpenAI's embeddings response ({"object": "list", "data": [...], "usage": ...}), L2-normalized as
+        OpenAI's are."""
+        if self._pooling == "none":
+            raise ValueError("create_embedding needs one vector per input: pooling_type none gives one per token")
+        vectors, count = self.embed(input, normalize=True, return_count=True)
+        if isinstance(input, str):
+            vectors = [vectors]
+        return {"object": "list", "model": model or self.model_path,
+                "data": [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": count, "total_tokens": count}}
 
     # ---- completion -------------------------------------------------------------------------------------------
     def create_completion(
@@ -368,6 +404,18 @@ class Llama:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_POOLING_NAMES = {-1: "mean", 0: "none", 1: "mean", 2: "cls", 3: "last"}
+
+
+def _pooling_name(pooling_type: Union[int, str]) -> str:
+    """llama.cpp's LLAMA_POOLING_TYPE_* (or its name) -> the engine's pooling name."""
+    if isinstance(pooling_type, str) and pooling_type in ("none", "mean", "cls", "last"):
+        return pooling_type
+    if isinstance(pooling_type, int) and pooling_type in _POOLING_NAMES:
+        return _POOLING_NAMES[pooling_type]
+    raise ValueError(f"pooling_type={pooling_type!r} is not supported (none/0, mean/1, cls/2, last/3; -1: mean)")
 
 
 def _response_format_grammar(response_format: Dict[str, Any]) -> Optional[LlamaGrammar]:

@@ -51,6 +51,22 @@ void bind_model(py::module_& m) {
           },
           py::arg("tokens"), py::arg("start_pos"), py::arg("all") = false,
           "Evaluates tokens at positions start_pos.. of the cache; float32 logits [len(tokens) or 1, vocab].")
+      .def(
+          "embed",
+          [](LlamaCore& c, const std::string& text, const std::string& pooling, int norm, bool truncate) {
+            const Pooling p = parse_pooling(pooling);
+            Embeddings e;
+            {
+              const LlamaCore::Slot slot(c);
+              py::gil_scoped_release nogil;
+              e = c.embed(slot, text, p, norm, truncate);
+            }
+            py::array_t<float> out({static_cast<py::ssize_t>(e.rows), static_cast<py::ssize_t>(e.dim)});
+            std::copy(e.values.begin(), e.values.end(), out.mutable_data());
+            return py::make_tuple(out, e.tokens);
+          },
+          py::arg("text"), py::arg("pooling") = "mean", py::arg("norm") = 2, py::arg("truncate") = true,
+          "(float32 [rows, n_embd], tokens): the text's pooled final hidden states (rows = tokens for pooling none)")
       .def_property_readonly("n_threads", &LlamaCore::threads)
       .def_property_readonly("path", &LlamaCore::path)
       .def_property_readonly("n_ctx", &LlamaCore::context)

@@ -71,6 +71,12 @@ LlamaCore::Slot::Slot(LlamaCore& core) : core_(core) {
 
 LlamaCore::Slot::~Slot() { core_.busy_.store(false); }
 
+Embeddings LlamaCore::embed(const Slot&, std::string_view text, Pooling pooling, int norm, bool truncate) {
+  std::vector<int32_t> ids = tokenizer_->encode(text, tokenizer_->add_bos_default(), /*parse_special=*/true);
+  if (truncate && static_cast<int64_t>(ids.size()) > engine_->context()) ids.resize(static_cast<size_t>(engine_->context()));
+  return embed_tokens(*engine_, ids, pooling, norm);
+}
+
 GenerateResult LlamaCore::generate(const Slot&, std::string_view prompt, const GenerateOptions& options,
                                    const std::function<bool(std::string_view)>& on_text) {
   return bitnet::generate(*engine_, *tokenizer_, prompt, options, on_text);

@@ -3,6 +3,7 @@
 // Generation goes through bitnet::generate(); one generation runs at a time per model (the engine has one
 // sequence slot), and a second one raises instead of waiting, so a forgotten stream cannot deadlock its thread.
 #include <bitnet/chat_template.h>
+#include <bitnet/embedding.h>
 #include <bitnet/engine.h>
 #include <bitnet/generate.h>
 #include <bitnet/model.h>
@@ -53,6 +54,10 @@ class LlamaCore {
   // Evaluates `tokens` at positions start_pos.. of the engine's cache and writes their logits to `logits`
   // ([tokens, vocab] when all, else [1, vocab] for the last one). Ids and positions are checked.
   void eval(const Slot& slot, const std::vector<int32_t>& tokens, int64_t start_pos, bool all, float* logits);
+
+  // The text's embedding (embedding.h): tokens as the model's files ask (BOS when they do), cut to the context
+  // when `truncate`, else an error when longer; pooled and normalized (norm -1: not). The cache is overwritten.
+  Embeddings embed(const Slot& slot, std::string_view text, Pooling pooling, int norm, bool truncate);
 
   // Runs bitnet::generate on this model's engine (the caller holds a Slot).
   GenerateResult generate(const Slot& slot, std::string_view prompt, const GenerateOptions& options,

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "server/api_error.h"
+#include "server/embedding_handler.h"
 #include "server/generation_handler.h"
 #include "server/http_transport.h"
 #include "server/openai_request.h"
@@ -178,6 +179,15 @@ void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
       {"POST", "/v1/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
          handle_generation(st, s.counters_, req, res, /*chat=*/false);
        }},
+      {"POST", "/v1/embeddings", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_embeddings(st, req, res, /*openai=*/true);
+       }},
+      {"POST", "/embeddings", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_embeddings(st, req, res, /*openai=*/true);
+       }},
+      {"POST", "/embedding", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_embeddings(st, req, res, /*openai=*/false);
+       }},
       {"POST", "/tokenize", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
          const TokenizeRequest t = parse_tokenize_request(parse_json_body(req.body));
          const std::vector<int32_t> ids =
@@ -226,6 +236,10 @@ void HttpServer::load() {
   BITNET_CHECK(ctx > 1, "[serve] the context must hold at least 2 positions, got {}", ctx);
   st->scheduler = std::make_unique<Scheduler>(*st->model, tok,
                                               SchedulerOptions{opt_.slots, ctx, opt_.batch, opt_.max_queue});
+  if (opt_.embeddings) {
+    st->pooling = parse_pooling(opt_.pooling);
+    st->embedder = std::make_unique<Engine>(*st->model, ctx, 1, opt_.batch);
+  }
   st->created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::fprintf(stderr, "bitnet serve: %s (%s), %d slots x %lld positions, batch %lld, max_tokens %d\n",
                st->model_id.c_str(), tok.describe().c_str(), opt_.slots, static_cast<long long>(ctx),
