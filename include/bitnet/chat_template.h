@@ -18,14 +18,22 @@
 namespace bitnet {
 
 struct ChatMessage {
-  std::string role;     // "system", "user", "assistant"
+  std::string role;     // "system", "user", "assistant", "tool"
   std::string content;
+  // Tool use (OpenAI's message fields), empty when absent. tool_calls_json: the assistant's calls, a JSON array
+  // of {"id", "type": "function", "function": {"name", "arguments"}}; templates see each call's arguments as an
+  // object (transformers' convention) when the string holds JSON. tool_call_id / name: a "tool" message's answer.
+  std::string tool_calls_json;
+  std::string tool_call_id;
+  std::string name;
+  bool content_is_null = false;  // an assistant turn with calls and no text: templates see content None
 };
 
 struct ChatTemplateOptions {
   std::string bos_token;
   std::string eos_token;
   bool add_generation_prompt = true;
+  std::string tools_json;  // OpenAI's "tools" array (JSON text) for templates that render tools; empty: None
 };
 
 class ChatTemplate {
@@ -39,6 +47,8 @@ class ChatTemplate {
   // Renders `messages`; raise_exception() in the template and type errors become bitnet::Error.
   std::string render(std::span<const ChatMessage> messages, const ChatTemplateOptions& options) const;
   const std::string& source() const { return source_; }
+  // Whether the template renders tool definitions (it reads the `tools` variable).
+  bool renders_tools() const;
 
  private:
   struct Program;

@@ -13,7 +13,7 @@
 
 namespace bitnet::server {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -29,7 +29,7 @@ std::vector<int32_t> prompt_tokens(const ServerState& st, const GenerationReques
   const Tokenizer& tok = *st.tokenizer;
   std::vector<int32_t> ids;
   if (g.chat) {
-    ids = tok.encode(st.render_chat(g.messages), /*add_bos=*/false, /*parse_special=*/true);  // the template writes BOS
+    ids = tok.encode(st.render_chat(g.messages, &g.tools), /*add_bos=*/false, /*parse_special=*/true);  // the template writes BOS
   } else if (g.prompt_is_ids) {
     ids = g.prompt_ids;
   } else {
@@ -64,6 +64,11 @@ void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationR
     }
   }
   if (!u.error.empty()) throw ApiError(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error);
+  if (g.tools.active())
+    if (const auto calls = parse_tool_calls(text, g.tools)) {
+      res.set_content(dump_json(tool_calls_response(ids, tool_calls_json(*calls), {prompt_count, u.completion_tokens, u.cached_tokens})), "application/json");
+      return;
+    }
   const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, logprobs, 0) : json(nullptr);
   const json body = completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, {prompt_count, u.completion_tokens, u.cached_tokens});
   res.set_content(dump_json(body), "application/json");
@@ -80,18 +85,42 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
   };
   if (g.chat && !send(sse(completion_chunk(ids, "", "", nullptr, /*first=*/true)))) return false;
   size_t text_offset = 0;
+  // With tools in use, text that may still turn out to be a call is held back until it is decided.
+  bool holding = g.tools.active();
+  std::string held;
+  std::vector<TokenLogprob> held_logprobs;
+  auto emit = [&](const std::string& text, const std::vector<TokenLogprob>& lps) {
+    if (text.empty() && lps.empty()) return true;
+    const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, lps, text_offset) : json(nullptr);
+    text_offset += text.size();
+    return send(sse(completion_chunk(ids, utf8_sanitize(text), "", lp, false)));
+  };
   while (true) {
     JobUpdate u = job.wait(kPoll);
-    if (!u.text.empty() || !u.logprobs.empty()) {
-      const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, u.logprobs, text_offset) : json(nullptr);
-      text_offset += u.text.size();
-      if (!send(sse(completion_chunk(ids, utf8_sanitize(u.text), "", lp, false)))) return false;
+    if (holding) {
+      held += u.text;
+      held_logprobs.insert(held_logprobs.end(), u.logprobs.begin(), u.logprobs.end());
+      if (!may_become_tool_call(held)) {
+        holding = false;
+        if (!emit(held, held_logprobs)) return false;
+      }
+    } else if (!emit(u.text, u.logprobs)) {
+      return false;
     }
     if (u.done) {
       if (!u.error.empty()) {  // the status line went out already: the error travels as an event
         send(sse(error_body(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error)));
       } else {
-        if (!send(sse(completion_chunk(ids, "", u.finish_reason, nullptr, false)))) return false;
+        std::string finish = u.finish_reason;
+        if (holding) {
+          if (const auto calls = parse_tool_calls(held, g.tools)) {
+            if (!send(sse(tool_calls_chunk(ids, tool_calls_json(*calls))))) return false;
+            finish = "tool_calls";
+          } else if (!emit(held, held_logprobs)) {
+            return false;
+          }
+        }
+        if (!send(sse(completion_chunk(ids, "", finish, nullptr, false)))) return false;
         if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens, u.cached_tokens})))) return false;
       }
       return send("data: [DONE]\n\n");

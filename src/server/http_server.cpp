@@ -24,9 +24,36 @@ namespace server {
 
 using nlohmann::json;
 
-std::string ServerState::render_chat(const std::vector<ChatMessage>& messages) const {
-  if (chat_template) return chat_template->render(messages, {bos, eos, true});
-  return render_bitnet_chat(messages, bos, true);
+std::string ServerState::render_chat(const std::vector<ChatMessage>& messages, const ToolRequest* tools) const {
+  const bool with_tools = tools != nullptr && tools->active();
+  if (chat_template && (!with_tools || chat_template->renders_tools())) {
+    ChatTemplateOptions o{bos, eos, true, with_tools ? tools->tools_json : std::string()};
+    return chat_template->render(messages, o);
+  }
+  if (!with_tools) return render_bitnet_chat(messages, bos, true);
+  std::vector<ChatMessage> m;
+  for (const ChatMessage& msg : messages) {
+    ChatMessage plain{msg.role, msg.content};
+    if (!msg.tool_calls_json.empty()) {  // the calls as the model was asked to write them
+      nlohmann::json calls = nlohmann::json::array();
+      for (const auto& c : nlohmann::json::parse(msg.tool_calls_json)) {
+        nlohmann::json args = c["function"].value("arguments", nlohmann::json::object());
+        if (args.is_string()) args = nlohmann::json::parse(args.get<std::string>(), nullptr, false);
+        calls.push_back({{"name", c["function"]["name"]}, {"arguments", args}});
+      }
+      plain.content += (plain.content.empty() ? "" : "\n") + (calls.size() == 1 ? calls[0] : calls).dump();
+    }
+    if (msg.role == "tool") {
+      plain.role = "user";
+      plain.content = "Result of " + (msg.name.empty() ? "the call " + msg.tool_call_id : msg.name) + ": " + msg.content;
+    }
+    m.push_back(std::move(plain));
+  }
+  const std::string about = tools_system_prompt(*tools);
+  if (!m.empty() && m[0].role == "system") m[0].content += "\n\n" + about;
+  else m.insert(m.begin(), ChatMessage{"system", about});
+  if (chat_template) return chat_template->render(m, {bos, eos, true});
+  return render_bitnet_chat(m, bos, true);
 }
 
 namespace {

@@ -20,7 +20,7 @@ namespace bitnet::server {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // request bodies keep their key order
 
 constexpr int kMaxJsonDepth = 64;
 constexpr size_t kMaxStopStrings = 16;
@@ -102,7 +102,28 @@ std::vector<ChatMessage> chat_messages(const json& body) {
     const json& m = (*v)[i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || m["role"].get<std::string>().empty())
       throw bad_request(fmt::format("messages[{}] must be an object with a 'role' string", i));
-    out.push_back({m["role"].get<std::string>(), message_content(m.value("content", json()), i)});
+    // Fields a client echoes back from an earlier answer are fine when empty; anything else is refused by name.
+    for (const auto& [key, value] : m.items()) {
+      if (key == "role" || key == "content" || key == "name" || key == "tool_calls" || key == "tool_call_id") continue;
+      const bool empty = value.is_null() || (value.is_array() && value.empty());
+      if (!empty || (key != "refusal" && key != "function_call" && key != "audio" && key != "annotations"))
+        throw bad_request(fmt::format("messages[{}].{} is not supported", i, key));
+    }
+    ChatMessage msg{m["role"].get<std::string>(), message_content(m.value("content", json()), i)};
+    msg.content_is_null = !m.contains("content") || m["content"].is_null();
+    if (const json* calls = field(m, "tool_calls")) {
+      if (!calls->is_array()) throw bad_request(fmt::format("messages[{}].tool_calls must be an array", i));
+      for (const json& c : *calls)
+        if (!c.is_object() || !c.contains("function") || !c["function"].is_object() || !c["function"].contains("name"))
+          throw bad_request(fmt::format("messages[{}].tool_calls: each call is {{\"id\", \"type\": \"function\", \"function\": {{\"name\", \"arguments\"}}}}", i));
+      if (!calls->empty()) msg.tool_calls_json = calls->dump();
+    }
+    for (const char* key : {"tool_call_id", "name"}) {
+      const json* f = field(m, key);
+      if (f && !f->is_string()) throw bad_request(fmt::format("messages[{}].{} must be a string", i, key));
+      if (f) (std::string(key) == "name" ? msg.name : msg.tool_call_id) = f->get<std::string>();
+    }
+    out.push_back(std::move(msg));
   }
   return out;
 }
@@ -144,8 +165,9 @@ void check_known_fields(const json& body, bool chat) {
       "model", "max_tokens", "n_predict", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
       "frequency_penalty", "repeat_penalty", "repetition_penalty", "repeat_last_n", "seed", "stop", "stream",
       "stream_options", "n", "echo", "logprobs", "user", "grammar", "json_schema", "response_format", "logit_bias",
-      "ignore_eos", "cache_prompt", "best_of", "typical_p", "mirostat", "n_probs", "suffix", "tools", "tool_choice"};
-  static const std::set<std::string, std::less<>> chat_only = {"messages", "max_completion_tokens", "top_logprobs"};
+      "ignore_eos", "cache_prompt", "best_of", "typical_p", "mirostat", "n_probs", "suffix"};
+  static const std::set<std::string, std::less<>> chat_only = {"messages", "max_completion_tokens", "top_logprobs",
+                                                               "tools", "tool_choice", "parallel_tool_calls"};
   static const std::set<std::string, std::less<>> completion_only = {"prompt"};
   for (const auto& [key, value] : body.items())
     if (!common.count(key) && !(chat ? chat_only : completion_only).count(key))
@@ -274,9 +296,6 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   neutral_only(body, "mirostat", 0, "mirostat sampling is not implemented");
   neutral_only(body, "n_probs", 0, "use 'logprobs' (and 'top_logprobs')");
   neutral_only(body, "suffix", "", "fill-in-the-middle is not implemented");
-  neutral_only(body, "tools", json::array(), "tool calling is not implemented");
-  if (const json* tc = field(body, "tool_choice"); tc && *tc != "none" && *tc != "auto")
-    throw bad_request("'tool_choice' is not supported: tool calling is not implemented");
   GenerationRequest r;
   r.chat = chat;
   if (chat) {
@@ -328,6 +347,18 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   if (const json* m = field(body, "model"); m && !m->is_string()) throw bad_request("'model' must be a string");
   if (const json* u = field(body, "user"); u && !u->is_string()) throw bad_request("'user' must be a string");
   o.grammar = output_constraint(body);
+  if (chat) {
+    r.tools = parse_tool_request(body);
+    using Choice = ToolRequest::Choice;
+    if (r.tools.choice == Choice::required || r.tools.choice == Choice::named) {
+      if (o.grammar) throw bad_request("a required tool call cannot be combined with 'grammar', 'json_schema' or 'response_format'");
+      try {
+        o.grammar = Grammar::parse(forced_call_grammar(r.tools), "tools");
+      } catch (const Error& e) {
+        throw bad_request(std::string("'tools': ") + e.what());
+      }
+    }
+  }
 
   if (chat) {
     r.logprobs = boolean(body, "logprobs", false);

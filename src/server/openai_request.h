@@ -7,13 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/tool_calls.h"
+
 #include <string>
 #include <vector>
 
 namespace bitnet::server {
 
 // The request body as JSON (ApiError 400 when it is not, or nests deeper than a fixed limit).
-nlohmann::json parse_json_body(const std::string& body);
+// Objects keep their keys in the order written (a JSON schema's properties are generated in that order).
+nlohmann::ordered_json parse_json_body(const std::string& body);
 
 struct RequestLimits {
   int max_tokens = 1024;   // default and cap of max_tokens
@@ -31,9 +34,10 @@ struct GenerationRequest {
   bool include_usage = false;          // stream_options.include_usage: a last chunk with the token counts
   bool logprobs = false;
   bool cache_prompt = true;            // llama-server's field: start from a slot's cached prefix of the prompt
+  ToolRequest tools;                   // chat: the functions offered and tool_choice
 };
 
-GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat, const RequestLimits& limits);
+GenerationRequest parse_generation_request(const nlohmann::ordered_json& body, bool chat, const RequestLimits& limits);
 
 // POST /tokenize {"content", "add_special", "parse_special", "with_pieces"} and POST /detokenize {"tokens"}.
 struct TokenizeRequest {
@@ -42,7 +46,7 @@ struct TokenizeRequest {
   bool parse_special = true;
   bool with_pieces = false;
 };
-TokenizeRequest parse_tokenize_request(const nlohmann::json& body);
-std::vector<int32_t> parse_detokenize_request(const nlohmann::json& body, int32_t vocab);
+TokenizeRequest parse_tokenize_request(const nlohmann::ordered_json& body);
+std::vector<int32_t> parse_detokenize_request(const nlohmann::ordered_json& body, int32_t vocab);
 
 }  // namespace bitnet::server

@@ -46,6 +46,28 @@ json completion_response(const ResponseIds& ids, const std::string& text, const 
   return r;
 }
 
+json tool_calls_response(const ResponseIds& ids, const json& tool_calls, const Usage& usage) {
+  json r = head(ids, false);
+  r["choices"] = json::array({{{"index", 0},
+                               {"finish_reason", "tool_calls"},
+                               {"logprobs", nullptr},
+                               {"message", {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", tool_calls}}}}});
+  r["usage"] = usage_json(usage);
+  return r;
+}
+
+json tool_calls_chunk(const ResponseIds& ids, const json& tool_calls) {
+  json r = head(ids, true);
+  json calls = json::array();
+  for (size_t i = 0; i < tool_calls.size(); ++i) {
+    json c = tool_calls[i];
+    c["index"] = i;
+    calls.push_back(std::move(c));
+  }
+  r["choices"] = json::array({{{"index", 0}, {"finish_reason", nullptr}, {"logprobs", nullptr}, {"delta", {{"tool_calls", calls}}}}});
+  return r;
+}
+
 json completion_chunk(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
                       const json& logprobs, bool first) {
   json r = head(ids, true);

@@ -28,6 +28,10 @@ struct Usage {
 // The whole (non-streamed) response. `logprobs` is null when the request did not ask for them.
 nlohmann::json completion_response(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
                                    const nlohmann::json& logprobs, const Usage& usage);
+// A chat answer that calls tools: message.content null, message.tool_calls, finish_reason "tool_calls".
+nlohmann::json tool_calls_response(const ResponseIds& ids, const nlohmann::json& tool_calls, const Usage& usage);
+// The streamed form: one chunk whose delta carries every call whole (index, id, type, function name and arguments).
+nlohmann::json tool_calls_chunk(const ResponseIds& ids, const nlohmann::json& tool_calls);
 // One streamed chunk: text and/or the finish reason (empty: null). `first` adds the assistant role (chat).
 nlohmann::json completion_chunk(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
                                 const nlohmann::json& logprobs, bool first);

@@ -17,6 +17,7 @@
 
 #include "server/metrics.h"
 #include "server/scheduler.h"
+#include "server/tool_calls.h"
 
 namespace bitnet::server {
 
@@ -34,8 +35,10 @@ struct ServerState {
   std::mutex embedder_mutex;
   Pooling pooling = Pooling::mean;
 
-  // The model's prompt for a conversation, ending with the assistant's turn.
-  std::string render_chat(const std::vector<ChatMessage>& messages) const;
+  // The model's prompt for a conversation, ending with the assistant's turn. With tools in use, a template that
+  // renders them gets them; for one that does not, they are described in the system message, and earlier calls
+  // and results are written into the turns as text (so that the model still sees them).
+  std::string render_chat(const std::vector<ChatMessage>& messages, const ToolRequest* tools = nullptr) const;
 };
 
 }  // namespace bitnet::server

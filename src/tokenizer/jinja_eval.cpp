@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "tokenizer/jinja_ast.h"
@@ -831,16 +832,81 @@ ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 
+namespace {
+
+// JSON (tool definitions and calls) -> template values, as Python's json.loads would give them.
+Value from_json(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value::none();
+    case nlohmann::json::value_t::boolean: return Value::boolean(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return j.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) ? Value::integer(j.get<int64_t>()) : Value::floating(j.get<double>());
+    case nlohmann::json::value_t::number_float: return Value::floating(j.get<double>());
+    case nlohmann::json::value_t::string: return Value::string(j.get<std::string>());
+    case nlohmann::json::value_t::array: {
+      List l;
+      for (const auto& x : j) l.push_back(from_json(x));
+      return Value::make_list(std::move(l));
+    }
+    case nlohmann::json::value_t::object: {
+      Dict d;
+      for (const auto& [k, v] : j.items()) d.emplace_back(k, from_json(v));
+      return Value::make_dict(std::move(d));
+    }
+    default: return Value::none();
+  }
+}
+
+nlohmann::json parse_field(const std::string& text, const char* what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("[chat template] {} is not valid JSON: {}", what, e.what());
+  }
+}
+
+// A call as templates expect it: {"id", "type", "function": {"name", "arguments": object}}, with the function's
+// name and arguments also at the top (some templates read tool_call.name / tool_call.arguments directly).
+Value tool_call_value(nlohmann::json call) {
+  if (call.contains("function") && call["function"].is_object()) {
+    nlohmann::json& f = call["function"];
+    if (f.contains("arguments") && f["arguments"].is_string()) {
+      const auto parsed = nlohmann::json::parse(f["arguments"].get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded()) f["arguments"] = parsed;
+    }
+    if (!call.contains("name") && f.contains("name")) call["name"] = f["name"];
+    if (!call.contains("arguments") && f.contains("arguments")) call["arguments"] = f["arguments"];
+  }
+  return from_json(call);
+}
+
+}  // namespace
+
+bool ChatTemplate::renders_tools() const { return source_.find("tools") != std::string::npos; }
+
 std::string ChatTemplate::render(std::span<const ChatMessage> messages, const ChatTemplateOptions& opt) const {
   List msgs;
-  for (const auto& m : messages)
-    msgs.push_back(Value::make_dict({{"role", Value::string(m.role)}, {"content", Value::string(m.content)}}));
+  for (const auto& m : messages) {
+    Dict d{{"role", Value::string(m.role)},
+           {"content", m.content_is_null ? Value::none() : Value::string(m.content)}};
+    if (!m.tool_calls_json.empty()) {
+      const nlohmann::json calls = parse_field(m.tool_calls_json, "a message's tool_calls");
+      List l;
+      for (const auto& c : calls) l.push_back(tool_call_value(c));
+      d.emplace_back("tool_calls", Value::make_list(std::move(l)));
+    }
+    if (!m.tool_call_id.empty()) d.emplace_back("tool_call_id", Value::string(m.tool_call_id));
+    if (!m.name.empty()) d.emplace_back("name", Value::string(m.name));
+    msgs.push_back(Value::make_dict(std::move(d)));
+  }
   std::map<std::string, Value> g;
   g["messages"] = Value::make_list(std::move(msgs));
   g["bos_token"] = Value::string(opt.bos_token);
   g["eos_token"] = Value::string(opt.eos_token);
   g["add_generation_prompt"] = Value::boolean(opt.add_generation_prompt);
-  g["tools"] = Value::none();      // transformers passes tools=None and documents=None when there are none
+  // transformers passes tools=None and documents=None when there are none.
+  g["tools"] = opt.tools_json.empty() ? Value::none() : from_json(parse_field(opt.tools_json, "tools"));
   g["documents"] = Value::none();
   g["raise_exception"] = Value::function([](Args& a) -> Value {
     fail("[chat template] raise_exception: {}", a.pos.empty() ? std::string() : jinja::to_str(a.pos[0]));

@@ -57,6 +57,30 @@ TEST(ChatTemplate, Llama3KnownString) {
             "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+// Tools and tool calls reach the template as transformers passes them: `tools` the request's array, each call's
+// arguments an object (so `| tojson` writes JSON once), content None for an assistant turn with only calls.
+TEST(ChatTemplate, ToolsAndToolCalls) {
+  const ChatTemplate t(
+      "{% if tools %}TOOLS:{% for t in tools %}{{ t.function.name }};{% endfor %}\n{% endif %}"
+      "{% for m in messages %}{{ m.role }}:"
+      "{% if m.tool_calls %}{% for c in m.tool_calls %}CALL {{ c.function.name }} {{ c.function.arguments | tojson }}"
+      " {{ c.arguments.city }}{% endfor %}{% endif %}"
+      "{% if m.content is none %}<none>{% else %}{{ m.content }}{% endif %}"
+      "{% if m.tool_call_id %} id={{ m.tool_call_id }}{% endif %}\n{% endfor %}");
+  EXPECT_TRUE(t.renders_tools());
+  EXPECT_FALSE(ChatTemplate("{{ messages[0].content }}").renders_tools());
+  std::vector<ChatMessage> m{{"user", "Weather?"}, {"assistant", ""}, {"tool", "18C"}};
+  m[1].tool_calls_json = R"([{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}}])";
+  m[1].content_is_null = true;
+  m[2].tool_call_id = "c1";
+  ChatTemplateOptions o;
+  o.tools_json = R"([{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"get_time"}}])";
+  EXPECT_EQ(t.render(m, o), "TOOLS:get_weather;get_time;user:Weather?"
+                            "assistant:CALL get_weather {\"city\": \"Paris\"} Paris<none>tool:18C id=c1");  // trim_blocks
+  m[1].tool_calls_json = "[not json";
+  EXPECT_THROW(t.render(m, o), Error);
+}
+
 TEST(ChatTemplate, Llama2RaisesOnNonAlternatingRoles) {
   const ChatTemplate t(read_template("llama2.jinja"));
   const Conversation ok = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}};

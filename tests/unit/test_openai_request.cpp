@@ -6,6 +6,9 @@
 
 #include "server/api_error.h"
 #include "server/openai_request.h"
+#include "server/tool_calls.h"
+
+#include <bitnet/grammar.h>
 
 namespace bitnet::server {
 namespace {
@@ -131,6 +134,68 @@ TEST(OpenAiRequest, OutputConstraints) {
   EXPECT_NE(chat_error(R"(, "response_format":{"type":"json_schema","json_schema":{"schema":{},"extra":1}})").find("json_schema.extra"), std::string::npos);
   EXPECT_NE(chat_error(R"(, "response_format":{"type":"text","x":1})").find("response_format.x"), std::string::npos);
   EXPECT_NE(chat_error(R"(, "json_schema":{"type":"string","format":"email"})").find("json_schema: #/format"), std::string::npos);
+}
+
+TEST(ToolCalls, RecognizedInTheShapesModelsWrite) {
+  const ToolRequest tools = parse_tool_request(json::parse(
+      R"({"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}},
+                   {"type":"function","function":{"name":"get_time"}}]})"));
+  EXPECT_EQ(tools.choice, ToolRequest::Choice::automatic);
+  auto names = [&](std::string_view text) {
+    std::string out;
+    const auto calls = parse_tool_calls(text, tools);
+    if (!calls) return std::string("none");
+    for (const ToolCall& c : *calls) out += c.name + c.arguments + ";";
+    return out;
+  };
+  EXPECT_EQ(names(R"( {"name": "get_weather", "arguments": {"city": "Paris"}} )"), R"(get_weather{"city":"Paris"};)");
+  EXPECT_EQ(names(R"({"name": "get_time", "parameters": {}})"), "get_time{};");               // Llama 3.x
+  EXPECT_EQ(names(R"(<|python_tag|>{"name": "get_time", "parameters": {"z": 1}})"), R"(get_time{"z":1};)");
+  EXPECT_EQ(names(R"(<tool_call>{"name": "get_time", "arguments": {}}</tool_call>
+<tool_call>{"name": "get_weather", "arguments": "{\"a\": 2}"}</tool_call>)"), R"(get_time{};get_weather{"a":2};)");
+  EXPECT_EQ(names(R"([TOOL_CALLS][{"name": "get_time", "arguments": {}}])"), "get_time{};");  // Mistral
+  EXPECT_EQ(names(R"([{"name": "get_time", "arguments": {}}, {"name": "get_weather", "arguments": {}}])"), "get_time{};get_weather{};");
+  EXPECT_EQ(names(R"({"name": "rm_rf", "arguments": {}})"), "none");        // not an offered tool
+  EXPECT_EQ(names(R"({"name": "get_time", "arguments": [1]})"), "none");    // arguments must be an object
+  EXPECT_EQ(names(R"({"name": "get_time", "extra": 1})"), "none");
+  EXPECT_EQ(names(R"(Sure! {"name": "get_time", "arguments": {}})"), "none");  // text around it: an answer
+  EXPECT_EQ(names(R"(<tool_call>{"name": "get_time", "arguments": {}})"), "none");  // not closed
+  EXPECT_EQ(names("The weather is fine."), "none");
+  EXPECT_TRUE(may_become_tool_call("  "));
+  EXPECT_TRUE(may_become_tool_call(" {\"na"));
+  EXPECT_TRUE(may_become_tool_call("<tool_c"));
+  EXPECT_TRUE(may_become_tool_call("[TOOL"));
+  EXPECT_FALSE(may_become_tool_call("The"));
+  EXPECT_FALSE(may_become_tool_call("<b>"));
+}
+
+TEST(ToolCalls, ChoiceAndTheForcedGrammar) {
+  const json tools = json::parse(R"([{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}}},
+                                     {"type":"function","function":{"name":"g"}}])");
+  const ToolRequest named = parse_tool_request({{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}}});
+  const auto g = Grammar::parse(forced_call_grammar(named));
+  GrammarMatcher m(g);
+  EXPECT_TRUE(m.accept(R"({"name": "g", "arguments": {}})") && m.can_end());
+  EXPECT_FALSE(GrammarMatcher(g).accept(R"({"name": "f")"));
+  const ToolRequest required = parse_tool_request({{"tools", tools}, {"tool_choice", "required"}});
+  const auto any = Grammar::parse(forced_call_grammar(required));  // parallel by default: an array of calls
+  GrammarMatcher a(any);
+  EXPECT_TRUE(a.accept(R"([{"name": "f", "arguments": {"x": 3}}, {"name": "g", "arguments": {}}])") && a.can_end());
+  EXPECT_FALSE(GrammarMatcher(any).accept(R"([{"name": "f", "arguments": {"x": "3"})"));
+  EXPECT_EQ(parse_tool_request({{"tools", tools}, {"tool_choice", "none"}}).choice, ToolRequest::Choice::none);
+  EXPECT_FALSE(parse_tool_request(json::object()).active());
+  auto error_of = [](const json& body) {
+    try {
+      parse_tool_request(body);
+    } catch (const ApiError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of({{"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"strict", true}, {"x", 1}}}}})}}).find("function.x"), std::string::npos);
+  EXPECT_NE(error_of({{"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}}}}, {{"type", "function"}, {"function", {{"name", "f"}}}}})}}).find("twice"), std::string::npos);
+  EXPECT_NE(error_of({{"tool_choice", "always"}}).find("tool_choice"), std::string::npos);
+  EXPECT_NE(error_of({{"tools", tools}, {"parallel_tool_calls", 1}}).find("parallel_tool_calls"), std::string::npos);
 }
 
 }  // namespace
