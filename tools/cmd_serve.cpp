@@ -1,5 +1,7 @@
 // `bitnet serve`: the OpenAI-compatible HTTP server, with llama-server's flags (-m -c -np/--parallel --host
 // --port --api-key -t -n) and their LLAMA_ARG_* environment variables (the flag wins over the environment).
+#include <bitnet/error.h>
+#include <bitnet/files.h>
 #include <bitnet/model.h>
 #include <bitnet/server.h>
 
@@ -19,9 +21,15 @@ void add_serve_command(CLI::App& app, Action& selected) {
     std::string device = "cpu";
   };
   auto x = std::make_shared<Extra>();
+  struct Files {
+    std::string chat_template_file, api_key_file;
+    double timeout = 0;
+    bool jinja = true;
+  };
+  auto f = std::make_shared<Files>();
   cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (with its tokenizer)")->required()->envname("LLAMA_ARG_MODEL");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
-  cmd->add_option("--alias", o->alias, "Model id in /v1/models and responses (default: the file name)")->envname("LLAMA_ARG_ALIAS");
+  cmd->add_option("-a,--alias", o->alias, "Model id in /v1/models and responses (default: the file name)")->envname("LLAMA_ARG_ALIAS");
   cmd->add_option("--host", o->host, "Address to listen on (loopback unless told otherwise)")->capture_default_str()->envname("LLAMA_ARG_HOST");
   cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str()->envname("LLAMA_ARG_PORT");
   llama_alias(cmd, "-np", "--parallel");
@@ -44,6 +52,26 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--ssl-key-file", o->ssl_key_file, "HTTPS: the PEM private key file")->envname("LLAMA_ARG_SSL_KEY_FILE");
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds, "Seconds in-flight requests get to finish on SIGTERM")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "Require this key (Authorization: Bearer KEY or X-Api-Key) on every route but /health")->envname("LLAMA_API_KEY");
+  cmd->add_option("--api-key-file", f->api_key_file, "Read the API key from this file (its first line), instead of --api-key");
+  cmd->add_option("--timeout", f->timeout, "llama-server's read/write timeout in seconds (also -to): sets --header-timeout and --write-timeout")
+      ->check(CLI::Range(0.1, 86400.0))->envname("LLAMA_ARG_TIMEOUT");
+  llama_alias(cmd, "-to", "--timeout");
+  cmd->add_option("--chat-template", o->chat_template, "A Jinja chat template to use instead of the model's (the template itself)")
+      ->envname("LLAMA_ARG_CHAT_TEMPLATE");
+  cmd->add_option("--chat-template-file", f->chat_template_file, "Read the Jinja chat template from this file")
+      ->envname("LLAMA_ARG_CHAT_TEMPLATE_FILE");
+  cmd->add_flag("--jinja,!--no-jinja", f->jinja, "llama.cpp compatibility: templates are always rendered with bitnet's Jinja engine (--no-jinja is refused)");
+  // Server-side sampling defaults: what a request gets for the fields it leaves out (llama-server's flags).
+  cmd->add_option("--temp", o->sampling.temperature, "Default temperature of requests (0: greedy); -temp also works")->capture_default_str();
+  llama_alias(cmd, "-temp", "--temp");
+  cmd->add_option("--top-k", o->sampling.top_k, "Default top-k (0: off)")->capture_default_str();
+  cmd->add_option("--top-p", o->sampling.top_p, "Default top-p (1: off)")->capture_default_str();
+  cmd->add_option("--min-p", o->sampling.min_p, "Default min-p (0: off)")->capture_default_str();
+  cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Default repetition penalty (1: off)")->capture_default_str();
+  cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Default tokens the penalties look back")->capture_default_str();
+  cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "Default presence penalty (0: off)")->capture_default_str();
+  cmd->add_option("--frequency-penalty", o->sampling.frequency_penalty, "Default frequency penalty (0: off)")->capture_default_str();
+  cmd->add_option("-s,--seed", o->seed, "Default seed of requests (-1: a fresh one per request)")->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()))->capture_default_str();
   // The flag of earlier versions, kept so that scripts using it go on working.
   cmd->add_flag_callback("--int8-head", [o] { o->head = "int8"; }, "Same as --head int8");
@@ -63,13 +91,34 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_flag("--cont-batching")->description("llama.cpp compatibility: requests are always batched continuously (also -cb)");
   llama_alias(cmd, "-cb", "--cont-batching");
   add_refused_flag(cmd, "--no-cont-batching", "-nocb", "the server always batches continuously (slots join and leave between steps)", false);
-  cmd->callback([&selected, o, x, b] {
+  cmd->callback([&selected, o, x, b, f] {
     if (x->gpu_layers != 0 || x->device != "cpu")
       throw CLI::ValidationError(fmt::format(
           "{}: not supported: bitnet serve runs on the CPU (the GPU is for bitnet run and bitnet bench); use -ngl 0",
           x->gpu_layers != 0 ? fmt::format("-ngl/--n-gpu-layers {}", x->gpu_layers) : "--device cuda"));
     o->batch = effective_batch(static_cast<int>(o->batch), b->count() > 0, x->ubatch);
-    selected = [o] { return run_server(*o); };
+    if (!f->jinja)
+      throw CLI::ValidationError("--no-jinja: bitnet renders every chat template with its own Jinja engine; there is no other");
+    if (!f->chat_template_file.empty() && !o->chat_template.empty())
+      throw CLI::ValidationError("give --chat-template or --chat-template-file, not both");
+    if (!f->api_key_file.empty() && !o->api_key.empty()) throw CLI::ValidationError("give --api-key or --api-key-file, not both");
+    if (f->timeout > 0) o->header_timeout_seconds = o->write_timeout_seconds = f->timeout;
+    selected = [o, f] {
+      // Files are read when the command runs, so that a bad path is an error naming it (not a parse failure).
+      if (!f->chat_template_file.empty()) o->chat_template = read_regular_file(f->chat_template_file, 1 << 20);
+      BITNET_CHECK(o->chat_template.empty() || o->chat_template.find("{{") != std::string::npos ||
+                       o->chat_template.find("{%") != std::string::npos,
+                   "[serve] --chat-template '{}': not a Jinja template (no {{{{ }}}} or {{% %}}); bitnet takes the "
+                   "template itself, not one of llama.cpp's built-in names", o->chat_template);
+      if (!f->api_key_file.empty()) {
+        std::string key = read_regular_file(f->api_key_file, 1 << 16);
+        key = key.substr(0, key.find_first_of("\r\n"));
+        BITNET_CHECK(!key.empty(), "[serve] --api-key-file {}: the first line is empty", f->api_key_file);
+        o->api_key = key;
+      }
+      o->sampling.validate();
+      return run_server(*o);
+    };
   });
 }
 

@@ -59,6 +59,7 @@ class SequenceGenerator {
 
   bool finished() const { return finished_; }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" or "length" once finished
+  const std::string& stop_word() const { return stop_word_; }  // the stop string that ended it, if one did
   const std::vector<int32_t>& tokens() const { return tokens_; }      // generated ids (stop string's included)
   int64_t position() const { return prompt_tokens_ + static_cast<int64_t>(tokens_.size()); }
 
@@ -82,6 +83,7 @@ class SequenceGenerator {
   bool boundary_ = false;
   bool finished_ = false;
   std::string finish_reason_;
+  std::string stop_word_;
 };
 
 }  // namespace bitnet

@@ -3,6 +3,8 @@
 // Server-Sent Events), /v1/embeddings and /embedding (with --embeddings), /v1/models, /health, /metrics
 // (Prometheus), /tokenize, /detokenize; N slots decoded
 // together by one engine (continuous batching), a bounded wait queue, an optional API key.
+#include <bitnet/sampler.h>
+
 #include <cstdint>
 #include <string>
 
@@ -32,6 +34,9 @@ struct ServerOptions {
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
   bool quantize = false;             // --quantize: ternarize a full-precision HF checkpoint (LoadOptions)
+  SamplingParams sampling;           // defaults of the sampling fields a request leaves out (--temp, --top-k ...)
+  int64_t seed = -1;                 // --seed: the default seed of requests (-1: a fresh one per request)
+  std::string chat_template;         // --chat-template(-file): a Jinja template used instead of the model's
   bool embeddings = false;           // --embeddings: serve /v1/embeddings and /embedding (an engine of their own)
   std::string pooling = "mean";      // --pooling: none, mean, cls or last (embedding.h)
 };

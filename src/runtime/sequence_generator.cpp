@@ -97,6 +97,7 @@ std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t mode
     if (const size_t at = pending_.find(s); at != std::string::npos) {
       pending_.resize(at);
       ready_.append(pending_);
+      stop_word_ = s;
       finish("stop", false);
       return std::nullopt;
     }

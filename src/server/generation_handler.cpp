@@ -15,6 +15,7 @@
 namespace bitnet::server {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -46,6 +47,59 @@ std::vector<int32_t> prompt_tokens(const ServerState& st, const GenerationReques
 
 std::string sse(const json& j) { return "data: " + dump_json(j) + "\n\n"; }
 
+// The vocabulary's fill-in-the-middle tokens, in the spellings code models use (StarCoder / Qwen / DeepSeek
+// style <|fim_prefix|>, <fim_prefix>, CodeLlama's <PRE>); none: -1.
+struct FimTokens {
+  int32_t prefix = -1, suffix = -1, middle = -1;
+};
+FimTokens fim_tokens(const Tokenizer& tok) {
+  static const char* kSpellings[][3] = {{"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},
+                                        {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},
+                                        {"<|fim▁begin|>", "<|fim▁hole|>", "<|fim▁end|>"},
+                                        {"<PRE>", "<SUF>", "<MID>"},
+                                        {"▁<PRE>", "▁<SUF>", "▁<MID>"}};
+  for (const auto& s : kSpellings) {
+    const auto p = tok.find_token(s[0]), q = tok.find_token(s[1]), m = tok.find_token(s[2]);
+    if (p && q && m) return {*p, *q, *m};
+  }
+  return {};
+}
+
+// POST /infill (llama-server): input_prefix and input_suffix around the hole, an optional prompt after the
+// middle token; becomes a completion request whose prompt is the token ids [BOS] PRE prefix SUF suffix MID prompt.
+ordered_json infill_body(const Tokenizer& tok, ordered_json body) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  const FimTokens fim = fim_tokens(tok);
+  if (fim.prefix < 0)
+    throw ApiError(501, "not_supported_error", "this model's vocabulary has no fill-in-the-middle tokens "
+                                               "(<|fim_prefix|>, <fim_prefix>, <PRE> ...): /infill needs a code model");
+  auto text = [&](const char* name, bool required) -> std::string {
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) {
+      if (required) throw bad_request(fmt::format("'{}' is required", name));
+      return "";
+    }
+    if (!it->is_string()) throw bad_request(fmt::format("'{}' must be a string", name));
+    return it->get<std::string>();
+  };
+  const std::string prefix = text("input_prefix", true), suffix = text("input_suffix", true), after = text("prompt", false);
+  if (const auto extra = body.find("input_extra"); extra != body.end() && !extra->is_null() && !(extra->is_array() && extra->empty()))
+    throw bad_request("'input_extra' (extra context files) is not supported");
+  std::vector<int32_t> ids;
+  if (tok.bos_id() >= 0 && tok.add_bos_default()) ids.push_back(tok.bos_id());
+  auto add = [&](int32_t special, const std::string& s) {
+    ids.push_back(special);
+    const auto t = tok.encode(s, false, false);
+    ids.insert(ids.end(), t.begin(), t.end());
+  };
+  add(fim.prefix, prefix);
+  add(fim.suffix, suffix);
+  add(fim.middle, after);
+  for (const char* k : {"input_prefix", "input_suffix", "input_extra"}) body.erase(k);
+  body["prompt"] = ids;
+  return body;
+}
+
 // The answer in one body; the handler waits for the end, checking that its client is still there.
 void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationRequest& g, const ResponseIds& ids,
                   int prompt_count, HttpResponse& res) {
@@ -70,7 +124,9 @@ void answer_whole(ServerState& st, Job& job, PeerWatch& watch, const GenerationR
       return;
     }
   const json lp = g.logprobs ? logprobs_json(g.chat, *st.tokenizer, logprobs, 0) : json(nullptr);
-  const json body = completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, {prompt_count, u.completion_tokens, u.cached_tokens});
+  const Usage usage{prompt_count, u.completion_tokens, u.cached_tokens};
+  const json body = ids.native ? native_response(ids, utf8_sanitize(text), u.finish_reason, u.stop_word, lp, usage)
+                               : completion_response(ids, utf8_sanitize(text), u.finish_reason, lp, usage);
   res.set_content(dump_json(body), "application/json");
 }
 
@@ -120,8 +176,10 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
             return false;
           }
         }
+        const Usage usage{prompt_count, u.completion_tokens, u.cached_tokens};
+        if (ids.native) return send(sse(native_response(ids, "", finish, u.stop_word, nullptr, usage)));  // no [DONE]
         if (!send(sse(completion_chunk(ids, "", finish, nullptr, false)))) return false;
-        if (g.include_usage && !send(sse(usage_chunk(ids, {prompt_count, u.completion_tokens, u.cached_tokens})))) return false;
+        if (g.include_usage && !send(sse(usage_chunk(ids, usage)))) return false;
       }
       return send("data: [DONE]\n\n");
     }
@@ -134,11 +192,15 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
 
 }  // namespace
 
-void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& req, HttpResponse& res, bool chat) {
+void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& req, HttpResponse& res,
+                       GenerationRoute route) {
   const Tokenizer& tok = *st.tokenizer;
   Scheduler& scheduler = *st.scheduler;
+  const bool chat = route == GenerationRoute::chat;
+  ordered_json body = parse_json_body(req.body);
+  if (route == GenerationRoute::infill) body = infill_body(tok, std::move(body));
   auto g = std::make_shared<GenerationRequest>(
-      parse_generation_request(parse_json_body(req.body), chat, {st.options.max_tokens, tok.vocab_size()}));
+      parse_generation_request(body, chat, {st.options.max_tokens, tok.vocab_size(), st.options.sampling}));
   std::vector<int32_t> ids = prompt_tokens(st, *g);
   const auto prompt_count = static_cast<int>(ids.size());
   const int64_t n_ctx = scheduler.options().context;
@@ -157,7 +219,8 @@ void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& r
   }
   // A keep-alive client that shuts its side has left; one that said this is its last request may half-close.
   auto watch = std::make_shared<PeerWatch>(req.socket_fd, req.connection_closed, req.keep_alive);
-  const ResponseIds rid{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), st.model_id,
+  const ResponseIds rid{chat, route == GenerationRoute::native || route == GenerationRoute::infill,
+                        random_id(chat ? "chatcmpl-" : "cmpl-"), st.model_id,
                         std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count()};
   if (!g->stream) {

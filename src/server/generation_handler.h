@@ -7,7 +7,12 @@
 
 namespace bitnet::server {
 
-// Throws ApiError for requests it refuses before answering (400, 503).
-void handle_generation(ServerState& state, HttpCounters& http, const HttpRequest& req, HttpResponse& res, bool chat);
+// chat: /v1/chat/completions; completions: /v1/completions; native: llama-server's /completion ({"content",
+// "stop"} objects, its stream without [DONE]); infill: /infill (fill-in-the-middle, native answers).
+enum class GenerationRoute { chat, completions, native, infill };
+
+// Throws ApiError for requests it refuses before answering (400, 501, 503).
+void handle_generation(ServerState& state, HttpCounters& http, const HttpRequest& req, HttpResponse& res,
+                       GenerationRoute route);
 
 }  // namespace bitnet::server

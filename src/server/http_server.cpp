@@ -23,6 +23,7 @@ namespace bitnet {
 namespace server {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 std::string ServerState::render_chat(const std::vector<ChatMessage>& messages, const ToolRequest* tools) const {
   const bool with_tools = tools != nullptr && tools->active();
@@ -196,15 +197,33 @@ void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
                           {"total_slots", st.scheduler->options().slots},
                           {"n_ctx", st.scheduler->options().context},
                           {"max_tokens", st.options.max_tokens},
-                          {"chat_template", st.tokenizer->chat_template()},
+                          {"chat_template", st.chat_template ? st.chat_template->source() : std::string()},
                           {"bos_token", st.bos},
                           {"eos_token", st.eos}});
        }},
       {"POST", "/v1/chat/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
-         handle_generation(st, s.counters_, req, res, /*chat=*/true);
+         handle_generation(st, s.counters_, req, res, GenerationRoute::chat);
        }},
       {"POST", "/v1/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
-         handle_generation(st, s.counters_, req, res, /*chat=*/false);
+         handle_generation(st, s.counters_, req, res, GenerationRoute::completions);
+       }},
+      {"POST", "/completion", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, GenerationRoute::native);
+       }},
+      {"POST", "/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, GenerationRoute::native);
+       }},
+      {"POST", "/infill", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, GenerationRoute::infill);
+       }},
+      {"POST", "/apply-template", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         const ordered_json body = parse_json_body(req.body);
+         if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+         for (const auto& [key, value] : body.items())
+           if (key != "messages" && key != "tools" && key != "tool_choice")
+             throw bad_request(fmt::format("'{}' is not supported by /apply-template", key));
+         const ToolRequest tools = parse_tool_request(body);
+         reply_json(res, {{"prompt", st.render_chat(parse_chat_messages(body), &tools)}});
        }},
       {"POST", "/v1/embeddings", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
          handle_embeddings(st, req, res, /*openai=*/true);
@@ -255,7 +274,8 @@ void HttpServer::load() {
   st->model = std::move(opened.model);
   st->tokenizer = std::move(opened.tokenizer);
   const TransformerConfig& c = st->model->config();
-  if (!st->tokenizer->chat_template().empty()) st->chat_template.emplace(st->tokenizer->chat_template());
+  if (!opt_.chat_template.empty()) st->chat_template.emplace(opt_.chat_template);
+  else if (!st->tokenizer->chat_template().empty()) st->chat_template.emplace(st->tokenizer->chat_template());
   const Tokenizer& tok = *st->tokenizer;
   st->bos = tok.bos_id() >= 0 ? tok.token_to_piece(tok.bos_id()) : "";
   st->eos = tok.eos_id() >= 0 ? tok.token_to_piece(tok.eos_id()) : "";

@@ -12,6 +12,7 @@ JobUpdate Job::wait(std::chrono::milliseconds timeout) {
   // The end is reported with every later wait too, so a handler never waits on a job that is over.
   pending_.done = out.done;
   pending_.finish_reason = out.finish_reason;
+  pending_.stop_word = out.stop_word;
   pending_.error = out.error;
   pending_.error_status = out.error_status;
   return out;
@@ -32,6 +33,7 @@ void Job::publish_step() {
     if (generator_.finished()) {
       over_ = pending_.done = true;
       pending_.finish_reason = generator_.finish_reason();
+      pending_.stop_word = generator_.stop_word();
     }
   }
   changed_.notify_all();

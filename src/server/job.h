@@ -25,6 +25,7 @@ struct JobUpdate {
   int cached_tokens = 0;          // prompt tokens found in the slot's cache (not evaluated again)
   bool done = false;
   std::string finish_reason;      // "stop" or "length" when done without error
+  std::string stop_word;          // the stop string that ended it, if one did
   std::string error;              // set when the job ended without finishing (e.g. the server is shutting down)
   int error_status = 0;           // the HTTP status that error maps to (503 shutdown or cancel, 500 internal)
 };

@@ -94,7 +94,9 @@ std::string message_content(const json& content, size_t index) {
   return text;
 }
 
-std::vector<ChatMessage> chat_messages(const json& body) {
+}  // namespace
+
+std::vector<ChatMessage> parse_chat_messages(const json& body) {
   const json* v = field(body, "messages");
   if (!v || !v->is_array() || v->empty()) throw bad_request("'messages' must be a non-empty array");
   std::vector<ChatMessage> out;
@@ -127,6 +129,8 @@ std::vector<ChatMessage> chat_messages(const json& body) {
   }
   return out;
 }
+
+namespace {
 
 std::vector<int32_t> token_ids(const json& array, int32_t vocab, const char* what) {
   std::vector<int32_t> ids;
@@ -299,7 +303,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   GenerationRequest r;
   r.chat = chat;
   if (chat) {
-    r.messages = chat_messages(body);
+    r.messages = parse_chat_messages(body);
   } else {
     completion_prompt(body, limits.vocab, r);
   }
@@ -324,6 +328,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   o.max_tokens = static_cast<int>(std::min<int64_t>(budget, limits.max_tokens));  // the server's cap wins
 
   SamplingParams& s = o.sampling;
+  s = limits.sampling;
   s.temperature = static_cast<float>(number(body, "temperature", 0, 2, s.temperature));
   s.top_p = static_cast<float>(number(body, "top_p", 0, 1, s.top_p));
   if (s.top_p == 0) {  // OpenAI accepts 0: only the most likely token remains, i.e. greedy
@@ -338,7 +343,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   s.repeat_penalty = static_cast<float>(number(body, "repetition_penalty", 0, 10, s.repeat_penalty));
   if (s.repeat_penalty <= 0) throw bad_request("the repetition penalty must be > 0");
   s.repeat_last_n = static_cast<int32_t>(integer(body, "repeat_last_n", 0, 1 << 20, s.repeat_last_n));
-  const int64_t seed = integer(body, "seed", INT64_MIN, INT64_MAX, -1);
+  const int64_t seed = integer(body, "seed", INT64_MIN, INT64_MAX, limits.seed);
   s.seed = seed == -1 ? std::random_device{}() : static_cast<uint64_t>(seed);  // -1 or absent: a fresh seed
   s.logit_bias = logit_bias(body, limits.vocab);
   o.stop = stop_strings(body);

@@ -21,7 +21,12 @@ nlohmann::ordered_json parse_json_body(const std::string& body);
 struct RequestLimits {
   int max_tokens = 1024;   // default and cap of max_tokens
   int32_t vocab = 0;       // token ids in a prompt must be below this
+  SamplingParams sampling; // the server's defaults for the sampling fields a request leaves out
+  int64_t seed = -1;       // the server's default seed (-1: a fresh one per request)
 };
+
+// "messages" of a chat body (also /apply-template's), checked; ApiError 400 naming the message and field.
+std::vector<ChatMessage> parse_chat_messages(const nlohmann::ordered_json& body);
 
 struct GenerationRequest {
   bool chat = false;

@@ -46,6 +46,21 @@ json completion_response(const ResponseIds& ids, const std::string& text, const 
   return r;
 }
 
+json native_response(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
+                     const std::string& stop_word, const json& probs, const Usage& usage) {
+  json r = {{"content", text},
+            {"stop", true},
+            {"model", ids.model},
+            {"tokens_predicted", usage.completion_tokens},
+            {"tokens_evaluated", usage.prompt_tokens},
+            {"tokens_cached", usage.cached_tokens},
+            {"stop_type", finish_reason == "length" ? "limit" : stop_word.empty() ? "eos" : "word"},
+            {"stopping_word", stop_word},
+            {"truncated", false}};
+  if (!probs.is_null()) r["completion_probabilities"] = probs;
+  return r;
+}
+
 json tool_calls_response(const ResponseIds& ids, const json& tool_calls, const Usage& usage) {
   json r = head(ids, false);
   r["choices"] = json::array({{{"index", 0},
@@ -70,6 +85,11 @@ json tool_calls_chunk(const ResponseIds& ids, const json& tool_calls) {
 
 json completion_chunk(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
                       const json& logprobs, bool first) {
+  if (ids.native) {
+    json r = {{"content", text}, {"stop", false}};
+    if (!logprobs.is_null()) r["completion_probabilities"] = logprobs;
+    return r;
+  }
   json r = head(ids, true);
   json choice = {{"index", 0}, {"finish_reason", reason(finish_reason)}, {"logprobs", logprobs}};
   if (ids.chat) {

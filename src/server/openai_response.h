@@ -14,6 +14,7 @@ namespace bitnet::server {
 
 struct ResponseIds {
   bool chat = false;
+  bool native = false;  // llama-server's /completion and /infill: {"content", "stop", ...} objects
   std::string id;       // "chatcmpl-..." or "cmpl-..."
   std::string model;
   int64_t created = 0;  // Unix seconds
@@ -24,6 +25,11 @@ struct Usage {
   int completion_tokens = 0;
   int cached_tokens = 0;  // prompt tokens reused from the cache (OpenAI's usage.prompt_tokens_details)
 };
+
+// llama-server's native answer (also the last event of its stream): the text, "stop": true, why it stopped
+// (stop_type eos / word / limit, stopping_word) and the token counts.
+nlohmann::json native_response(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,
+                               const std::string& stop_word, const nlohmann::json& probs, const Usage& usage);
 
 // The whole (non-streamed) response. `logprobs` is null when the request did not ask for them.
 nlohmann::json completion_response(const ResponseIds& ids, const std::string& text, const std::string& finish_reason,

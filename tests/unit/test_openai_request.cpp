@@ -13,7 +13,7 @@
 namespace bitnet::server {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const RequestLimits kLimits{.max_tokens = 100, .vocab = 1000};
 
