@@ -7,6 +7,7 @@
 #include <bitnet/quant.h>
 #include <bitnet/thread_pool.h>
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -48,6 +49,14 @@ class Engine {
   void eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits);
   // Every position's final hidden state ([tokens.size(), hidden] floats), without the head.
   void eval_hidden(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* hidden);
+
+  // A sequence's cache as bytes: positions 0..n_tokens-1 of every layer's K and V (f16), after a header naming
+  // the shape, so that load_sequence() restores it and the next eval() continues exactly (llama-cpp-python's
+  // save_state / load_state). load_sequence checks the header against this engine (layers, KV width, context)
+  // and names the mismatch; the positions past the saved ones are left as they are. CPU cache only (a backend
+  // keeps its own), and not with dynamic NTK RoPE past the trained context (the tables depend on the history).
+  std::vector<uint8_t> save_sequence(int seq, int64_t n_tokens) const;
+  void load_sequence(int seq, std::span<const uint8_t> bytes);
 
   const Model& model() const { return model_; }
   int64_t context() const { return n_ctx_; }

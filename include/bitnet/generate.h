@@ -23,6 +23,7 @@ struct GenerateOptions {
   std::shared_ptr<const Grammar> grammar;  // optional: the output must match it (grammar.h)
   bool add_bos = true;             // prepend BOS when the tokenizer has one and its files ask for it
   bool parse_special = true;       // control tokens written in the prompt become their ids
+  int top_logprobs = -1;           // >= 0: record each generated token's log-probability and this many alternatives
   int seq = 0;                     // the engine's sequence slot
   // Optional: the tokens the engine's cache already holds for `seq` (positions 0..n-1), e.g. the previous turns
   // of a chat. Only the prompt tokens past the common prefix are evaluated; on return it holds the tokens now
@@ -36,6 +37,7 @@ struct GenerateResult {
   std::string finish_reason;       // "stop" (end of generation or a stop string) or "length"
   int prompt_tokens = 0;
   int reused_tokens = 0;           // prompt tokens found in options.cached (not evaluated again)
+  std::vector<TokenLogprob> logprobs;  // one per generated token when options.top_logprobs >= 0
   double prompt_seconds = 0;
   double generate_seconds = 0;
 };

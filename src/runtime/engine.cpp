@@ -91,6 +91,64 @@ uint16_t* Engine::v_cache(int64_t layer, int seq, int64_t pos) {
   return v_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * kv_dim_;
 }
 
+// Saved cache layout: kSequenceMagic, layers, kv_dim, n_tokens (int64 each), then per layer the K rows and the
+// V rows of positions 0..n_tokens-1 (f16, kv_dim each).
+namespace {
+constexpr int64_t kSequenceMagic = 0x3156'4B'4E'54'42;  // "BTNKV1" (little-endian bytes), the format's version
+constexpr size_t kSequenceHeader = 4 * sizeof(int64_t);
+}  // namespace
+
+std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
+  const TransformerConfig& c = model_.config();
+  BITNET_CHECK(seq >= 0 && seq < n_seq_, "[engine] save_sequence: sequence {} out of range (0..{})", seq, n_seq_ - 1);
+  BITNET_CHECK(n_tokens >= 0 && n_tokens <= n_ctx_, "[engine] save_sequence: {} tokens do not fit the context of {}",
+               n_tokens, n_ctx_);
+  BITNET_CHECK(!backend_, "[engine] save_sequence: the cache lives on the {} backend", backend_ ? backend_->name() : "");
+  BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic || n_ctx_ <= c.context,
+               "[engine] save_sequence: dynamic NTK RoPE past the trained context ({} > {}) depends on the history",
+               n_ctx_, c.context);
+  const size_t row = static_cast<size_t>(kv_dim_) * sizeof(uint16_t), rows = static_cast<size_t>(n_tokens);
+  std::vector<uint8_t> out(kSequenceHeader + 2 * static_cast<size_t>(c.layers) * rows * row);
+  const int64_t header[4] = {kSequenceMagic, c.layers, kv_dim_, n_tokens};
+  std::memcpy(out.data(), header, kSequenceHeader);
+  uint8_t* dst = out.data() + kSequenceHeader;
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (const std::vector<uint16_t>* cache : {&k_cache_, &v_cache_}) {
+      const uint16_t* src = cache->data() + ((l * n_seq_ + seq) * n_ctx_) * kv_dim_;  // positions are contiguous
+      std::memcpy(dst, src, rows * row);
+      dst += rows * row;
+    }
+  return out;
+}
+
+void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
+  const TransformerConfig& c = model_.config();
+  BITNET_CHECK(seq >= 0 && seq < n_seq_, "[engine] load_sequence: sequence {} out of range (0..{})", seq, n_seq_ - 1);
+  BITNET_CHECK(!backend_, "[engine] load_sequence: the cache lives on the {} backend", backend_ ? backend_->name() : "");
+  BITNET_CHECK(bytes.size() >= kSequenceHeader, "[engine] load_sequence: {} bytes is shorter than the {}-byte header",
+               bytes.size(), kSequenceHeader);
+  int64_t header[4];
+  std::memcpy(header, bytes.data(), kSequenceHeader);
+  BITNET_CHECK(header[0] == kSequenceMagic, "[engine] load_sequence: not a saved sequence (bad magic)");
+  BITNET_CHECK(header[1] == c.layers, "[engine] load_sequence: saved with {} layers, this model has {}", header[1],
+               c.layers);
+  BITNET_CHECK(header[2] == kv_dim_, "[engine] load_sequence: saved with a KV width of {}, this model has {}",
+               header[2], kv_dim_);
+  const int64_t n_tokens = header[3];
+  BITNET_CHECK(n_tokens >= 0 && n_tokens <= n_ctx_, "[engine] load_sequence: {} saved tokens do not fit the context of {}",
+               n_tokens, n_ctx_);
+  const size_t row = static_cast<size_t>(kv_dim_) * sizeof(uint16_t), rows = static_cast<size_t>(n_tokens);
+  const size_t want = kSequenceHeader + 2 * static_cast<size_t>(c.layers) * rows * row;
+  BITNET_CHECK(bytes.size() == want, "[engine] load_sequence: {} bytes, expected {} for {} tokens", bytes.size(),
+               want, n_tokens);
+  const uint8_t* src = bytes.data() + kSequenceHeader;
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (std::vector<uint16_t>* cache : {&k_cache_, &v_cache_}) {
+      std::memcpy(cache->data() + ((l * n_seq_ + seq) * n_ctx_) * kv_dim_, src, rows * row);
+      src += rows * row;
+    }
+}
+
 // Half-split ("rotate_half", NeoX) pairing: element i rotates with element i + d/2 inside each head.
 void Engine::rope(float* v, int64_t heads, int32_t pos) const {
   const int64_t d = model_.config().head_dim, half = d / 2;

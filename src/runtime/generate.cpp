@@ -23,7 +23,8 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
                "[generate] the prompt has {} tokens but the context holds {}", ids.size(), engine.context());
   r.prompt_tokens = static_cast<int>(ids.size());
   SequenceGenerator seq(tok,
-                        {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop, .ignore_eos = o.ignore_eos, .grammar = o.grammar},
+                        {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop, .top_logprobs = o.top_logprobs,
+                         .ignore_eos = o.ignore_eos, .grammar = o.grammar},
                         static_cast<int64_t>(ids.size()), engine.context());
   // Reuse the cached prefix; at least the last prompt token is evaluated, for its logits.
   size_t reuse = 0;
@@ -50,6 +51,7 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
     if (o.cached != nullptr) o.cached->push_back(*next);
   }
   r.tokens = seq.tokens();
+  r.logprobs = seq.take_logprobs();
   r.finish_reason = seq.finish_reason();
   r.generate_seconds = seconds_since(t0);
   return r;

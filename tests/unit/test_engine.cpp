@@ -264,6 +264,61 @@ TEST(Engine, RejectsBadInput) {
   EXPECT_THROW(Model::random(c), Error);
 }
 
+// save_sequence / load_sequence (llama-cpp-python's save_state / load_state): save a prefix of sequence 1, clobber
+// it with other tokens, load it back, and the next token's logits equal an uninterrupted run bit for bit.
+TEST(Engine, SavedSequenceRestoresTheCacheBitForBit) {
+  const Model m = Model::random(tiny(FfnActivation::silu, false), 9);
+  const int64_t V = m.config().vocab;
+  const std::vector<int32_t> prompt = {1, 5, 9, 13, 17, 21, 25, 29, 33, 37}, next = {41};
+  Engine ref(m, 32, 2, 16), e(m, 32, 2, 16);
+  ref.eval(1, prompt, 0);
+  const float* pr = ref.eval(1, next, static_cast<int32_t>(prompt.size()));
+  const std::vector<float> want(pr, pr + V);
+
+  e.eval(1, prompt, 0);
+  const std::vector<uint8_t> saved = e.save_sequence(1, static_cast<int64_t>(prompt.size()));
+  EXPECT_EQ(saved.size(), 32 + 2 * 2 * prompt.size() * static_cast<size_t>(m.config().kv_heads * m.config().head_dim) * 2);
+  const std::vector<int32_t> other = {2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24};
+  e.eval(1, other, 0);  // clobber every saved position (and more)
+  const float* clobbered = e.eval(1, next, static_cast<int32_t>(prompt.size()));
+  EXPECT_NE(std::vector<float>(clobbered, clobbered + V), want);
+  e.load_sequence(1, saved);
+  const float* pe = e.eval(1, next, static_cast<int32_t>(prompt.size()));
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(want[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pe[n])) << n;
+
+  // Into another slot, and an empty save.
+  e.load_sequence(0, saved);
+  const float* p0 = e.eval(0, next, static_cast<int32_t>(prompt.size()));
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(want[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(p0[n])) << n;
+  EXPECT_EQ(e.save_sequence(0, 0).size(), 32u);
+
+  // Mismatches are named.
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& err) {
+      return std::string(err.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { e.save_sequence(2, 1); }).find("sequence 2 out of range"), std::string::npos);
+  EXPECT_NE(message([&] { e.save_sequence(0, 33); }).find("do not fit the context of 32"), std::string::npos);
+  std::vector<uint8_t> cut(saved.begin(), saved.end() - 2);
+  EXPECT_NE(message([&] { e.load_sequence(0, cut); }).find("expected"), std::string::npos);
+  EXPECT_NE(message([&] { e.load_sequence(0, std::span<const uint8_t>(saved.data(), 8)); }).find("header"), std::string::npos);
+  std::vector<uint8_t> bad = saved;
+  bad[0] ^= 1;
+  EXPECT_NE(message([&] { e.load_sequence(0, bad); }).find("bad magic"), std::string::npos);
+  TransformerConfig wide = tiny(FfnActivation::silu, false);
+  wide.kv_heads = 4;
+  const Model other_model = Model::random(wide, 9);
+  Engine o(other_model, 32, 1, 16);
+  EXPECT_NE(message([&] { o.load_sequence(0, saved); }).find("KV width of 32, this model has 64"), std::string::npos);
+  Engine small(m, 8, 1, 16);
+  EXPECT_NE(message([&] { small.load_sequence(0, saved); }).find("10 saved tokens do not fit the context of 8"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace bitnet
 
