@@ -37,10 +37,19 @@ from bitnet._core import (
     write_gguf,
     write_safetensors,
 )
-from bitnet.llama import Llama, LlamaGrammar
+from bitnet.llama import (
+    LlamaCache,
+    Llama,
+    LlamaGrammar,
+    LlamaRAMCache,
+    LlamaState,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+)
 
 __all__ = [
-    "BitnetError", "GgufFile", "Llama", "LlamaGrammar", "NbitMatrix", "QuantError", "QuantizedActivations", "QuantizedWeights",
+    "BitnetError", "GgufFile", "Llama", "LlamaCache", "LlamaGrammar", "LlamaRAMCache", "LlamaState",
+    "LogitsProcessorList", "StoppingCriteriaList", "NbitMatrix", "QuantError", "QuantizedActivations", "QuantizedWeights",
     "SafetensorsFile", "TernaryMatrix", "TernaryWeights", "__version__", "convert_model", "dequantize",
     "dequantize_ternary", "memory_stats", "num_threads", "pack_ternary", "packing_bits_per_weight", "quant_error",
     "quantize_absmean", "quantize_activations", "quantize_ternary", "quantize_weights", "release_cached_memory",

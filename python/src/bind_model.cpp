@@ -67,6 +67,43 @@ void bind_model(py::module_& m) {
           },
           py::arg("text"), py::arg("pooling") = "mean", py::arg("norm") = 2, py::arg("truncate") = true,
           "(float32 [rows, n_embd], tokens): the text's pooled final hidden states (rows = tokens for pooling none)")
+      .def_property_readonly("prefix_reuse", &LlamaCore::prefix_reuse)
+      .def(
+          "cached_tokens",
+          [](LlamaCore& c) {
+            const LlamaCore::Slot slot(c);
+            return c.cached_tokens(slot);
+          },
+          "The tokens the cache holds at positions 0..n-1 (what a generation may reuse).")
+      .def(
+          "set_cached_tokens",
+          [](LlamaCore& c, std::vector<int32_t> tokens) {
+            const LlamaCore::Slot slot(c);
+            c.set_cached_tokens(slot, std::move(tokens));
+          },
+          py::arg("tokens"), "States which tokens the cache holds (evaluates nothing).")
+      .def(
+          "save_cache",
+          [](LlamaCore& c, int64_t n) {
+            std::vector<uint8_t> bytes;
+            {
+              const LlamaCore::Slot slot(c);
+              py::gil_scoped_release nogil;
+              bytes = c.save_cache(slot, n);
+            }
+            return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+          },
+          py::arg("n_tokens"), "The cache's first n_tokens positions (every layer's K and V) as bytes.")
+      .def(
+          "load_cache",
+          [](LlamaCore& c, const py::bytes& data, std::vector<int32_t> tokens) {
+            const std::string_view view = data;
+            const LlamaCore::Slot slot(c);
+            py::gil_scoped_release nogil;
+            c.load_cache(slot, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(view.data()), view.size()),
+                         std::move(tokens));
+          },
+          py::arg("data"), py::arg("tokens"), "Restores save_cache's bytes; `tokens` are the ids they hold.")
       .def_property_readonly("n_threads", &LlamaCore::threads)
       .def_property_readonly("path", &LlamaCore::path)
       .def_property_readonly("n_ctx", &LlamaCore::context)
@@ -77,6 +114,15 @@ void bind_model(py::module_& m) {
       .def_property_readonly("architecture", [](const LlamaCore& c) { return c.model().config().arch; })
       .def_property_readonly("token_bos", [](const LlamaCore& c) { return c.tokenizer().bos_id(); })
       .def_property_readonly("token_eos", [](const LlamaCore& c) { return c.tokenizer().eos_id(); })
+      .def_property_readonly("add_bos_default", [](const LlamaCore& c) { return c.tokenizer().add_bos_default(); })
+      .def_property_readonly("bos_piece", [](const LlamaCore& c) {
+        const Tokenizer& t = c.tokenizer();
+        return t.bos_id() >= 0 ? t.token_to_piece(t.bos_id()) : std::string();
+      })
+      .def_property_readonly("eos_piece", [](const LlamaCore& c) {
+        const Tokenizer& t = c.tokenizer();
+        return t.eos_id() >= 0 ? t.token_to_piece(t.eos_id()) : std::string();
+      })
       .def_property_readonly("chat_template", [](const LlamaCore& c) { return c.tokenizer().chat_template(); })
       .def(
           "tokenize",

@@ -41,6 +41,9 @@ GenerateOptions generate_options_from_dict(const py::dict& d) {
         o.stop = {value.cast<std::string>()};
       else
         o.stop = value.cast<std::vector<std::string>>();
+    } else if (k == "top_logprobs") {
+      o.top_logprobs = value.is_none() ? -1 : value.cast<int>();
+      BITNET_CHECK(o.top_logprobs >= -1, "[llama] logprobs must be a non-negative number, got {}", o.top_logprobs);
     } else if (k == "add_bos") {
       o.add_bos = value.cast<bool>();
     } else if (k == "ignore_eos") {
@@ -74,6 +77,12 @@ py::dict generate_result_to_dict(const GenerateResult& r) {
   d["tokens"] = py::cast(r.tokens);
   d["finish_reason"] = r.finish_reason;
   d["prompt_tokens"] = r.prompt_tokens;
+  d["reused_tokens"] = r.reused_tokens;
+  if (!r.logprobs.empty()) {
+    py::list lps;
+    for (const TokenLogprob& lp : r.logprobs) lps.append(py::make_tuple(lp.token, lp.logprob, py::cast(lp.top)));
+    d["logprobs"] = lps;
+  }
   d["prompt_seconds"] = r.prompt_seconds;
   d["generate_seconds"] = r.generate_seconds;
   return d;

@@ -3,6 +3,7 @@
 
 #include <bitnet/gguf.h>
 #include <bitnet/open_model.h>
+#include <bitnet/rope.h>
 
 #include <algorithm>
 
@@ -29,6 +30,8 @@ LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, in
   const int64_t ctx = n_ctx > 0 ? n_ctx : model_->config().context;
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
   engine_ = std::make_unique<Engine>(*model_, ctx, 1, n_batch, pool_.get());
+  const TransformerConfig& c = model_->config();
+  reuse_ok_ = c.rope_scaling.type != RopeType::dynamic || ctx <= c.context;
 }
 
 void LlamaCore::eval(const Slot&, const std::vector<int32_t>& tokens, int64_t start_pos, bool all, float* logits) {
@@ -38,12 +41,35 @@ void LlamaCore::eval(const Slot&, const std::vector<int32_t>& tokens, int64_t st
                "[llama] eval of {} tokens at position {} does not fit the context of {} (reset() or a larger n_ctx)",
                n, start_pos, engine_->context());
   for (int32_t t : tokens) BITNET_CHECK(t >= 0 && t < vocab, "[llama] token id {} is outside the vocabulary of {}", t, vocab);
+  // Positions from start_pos on are overwritten: forget them first, so that an error leaves no stale claim.
+  if (static_cast<int64_t>(cached_.size()) > start_pos) cached_.resize(static_cast<size_t>(start_pos));
+  const bool contiguous = static_cast<int64_t>(cached_.size()) == start_pos;
   if (all) {
     engine_->eval_all(0, tokens, static_cast<int32_t>(start_pos), logits);
   } else {
     const float* last = engine_->eval(0, tokens, static_cast<int32_t>(start_pos));
     std::copy(last, last + vocab, logits);
   }
+  if (contiguous) cached_.insert(cached_.end(), tokens.begin(), tokens.end());
+}
+
+void LlamaCore::set_cached_tokens(const Slot&, std::vector<int32_t> tokens) {
+  BITNET_CHECK(static_cast<int64_t>(tokens.size()) <= engine_->context(),
+               "[llama] {} cached tokens do not fit the context of {}", tokens.size(), engine_->context());
+  cached_ = std::move(tokens);
+}
+
+std::vector<uint8_t> LlamaCore::save_cache(const Slot&, int64_t n) const { return engine_->save_sequence(0, n); }
+
+void LlamaCore::load_cache(const Slot&, std::span<const uint8_t> bytes, std::vector<int32_t> tokens) {
+  cached_.clear();
+  engine_->load_sequence(0, bytes);
+  BITNET_CHECK(bytes.size() >= 32, "[llama] load_state: truncated state");
+  int64_t n = 0;  // Engine::save_sequence's header: magic, layers, kv_dim, n_tokens (int64 each)
+  std::copy_n(bytes.data() + 24, sizeof(n), reinterpret_cast<uint8_t*>(&n));
+  BITNET_CHECK(static_cast<int64_t>(tokens.size()) == n, "[llama] load_state: {} tokens for a cache of {} positions",
+               tokens.size(), n);
+  cached_ = std::move(tokens);
 }
 
 std::vector<int32_t> LlamaCore::tokenize(std::string_view text, bool add_bos, bool special) const {
@@ -74,12 +100,21 @@ LlamaCore::Slot::~Slot() { core_.busy_.store(false); }
 Embeddings LlamaCore::embed(const Slot&, std::string_view text, Pooling pooling, int norm, bool truncate) {
   std::vector<int32_t> ids = tokenizer_->encode(text, tokenizer_->add_bos_default(), /*parse_special=*/true);
   if (truncate && static_cast<int64_t>(ids.size()) > engine_->context()) ids.resize(static_cast<size_t>(engine_->context()));
+  cached_.clear();  // the cache is overwritten
   return embed_tokens(*engine_, ids, pooling, norm);
 }
 
 GenerateResult LlamaCore::generate(const Slot&, std::string_view prompt, const GenerateOptions& options,
                                    const std::function<bool(std::string_view)>& on_text) {
-  return bitnet::generate(*engine_, *tokenizer_, prompt, options, on_text);
+  GenerateOptions o = options;
+  if (!reuse_ok_) cached_.clear();
+  o.cached = &cached_;  // empty: nothing to reuse; updated to what the cache holds afterwards
+  try {
+    return bitnet::generate(*engine_, *tokenizer_, prompt, o, on_text);
+  } catch (...) {
+    cached_.clear();  // the cache may hold part of a prompt: claim nothing
+    throw;
+  }
 }
 
 }  // namespace bitnet::python

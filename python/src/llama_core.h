@@ -14,6 +14,7 @@
 #include <memory>
 #include <atomic>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,9 +60,24 @@ class LlamaCore {
   // when `truncate`, else an error when longer; pooled and normalized (norm -1: not). The cache is overwritten.
   Embeddings embed(const Slot& slot, std::string_view text, Pooling pooling, int norm, bool truncate);
 
-  // Runs bitnet::generate on this model's engine (the caller holds a Slot).
+  // Runs bitnet::generate on this model's engine (the caller holds a Slot), reusing the longest common prefix of
+  // the prompt with cached_tokens() (llama-cpp-python's prefix reuse) unless the model's RoPE forbids it; on
+  // return cached_tokens() holds what the cache now holds (empty after an error).
   GenerateResult generate(const Slot& slot, std::string_view prompt, const GenerateOptions& options,
                           const std::function<bool(std::string_view)>& on_text = nullptr);
+
+  // The tokens the engine's cache holds at positions 0..n-1, as the last eval, generation or set_cached_tokens
+  // left them (llama-cpp-python's input_ids[:n_tokens]). set_cached_tokens only states what the cache holds (it
+  // evaluates nothing): the caller promises those positions were evaluated with those tokens.
+  const std::vector<int32_t>& cached_tokens(const Slot&) const { return cached_; }
+  void set_cached_tokens(const Slot&, std::vector<int32_t> tokens);
+  // Whether a generation may reuse a cached prefix (not with dynamic NTK RoPE past the trained context, whose
+  // rotation of cached keys depends on the longest sequence seen).
+  bool prefix_reuse() const { return reuse_ok_; }
+
+  // The cache's first n positions as bytes (Engine::save_sequence) and back; load also sets cached_tokens.
+  std::vector<uint8_t> save_cache(const Slot&, int64_t n) const;
+  void load_cache(const Slot&, std::span<const uint8_t> bytes, std::vector<int32_t> tokens);
 
  private:
   std::string path_;
@@ -74,6 +90,8 @@ class LlamaCore {
   std::unique_ptr<Engine> engine_;  // refers to model_ and pool_: declared after them
   std::optional<ChatTemplate> chat_template_;  // parsed on first use
   std::atomic<bool> busy_{false};
+  std::vector<int32_t> cached_;  // what the cache holds (see cached_tokens)
+  bool reuse_ok_ = true;
 };
 
 }  // namespace bitnet::python

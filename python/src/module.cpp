@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   bitnet::python::bind_stream(m);
   bitnet::python::bind_convert(m);
   bitnet::python::bind_grammar(m);
+  bitnet::python::bind_sampler(m);
 }

@@ -141,8 +141,8 @@ def test_errors_are_bitnet_errors_with_library_messages(llm, tmp_path):
         llm(PROMPT, stop=[""])
     with pytest.raises(bitnet.BitnetError, match="the prompt has .* tokens but the context holds 512"):
         llm("word " * 1000)
-    with pytest.raises(ValueError, match="logprobs"):
-        llm(PROMPT, logprobs=3)
+    with pytest.raises(ValueError, match="logprobs with echo=True"):
+        llm(PROMPT, logprobs=3, echo=True)
     with pytest.raises(bitnet.BitnetError):
         llm.detokenize([10**9])
 
