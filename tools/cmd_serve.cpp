@@ -83,6 +83,8 @@ void add_serve_command(CLI::App& app, Action& selected) {
   add_device_option(cmd, x->device);
   add_gpu_placement_flags(cmd);
   add_hf_flags(cmd);
+  cmd->add_option("--slot-save-path", o->slot_save_path, "Directory of slot files (POST /slots/{id}?action=save|restore)")
+      ->check(CLI::ExistingDirectory)->envname("LLAMA_ARG_SLOT_SAVE_PATH");
   cmd->add_flag("--embeddings,--embedding", o->embeddings,
                 "Serve /v1/embeddings and /embedding (pooled final hidden states; an engine of their own, beside generation)")
       ->envname("LLAMA_ARG_EMBEDDINGS");

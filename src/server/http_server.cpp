@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "server/api_error.h"
@@ -17,6 +18,7 @@
 #include "server/http_transport.h"
 #include "server/openai_request.h"
 #include "server/server_state.h"
+#include "server/slots_handler.h"
 
 namespace bitnet {
 
@@ -129,8 +131,11 @@ void HttpServer::guarded(const HttpRequest& req, HttpResponse& res, Fn fn) {
 
 // Generation waits for tokens: it runs on the transport's handler threads; everything else is quick.
 Route HttpServer::route(const HttpRequest& req) {
-  const bool generation = req.method == "POST" && (req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
-                                                   req.path == "/chat/completions" || req.path == "/completions");
+  // Everything that waits for the engine: generation, embeddings, slot files.
+  static const std::set<std::string, std::less<>> slow = {
+      "/v1/chat/completions", "/v1/completions", "/chat/completions", "/completions", "/completion", "/infill",
+      "/v1/embeddings", "/embeddings", "/embedding", "/slots"};
+  const bool generation = (req.method == "POST" && slow.count(req.path)) || req.path.rfind("/slots", 0) == 0;
   return Route{[this](const HttpRequest& r, HttpResponse& res) {
                  dispatch(r, res);
                  res.set_header("Access-Control-Allow-Origin", "*");
@@ -216,6 +221,10 @@ void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
       {"POST", "/infill", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
          handle_generation(st, s.counters_, req, res, GenerationRoute::infill);
        }},
+      {"POST", "/chat/completions", [](HttpServer& s, ServerState& st, const HttpRequest& req, HttpResponse& res) {
+         handle_generation(st, s.counters_, req, res, GenerationRoute::chat);
+       }},
+      {"GET", "/slots", [](HttpServer&, ServerState& st, const HttpRequest&, HttpResponse& res) { handle_slots_list(st, res); }},
       {"POST", "/apply-template", [](HttpServer&, ServerState& st, const HttpRequest& req, HttpResponse& res) {
          const ordered_json body = parse_json_body(req.body);
          if (!body.is_object()) throw bad_request("the request body must be a JSON object");
@@ -250,6 +259,13 @@ void HttpServer::dispatch(const HttpRequest& req, HttpResponse& res) {
          reply_json(res, {{"content", utf8_sanitize(st.tokenizer->decode(ids, /*skip_special=*/false))}});
        }},
   };
+  if (p.rfind("/slots/", 0) == 0) {  // /slots/{id}?action=...
+    if (m != "POST") {
+      res.set_header("Allow", "OPTIONS, POST");
+      return reply_error(res, 405, "invalid_request_error", "method " + m + " is not allowed on " + p);
+    }
+    return guarded(req, res, [](ServerState& st, const HttpRequest& r, HttpResponse& out) { handle_slot_action(st, r, out); });
+  }
   std::string allowed;  // the methods the path has, for a 405
   for (const Entry& e : kRoutes) {
     if (p != e.path) continue;

@@ -2,6 +2,9 @@
 #include "server/scheduler.h"
 
 #include <bitnet/error.h>
+#include <fmt/format.h>
+
+#include "server/api_error.h"
 
 #include <cstdio>
 
@@ -123,6 +126,41 @@ void Scheduler::release(Slot& slot) {
   if (idle_locked()) idle_.notify_all();
 }
 
+void Scheduler::run_on_slot(int slot, SlotTask task) {
+  if (slot < 0 || slot >= opt_.slots)
+    throw ApiError(400, "invalid_request_error", fmt::format("slot {} does not exist (0..{})", slot, opt_.slots - 1));
+  std::packaged_task<void()> work([this, slot, &task] {
+    Slot& s = slots_[static_cast<size_t>(slot)];
+    if (s.job) throw ApiError(409, "invalid_request_error", fmt::format("slot {} is processing a request", slot));
+    task(engine_, cached_[static_cast<size_t>(slot)]);
+  });
+  std::future<void> done = work.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_) throw ApiError(503, "unavailable_error", "the server is shutting down");
+    tasks_.push_back([&work] { work(); });
+  }
+  wake_.notify_all();
+  done.get();
+}
+
+std::vector<Scheduler::SlotInfo> Scheduler::slots_info() {
+  std::vector<SlotInfo> out;
+  std::packaged_task<void()> work([this, &out] {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      out.push_back({static_cast<int>(i), slots_[i].job != nullptr, static_cast<int64_t>(cached_[i].size())});
+  });
+  std::future<void> done = work.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_) throw ApiError(503, "unavailable_error", "the server is shutting down");
+    tasks_.push_back([&work] { work(); });
+  }
+  wake_.notify_all();
+  done.get();
+  return out;
+}
+
 void Scheduler::loop() {
   while (true) {
     std::string fail_reason;
@@ -130,7 +168,14 @@ void Scheduler::loop() {
       std::unique_lock lock(mutex_);
       // The timeout lets cancelled queued jobs leave the queue while every slot is busy elsewhere.
       wake_.wait_for(lock, std::chrono::milliseconds(50),
-                     [&] { return stop_ || !fail_reason_.empty() || running_ > 0 || !queue_.empty(); });
+                     [&] { return stop_ || !fail_reason_.empty() || running_ > 0 || !queue_.empty() || !tasks_.empty(); });
+      while (!tasks_.empty()) {  // slot tasks run before admission, so an idle slot is not taken under them
+        auto task = std::move(tasks_.front());
+        tasks_.pop_front();
+        lock.unlock();
+        task();
+        lock.lock();
+      }
       fail_reason = fail_reason_;
       if (!fail_reason.empty()) {
         for (auto& job : queue_) job->fail(503, fail_reason);

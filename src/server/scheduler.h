@@ -11,6 +11,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -55,6 +57,18 @@ class Scheduler {
   // Ends every running and queued job now with `reason` as its error.
   void fail_all(const std::string& reason);
 
+  // Runs `task` on the scheduler thread between two steps, with the engine and the tokens slot `slot` holds in
+  // its cache (which the task may change, keeping them true to the cache), and waits for it. Throws ApiError 409
+  // when the slot is generating, 400 for a slot that does not exist; the task's own exceptions come through.
+  using SlotTask = std::function<void(Engine& engine, std::vector<int32_t>& cached)>;
+  void run_on_slot(int slot, SlotTask task);
+  struct SlotInfo {
+    int id;
+    bool processing;
+    int64_t cached_tokens;
+  };
+  std::vector<SlotInfo> slots_info();  // on the scheduler thread too
+
   const SchedulerOptions& options() const { return opt_; }
   const SchedulerCounters& counters() const { return counters_; }
   const Engine& engine() const { return engine_; }
@@ -88,6 +102,7 @@ class Scheduler {
   std::condition_variable wake_;     // a job arrived, a job was cancelled, or stop
   std::condition_variable idle_;     // the last job finished
   std::deque<std::shared_ptr<Job>> queue_;
+  std::deque<std::function<void()>> tasks_;  // run_on_slot / slots_info, run by loop() between steps
   int running_ = 0;                  // slots holding a job (guarded by mutex_, for wait_idle)
   bool closed_ = false, stop_ = false;
   std::string fail_reason_;          // set by fail_all: the loop fails every job with it
