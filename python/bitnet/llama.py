@@ -888,6 +888,38 @@ class Llama:
 
         return chunks()
 
+    def create_chat_completion_openai_v1(self, *args: Any, **kwargs: Any) -> Any:
+        """create_chat_completion's result as the openai package's types (ChatCompletion, or an iterator of
+        ChatCompletionChunk with stream=True); needs `pip install openai`."""
+        try:
+            from openai.types.chat import ChatCompletion, ChatCompletionChunk
+        except ImportError as e:
+            raise ImportError("create_chat_completion_openai_v1 needs the openai package (pip install openai)") from e
+        out = self.create_chat_completion(*args, **kwargs)
+        if kwargs.get("stream"):
+            return (ChatCompletionChunk(**chunk) for chunk in out)
+        return ChatCompletion(**out)
+
+    @classmethod
+    def from_pretrained(cls, repo_id: str, filename: Optional[str] = None, **kwargs: Any) -> "Llama":
+        """Not provided: bitnet does not download models. Fetch the GGUF (or the Hugging Face directory) and pass
+        its path as model_path."""
+        raise NotImplementedError(f"Llama.from_pretrained({repo_id!r}) is not supported by bitnet: it does not "
+                                  "download models; pass the local path as model_path")
+
+    def tokenizer(self) -> Any:
+        """Not provided: llama-cpp-python's LlamaTokenizer wrapper; use tokenize() / detokenize()."""
+        raise NotImplementedError("Llama.tokenizer() is not supported by bitnet: use llm.tokenize() / "
+                                  "llm.detokenize()")
+
+    @property
+    def ctx(self) -> Any:
+        raise NotImplementedError("Llama.ctx (a llama.cpp context pointer) does not exist in bitnet")
+
+    @property
+    def model(self) -> Any:
+        raise NotImplementedError("Llama.model (a llama.cpp model pointer) does not exist in bitnet")
+
     # ---- helpers ----------------------------------------------------------------------------------------------
     def _options(self, max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
                  presence_penalty, stop, seed, add_bos, grammar=None, logit_bias=None, top_logprobs=None) -> Dict[str, Any]:

@@ -222,3 +222,19 @@ def test_pickle_reloads_the_model(tiny_model):
     assert again.n_ctx() == 64 and again.chat_format == "chatml"
     assert again(PROMPT, max_tokens=4, temperature=0)["choices"][0]["text"] == \
         llm(PROMPT, max_tokens=4, temperature=0)["choices"][0]["text"]
+
+
+def test_openai_v1_types_and_methods_bitnet_does_not_have(llm):
+    from openai.types.chat import ChatCompletion
+
+    out = llm.create_chat_completion_openai_v1(MESSAGES, max_tokens=3, temperature=0)
+    assert isinstance(out, ChatCompletion) and out.choices[0].message.role == "assistant"
+    chunks = list(llm.create_chat_completion_openai_v1(MESSAGES, max_tokens=3, temperature=0, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == out.choices[0].message.content
+    with pytest.raises(NotImplementedError, match="does not download"):
+        bitnet.Llama.from_pretrained("microsoft/bitnet-b1.58-2B-4T-gguf", "ggml-model-i2_s.gguf")
+    with pytest.raises(NotImplementedError, match="tokenize"):
+        llm.tokenizer()
+    assert llm.token_nl() == llm.tokenize(b"\n", add_bos=False)[-1]
+    assert llm.pooling_type() == "mean"
+    assert bitnet.Llama.longest_token_prefix([1, 2, 3], [1, 2, 4]) == 2
