@@ -52,7 +52,7 @@ struct RunOptions {
   bool ignore_eos = false;
   bool escape = true;       // llama.cpp's default: \n \r \t \' \" \\ \xNN in the prompt and -r are processed
   bool verbose = false;
-  bool keep_given = false;
+  int64_t keep = -1;  // --keep: >= 0 turns the context shift on (-1 with -cnv: the system prompt is kept)
   bool jinja = true;
   std::string head = "f16";
   SamplingParams sampling;
@@ -116,11 +116,9 @@ std::pair<int32_t, float> parse_logit_bias(const std::string& v) {
   return {id, v[sign] == '-' ? -bias : bias};
 }
 
-// The refusals that need no model: flags that only mean something in chat mode, --keep, template strings.
+// The refusals that need no model: flags that only mean something in chat mode, template strings.
 void check_options(const RunOptions& o) {
-  BITNET_CHECK(!o.keep_given,
-               "[run] --keep: keeps prompt tokens across a context shift, and bitnet run does not shift the context "
-               "yet (generation stops when the context is full); leave --keep out");
+  BITNET_CHECK(o.keep >= -1, "[run] --keep must be >= 0 (or -1: no context shift outside -cnv), got {}", o.keep);
   BITNET_CHECK(o.jinja, "[run] --no-jinja: bitnet renders every chat template with its own Jinja engine; there is no "
                         "other template engine to switch to");
   if (!o.conversation) {
@@ -201,6 +199,7 @@ int run(RunOptions o) {
   g.ignore_eos = o.ignore_eos;
   g.grammar = grammar;
   g.stop = o.reverse_prompts;  // -r outside chat: a stop string; in chat: it also hands the turn back to the user
+  g.n_keep = o.keep;
   if (!o.conversation) {
     if (o.display_prompt) print(o.prompt);
     const GenerateResult r = generate(engine, *tok, o.prompt, g, print);
@@ -246,7 +245,27 @@ int run(RunOptions o) {
       if (!std::getline(std::cin, line) || line.empty()) break;
     }
     messages.push_back({"user", line});
-    const std::string text = tmpl ? tmpl->render(messages, {bos, eos, true}) : render_bitnet_chat(messages, bos, true);
+    auto render = [&] { return tmpl ? tmpl->render(messages, {bos, eos, true}) : render_bitnet_chat(messages, bos, true); };
+    std::string text = render();
+    // A conversation that outgrows the context loses its oldest turns (the system prompt stays), leaving a
+    // quarter of the context (at most 512 positions) for the answer; an answer that still fills it is shifted.
+    const size_t first_turn = !messages.empty() && messages[0].role == "system" ? 1 : 0;
+    const auto room = static_cast<size_t>(std::min<int64_t>(512, engine.context() / 4));
+    while (tok->encode(text, false, true).size() + room > static_cast<size_t>(engine.context()) &&
+           messages.size() > first_turn + 1) {
+      messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first_turn));
+      if (messages.size() > first_turn + 1 && messages[first_turn].role == "assistant")
+        messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first_turn));
+      std::fprintf(stderr, "[context full: the oldest turn was dropped]\n");
+      text = render();
+    }
+    if (o.keep < 0) {  // keep the system prompt through a shift inside this answer
+      g.n_keep = first_turn ? static_cast<int64_t>(tok->encode(tmpl ? tmpl->render(std::span(messages.data(), 1), {bos, eos, false})
+                                                                     : render_bitnet_chat(std::span(messages.data(), 1), bos, false),
+                                                                false, true).size())
+                            : 0;
+      g.n_keep = std::min<int64_t>(g.n_keep, engine.context() / 2);
+    }
     if (o.verbose) std::fprintf(stderr, "[prompt]\n%s\n[/prompt]\n", text.c_str());
     // The cache keeps the earlier turns: only the new part of the rendered conversation is evaluated.
     g.cached = &cached;
@@ -330,8 +349,10 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_flag("!--no-display-prompt", o->display_prompt, "Do not echo the prompt");
   cmd->add_flag("-v,--verbose", o->verbose, "Print the model, sampling settings, chat template and rendered prompts, "
                                            "and timings per chat turn (stderr)");
-  cmd->add_option_function<int>("--keep", [o](int) { o->keep_given = true; },
-                                "Refused: tokens to keep across a context shift, which is not supported yet");
+  cmd->add_option("--keep", o->keep,
+                  "Context shift: when the context is full, keep this many first tokens and forget half of the rest "
+                  "(as llama.cpp); -1: generation stops at a full context (in -cnv the system prompt is kept and the "
+                  "oldest turns are dropped)")->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_option("--n-gpu-layers,--gpu-layers", o->gpu_layers,
                   "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet; -1: all with --device cuda)");

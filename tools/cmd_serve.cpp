@@ -23,6 +23,8 @@ void add_serve_command(CLI::App& app, Action& selected) {
   auto x = std::make_shared<Extra>();
   struct Files {
     std::string chat_template_file, api_key_file;
+    bool context_shift = false;
+    int64_t keep = 0;
     double timeout = 0;
     bool jinja = true;
   };
@@ -83,6 +85,11 @@ void add_serve_command(CLI::App& app, Action& selected) {
   add_device_option(cmd, x->device);
   add_gpu_placement_flags(cmd);
   add_hf_flags(cmd);
+  cmd->add_flag("--context-shift,!--no-context-shift", f->context_shift,
+                "When a slot's context is full, keep --keep first tokens and forget half of the rest (llama-server's "
+                "--context-shift); off: the answer ends with finish_reason length")->envname("LLAMA_ARG_CONTEXT_SHIFT");
+  cmd->add_option("--keep", f->keep, "Tokens kept from the start of the prompt through a context shift")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20))->capture_default_str();
   cmd->add_option("--slot-save-path", o->slot_save_path, "Directory of slot files (POST /slots/{id}?action=save|restore)")
       ->check(CLI::ExistingDirectory)->envname("LLAMA_ARG_SLOT_SAVE_PATH");
   cmd->add_flag("--embeddings,--embedding", o->embeddings,
@@ -105,6 +112,7 @@ void add_serve_command(CLI::App& app, Action& selected) {
       throw CLI::ValidationError("give --chat-template or --chat-template-file, not both");
     if (!f->api_key_file.empty() && !o->api_key.empty()) throw CLI::ValidationError("give --api-key or --api-key-file, not both");
     if (f->timeout > 0) o->header_timeout_seconds = o->write_timeout_seconds = f->timeout;
+    o->n_keep = f->context_shift ? f->keep : -1;
     selected = [o, f] {
       // Files are read when the command runs, so that a bad path is an error naming it (not a parse failure).
       if (!f->chat_template_file.empty()) o->chat_template = read_regular_file(f->chat_template_file, 1 << 20);

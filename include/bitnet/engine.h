@@ -56,6 +56,11 @@ class Engine {
   // and names the mismatch; the positions past the saved ones are left as they are. CPU cache only (a backend
   // keeps its own), and not with dynamic NTK RoPE past the trained context (the tables depend on the history).
   std::vector<uint8_t> save_sequence(int seq, int64_t n_tokens) const;
+  // Context shift (llama.cpp's): forgets positions [keep, keep + discard) of `seq` and moves positions
+  // [keep + discard, n_past) down by `discard`; their keys are rotated back by `discard` positions (RoPE is a
+  // rotation: R(p - d) = R(-d) R(p)), values move as they are. The sequence then holds n_past - discard positions.
+  // CPU cache only; refused for dynamic NTK RoPE (its rotation depends on the sequence length).
+  void shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_past);
   void load_sequence(int seq, std::span<const uint8_t> bytes);
 
   const Model& model() const { return model_; }

@@ -21,6 +21,7 @@ struct GenerateOptions {
   std::vector<std::string> stop;   // stop strings (not included in the output)
   bool ignore_eos = false;         // end-of-generation ids are never sampled (llama.cpp's --ignore-eos)
   std::shared_ptr<const Grammar> grammar;  // optional: the output must match it (grammar.h)
+  int64_t n_keep = -1;             // >= 0: context shift when full, keeping this many first positions (--keep)
   bool add_bos = true;             // prepend BOS when the tokenizer has one and its files ask for it
   bool parse_special = true;       // control tokens written in the prompt become their ids
   int top_logprobs = -1;           // >= 0: record each generated token's log-probability and this many alternatives
@@ -37,6 +38,7 @@ struct GenerateResult {
   std::string finish_reason;       // "stop" (end of generation or a stop string) or "length"
   int prompt_tokens = 0;
   int reused_tokens = 0;           // prompt tokens found in options.cached (not evaluated again)
+  int context_shifts = 0;          // times the context was full and half of it was forgotten (n_keep >= 0)
   std::vector<TokenLogprob> logprobs;  // one per generated token when options.top_logprobs >= 0
   double prompt_seconds = 0;
   double generate_seconds = 0;

@@ -25,6 +25,10 @@ struct SequenceOptions {
   int top_logprobs = -1;           // >= 0: record each token's log-probability and this many alternatives
   bool ignore_eos = false;         // end-of-generation ids are never sampled (llama.cpp's --ignore-eos)
   std::shared_ptr<const Grammar> grammar;  // optional: the output must match it (GBNF or a JSON schema)
+  // Context shift (llama.cpp's --keep): >= 0, a full context does not end the sequence; the caller shifts the
+  // cache (Engine::shift_sequence: keep the first n_keep positions, forget half of the rest) when needs_shift()
+  // says so, and reports it with shifted(). -1: the sequence ends when the context is full ("length").
+  int64_t n_keep = -1;
 };
 
 // A generated token's log-probability under the model (log-softmax of the raw logits, before sampling) and the
@@ -61,7 +65,12 @@ class SequenceGenerator {
   const std::string& finish_reason() const { return finish_reason_; }  // "stop" or "length" once finished
   const std::string& stop_word() const { return stop_word_; }  // the stop string that ended it, if one did
   const std::vector<int32_t>& tokens() const { return tokens_; }      // generated ids (stop string's included)
-  int64_t position() const { return prompt_tokens_ + static_cast<int64_t>(tokens_.size()); }
+  int64_t position() const { return prompt_tokens_ - shifted_ + static_cast<int64_t>(tokens_.size()); }
+  // With n_keep >= 0: the token step() returned has no room (its position is the context); shift first.
+  bool needs_shift() const { return opt_.n_keep >= 0 && !finished_ && position() - 1 >= n_ctx_; }
+  // (keep, discard) for the shift needs_shift() asks for: llama.cpp's choice, half of what is not kept.
+  std::pair<int64_t, int64_t> shift_plan() const;
+  void shifted(int64_t discard) { shifted_ += discard; }
 
  private:
   void finish(const char* reason, bool flush);
@@ -76,6 +85,7 @@ class SequenceGenerator {
   std::vector<int32_t> excluded_;  // never sampled: the tokenizer's unused ids, and its EOG ids with ignore_eos
   std::vector<uint8_t> allowed_;   // the grammar's token mask (grammar_match.cpp)
   int64_t prompt_tokens_, n_ctx_;
+  int64_t shifted_ = 0;  // positions forgotten by context shifts
   std::vector<int32_t> tokens_;
   std::string pending_;   // decoded text not released yet
   std::string ready_;     // released text not taken yet

@@ -37,6 +37,8 @@ struct ServerOptions {
   SamplingParams sampling;           // defaults of the sampling fields a request leaves out (--temp, --top-k ...)
   int64_t seed = -1;                 // --seed: the default seed of requests (-1: a fresh one per request)
   std::string chat_template;         // --chat-template(-file): a Jinja template used instead of the model's
+  int64_t n_keep = -1;               // --context-shift (--keep N): a full slot keeps N first tokens and forgets half
+                                     // of the rest instead of ending the answer with "length"; -1: off
   std::string slot_save_path;        // --slot-save-path: where /slots/{id}?action=save|restore keep slot files
   bool embeddings = false;           // --embeddings: serve /v1/embeddings and /embedding (an engine of their own)
   std::string pooling = "mean";      // --pooling: none, mean, cls or last (embedding.h)

@@ -98,6 +98,40 @@ constexpr int64_t kSequenceMagic = 0x3156'4B'4E'54'42;  // "BTNKV1" (little-endi
 constexpr size_t kSequenceHeader = 4 * sizeof(int64_t);
 }  // namespace
 
+void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_past) {
+  const TransformerConfig& c = model_.config();
+  BITNET_CHECK(seq >= 0 && seq < n_seq_, "[engine] shift_sequence: sequence {} out of range (0..{})", seq, n_seq_ - 1);
+  BITNET_CHECK(keep >= 0 && discard > 0 && keep + discard <= n_past && n_past <= n_ctx_,
+               "[engine] shift_sequence: keep {} + discard {} must fit the {} positions held (context {})", keep,
+               discard, n_past, n_ctx_);
+  BITNET_CHECK(!backend_, "[engine] shift_sequence: the cache lives on the {} backend", backend_ ? backend_->name() : "");
+  BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic,
+               "[engine] shift_sequence: dynamic NTK RoPE rotates by the sequence length; its cache cannot be shifted");
+  const auto& vk = kernels::vector_kernels();
+  const int64_t d = c.head_dim, half = d / 2;
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half)), row(static_cast<size_t>(kv_dim_));
+  for (int64_t i = 0; i < half; ++i) {  // R(-discard), without the attention factor (the keys carry it already)
+    const double angle = -static_cast<double>(discard) * rope_freq_.inv_freq[static_cast<size_t>(i)];
+    cs[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle));
+    sn[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle));
+  }
+  for (int64_t l = 0; l < c.layers; ++l) {
+    for (int64_t p = keep + discard; p < n_past; ++p) {
+      vk.f16_to_f32(k_cache(l, seq, p), row.data(), kv_dim_);
+      for (int64_t h = 0; h < c.kv_heads; ++h) {
+        float* x = row.data() + h * d;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = x[i], b = x[i + half];
+          x[i] = a * cs[static_cast<size_t>(i)] - b * sn[static_cast<size_t>(i)];
+          x[i + half] = b * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
+        }
+      }
+      vk.f32_to_f16(row.data(), k_cache(l, seq, p - discard), kv_dim_);
+      std::memmove(v_cache(l, seq, p - discard), v_cache(l, seq, p), static_cast<size_t>(kv_dim_) * sizeof(uint16_t));
+    }
+  }
+}
+
 std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
   const TransformerConfig& c = model_.config();
   BITNET_CHECK(seq >= 0 && seq < n_seq_, "[engine] save_sequence: sequence {} out of range (0..{})", seq, n_seq_ - 1);

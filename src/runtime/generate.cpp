@@ -24,7 +24,7 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
   r.prompt_tokens = static_cast<int>(ids.size());
   SequenceGenerator seq(tok,
                         {.max_tokens = o.max_tokens, .sampling = o.sampling, .stop = o.stop, .top_logprobs = o.top_logprobs,
-                         .ignore_eos = o.ignore_eos, .grammar = o.grammar},
+                         .ignore_eos = o.ignore_eos, .grammar = o.grammar, .n_keep = o.n_keep},
                         static_cast<int64_t>(ids.size()), engine.context());
   // Reuse the cached prefix; at least the last prompt token is evaluated, for its logits.
   size_t reuse = 0;
@@ -47,6 +47,13 @@ GenerateResult generate(Engine& engine, const Tokenizer& tok, std::string_view p
       if (on_text && !on_text(text)) seq.stop();
     }
     if (!next || seq.finished()) break;
+    if (seq.needs_shift()) {  // the context is full: forget half of what is not kept, as llama.cpp does
+      const auto [keep, discard] = seq.shift_plan();
+      engine.shift_sequence(o.seq, keep, discard, seq.position() - 1);
+      seq.shifted(discard);
+      if (o.cached != nullptr) o.cached->erase(o.cached->begin() + keep, o.cached->begin() + keep + discard);
+      ++r.context_shifts;
+    }
     logits = engine.eval(o.seq, std::span<const int32_t>(&*next, 1), static_cast<int32_t>(seq.position() - 1));
     if (o.cached != nullptr) o.cached->push_back(*next);
   }

@@ -50,6 +50,8 @@ SequenceGenerator::SequenceGenerator(const Tokenizer& tokenizer, SequenceOptions
       n_ctx_(n_ctx) {
   BITNET_CHECK(prompt_tokens > 0 && prompt_tokens < n_ctx,
                "[generate] the prompt has {} tokens but the context holds {}", prompt_tokens, n_ctx);
+  BITNET_CHECK(opt_.n_keep < 0 || opt_.n_keep < n_ctx - 2,
+               "[generate] --keep {} leaves nothing to shift out of a context of {}", opt_.n_keep, n_ctx);
   excluded_ = tok_.unused_ids();
   if (opt_.ignore_eos) {
     excluded_.insert(excluded_.end(), tok_.eog_ids().begin(), tok_.eog_ids().end());
@@ -105,11 +107,17 @@ std::optional<int32_t> SequenceGenerator::step(const float* logits, int64_t mode
   ready_.append(pending_, 0, ready);
   pending_.erase(0, ready);
   const bool budget_spent = opt_.max_tokens >= 0 && static_cast<int64_t>(tokens_.size()) >= opt_.max_tokens;
-  if (budget_spent || position() >= n_ctx_) {  // no room for (or no need of) another token
+  if (budget_spent || (opt_.n_keep < 0 && position() >= n_ctx_)) {  // no room for (or no need of) another token
     finish("length", true);
     return std::nullopt;
   }
   return id;
+}
+
+std::pair<int64_t, int64_t> SequenceGenerator::shift_plan() const {
+  const int64_t n_past = position() - 1;
+  const int64_t keep = std::min(opt_.n_keep, n_past - 2);
+  return {keep, std::max<int64_t>(1, (n_past - keep) / 2)};
 }
 
 void SequenceGenerator::stop() {

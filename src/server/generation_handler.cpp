@@ -200,7 +200,8 @@ void handle_generation(ServerState& st, HttpCounters& http, const HttpRequest& r
   ordered_json body = parse_json_body(req.body);
   if (route == GenerationRoute::infill) body = infill_body(tok, std::move(body));
   auto g = std::make_shared<GenerationRequest>(
-      parse_generation_request(body, chat, {st.options.max_tokens, tok.vocab_size(), st.options.sampling}));
+      parse_generation_request(body, chat, {st.options.max_tokens, tok.vocab_size(), st.options.sampling, st.options.seed}));
+  g->options.n_keep = st.options.n_keep;
   std::vector<int32_t> ids = prompt_tokens(st, *g);
   const auto prompt_count = static_cast<int>(ids.size());
   const int64_t n_ctx = scheduler.options().context;

@@ -18,6 +18,7 @@ std::string prometheus_text(const Scheduler& scheduler, const HttpCounters& http
   const double prompt_s = c.prompt_seconds.load(), generate_s = c.generate_seconds.load();
   std::string out;
   metric(out, "llamacpp:prompt_tokens_total", "counter", "Prompt tokens processed.", prompt_tokens);
+  metric(out, "bitnet:context_shifts_total", "counter", "Times a full slot forgot half its history (--context-shift).", static_cast<double>(c.context_shifts.load()));
   metric(out, "bitnet:prompt_tokens_cached_total", "counter", "Prompt tokens found in a slot's cache (cache_prompt), not evaluated.", static_cast<double>(c.cached_prompt_tokens.load()));
   metric(out, "llamacpp:prompt_seconds_total", "counter", "Prompt processing time (decode steps shared out by tokens).", prompt_s);
   metric(out, "llamacpp:tokens_predicted_total", "counter", "Tokens generated.", generated);

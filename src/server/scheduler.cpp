@@ -228,7 +228,17 @@ void Scheduler::step() {
     Slot& s = slots_[i];
     s.logits_row = -1;
     if (!s.job || s.prefilled < s.job->prompt().size()) continue;
-    const auto pos = static_cast<int32_t>(s.job->generator().position() - 1);
+    SequenceGenerator& gen = s.job->generator();
+    if (gen.needs_shift()) {  // --context-shift: the slot is full; forget half of what is not kept
+      const auto [keep, discard] = gen.shift_plan();
+      engine_.shift_sequence(static_cast<int>(i), keep, discard, gen.position() - 1);
+      gen.shifted(discard);
+      std::vector<int32_t>& c = cached_[i];
+      c.erase(c.begin() + std::min<int64_t>(keep, static_cast<int64_t>(c.size())),
+              c.begin() + std::min<int64_t>(keep + discard, static_cast<int64_t>(c.size())));
+      counters_.context_shifts.fetch_add(1);
+    }
+    const auto pos = static_cast<int32_t>(gen.position() - 1);
     batch_.push_back({s.next_token, pos, static_cast<int32_t>(i), true});
     s.logits_row = rows++;
     ++decode_tokens;

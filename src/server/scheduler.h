@@ -32,7 +32,8 @@ struct SchedulerOptions {
 // Counters for /metrics, updated by the scheduler thread, read by anyone.
 struct SchedulerCounters {
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0}, decode_steps{0};
-  std::atomic<uint64_t> cached_prompt_tokens{0};  // prompt tokens taken from a slot's cache instead of evaluated
+  std::atomic<uint64_t> cached_prompt_tokens{0};
+  std::atomic<uint64_t> context_shifts{0};        // --context-shift: times a full slot forgot half its history  // prompt tokens taken from a slot's cache instead of evaluated
   std::atomic<uint64_t> jobs_finished{0}, jobs_cancelled{0}, jobs_failed{0};
   std::atomic<double> prompt_seconds{0}, generate_seconds{0};  // step time shared out by tokens
   std::atomic<double> first_token_seconds{0};                  // sum over jobs: submit -> first token

@@ -320,12 +320,18 @@ TEST_F(CliFlags, EscapesInThePromptAreProcessed) {
   EXPECT_EQ(out.rfind("a\\nb", 0), 0u) << out;
 }
 
-TEST_F(CliFlags, KeepAndChatOnlyFlagsAreRefused) {
+TEST_F(CliFlags, KeepShiftsTheContextAndChatOnlyFlagsAreRefused) {
   int status = 0;
-  std::string out = run_cli("run -m " + model + " -p x --keep 16", &status);
+  // --keep turns the context shift on: -n 60 past a 32-position context runs to its budget.
+  std::string out = run_cli("run -m " + model + " -p x -c 32 -n 60 --ignore-eos --temp 0 --keep 1 -v", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(contains(out, "generated: 60 tokens")) << out;
+  out = run_cli("run -m " + model + " -p x -c 32 -n 60 --ignore-eos --temp 0", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_FALSE(contains(out, "generated: 60 tokens")) << out;  // without: it stops at the full context
+  out = run_cli("run -m " + model + " -p x --keep -5", &status);
   EXPECT_NE(status, 0);
   EXPECT_TRUE(contains(out, "--keep")) << out;
-  EXPECT_TRUE(contains(out, "context shift")) << out;
   out = run_cli("run -m " + model + " -p x -cnv --chat-template chatml < /dev/null", &status);
   EXPECT_NE(status, 0);
   EXPECT_TRUE(contains(out, "--chat-template 'chatml'")) << out;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cstring>
 #include <cmath>
 #include <random>
 
@@ -421,6 +422,50 @@ TEST(Perplexity, MatchesLlamaPerplexityComputedTokenByToken) {
   // llama.cpp needs two chunks' worth of tokens.
   EXPECT_THROW(perplexity(batched, std::span<const int32_t>(tokens.data(), 31), {.n_ctx = 16}), Error);
   EXPECT_EQ(perplexity(batched, tokens, {.n_ctx = 16, .max_chunks = 1}).chunks, 1);
+}
+
+}  // namespace
+}  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// Context shift: the first layer's keys and values depend on each token alone (no attention before them), so
+// after shifting they must be what a fresh engine computes for the kept tokens at their new positions: values
+// exactly, keys up to f16 rounding of the re-rotation.
+TEST(Engine, ContextShiftRotatesKeysToTheirNewPositions) {
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  const Model m = Model::random(c, 11);
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back((i * 37 + 5) % static_cast<int32_t>(c.vocab));
+  const int64_t keep = 4, discard = 15, n = 40;
+  Engine shifted(m, 64);
+  shifted.eval(0, tokens, 0);
+  shifted.shift_sequence(0, keep, discard, n);
+  std::vector<int32_t> kept(tokens.begin(), tokens.begin() + keep);
+  kept.insert(kept.end(), tokens.begin() + keep + discard, tokens.end());
+  Engine fresh(m, 64);
+  fresh.eval(0, kept, 0);
+  const auto a = shifted.save_sequence(0, n - discard), b = fresh.save_sequence(0, n - discard);
+  ASSERT_EQ(a.size(), b.size());
+  const size_t header = 32, rows = static_cast<size_t>(n - discard), width = static_cast<size_t>(c.kv_heads * c.head_dim);
+  const auto* ka = reinterpret_cast<const uint16_t*>(a.data() + header);
+  const auto* kb = reinterpret_cast<const uint16_t*>(b.data() + header);
+  double worst = 0;
+  for (size_t i = 0; i < rows * width; ++i) {  // layer 0's keys
+    const float x = f16_to_f32(ka[i]), y = f16_to_f32(kb[i]);
+    worst = std::max(worst, static_cast<double>(std::fabs(x - y)) / std::max(1.0f, std::fabs(y)));
+  }
+  EXPECT_LT(worst, 4e-3);  // f16 rounding of a rotated key (2^-11 relative) plus the re-rotation's own
+  EXPECT_EQ(std::memcmp(ka + rows * width, kb + rows * width, rows * width * 2), 0);  // layer 0's values, moved as they are
+  // Positions before `keep` are untouched: those rows equal bit for bit.
+  EXPECT_EQ(std::memcmp(ka, kb, static_cast<size_t>(keep) * width * 2), 0);
+  // It still decodes: the next token at the shifted position.
+  const int32_t next = 7;
+  const float* l = shifted.eval(0, std::span<const int32_t>(&next, 1), static_cast<int32_t>(n - discard));
+  EXPECT_TRUE(std::isfinite(l[0]));
+  EXPECT_THROW(shifted.shift_sequence(0, 10, 30, 26), Error);  // more than it holds
+  EXPECT_THROW(shifted.shift_sequence(0, 0, 0, 10), Error);
 }
 
 }  // namespace

@@ -142,3 +142,39 @@ TEST(RunCommand, GeneratesTheSameTextTwiceAndStopsAtTheBudget) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+class ContextShift : public test::Gpt2TinyModelTest<12> {};
+
+// With n_keep, a full context forgets half of what is not kept and generation goes on to its budget; without,
+// it ends at the context. The cache record (options.cached) follows the shifts.
+TEST_F(ContextShift, GenerationGoesOnPastTheContext) {
+  GenerateOptions o;
+  o.max_tokens = 100;
+  o.ignore_eos = true;
+  o.sampling.temperature = 0;
+  o.sampling.repeat_penalty = 1.3f;
+  Engine small(*model_, 48);
+  const GenerateResult stopped = generate(small, *tokenizer_, "Hello world, this is a test", o);
+  EXPECT_EQ(stopped.finish_reason, "length");
+  EXPECT_LT(stopped.tokens.size(), 48u);
+  EXPECT_EQ(stopped.context_shifts, 0);
+  o.n_keep = 4;
+  std::vector<int32_t> cached;
+  o.cached = &cached;
+  const GenerateResult shifted = generate(small, *tokenizer_, "Hello world, this is a test", o);
+  EXPECT_EQ(shifted.tokens.size(), 100u);
+  EXPECT_GE(shifted.context_shifts, 2);
+  EXPECT_LT(cached.size(), 48u);
+  const auto prompt = tokenizer_->encode("Hello world, this is a test", false, true);
+  EXPECT_TRUE(std::equal(prompt.begin(), prompt.begin() + 4, cached.begin()));  // the kept tokens stay first
+  // Until the first shift, the text is the unshifted one.
+  EXPECT_TRUE(std::equal(stopped.tokens.begin(), stopped.tokens.end(), shifted.tokens.begin()));
+  o.n_keep = 46;
+  EXPECT_THROW(generate(small, *tokenizer_, "Hello", o), Error);  // nothing left to shift out
+}
+
+}  // namespace
+}  // namespace bitnet
