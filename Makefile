@@ -15,7 +15,11 @@ python: setup
 
 # The main job: text from the bundled model, a 2M-parameter BitNet b1.58 trained by this project on the King
 # James Bible (models/README.md; scripts/train_kjv.sh re-trains it).
-run: release
+# Only what it needs: the build's Debian packages (no Python, no torch) and the CLI target.
+run:
+	@scripts/setup.sh build
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j$(JOBS) --target bitnet_cli
 	./build/release/bitnet run -m models/kjv-bitnet-2m.gguf -p "And God said" -n 64 --seed 1
 
 # Everything that must pass: release unit tests, the Python package's tests (pytest), the same unit tests under

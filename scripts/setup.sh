@@ -2,17 +2,23 @@
 # One idempotent set-up for bitnet: the Debian packages the build needs and a project-local Python venv
 # (.venv) holding the PyPI packages the tests use as independent oracles. Safe to run again: it installs
 # only what is missing and says what it did.
+#   scripts/setup.sh        everything `make test` needs (the default)
+#   scripts/setup.sh build  only what building the `bitnet` CLI needs (`make run`): no venv, no Arm toolchain
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-all}
+[[ $MODE == all || $MODE == build ]] || { echo "setup: unknown mode '$MODE' (all, build)" >&2; exit 2; }
 
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
+  libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
+)
+[[ $MODE == build ]] || DEBIAN_PACKAGES+=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
   bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
-  libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
   openssl                           # the TLS test makes a self-signed certificate
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
@@ -48,6 +54,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: Debian packages present (${#DEBIAN_PACKAGES[@]} checked)"
+fi
+
+if [[ $MODE == build ]]; then
+  exit 0  # the CLI needs no Python
 fi
 
 PY=${PYTHON:-python3}

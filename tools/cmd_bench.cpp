@@ -17,6 +17,7 @@
 #include <random>
 
 #include "commands.h"
+#include "progress.h"
 
 namespace bitnet::cli {
 
@@ -137,8 +138,11 @@ int run_bench(const BenchOptions& o) {
   const HeadType head = parse_head_type(o.head);
   std::vector<std::string> notes;
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
-  const Model model = o.model.empty() ? Model::random(TransformerConfig::bitnet_2b4t(), 1, head)
-                                      : Model::load(o.model, LoadOptions{head, o.quantize}, &notes);
+  const Model model = [&] {
+    if (!o.model.empty()) return Model::load(o.model, LoadOptions{head, o.quantize}, &notes);
+    Progress bar("random 2b4t", "layers");
+    return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); });
+  }();
   print_load_notes(notes);
   const std::vector<std::pair<int, int>> pgs = parse_prompt_gen(o.prompt_gen);
   int max_prompt = *std::max_element(o.prompt.begin(), o.prompt.end());

@@ -7,30 +7,10 @@
 #include <chrono>
 
 #include "commands.h"
+#include "progress.h"
 
 namespace bitnet::cli {
 
-namespace {
-// A progress bar on stderr that appears only once a conversion has run for more than a second.
-class Progress {
- public:
-  void operator()(size_t done, size_t total, const std::string& name) {
-    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    if (t < 1.0 && done < total) return;
-    if (t < 1.0 && !shown_) return;
-    shown_ = true;
-    const int width = 30;
-    const int fill = total ? static_cast<int>(width * done / total) : width;
-    fmt::print(stderr, "\r[{}{}] {:3}% {}/{} {:<40.40}", std::string(fill, '#'), std::string(width - fill, ' '),
-               total ? 100 * done / total : 100, done, total, name);
-    if (done == total) fmt::print(stderr, "\n");
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  bool shown_ = false;
-};
-}  // namespace
 
 void add_convert_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("convert", "Convert HF safetensors or GGUF to GGUF (ternary type of choice), or GGUF to safetensors");
@@ -64,8 +44,8 @@ void add_convert_command(CLI::App& app, Action& selected) {
       o.max_shard_bytes = a->shard_mib << 20;
       if (!a->convention.empty())
         o.scale_convention = a->convention == "multiply" ? ScaleConvention::multiply : ScaleConvention::divide;
-      auto bar = std::make_shared<Progress>();
-      if (!a->quiet && isatty(STDERR_FILENO)) o.progress = [bar](size_t d, size_t t, const std::string& n) { (*bar)(d, t, n); };
+      auto bar = std::make_shared<Progress>("convert", "tensors");
+      if (!a->quiet) o.progress = [bar](size_t d, size_t t, const std::string& n) { bar->update(static_cast<int64_t>(d), static_cast<int64_t>(t), n); };
       const auto t0 = std::chrono::steady_clock::now();
       const ConvertSummary s = convert_model(a->input, a->output, o);
       if (!a->quiet) {

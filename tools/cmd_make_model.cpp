@@ -5,19 +5,38 @@
 #include <bitnet/error.h>
 #include <bitnet/gguf.h>
 #include <bitnet/model.h>
+#include <bitnet/model_config.h>
+#include <bitnet/model_files.h>
+#include <bitnet/tokenizer.h>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "commands.h"
+#include "progress.h"
 
 namespace bitnet::cli {
 namespace {
 
-// The tokenizer.* metadata of a vocab GGUF, and the vocabulary size it defines.
+// The tokenizer.* metadata of a vocab GGUF (or of a Hugging Face tokenizer.json, converted as `bitnet convert`
+// converts one), and the vocabulary size it defines.
 std::vector<std::pair<std::string, GgufValue>> tokenizer_keys(const std::string& path, int64_t& vocab) {
+  if (std::filesystem::is_directory(path) || path.ends_with(".json")) {
+    const std::filesystem::path dir = std::filesystem::is_directory(path) ? std::filesystem::path(path)
+                                                                           : std::filesystem::path(path).parent_path();
+    BITNET_CHECK(std::filesystem::path(path).filename() == "tokenizer.json" || std::filesystem::is_directory(path),
+                 "[{}] --vocab takes a vocab GGUF, a tokenizer.json or the directory holding it", path);
+    const auto tok = Tokenizer::from_hf(dir.string());  // bos / eos from tokenizer_config.json when it is there
+    ModelConfig cfg;
+    cfg.vocab_size = tok->vocab_size();
+    if (tok->bos_id() >= 0) cfg.bos_token_id = tok->bos_id();
+    if (tok->eos_id() >= 0) cfg.eos_token_ids = {tok->eos_id()};
+    vocab = cfg.vocab_size;
+    return hf_tokenizer_to_gguf(dir.string(), cfg, nullptr);
+  }
   const GgufFile file = GgufFile::open(path);
   std::vector<std::pair<std::string, GgufValue>> keys;
   for (const auto& [key, value] : file.metadata())
@@ -54,8 +73,10 @@ void add_make_model_command(CLI::App& app, Action& selected) {
       ->check(CLI::IsMember({"bitnet-b1.58-2b4t", "tiny"}));
   cmd->add_option("output", o->output, "Output GGUF file")->required();
   cmd->add_option("-t,--type", o->type, "Ternary type of the projections")->check(CLI::IsMember({"i2_s", "tq2_0", "tq1_0"}));
-  cmd->add_option("--vocab", o->vocab, "Copy the tokenizer of this vocab GGUF (its size sets the vocabulary)")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--vocab", o->vocab,
+                  "Copy the tokenizer of this vocab GGUF, or convert a Hugging Face tokenizer.json (file or directory); "
+                  "its size sets the vocabulary")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--chat-template", o->chat_template, "Jinja chat template file to store as tokenizer.chat_template")
       ->check(CLI::ExistingFile);
   cmd->add_option("--seed", o->seed, "Random seed");
@@ -75,7 +96,8 @@ void add_make_model_command(CLI::App& app, Action& selected) {
       } else {
         config.vocab = vocab;
       }
-      Model m = Model::random(config, o->seed);
+      Progress bar("make-model", "layers");
+      Model m = Model::random(config, o->seed, HeadType::f16, [&](int64_t d, int64_t t) { bar.update(d, t); });
       m.description = "random " + o->arch;
       m.save_gguf(o->output, parse_ggml_type(o->type), extra);
       fmt::print("wrote {} ({} layers, {:.2f} B parameters, vocab {}, {}{}) in {:.1f} s\n", o->output,

@@ -12,6 +12,11 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "progress.h"
+
+#include <unistd.h>
+
+#include <optional>
 
 namespace bitnet::cli {
 
@@ -62,11 +67,25 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       const int64_t chunks = static_cast<int64_t>(ids.size()) / o->ctx;
       fmt::print(stderr, "perplexity: {} tokens; calculating perplexity over {} chunks, n_ctx={}, batch_size={}\n",
                  ids.size(), o->chunks >= 0 ? std::min<int64_t>(chunks, o->chunks) : chunks, o->ctx, batch);
+      // llama-perplexity's running list goes to stdout as each chunk ends; on a terminal, where it would break
+      // the progress line, the line shows the running value and the list comes at the end.
+      const bool one_line = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+      std::string list;
+      std::optional<Progress> bar;
+      bar.emplace("perplexity", "chunks");
       const PerplexityResult r = perplexity(engine, ids, {o->ctx, add_bos ? tok->bos_id() : -1, o->chunks},
-                                            [](int64_t c, int64_t, double ppl) {
-                                              fmt::print("[{}]{:.4f},", c, ppl);
+                                            [&](int64_t c, int64_t total, double ppl) {
+                                              const std::string item = fmt::format("[{}]{:.4f},", c, ppl);
+                                              bar->update(c, total, fmt::format("PPL {:.4f}", ppl));
+                                              if (one_line) {
+                                                list += item;
+                                                return;
+                                              }
+                                              fmt::print("{}", item);
                                               std::fflush(stdout);
                                             });
+      bar.reset();  // ends the progress line before the list
+      if (one_line) fmt::print("{}", list);
       fmt::print("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", r.perplexity, r.perplexity_error);
       std::fflush(stdout);
       fmt::print(stderr, "mean NLL {:.6f} nats over {} scored tokens in {} chunks\n", r.mean_nll, r.scored_tokens,

@@ -7,6 +7,7 @@
 #include <bitnet/tensor.h>
 #include <bitnet/ternary.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,7 +95,9 @@ class Model {
   static Model from_weights(const TransformerConfig& config, const Tensor& embedding, std::vector<LayerWeights> layers,
                             std::vector<float> output_norm, const Tensor& head = Tensor(), HeadType head_type = HeadType::f16);
   // Random ternary weights and a random embedding with this shape (benchmarks and tests).
-  static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16);
+  // progress(layers done, layers), may be null: a 2B-parameter shape takes half a minute.
+  static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16,
+                      const std::function<void(int64_t, int64_t)>& progress = nullptr);
 
   const TransformerConfig& config() const { return config_; }
   const std::vector<LayerWeights>& layers() const { return layers_; }

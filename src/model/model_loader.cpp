@@ -205,7 +205,8 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
   return m;
 }
 
-Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType head) {
+Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType head,
+                    const std::function<void(int64_t, int64_t)>& progress) {
   config.validate();
   Model m;
   m.config_ = config;
@@ -239,6 +240,7 @@ Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType hea
     w.w_up = ternary(config.ffn, config.hidden);
     w.w_down = ternary(config.hidden, config.ffn);
     m.layers_.push_back(std::move(w));
+    if (progress) progress(l + 1, config.layers);
   }
   m.output_norm_ = norm(config.hidden);
   m.embedding_ = Tensor::empty({config.vocab, config.hidden}, DType::f16);
