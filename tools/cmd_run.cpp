@@ -338,6 +338,10 @@ void add_run_command(CLI::App& app, Action& selected) {
   cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens the penalties look back");
   cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "Presence penalty (0: off)");
   cmd->add_option("--frequency-penalty", o->sampling.frequency_penalty, "Frequency penalty (0: off)");
+  cmd->add_option("--typical", o->sampling.typical_p, "Locally typical sampling, p (1: off)");
+  cmd->add_option("--mirostat", o->sampling.mirostat, "Mirostat 1 or 2 picks instead of top-k/top-p/min-p (0: off)");
+  cmd->add_option("--mirostat-ent", o->sampling.mirostat_tau, "Mirostat's target entropy tau");
+  cmd->add_option("--mirostat-lr", o->sampling.mirostat_eta, "Mirostat's learning rate eta");
   cmd->add_option("-s,--seed", o->seed, "Random seed (-1: draw one; the seed used is printed on stderr)")
       ->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--conversation,!--no-conversation", o->conversation,

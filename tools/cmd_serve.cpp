@@ -73,6 +73,10 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Default tokens the penalties look back")->capture_default_str();
   cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "Default presence penalty (0: off)")->capture_default_str();
   cmd->add_option("--frequency-penalty", o->sampling.frequency_penalty, "Default frequency penalty (0: off)")->capture_default_str();
+  cmd->add_option("--typical", o->sampling.typical_p, "Default typical_p (1: off)")->capture_default_str();
+  cmd->add_option("--mirostat", o->sampling.mirostat, "Default mirostat: 0 off, 1 or 2")->capture_default_str();
+  cmd->add_option("--mirostat-ent", o->sampling.mirostat_tau, "Default mirostat_tau")->capture_default_str();
+  cmd->add_option("--mirostat-lr", o->sampling.mirostat_eta, "Default mirostat_eta")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Default seed of requests (-1: a fresh one per request)")->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()))->capture_default_str();
   // The flag of earlier versions, kept so that scripts using it go on working.

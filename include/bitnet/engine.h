@@ -82,6 +82,8 @@ class Engine {
   void attention(int64_t layer, std::span<const BatchToken> batch);
   void plan_attention(std::span<const BatchToken> batch);
   void allocate_attention_scratch();
+  template <class Out>
+  void eval_every_position(int seq, std::span<const int32_t> tokens, int32_t start_pos, Out out);
   int64_t attention_block_tokens() const;
   void embed(std::span<const BatchToken> batch);
   void rope(float* v, int64_t heads, int32_t pos) const;

@@ -37,13 +37,18 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
   int32_t repeat_last_n = 64;
+  float typical_p = 1.0f;       // locally typical sampling (Meister et al.); >= 1: off
+  int32_t mirostat = 0;         // 1 or 2: Mirostat v1 / v2 picks instead of top-k/top-p/min-p (llama.cpp's)
+  float mirostat_tau = 5.0f;    // target surprise (bits)
+  float mirostat_eta = 0.1f;    // learning rate of mu
   uint64_t seed = 0xB17E7;
   // Added to a token's logit before any sampler runs (OpenAI's logit_bias); -infinity bans the token.
   std::vector<std::pair<int32_t, float>> logit_bias;
   void validate() const;        // throws naming the out-of-range value (NaN included)
 };
 
-// penalties -> top-k -> top-p -> min-p -> temperature -> random pick (or greedy when temperature <= 0).
+// penalties -> top-k -> typical -> top-p -> min-p -> temperature -> random pick (or greedy when temperature <= 0);
+// with mirostat: penalties -> temperature -> mirostat's pick (llama.cpp's chains).
 class SamplerChain : public Sampler {
  public:
   explicit SamplerChain(const SamplingParams& params);

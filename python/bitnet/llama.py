@@ -431,16 +431,16 @@ class Llama:
 
     def _sampler(self, top_k, top_p, min_p, typical_p, temp, repeat_penalty, frequency_penalty, presence_penalty,
                  tfs_z, mirostat_mode, mirostat_eta, mirostat_tau, penalize_nl, grammar) -> "_core.Sampler":
-        _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
-                               mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
+        extras = _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
+                                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
         if penalize_nl is not True:
             raise ValueError(f"penalize_nl={penalize_nl!r} is not supported: the penalties apply to every token, "
                              "newline included")
         options = self._options(None, temp, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
                                 presence_penalty, None, None, add_bos=True, grammar=grammar)
-        return _core.Sampler(self._engine, {k: options[k] for k in (
+        return _core.Sampler(self._engine, {**{k: options[k] for k in (
             "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "frequency_penalty", "presence_penalty",
-            "repeat_last_n", "seed", "grammar")})
+            "repeat_last_n", "seed", "grammar")}, **extras})
 
     def sample(
         self,
@@ -688,8 +688,8 @@ class Llama:
         _unsupported(suffix=(suffix, None, "infill is not implemented"),
                      stopping_criteria=(stopping_criteria, None, "per-token Python callbacks run in Llama.generate()"),
                      logits_processor=(logits_processor, None, "per-token Python callbacks run in Llama.generate()"))
-        _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
-                               mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
+        extras = _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
+                                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
         if logprobs is not None:
             if isinstance(logprobs, bool) or not isinstance(logprobs, int) or logprobs < 0:
                 raise ValueError(f"logprobs must be None or a non-negative int, got {logprobs!r}")
@@ -701,6 +701,7 @@ class Llama:
         options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
                                 presence_penalty, stop, seed, add_bos=True, grammar=grammar, logit_bias=logit_bias,
                                 top_logprobs=logprobs)
+        options.update(extras)
         meta = {"id": f"cmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._completion_chunks(prompt, options, echo, meta)
@@ -827,8 +828,8 @@ class Llama:
                      tool_choice=(tool_choice if tool_choice not in ("none", "auto") else None, None,
                                   "tool calling is not implemented in bitnet.Llama"),
                      logits_processor=(logits_processor, None, "per-token Python callbacks run in Llama.generate()"))
-        _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
-                               mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
+        extras = _check_sampling_extras(typical_p=typical_p, tfs_z=tfs_z, mirostat_mode=mirostat_mode,
+                                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta)
         if logprobs not in (None, False, True):
             raise ValueError(f"logprobs must be a bool in a chat completion, got {logprobs!r}")
         if top_logprobs is not None:
@@ -849,6 +850,7 @@ class Llama:
         options = self._options(max_tokens, temperature, top_p, min_p, top_k, repeat_penalty, frequency_penalty,
                                 presence_penalty, stop, seed, add_bos=False, grammar=grammar, logit_bias=logit_bias,
                                 top_logprobs=(top_logprobs or 0) if logprobs else None)
+        options.update(extras)
         meta = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
         if stream:
             return self._chat_chunks(prompt, options, meta)
@@ -1000,15 +1002,12 @@ def _refuse_unless(**args: Any) -> None:
             raise ValueError(f"{name}={value!r} is not supported by bitnet: {reason}")
 
 
-def _check_sampling_extras(typical_p, tfs_z, mirostat_mode, mirostat_tau, mirostat_eta) -> None:
-    """llama.cpp samplers the library does not have: only their neutral values pass."""
-    _refuse_unless(
-        typical_p=(typical_p, (1.0,), "locally typical sampling is not implemented (1.0: off)"),
-        tfs_z=(tfs_z, (1.0,), "tail-free sampling is not implemented (1.0: off)"),
-        mirostat_mode=(mirostat_mode, (0,), "mirostat is not implemented (0: off)"),
-        mirostat_tau=(mirostat_tau, (5.0,), "mirostat is not implemented (mirostat_mode 0 takes the default 5.0)"),
-        mirostat_eta=(mirostat_eta, (0.1,), "mirostat is not implemented (mirostat_mode 0 takes the default 0.1)"),
-    )
+def _check_sampling_extras(typical_p, tfs_z, mirostat_mode, mirostat_tau, mirostat_eta) -> Dict[str, Any]:
+    """Typical and mirostat sampling go to the library's sampler chain; tail-free sampling (removed from llama.cpp
+    too) passes only with its neutral value."""
+    _refuse_unless(tfs_z=(tfs_z, (1.0,), "tail-free sampling is not implemented (1.0: off)"))
+    return {"typical_p": typical_p, "mirostat_mode": mirostat_mode, "mirostat_tau": mirostat_tau,
+            "mirostat_eta": mirostat_eta}
 
 
 def _type_f16(name: str, value: Any) -> None:

@@ -31,6 +31,14 @@ GenerateOptions generate_options_from_dict(const py::dict& d) {
       s.frequency_penalty = value.cast<float>();
     } else if (k == "presence_penalty") {
       s.presence_penalty = value.cast<float>();
+    } else if (k == "typical_p") {
+      s.typical_p = value.cast<float>();
+    } else if (k == "mirostat_mode") {
+      s.mirostat = value.cast<int32_t>();
+    } else if (k == "mirostat_tau") {
+      s.mirostat_tau = value.cast<float>();
+    } else if (k == "mirostat_eta") {
+      s.mirostat_eta = value.cast<float>();
     } else if (k == "repeat_last_n") {
       s.repeat_last_n = value.cast<int32_t>();
     } else if (k == "seed") {

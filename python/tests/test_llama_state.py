@@ -216,9 +216,9 @@ def test_sample_with_a_grammar_and_refused_samplers(tiny_model):
         assert len(pieces) < 10
     assert llm.detokenize(pieces).decode().strip() in ("yes", "no")
     llm.eval([1])
-    with pytest.raises(ValueError, match="mirostat_mode=2 is not supported"):
-        llm.sample(mirostat_mode=2)
-    with pytest.raises(ValueError, match="typical_p=0.5"):
-        next(llm.generate(ids, typical_p=0.5))
+    with pytest.raises(bitnet.BitnetError, match="mirostat must be 0"):
+        llm.sample(mirostat_mode=7)
+    with pytest.raises(ValueError, match="tfs_z=0.5"):
+        next(llm.generate(ids, tfs_z=0.5))
     with pytest.raises(ValueError, match="penalize_nl=False"):
         llm.sample(penalize_nl=False)

@@ -322,30 +322,32 @@ const float* Engine::eval(int seq, std::span<const int32_t> tokens, int32_t star
   return logits_.data();
 }
 
-void Engine::eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits) {
+// Every position of `tokens` marked for output, in chunks of max_batch; `out(first)` is where chunk rows go.
+template <class Out>
+void Engine::eval_every_position(int seq, std::span<const int32_t> tokens, int32_t start_pos, Out out) {
   BITNET_CHECK(!tokens.empty(), "[engine] eval of an empty token list");
-  const int64_t vocab = model_.config().vocab;
   std::vector<BatchToken>& batch = eval_batch_;
   for (size_t i = 0; i < tokens.size();) {
     const size_t first = i;
     batch.clear();
     for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
       batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, true});
-    decode(batch, logits + static_cast<int64_t>(first) * vocab);
+    out(batch, static_cast<int64_t>(first));
   }
 }
 
+void Engine::eval_all(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* logits) {
+  const int64_t vocab = model_.config().vocab;
+  eval_every_position(seq, tokens, start_pos, [&](std::span<const BatchToken> b, int64_t first) {
+    decode(b, logits + first * vocab);
+  });
+}
+
 void Engine::eval_hidden(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* hidden) {
-  BITNET_CHECK(!tokens.empty(), "[engine] eval of an empty token list");
   const int64_t dim = model_.config().hidden;
-  std::vector<BatchToken>& batch = eval_batch_;
-  for (size_t i = 0; i < tokens.size();) {
-    const size_t first = i;
-    batch.clear();
-    for (; i < tokens.size() && static_cast<int64_t>(batch.size()) < max_batch_; ++i)
-      batch.push_back({tokens[i], static_cast<int32_t>(start_pos + static_cast<int64_t>(i)), seq, true});
-    decode(batch, nullptr, hidden + static_cast<int64_t>(first) * dim);
-  }
+  eval_every_position(seq, tokens, start_pos, [&](std::span<const BatchToken> b, int64_t first) {
+    decode(b, nullptr, hidden + first * dim);
+  });
 }
 
 }  // namespace bitnet

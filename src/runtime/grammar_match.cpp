@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <span>
 
 #include "runtime/grammar_rules.h"
@@ -165,24 +166,27 @@ void GrammarMatcher::reset() {
   }
 }
 
-bool GrammarMatcher::allows(std::string_view bytes) const {
-  State a = *state_, b;
+namespace grammar {
+// `state` advanced over `bytes`, or nothing when the grammar refuses them.
+std::optional<GrammarMatcher::State> advanced(const Rules& r, const GrammarMatcher::State& state, std::string_view bytes) {
+  GrammarMatcher::State a = state, b;
   std::vector<uint32_t> scratch;
   for (const char c : bytes) {
-    if (!grammar::advance_byte(grammar_->rules(), a, static_cast<uint8_t>(c), b, scratch)) return false;
+    if (!advance_byte(r, a, static_cast<uint8_t>(c), b, scratch)) return std::nullopt;
     std::swap(a, b);
   }
-  return true;
+  return a;
+}
+}  // namespace grammar
+
+bool GrammarMatcher::allows(std::string_view bytes) const {
+  return grammar::advanced(grammar_->rules(), *state_, bytes).has_value();
 }
 
 bool GrammarMatcher::accept(std::string_view bytes) {
-  State a = *state_, b;
-  std::vector<uint32_t> scratch;
-  for (const char c : bytes) {
-    if (!grammar::advance_byte(grammar_->rules(), a, static_cast<uint8_t>(c), b, scratch)) return false;
-    std::swap(a, b);
-  }
-  *state_ = std::move(a);
+  auto next = grammar::advanced(grammar_->rules(), *state_, bytes);
+  if (!next) return false;
+  *state_ = std::move(*next);
   return true;
 }
 

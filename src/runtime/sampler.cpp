@@ -34,6 +34,13 @@ void SamplingParams::validate() const {
   BITNET_CHECK(min_p >= 0 && min_p <= 1, "[sampling] min_p must be in [0, 1], got {}", min_p);
   BITNET_CHECK(repeat_penalty > 0, "[sampling] repeat_penalty must be > 0, got {}", repeat_penalty);
   BITNET_CHECK(repeat_last_n >= 0, "[sampling] repeat_last_n must be >= 0, got {}", repeat_last_n);
+  finite(typical_p, "typical_p");
+  finite(mirostat_tau, "mirostat_tau");
+  finite(mirostat_eta, "mirostat_eta");
+  BITNET_CHECK(typical_p > 0 && typical_p <= 1, "[sampling] typical_p must be in (0, 1], got {}", typical_p);
+  BITNET_CHECK(mirostat >= 0 && mirostat <= 2, "[sampling] mirostat must be 0 (off), 1 or 2, got {}", mirostat);
+  BITNET_CHECK(mirostat_tau > 0, "[sampling] mirostat_tau must be > 0, got {}", mirostat_tau);
+  BITNET_CHECK(mirostat_eta > 0 && mirostat_eta <= 1, "[sampling] mirostat_eta must be in (0, 1], got {}", mirostat_eta);
   for (const auto& [id, bias] : logit_bias) {
     BITNET_CHECK(id >= 0, "[sampling] logit_bias: token id {} is negative", id);
     BITNET_CHECK(std::isfinite(bias) || bias == -std::numeric_limits<float>::infinity(),
@@ -141,6 +148,114 @@ class TopP : public Sampler {
   float p_;
 };
 
+// Locally typical sampling: keeps the tokens whose surprise is closest to the distribution's entropy, up to a
+// total probability of p; the candidates are sorted by logit again afterwards, for top-p and min-p.
+class Typical : public Sampler {
+ public:
+  explicit Typical(float p) : p_(p) {}
+  std::string_view name() const override { return "typical"; }
+  void apply(Candidates& c) override {
+    if (p_ >= 1.0f || c.size() < 2) return;
+    const auto probs = softmax(c.logits);
+    double entropy = 0;
+    for (const double p : probs)
+      if (p > 0) entropy -= p * std::log(p);
+    std::vector<size_t> order(c.size());
+    std::iota(order.begin(), order.end(), 0);
+    auto shift = [&](size_t i) { return probs[i] > 0 ? std::fabs(-std::log(probs[i]) - entropy) : INFINITY; };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return shift(a) < shift(b); });
+    double cum = 0;
+    size_t keep = order.size();
+    for (size_t k = 0; k < order.size(); ++k) {
+      cum += probs[order[k]];
+      if (cum >= p_) {
+        keep = k + 1;
+        break;
+      }
+    }
+    order.resize(keep);
+    std::sort(order.begin(), order.end());  // back to logit order (the candidates arrived sorted)
+    size_t n = 0;
+    for (const size_t i : order) {
+      c.ids[n] = c.ids[i];
+      c.logits[n++] = c.logits[i];
+    }
+    c.ids.resize(n);
+    c.logits.resize(n);
+  }
+
+ private:
+  float p_;
+};
+
+// Mirostat (Basu et al.), as llama.cpp implements it: a pick that keeps the surprise of the chosen tokens near
+// tau by moving the threshold mu. v1 estimates the Zipf exponent from the top 100 tokens and keeps the top k it
+// implies; v2 keeps the tokens whose surprise is at most mu. mu learns from each accepted token.
+class Mirostat : public Sampler {
+ public:
+  Mirostat(int version, float tau, float eta, uint64_t seed)
+      : version_(version), tau_(tau), eta_(eta), mu_(2 * tau), seed_(seed), rng_(seed) {}
+  std::string_view name() const override { return version_ == 1 ? "mirostat" : "mirostat-v2"; }
+  void apply(Candidates& c) override {
+    sort_desc(c, c.size());
+    auto probs = softmax(c.logits);
+    size_t keep = probs.size();
+    if (version_ == 1) {
+      const size_t m = std::min<size_t>(100, probs.size());
+      double sum_tb = 0, sum_t2 = 0;
+      for (size_t i = 0; i + 1 < m; ++i) {
+        const double t = std::log((i + 2.0) / (i + 1.0));
+        const double b = std::log(probs[i] / probs[i + 1]);
+        sum_tb += t * b;
+        sum_t2 += t * t;
+      }
+      const double s_hat = sum_t2 > 0 ? sum_tb / sum_t2 : 1.0;
+      const double eps = s_hat - 1;
+      const double k = std::pow((eps * std::pow(2.0, mu_)) / (1 - std::pow(static_cast<double>(probs.size()), -eps)), 1 / s_hat);
+      keep = std::isfinite(k) ? static_cast<size_t>(std::clamp(k, 1.0, static_cast<double>(probs.size()))) : probs.size();
+    } else {
+      keep = 0;
+      while (keep < probs.size() && -std::log2(probs[keep]) <= mu_) ++keep;
+      keep = std::max<size_t>(keep, 1);
+    }
+    c.ids.resize(keep);
+    c.logits.resize(keep);
+    probs = softmax(c.logits);
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    double cum = 0;
+    c.selected = c.ids.back();
+    for (size_t i = 0; i < probs.size(); ++i) {
+      cum += probs[i];
+      if (u < cum) {
+        c.selected = c.ids[i];
+        break;
+      }
+    }
+    last_ids_ = c.ids;
+    last_probs_ = std::move(probs);
+  }
+  void accept(int32_t token) override {  // mu moves by how surprising the accepted token was
+    for (size_t i = 0; i < last_ids_.size(); ++i)
+      if (last_ids_[i] == token) {
+        mu_ -= eta_ * (-std::log2(last_probs_[i]) - tau_);
+        return;
+      }
+  }
+  void reset() override {
+    mu_ = 2 * tau_;
+    rng_.seed(seed_);
+  }
+
+ private:
+  int version_;
+  float tau_, eta_;
+  double mu_;
+  uint64_t seed_;
+  std::mt19937_64 rng_;
+  std::vector<int32_t> last_ids_;  // the last pick's candidates and their probabilities, for accept()
+  std::vector<double> last_probs_;
+};
+
 class MinP : public Sampler {
  public:
   explicit MinP(float p) : p_(p) {}
@@ -214,7 +329,13 @@ SamplerChain::SamplerChain(const SamplingParams& p) : bias_(p.logit_bias) {
     chain_.push_back(std::make_unique<Greedy>());
     return;
   }
+  if (p.mirostat != 0) {
+    chain_.push_back(std::make_unique<Temperature>(p.temperature));
+    chain_.push_back(std::make_unique<Mirostat>(p.mirostat, p.mirostat_tau, p.mirostat_eta, p.seed));
+    return;
+  }
   chain_.push_back(std::make_unique<TopK>(p.top_k));
+  chain_.push_back(std::make_unique<Typical>(p.typical_p));
   chain_.push_back(std::make_unique<TopP>(p.top_p));
   chain_.push_back(std::make_unique<MinP>(p.min_p));
   chain_.push_back(std::make_unique<Temperature>(p.temperature));

@@ -169,7 +169,8 @@ void check_known_fields(const json& body, bool chat) {
       "model", "max_tokens", "n_predict", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
       "frequency_penalty", "repeat_penalty", "repetition_penalty", "repeat_last_n", "seed", "stop", "stream",
       "stream_options", "n", "echo", "logprobs", "user", "grammar", "json_schema", "response_format", "logit_bias",
-      "ignore_eos", "cache_prompt", "best_of", "typical_p", "mirostat", "n_probs", "suffix"};
+      "ignore_eos", "cache_prompt", "best_of", "typical_p", "mirostat", "mirostat_tau", "mirostat_eta", "n_probs",
+      "suffix"};
   static const std::set<std::string, std::less<>> chat_only = {"messages", "max_completion_tokens", "top_logprobs",
                                                                "tools", "tool_choice", "parallel_tool_calls"};
   static const std::set<std::string, std::less<>> completion_only = {"prompt"};
@@ -296,8 +297,6 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   if (!body.is_object()) throw bad_request("the request body must be a JSON object");
   check_known_fields(body, chat);
   neutral_only(body, "best_of", 1, "one completion is generated per request");
-  neutral_only(body, "typical_p", 1, "locally typical sampling is not implemented");
-  neutral_only(body, "mirostat", 0, "mirostat sampling is not implemented");
   neutral_only(body, "n_probs", 0, "use 'logprobs' (and 'top_logprobs')");
   neutral_only(body, "suffix", "", "fill-in-the-middle is not implemented");
   GenerationRequest r;
@@ -343,6 +342,10 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   s.repeat_penalty = static_cast<float>(number(body, "repetition_penalty", 0, 10, s.repeat_penalty));
   if (s.repeat_penalty <= 0) throw bad_request("the repetition penalty must be > 0");
   s.repeat_last_n = static_cast<int32_t>(integer(body, "repeat_last_n", 0, 1 << 20, s.repeat_last_n));
+  s.typical_p = static_cast<float>(number(body, "typical_p", 1e-6, 1, s.typical_p));
+  s.mirostat = static_cast<int32_t>(integer(body, "mirostat", 0, 2, s.mirostat));
+  s.mirostat_tau = static_cast<float>(number(body, "mirostat_tau", 1e-6, 100, s.mirostat_tau));
+  s.mirostat_eta = static_cast<float>(number(body, "mirostat_eta", 1e-6, 1, s.mirostat_eta));
   const int64_t seed = integer(body, "seed", INT64_MIN, INT64_MAX, limits.seed);
   s.seed = seed == -1 ? std::random_device{}() : static_cast<uint64_t>(seed);  // -1 or absent: a fresh seed
   s.logit_bias = logit_bias(body, limits.vocab);

@@ -126,14 +126,9 @@ void Scheduler::release(Slot& slot) {
   if (idle_locked()) idle_.notify_all();
 }
 
-void Scheduler::run_on_slot(int slot, SlotTask task) {
-  if (slot < 0 || slot >= opt_.slots)
-    throw ApiError(400, "invalid_request_error", fmt::format("slot {} does not exist (0..{})", slot, opt_.slots - 1));
-  std::packaged_task<void()> work([this, slot, &task] {
-    Slot& s = slots_[static_cast<size_t>(slot)];
-    if (s.job) throw ApiError(409, "invalid_request_error", fmt::format("slot {} is processing a request", slot));
-    task(engine_, cached_[static_cast<size_t>(slot)]);
-  });
+// Runs `fn` on the scheduler thread between two steps and waits for it; its exception comes through.
+void Scheduler::on_scheduler_thread(const std::function<void()>& fn) {
+  std::packaged_task<void()> work(fn);
   std::future<void> done = work.get_future();
   {
     std::lock_guard lock(mutex_);
@@ -144,20 +139,22 @@ void Scheduler::run_on_slot(int slot, SlotTask task) {
   done.get();
 }
 
+void Scheduler::run_on_slot(int slot, SlotTask task) {
+  if (slot < 0 || slot >= opt_.slots)
+    throw ApiError(400, "invalid_request_error", fmt::format("slot {} does not exist (0..{})", slot, opt_.slots - 1));
+  on_scheduler_thread([this, slot, &task] {
+    Slot& s = slots_[static_cast<size_t>(slot)];
+    if (s.job) throw ApiError(409, "invalid_request_error", fmt::format("slot {} is processing a request", slot));
+    task(engine_, cached_[static_cast<size_t>(slot)]);
+  });
+}
+
 std::vector<Scheduler::SlotInfo> Scheduler::slots_info() {
   std::vector<SlotInfo> out;
-  std::packaged_task<void()> work([this, &out] {
+  on_scheduler_thread([this, &out] {
     for (size_t i = 0; i < slots_.size(); ++i)
       out.push_back({static_cast<int>(i), slots_[i].job != nullptr, static_cast<int64_t>(cached_[i].size())});
   });
-  std::future<void> done = work.get_future();
-  {
-    std::lock_guard lock(mutex_);
-    if (stop_) throw ApiError(503, "unavailable_error", "the server is shutting down");
-    tasks_.push_back([&work] { work(); });
-  }
-  wake_.notify_all();
-  done.get();
   return out;
 }
 

@@ -84,6 +84,7 @@ class Scheduler {
   };
 
   void loop();
+  void on_scheduler_thread(const std::function<void()>& fn);
   void admit_locked();
   void release(Slot& slot);
   bool idle_locked() const;

@@ -116,8 +116,9 @@ def test_logit_bias(client, roomy):
 @pytest.mark.parametrize("extra,words", [
     ({"frobnicate": 1}, "'frobnicate' is not supported"),
     ({"tools": [{"type": "retrieval"}]}, "'tools'[0] must be"),
-    ({"mirostat": 2}, "'mirostat' is not supported"),
-    ({"typical_p": 0.5}, "'typical_p' is not supported"),
+    ({"mirostat": 3}, "'mirostat' must be an integer in [0, 2]"),
+    ({"typical_p": 0}, "'typical_p' must be a number in"),
+    ({"n_probs": 3}, "'n_probs' is not supported"),
     ({"grammar": "root ::= missing\n"}, "grammar:1:10: rule 'missing' is used but never defined"),
     ({"grammar": "root ::= \"a\"", "json_schema": {}}, "at most one of"),
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "a+"}}}},
@@ -130,3 +131,16 @@ def test_what_is_not_done_is_400_naming_it(client, extra, words):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="any", messages=MESSAGES, max_tokens=4, extra_body=extra)
     assert words in e.value.body["message"], e.value.body
+
+
+def test_typical_and_mirostat_are_honoured(client):
+    def text(extra=None, **kw):
+        return client.completions.create(model="any", prompt="Once", max_tokens=12, **kw,
+                                         extra_body={"top_k": 0, "min_p": 0.0, "repeat_penalty": 10,
+                                                     **(extra or {})}).choices[0].text
+    greedy = text(temperature=0)
+    assert any(text(seed=s, temperature=1.0) != greedy for s in (1, 2, 3))
+    # Mirostat v2 with a tiny target surprise keeps only the most likely token: greedy whatever the seed.
+    assert all(text(seed=s, temperature=1.0, extra={"mirostat": 2, "mirostat_tau": 0.01}) == greedy for s in (1, 2, 3))
+    hot = [text(seed=s, temperature=2.0) for s in (1, 2, 3)]
+    assert [text(seed=s, temperature=2.0, extra={"typical_p": 0.05}) for s in (1, 2, 3)] != hot

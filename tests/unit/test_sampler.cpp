@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace bitnet {
 namespace {
@@ -94,6 +95,64 @@ TEST(SamplerChain, ExcludedIdsAreNeverPicked) {
     EXPECT_TRUE(id != 3 && id != 5) << id;
   }
   EXPECT_THROW(greedy.sample(logits.data(), 2, std::vector<int32_t>{0, 1}), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+SamplingParams plain(float temperature = 1.0f) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.top_k = 0;
+  p.top_p = 1;
+  p.min_p = 0;
+  return p;
+}
+
+// Locally typical: probabilities 0.4, 0.35, 0.25 have entropy 1.0805 nats; token 1's surprise (1.050) is the
+// closest to it, so a tiny typical mass keeps token 1 alone, never the most likely token 0.
+TEST(Sampler, TypicalKeepsTheTokensNearTheEntropy) {
+  const std::vector<float> logits = {std::log(0.4f), std::log(0.35f), std::log(0.25f)};
+  SamplingParams p = plain();
+  p.typical_p = 1e-3f;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    p.seed = seed;
+    SamplerChain chain(p);
+    EXPECT_EQ(chain.sample(logits.data(), 3), 1);
+  }
+  p.typical_p = 0;
+  EXPECT_THROW(p.validate(), Error);
+}
+
+// Mirostat v2 keeps the tokens whose surprise is at most mu (2 tau at the start): a tiny tau leaves only the most
+// likely token; a large one keeps them all. mu moves with the surprise of what is accepted.
+TEST(Sampler, MirostatTracksItsTargetSurprise) {
+  std::vector<float> logits(64);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = -0.1f * static_cast<float>(i);
+  for (int version : {1, 2}) {
+    SamplingParams p = plain();
+    p.mirostat = version;
+    p.mirostat_tau = 0.01f;
+    if (version == 2) {  // v1's k comes from a fitted Zipf exponent: not "the top token" for any tau
+      SamplerChain narrow(p);
+      for (int i = 0; i < 20; ++i) EXPECT_EQ(narrow.sample(logits.data(), 64), 0);
+    }
+    p.mirostat_tau = 20.0f;
+    SamplerChain wide(p), again(p);
+    std::set<int32_t> seen;
+    for (int i = 0; i < 50; ++i) {
+      const int32_t a = wide.sample(logits.data(), 64);
+      EXPECT_EQ(a, again.sample(logits.data(), 64));  // seeded
+      seen.insert(a);
+    }
+    EXPECT_GT(seen.size(), 10u) << "v" << version;
+  }
+  SamplingParams bad = plain();
+  bad.mirostat = 3;
+  EXPECT_THROW(bad.validate(), Error);
 }
 
 }  // namespace
