@@ -139,7 +139,8 @@ int run_bench(const BenchOptions& o) {
   std::vector<std::string> notes;
   BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
   const Model model = [&] {
-    if (!o.model.empty()) return Model::load(o.model, LoadOptions{head, o.quantize}, &notes);
+    if (!o.model.empty())
+      return Model::load(o.model, load_options_with_progress(head, o.quantize, std::make_shared<Progress>("load", "layers")), &notes);
     Progress bar("random 2b4t", "layers");
     return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); });
   }();

@@ -60,7 +60,8 @@ void add_logits_command(CLI::App& app, Action& selected) {
     selected = [o] {
       if (o->threads > 0) set_default_thread_count(o->threads);
       if (!o->file.empty()) o->prompt = read_regular_file(o->file, 256ull << 20);
-      const OpenedModel opened = open_model(o->model, LoadOptions{parse_head_type(o->head), o->quantize});
+      const OpenedModel opened = open_model(
+          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, std::make_shared<Progress>("load", "layers")));
       print_load_notes(opened.notes);
       const int64_t vocab = opened.model->config().vocab;
       const bool from_text = o->tokens.empty();

@@ -54,7 +54,8 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       if (o->threads > 0) set_default_thread_count(o->threads);
       // A regular file, read whole but bounded (a FIFO or /dev/zero is refused, not read forever).
       const std::string text = read_regular_file(o->file, uint64_t{1} << 31);
-      const OpenedModel opened = open_model(o->model, LoadOptions{parse_head_type(o->head), o->quantize});
+      const OpenedModel opened = open_model(
+          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, std::make_shared<Progress>("load", "layers")));
       print_load_notes(opened.notes);
       const Model& model = *opened.model;
       const Tokenizer* tok = opened.tokenizer.get();

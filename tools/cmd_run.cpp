@@ -165,7 +165,8 @@ int run(RunOptions o) {
   o.sampling.validate();
   std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(seed));  // to repeat the run: -s SEED
 
-  const OpenedModel opened = open_model(o.model, LoadOptions{parse_head_type(o.head), o.quantize});
+  const OpenedModel opened = open_model(
+      o.model, load_options_with_progress(parse_head_type(o.head), o.quantize, std::make_shared<Progress>("load", "layers")));
   print_load_notes(opened.notes);
   const Model& model = *opened.model;
   const Tokenizer* tok = opened.tokenizer.get();

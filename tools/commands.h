@@ -2,15 +2,26 @@
 // One function per `bitnet` subcommand (one cmd_*.cpp file each): it registers the subcommand and its flags
 // on the app, and makes `selected` the action to run when the user picks it.
 #include <CLI/CLI.hpp>
+#include <bitnet/model.h>
 
 #include <cstdio>
 #include <functional>
+#include <memory>
+
+#include "progress.h"
 #include <string>
 #include <vector>
 
 namespace bitnet::cli {
 
 using Action = std::function<int()>;
+
+// Load options with a progress line (progress.h) for the layers of a GGUF model.
+inline LoadOptions load_options_with_progress(HeadType head, bool quantize, const std::shared_ptr<Progress>& bar) {
+  LoadOptions o{head, quantize, {}};
+  o.progress = [bar](int64_t done, int64_t total) { bar->update(done, total); };
+  return o;
+}
 
 // What loading a model decided (open_model.h notes), on stderr.
 inline void print_load_notes(const std::vector<std::string>& notes) {

@@ -23,9 +23,9 @@ struct ChatMessage {
   // Tool use (OpenAI's message fields), empty when absent. tool_calls_json: the assistant's calls, a JSON array
   // of {"id", "type": "function", "function": {"name", "arguments"}}; templates see each call's arguments as an
   // object (transformers' convention) when the string holds JSON. tool_call_id / name: a "tool" message's answer.
-  std::string tool_calls_json;
-  std::string tool_call_id;
-  std::string name;
+  std::string tool_calls_json{};
+  std::string tool_call_id{};
+  std::string name{};
   bool content_is_null = false;  // an assistant turn with calls and no text: templates see content None
 };
 
@@ -33,7 +33,7 @@ struct ChatTemplateOptions {
   std::string bos_token;
   std::string eos_token;
   bool add_generation_prompt = true;
-  std::string tools_json;  // OpenAI's "tools" array (JSON text) for templates that render tools; empty: None
+  std::string tools_json{};  // OpenAI's "tools" array (JSON text) for templates that render tools; empty: None
 };
 
 class ChatTemplate {

@@ -58,6 +58,8 @@ struct LoadOptions {
   // A Hugging Face checkpoint without quantization_config runs in full precision in transformers; the engine
   // runs it only when asked to ternarize it (absmean weights, int8 activations: BitNet b1.58 arithmetic).
   bool quantize = false;
+  // Called with (layers loaded, layers) as a GGUF file's layers are read and repacked; may be empty.
+  std::function<void(int64_t, int64_t)> progress{};
 };
 
 struct LayerWeights {

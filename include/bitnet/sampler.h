@@ -43,7 +43,7 @@ struct SamplingParams {
   float mirostat_eta = 0.1f;    // learning rate of mu
   uint64_t seed = 0xB17E7;
   // Added to a token's logit before any sampler runs (OpenAI's logit_bias); -infinity bans the token.
-  std::vector<std::pair<int32_t, float>> logit_bias;
+  std::vector<std::pair<int32_t, float>> logit_bias{};
   void validate() const;        // throws naming the out-of-range value (NaN included)
 };
 

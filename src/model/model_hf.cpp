@@ -66,7 +66,7 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
                                    bitnet_checkpoint ? "as the checkpoint's BitNet layers do at run time" : "--quantize"));
     if (cfg.rope_scaling.type != RopeType::none) notes->push_back("RoPE scaling: " + cfg.rope_scaling.describe());
   }
-  Model m = load_gguf(tmp.path, LoadOptions{load.head, true});
+  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress});
   m.description = std::filesystem::path(dir).filename().string();
   if (m.description.empty()) m.description = std::filesystem::path(dir).parent_path().filename().string();
   return m;

@@ -186,6 +186,7 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
     w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c);
     w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c);
     m.layers_.push_back(std::move(w));
+    if (options.progress) options.progress(l + 1, c.layers);
   }
   m.output_norm_ = load_vector(f, "output_norm.weight", c.hidden);
   const GgufTensorInfo& embd = f.tensor("token_embd.weight");

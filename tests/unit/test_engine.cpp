@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 
+#include "io_test_util.h"
 #include "test_util.h"
 
 namespace bitnet {
@@ -466,6 +467,30 @@ TEST(Engine, ContextShiftRotatesKeysToTheirNewPositions) {
   EXPECT_TRUE(std::isfinite(l[0]));
   EXPECT_THROW(shifted.shift_sequence(0, 10, 30, 26), Error);  // more than it holds
   EXPECT_THROW(shifted.shift_sequence(0, 0, 0, 10), Error);
+}
+
+}  // namespace
+}  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// Loading a GGUF model reports each layer as it is read and repacked (the CLI draws its progress line from it).
+TEST(Engine, LoadingReportsProgressPerLayer) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 13);
+  test::TempDir dir;
+  m.save_gguf(dir.file("m.gguf"), GgmlType::i2_s);
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  LoadOptions o;
+  o.progress = [&](int64_t done, int64_t total) { seen.emplace_back(done, total); };
+  const Model loaded = Model::load(dir.file("m.gguf"), o);
+  ASSERT_EQ(seen.size(), static_cast<size_t>(m.config().layers));
+  for (size_t i = 0; i < seen.size(); ++i)
+    EXPECT_EQ(seen[i], (std::pair<int64_t, int64_t>{static_cast<int64_t>(i) + 1, m.config().layers}));
+  std::vector<std::pair<int64_t, int64_t>> generated;
+  Model::random(tiny(FfnActivation::relu2, true), 13, HeadType::f16,
+                [&](int64_t done, int64_t total) { generated.emplace_back(done, total); });
+  EXPECT_EQ(generated, seen);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-const RequestLimits kLimits{.max_tokens = 100, .vocab = 1000};
+const RequestLimits kLimits{.max_tokens = 100, .vocab = 1000, .sampling = {}, .seed = -1};
 
 GenerationRequest chat(const std::string& extra) {
   return parse_generation_request(parse_json_body(R"({"messages":[{"role":"user","content":"hi"}])" + extra + "}"), true, kLimits);
