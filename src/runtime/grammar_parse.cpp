@@ -114,7 +114,15 @@ class Parser {
     return it->second;
   }
 
+  // Every rule body counts toward one bound, so that many rules below the per-sequence check cannot add up to an
+  // unbounded grammar.
+  void count(const Alternatives& body) {
+    for (const Sequence& s : body) total_ += s.size() + 1;
+    if (total_ > kMaxElements) fail(fmt::format("the grammar has more than {} elements", kMaxElements));
+  }
+
   uint32_t new_rule(const std::string& base, Alternatives body) {
+    count(body);
     std::string name;
     do name = fmt::format("{}_{}", base, ++generated_); while (ids_.count(name));
     const uint32_t id = rule_id(name, pos_);
@@ -134,6 +142,7 @@ class Parser {
     if (defined_[id]) fail_at(start, fmt::format("rule '{}' is defined twice", name));
     defined_[id] = true;  // before the body: a rule may refer to itself
     bodies_[id] = parse_alternates(name, 0);
+    count(bodies_[id]);
     skip_space(false);
     if (!at_end() && peek() != '\n' && peek() != '\r')
       fail(fmt::format("expected the end of rule '{}', found {}", name, describe_here()));
@@ -317,6 +326,7 @@ class Parser {
       const uint32_t id = new_rule(rule, {});
       const Element self{Kind::rule_ref, false, id, 0};
       bodies_[id] = {{item, self}, {}};
+      count(bodies_[id]);
       seq.push_back(self);
     } else if (max > min) {  // R1 ::= item | ; Rk ::= item R(k-1) | : at most max - min more
       Element tail{};
@@ -399,6 +409,7 @@ class Parser {
   std::string_view s_, source_;
   size_t pos_ = 0;
   int generated_ = 0;
+  size_t total_ = 0;  // elements in all rule bodies so far
   std::map<std::string, uint32_t, std::less<>> ids_;
   std::vector<std::string> names_;
   std::vector<Alternatives> bodies_;
