@@ -165,7 +165,8 @@ bool stream_events(ServerState& st, Job& job, PeerWatch& watch, const Generation
     }
     if (u.done) {
       if (!u.error.empty()) {  // the status line went out already: the error travels as an event
-        send(sse(error_body(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error)));
+        const bool sent = send(sse(error_body(u.error_status, u.error_status == 500 ? "server_error" : "unavailable_error", u.error)));
+        if (ids.native) return sent;  // llama-server's native stream has no [DONE]
       } else {
         std::string finish = u.finish_reason;
         if (holding) {
