@@ -286,8 +286,8 @@ class Llama:
         self._scores_valid = False  # whether scores hold the logits of position n_tokens - 1 (eval() writes them)
         self._seed = seed if seed not in (-1, LLAMA_DEFAULT_SEED) else int.from_bytes(os.urandom(8), "little")
         self._rng = random.Random(self._seed)
-        if n_gpu_layers:
-            print(f"bitnet: n_gpu_layers={n_gpu_layers} ignored: this build has no GPU backend yet", file=sys.stderr)
+        if n_gpu_layers:  # -1 (or more than the layers): all of them, as llama-cpp-python; a split is refused
+            self._engine.offload(n_gpu_layers)
         if verbose:
             for note in self._engine.load_notes:
                 print(f"bitnet: note: {note}", file=sys.stderr)
@@ -462,8 +462,8 @@ class Llama:
         idx: Optional[int] = None,
     ) -> int:
         """A token id picked from the logits of the last evaluated position (or position ``idx`` with
-        logits_all) by the library's sampler chain (penalties -> top-k -> top-p -> min-p -> temperature; greedy
-        at temp 0), seeded from the Llama's seed. logits_processor: callables (input_ids, scores) -> scores run
+        logits_all) by the library's sampler chain (penalties -> top-k -> typical -> top-p -> min-p -> temperature;
+        mirostat_mode 1/2 instead of the cuts; greedy at temp 0), seeded from the Llama's seed. logits_processor: callables (input_ids, scores) -> scores run
         first. grammar: only tokens that keep the text a prefix of the grammar (from the empty text)."""
         logits = self._last_logits(idx)
         if logits_processor is not None:

@@ -104,6 +104,14 @@ void bind_model(py::module_& m) {
                          std::move(tokens));
           },
           py::arg("data"), py::arg("tokens"), "Restores save_cache's bytes; `tokens` are the ids they hold.")
+      .def(
+          "offload",
+          [](LlamaCore& c, int gpu_layers) {
+            const LlamaCore::Slot slot(c);
+            py::gil_scoped_release nogil;
+            c.offload(gpu_layers);
+          },
+          py::arg("gpu_layers"), "Moves the forward pass to the GPU (< 0: every layer); raises naming what is missing")
       .def_property_readonly("n_threads", &LlamaCore::threads)
       .def_property_readonly("path", &LlamaCore::path)
       .def_property_readonly("n_ctx", &LlamaCore::context)

@@ -1,6 +1,7 @@
 // Model + tokenizer + engine behind bitnet.Llama (see llama_core.h).
 #include "llama_core.h"
 
+#include <bitnet/cuda.h>
 #include <bitnet/gguf.h>
 #include <bitnet/open_model.h>
 #include <bitnet/rope.h>
@@ -103,6 +104,8 @@ Embeddings LlamaCore::embed(const Slot&, std::string_view text, Pooling pooling,
   cached_.clear();  // the cache is overwritten
   return embed_tokens(*engine_, ids, pooling, norm);
 }
+
+void LlamaCore::offload(int gpu_layers) { cuda::offload(*engine_, gpu_layers); }
 
 GenerateResult LlamaCore::generate(const Slot&, std::string_view prompt, const GenerateOptions& options,
                                    const std::function<bool(std::string_view)>& on_text) {

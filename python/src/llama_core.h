@@ -60,6 +60,10 @@ class LlamaCore {
   // when `truncate`, else an error when longer; pooled and normalized (norm -1: not). The cache is overwritten.
   Embeddings embed(const Slot& slot, std::string_view text, Pooling pooling, int norm, bool truncate);
 
+  // Moves the engine's forward pass to GPU 0 (cuda.h: < 0 every layer); throws naming what is missing (no CUDA
+  // backend in this build, no device, too little memory, a layer split).
+  void offload(int gpu_layers);
+
   // Runs bitnet::generate on this model's engine (the caller holds a Slot), reusing the longest common prefix of
   // the prompt with cached_tokens() (llama-cpp-python's prefix reuse) unless the model's RoPE forbids it; on
   // return cached_tokens() holds what the cache now holds (empty after an error).

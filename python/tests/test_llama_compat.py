@@ -250,3 +250,13 @@ def test_openai_v1_types_and_methods_bitnet_does_not_have(llm):
     assert llm.token_nl() == llm.tokenize(b"\n", add_bos=False)[-1]
     assert llm.pooling_type() == "mean"
     assert bitnet.Llama.longest_token_prefix([1, 2, 3], [1, 2, 4]) == 2
+
+
+def test_n_gpu_layers_is_honoured_or_refused(tiny_model):
+    # Without a CUDA build or a GPU the library says which is missing; never a silent CPU run.
+    try:
+        llm = bitnet.Llama(str(tiny_model), n_ctx=64, verbose=False, n_gpu_layers=-1)
+    except bitnet.BitnetError as e:
+        assert "cuda" in str(e).lower() or "gpu" in str(e).lower(), e
+        return
+    assert llm(PROMPT, max_tokens=4, temperature=0)["usage"]["completion_tokens"] >= 1

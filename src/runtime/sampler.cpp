@@ -78,6 +78,25 @@ std::vector<double> softmax(const std::vector<float>& logits) {
   return p;
 }
 
+// How many entries, taken in the order prob(0), prob(1), ..., first reach a probability mass of p (all of them
+// when rounding keeps the sum below p): top-p's and typical sampling's cut.
+template <class Prob>
+size_t mass_prefix(size_t n, double p, Prob prob) {
+  double cum = 0;
+  for (size_t i = 0; i < n; ++i)
+    if ((cum += prob(i)) >= p) return i + 1;
+  return n;
+}
+
+// The index a uniform draw lands on in these probabilities (the last one when rounding leaves the sum short).
+size_t draw(const std::vector<double>& probs, std::mt19937_64& rng) {
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  double cum = 0;
+  for (size_t i = 0; i < probs.size(); ++i)
+    if (u < (cum += probs[i])) return i;
+  return probs.size() - 1;
+}
+
 class Penalties : public Sampler {
  public:
   Penalties(int32_t last_n, float repeat, float frequency, float presence)
@@ -131,15 +150,7 @@ class TopP : public Sampler {
   void apply(Candidates& c) override {  // candidates arrive sorted (top-k ran first)
     if (p_ >= 1.0f) return;
     const auto probs = softmax(c.logits);
-    double cum = 0;
-    size_t keep = c.size();
-    for (size_t i = 0; i < probs.size(); ++i) {
-      cum += probs[i];
-      if (cum >= p_) {
-        keep = i + 1;
-        break;
-      }
-    }
+    const size_t keep = mass_prefix(probs.size(), p_, [&](size_t i) { return probs[i]; });
     c.ids.resize(keep);
     c.logits.resize(keep);
   }
@@ -164,16 +175,7 @@ class Typical : public Sampler {
     std::iota(order.begin(), order.end(), 0);
     auto shift = [&](size_t i) { return probs[i] > 0 ? std::fabs(-std::log(probs[i]) - entropy) : INFINITY; };
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return shift(a) < shift(b); });
-    double cum = 0;
-    size_t keep = order.size();
-    for (size_t k = 0; k < order.size(); ++k) {
-      cum += probs[order[k]];
-      if (cum >= p_) {
-        keep = k + 1;
-        break;
-      }
-    }
-    order.resize(keep);
+    order.resize(mass_prefix(order.size(), p_, [&](size_t k) { return probs[order[k]]; }));
     std::sort(order.begin(), order.end());  // back to logit order (the candidates arrived sorted)
     size_t n = 0;
     for (const size_t i : order) {
@@ -221,16 +223,7 @@ class Mirostat : public Sampler {
     c.ids.resize(keep);
     c.logits.resize(keep);
     probs = softmax(c.logits);
-    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-    double cum = 0;
-    c.selected = c.ids.back();
-    for (size_t i = 0; i < probs.size(); ++i) {
-      cum += probs[i];
-      if (u < cum) {
-        c.selected = c.ids[i];
-        break;
-      }
-    }
+    c.selected = c.ids[draw(probs, rng_)];
     last_ids_ = c.ids;
     last_probs_ = std::move(probs);
   }
@@ -289,19 +282,7 @@ class Pick : public Sampler {
  public:
   explicit Pick(uint64_t seed) : seed_(seed), rng_(seed) {}
   std::string_view name() const override { return "dist"; }
-  void apply(Candidates& c) override {
-    const auto probs = softmax(c.logits);
-    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-    double cum = 0;
-    c.selected = c.ids.back();
-    for (size_t i = 0; i < probs.size(); ++i) {
-      cum += probs[i];
-      if (u < cum) {
-        c.selected = c.ids[i];
-        break;
-      }
-    }
-  }
+  void apply(Candidates& c) override { c.selected = c.ids[draw(softmax(c.logits), rng_)]; }
   void reset() override { rng_.seed(seed_); }
 
  private:

@@ -298,7 +298,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   check_known_fields(body, chat);
   neutral_only(body, "best_of", 1, "one completion is generated per request");
   neutral_only(body, "n_probs", 0, "use 'logprobs' (and 'top_logprobs')");
-  neutral_only(body, "suffix", "", "fill-in-the-middle is not implemented");
+  neutral_only(body, "suffix", "", "fill-in-the-middle goes through POST /infill (input_prefix, input_suffix)");
   GenerationRequest r;
   r.chat = chat;
   if (chat) {
@@ -311,6 +311,8 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Re
   r.stream = boolean(body, "stream", false);
   if (const json* so = field(body, "stream_options")) {
     if (!so->is_object()) throw bad_request("'stream_options' must be an object");
+    for (const auto& [key, value] : so->items())
+      if (key != "include_usage") throw bad_request(fmt::format("'stream_options.{}' is not supported", key));
     r.include_usage = boolean(*so, "include_usage", false);
   }
 

@@ -148,7 +148,8 @@ std::string tools_system_prompt(const ToolRequest& tools) {
          "normally.";
 }
 
-std::optional<std::vector<ToolCall>> parse_tool_calls(std::string_view text, const ToolRequest& tools) {
+namespace {
+std::optional<std::vector<ToolCall>> any_calls(std::string_view text, const ToolRequest& tools) {
   std::string_view t = trim(text);
   if (t.empty()) return std::nullopt;
   for (std::string_view prefix : {"<|python_tag|>", "[TOOL_CALLS]"})
@@ -168,6 +169,14 @@ std::optional<std::vector<ToolCall>> parse_tool_calls(std::string_view text, con
   }
   if (t.front() == '{' || t.front() == '[') return calls_in_json(t, tools);
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::vector<ToolCall>> parse_tool_calls(std::string_view text, const ToolRequest& tools) {
+  auto calls = any_calls(text, tools);
+  // parallel_tool_calls false: an answer with several calls is not one the request allows, so it stays text.
+  if (calls && !tools.parallel && calls->size() > 1) return std::nullopt;
+  return calls;
 }
 
 bool may_become_tool_call(std::string_view text) {

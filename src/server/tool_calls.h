@@ -40,7 +40,8 @@ struct ToolCall {
   std::string arguments;  // a JSON object's text, as OpenAI sends it
 };
 
-// The calls in `text`, or nothing when it is not (wholly) a tool call.
+// The calls in `text`, or nothing when it is not (wholly) a tool call, or holds several and the request said
+// parallel_tool_calls false.
 std::optional<std::vector<ToolCall>> parse_tool_calls(std::string_view text, const ToolRequest& tools);
 
 // Whether `text` (what was generated so far) may still become a tool call: it is empty, blank, or starts with

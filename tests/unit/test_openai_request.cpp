@@ -48,6 +48,7 @@ TEST(OpenAiRequest, AcceptsTheUsualFieldsAndRefusesUnknownOnes) {
   EXPECT_NE(chat_error(R"(, "some_future_field":{"x":[1,2]})").find("'some_future_field' is not supported"), std::string::npos);
   EXPECT_NE(chat_error(R"(, "prompt":"x")").find("'prompt' is not supported"), std::string::npos);  // a completions field
   EXPECT_NE(chat_error(R"(, "suffix":"x")").find("fill-in-the-middle"), std::string::npos);
+  EXPECT_NE(chat_error(R"(, "stream":true, "stream_options":{"include_usage":true,"x":1})").find("'stream_options.x'"), std::string::npos);
   EXPECT_NE(chat_error(R"(, "logit_bias":{"1000":1})").find("outside the vocabulary"), std::string::npos);
   EXPECT_FLOAT_EQ(r.options.sampling.temperature, 0.5f);
   EXPECT_FLOAT_EQ(r.options.sampling.top_p, 0.9f);
@@ -156,6 +157,10 @@ TEST(ToolCalls, RecognizedInTheShapesModelsWrite) {
   EXPECT_EQ(names(R"([TOOL_CALLS][{"name": "get_time", "arguments": {}}])"), "get_time{};");  // Mistral
   EXPECT_EQ(names(R"([{"name": "get_time", "arguments": {}}, {"name": "get_weather", "arguments": {}}])"), "get_time{};get_weather{};");
   EXPECT_EQ(names(R"({"name": "rm_rf", "arguments": {}})"), "none");        // not an offered tool
+  ToolRequest single = tools;
+  single.parallel = false;  // parallel_tool_calls false: two calls are not an answer it allows
+  EXPECT_FALSE(parse_tool_calls(R"([{"name": "get_time", "arguments": {}}, {"name": "get_weather", "arguments": {}}])", single));
+  EXPECT_TRUE(parse_tool_calls(R"([{"name": "get_time", "arguments": {}}])", single));
   EXPECT_EQ(names(R"({"name": "get_time", "arguments": [1]})"), "none");    // arguments must be an object
   EXPECT_EQ(names(R"({"name": "get_time", "extra": 1})"), "none");
   EXPECT_EQ(names(R"(Sure! {"name": "get_time", "arguments": {}})"), "none");  // text around it: an answer
