@@ -25,6 +25,7 @@ namespace {
 
 struct BenchOptions {
   std::string model;
+  HfSource hf;  // -hf: the model from the Hugging Face Hub instead of -m
   std::string random;  // "2b4t": a random model of that shape
   std::vector<int> prompt = {512};
   std::vector<int> gen = {128};
@@ -137,10 +138,13 @@ int run_bench(const BenchOptions& o) {
   if (o.threads > 0) set_default_thread_count(o.threads);
   const HeadType head = parse_head_type(o.head);
   std::vector<std::string> notes;
-  BITNET_CHECK(!o.model.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf) or --random 2b4t");
+  BITNET_CHECK(o.random.empty() || (o.model.empty() && o.hf.repo.empty()),
+               "[bench] --random {} and a model (-m/-hf) both given; give one", o.random);
+  const std::string model_path = o.random.empty() ? model_from_flags(o.model, o.hf, "bench") : "";
+  BITNET_CHECK(!model_path.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf, -hf ORG/NAME) or --random 2b4t");
   const Model model = [&] {
-    if (!o.model.empty())
-      return Model::load(o.model, load_options_with_progress(head, o.quantize, std::make_shared<Progress>("load", "layers")), &notes);
+    if (!model_path.empty())
+      return Model::load(model_path, load_options_with_progress(head, o.quantize, std::make_shared<Progress>("load", "layers")), &notes);
     Progress bar("random 2b4t", "layers");
     return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); });
   }();
@@ -261,7 +265,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, o->device);
   add_gpu_placement_flags(cmd, true);
-  add_hf_flags(cmd);
+  add_hf_flags(cmd, o->hf);
   // llama-bench's load and test switches, where bitnet has one way.
   add_choice_flag(cmd, "--mmap", "-mmp", {"1"},
                   "the model file is always memory-mapped (the embedding is used in place, the ternary weights are "

@@ -29,9 +29,10 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
     std::string device = "cpu";
     bool quantize = false;
     int64_t chunks = -1;
+    HfSource hf;  // -hf: the model from the Hugging Face Hub instead of -m
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory")->required();
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (or -hf ORG/NAME)");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("-f,--file", o->file, "Text file")->required();
   cmd->add_option("-c,--ctx-size", o->ctx, "Chunk length in tokens")->check(CLI::Range(4, 1 << 20));
@@ -44,7 +45,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, o->device);
   add_gpu_placement_flags(cmd);
-  add_hf_flags(cmd);
+  add_hf_flags(cmd, o->hf);
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
       ->check(CLI::IsMember(head_type_names()));
   cmd->add_option("--chunks", o->chunks, "Evaluate at most this many chunks (-1: all)")->check(CLI::Range(-1, 1 << 30));
@@ -54,6 +55,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       if (o->threads > 0) set_default_thread_count(o->threads);
       // A regular file, read whole but bounded (a FIFO or /dev/zero is refused, not read forever).
       const std::string text = read_regular_file(o->file, uint64_t{1} << 31);
+      o->model = model_from_flags(o->model, o->hf, "perplexity");
       const OpenedModel opened = open_model(
           o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, std::make_shared<Progress>("load", "layers")));
       print_load_notes(opened.notes);

@@ -30,6 +30,7 @@ namespace {
 
 struct RunOptions {
   std::string model;
+  HfSource hf;  // -hf: the model from the Hugging Face Hub instead of -m
   std::string prompt;
   std::string prompt_file;
   std::string system_prompt;
@@ -165,6 +166,7 @@ int run(RunOptions o) {
   o.sampling.validate();
   std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(seed));  // to repeat the run: -s SEED
 
+  o.model = model_from_flags(o.model, o.hf, "run");
   const OpenedModel opened = open_model(
       o.model, load_options_with_progress(parse_head_type(o.head), o.quantize, std::make_shared<Progress>("load", "layers")));
   print_load_notes(opened.notes);
@@ -289,9 +291,9 @@ int run(RunOptions o) {
 void add_run_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat (-cnv)");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory")->required();
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (or -hf ORG/NAME)");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
-  add_hf_flags(cmd);
+  add_hf_flags(cmd, o->hf);
   auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "Prompt (in chat mode without -sys: the system prompt)");
   cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from this file (one trailing newline dropped)")
       ->excludes(prompt);

@@ -27,9 +27,10 @@ void add_serve_command(CLI::App& app, Action& selected) {
     int64_t keep = 0;
     double timeout = 0;
     bool jinja = true;
+    HfSource hf;  // -hf: the model from the Hugging Face Hub instead of -m
   };
   auto f = std::make_shared<Files>();
-  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory (with its tokenizer)")->required()->envname("LLAMA_ARG_MODEL");
+  cmd->add_option("-m,--model", o->model, "GGUF model file or Hugging Face checkpoint directory with its tokenizer (or -hf ORG/NAME)")->envname("LLAMA_ARG_MODEL");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("-a,--alias", o->alias, "Model id in /v1/models and responses (default: the file name)")->envname("LLAMA_ARG_ALIAS");
   cmd->add_option("--host", o->host, "Address to listen on (loopback unless told otherwise)")->capture_default_str()->envname("LLAMA_ARG_HOST");
@@ -88,7 +89,7 @@ void add_serve_command(CLI::App& app, Action& selected) {
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, x->device);
   add_gpu_placement_flags(cmd);
-  add_hf_flags(cmd);
+  add_hf_flags(cmd, f->hf, true);
   cmd->add_flag("--context-shift,!--no-context-shift", f->context_shift,
                 "When a slot's context is full, keep --keep first tokens and forget half of the rest (llama-server's "
                 "--context-shift); off: the answer ends with finish_reason length")->envname("LLAMA_ARG_CONTEXT_SHIFT");
@@ -118,6 +119,9 @@ void add_serve_command(CLI::App& app, Action& selected) {
     if (f->timeout > 0) o->header_timeout_seconds = o->write_timeout_seconds = f->timeout;
     o->n_keep = f->context_shift ? f->keep : -1;
     selected = [o, f] {
+      o->model = model_from_flags(o->model, f->hf, "serve");
+      // A snapshot's file or folder name says little (a commit hash): the model's id is the repository's name.
+      if (!f->hf.repo.empty() && o->alias.empty()) o->alias = hub::parse_model_ref(f->hf.repo).repo;
       // Files are read when the command runs, so that a bad path is an error naming it (not a parse failure).
       if (!f->chat_template_file.empty()) o->chat_template = read_regular_file(f->chat_template_file, 1 << 20);
       BITNET_CHECK(o->chat_template.empty() || o->chat_template.find("{{") != std::string::npos ||

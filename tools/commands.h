@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "hub_cli.h"
 #include "progress.h"
 #include <string>
 #include <vector>
@@ -51,8 +52,6 @@ CLI::Option* add_choice_flag(CLI::App* cmd, const std::string& names, const std:
 // A llama.cpp flag for something bitnet does not have: parsed (with its value when takes_value), then refused.
 CLI::Option* add_refused_flag(CLI::App* cmd, const std::string& names, const std::string& alias,
                               const std::string& reason, bool takes_value);
-// -hf/-hfr/--hf-repo, -hff, -hft, -mu: model download (issue 19), refused saying so.
-void add_hf_flags(CLI::App* cmd);
 // -sm -ts -mg -ctk -ctv -fa -nkvo (-kvo) -tb: one GPU, an f16 KV cache, one attention kernel, one thread count.
 // bench: llama-bench's forms (values, comma lists: -nkvo 0|1).
 void add_gpu_placement_flags(CLI::App* cmd, bool bench = false);
@@ -77,5 +76,7 @@ void add_export_command(CLI::App& app, Action& selected);
 void add_analyze_command(CLI::App& app, Action& selected);
 void add_serve_command(CLI::App& app, Action& selected);
 void add_logits_command(CLI::App& app, Action& selected);
+void add_pull_command(CLI::App& app, Action& selected);
+void add_models_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

@@ -177,16 +177,6 @@ CLI::Option* add_refused_flag(CLI::App* cmd, const std::string& names, const std
       help);
 }
 
-void add_hf_flags(CLI::App* cmd) {
-  const char* why = "downloading models from Hugging Face is not built yet (issue 19); download the GGUF file and "
-                    "pass it with -m FILE";
-  add_refused_flag(cmd, "--hf-repo", "-hf", why, true);
-  llama_alias(cmd, "-hfr", "--hf-repo");
-  add_refused_flag(cmd, "--hf-file", "-hff", why, true);
-  add_refused_flag(cmd, "--hf-token", "-hft", why, true);
-  add_refused_flag(cmd, "--model-url", "-mu", "downloading models is not built yet (issue 19); pass a local file with -m FILE", true);
-}
-
 void add_gpu_placement_flags(CLI::App* cmd, bool bench) {
   // One GPU and no multi-GPU split: the choices that describe exactly that are accepted.
   add_choice_flag(cmd, "--split-mode", "-sm", {"none", "layer"},
