@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
+  libcurl4-openssl-dev              # -hf / bitnet pull: downloads from the Hugging Face Hub (HTTP, TLS, proxies)
 )
 [[ $MODE == build ]] || DEBIAN_PACKAGES+=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
@@ -30,6 +31,9 @@ PYPI_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers jinja2 llama3tokenize
 # jsonschema: the validator that checks what grammar-constrained generation writes against its JSON schema;
 # pydantic (openai depends on it) makes the schemas a typical client sends.
 PYPI_PACKAGES+=(openai pytest jsonschema)
+# huggingface_hub: the oracle of the Hub download tests (tests/hub): it reads the cache bitnet pull writes and
+# writes one bitnet -hf reads.
+PYPI_PACKAGES+=(huggingface_hub)
 # pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
 # build needs no download).
 PYPI_PACKAGES+=(pybind11 scikit-build-core)

@@ -68,13 +68,12 @@ void add_models_command(CLI::App& app, Action& selected) {
         fmt::print("{}\n", data.dump(2));
         return 0;
       }
-      fmt::print("| {:<44} | {:>7} | {:>9} | {:<28} | {:<12} | {:<4} | {:<6} |\n", "repository", "params", "download",
+      fmt::print("| {:<44} | {:>7} | {:>9} | {:<24} | {:<18} | {:<4} | {:<6} |\n", "repository", "params", "download",
                  "architecture", "license", "runs", "cached");
-      fmt::print("|{:-<46}|{:->9}|{:->11}|{:-<30}|{:-<14}|{:-<6}|{:-<8}|\n", "", "", "", "", "", "", "");
+      fmt::print("|{:-<46}|{:->9}|{:->11}|{:-<26}|{:-<20}|{:-<6}|{:-<8}|\n", "", "", "", "", "", "", "");
       for (const auto& m : models) {
-        std::string arch = text_of(m, "architecture");
-        if (arch.size() > 28) arch = arch.substr(0, 27) + "~";
-        fmt::print("| {:<44} | {:>7} | {:>9} | {:<28} | {:<12} | {:<4} | {:<6} |\n", text_of(m, "repo"),
+        const std::string arch = text_of(m, "arch");
+        fmt::print("| {:<44} | {:>7} | {:>9} | {:<24} | {:<18} | {:<4} | {:<6} |\n", text_of(m, "repo"),
                    count_text(m.value("parameters", nlohmann::json()), 1e9, "B"),
                    count_text(m.value("download_bytes", nlohmann::json()), 1e9, " GB"), arch, text_of(m, "license"),
                    m.value("runs", false) ? "yes" : "no", m["cached"].get<bool>() ? "yes" : "");

@@ -159,7 +159,8 @@ HttpClient::~HttpClient() {
 
 bool HttpClient::head(const std::string& start_url, HttpResponse& out, TransportError& error) {
   std::string url = start_url;
-  // Relative redirects (a renamed repository) are followed by hand; an absolute one (the CDN) is the answer.
+  // Redirects within the Hub's origin (a renamed repository) are followed by hand; one that leaves it (the CDN's
+  // signed URL) is the answer: it carries the file's metadata, and the token must not follow it.
   for (int hop = 0; hop < 10; ++hop) {
     out = HttpResponse{};
     curl_slist* headers = impl_->prepare(url, false, true, 0);
@@ -173,11 +174,13 @@ bool HttpClient::head(const std::string& start_url, HttpResponse& out, Transport
     if (!ok) return false;
     out.url = url;
     const std::string* location = out.header("location");
-    if (out.status >= 300 && out.status < 400 && location && location->starts_with("/")) {
-      const size_t scheme = url.find("://");
-      const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-      url = url.substr(0, path) + *location;
-      continue;
+    if (out.status >= 300 && out.status < 400 && location) {
+      const std::string origin = url_origin(url);
+      const std::string target = location->starts_with("/") ? origin + *location : *location;
+      if (url_origin(target) == origin) {
+        url = target;
+        continue;
+      }
     }
     return true;
   }
@@ -211,6 +214,13 @@ bool HttpClient::get_stream(const std::string& url, int64_t from, const std::fun
   const bool ok = impl_->perform(t, error);
   curl_slist_free_all(headers);
   return ok;
+}
+
+std::string url_origin(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  const size_t end = url.find_first_of("/?#", scheme + 3);
+  return lower(url.substr(0, end));
 }
 
 std::string url_host(const std::string& url) {

@@ -1,7 +1,7 @@
 #pragma once
 // The few HTTP exchanges the Hub needs, over libcurl (TLS, proxies from https_proxy/no_proxy, redirects): a HEAD
-// whose redirects are followed only when relative (as huggingface_hub does: an absolute Location is the LFS CDN
-// and is read, not followed), a small GET into memory, and a GET streamed to a callback with a Range start.
+// whose redirects are followed only within the same origin (as huggingface_hub does: a Location on another host
+// is the LFS CDN and is read, not followed), a small GET into memory, and a GET streamed to a callback with a Range start.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -57,6 +57,8 @@ class HttpClient {
   Impl* impl_;
 };
 
+// "scheme://host:port" of a URL (lower-cased), "" when it has no scheme.
+std::string url_origin(const std::string& url);
 // "host" of "https://host:port/path" (lower-cased), "" when the URL has none.
 std::string url_host(const std::string& url);
 // %-encodes a repository path for a URL, keeping "/" (file names may hold spaces, "#", "?").

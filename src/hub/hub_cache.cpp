@@ -59,7 +59,7 @@ void RepoCache::write_ref(const std::string& revision, const std::string& commit
 void RepoCache::link(const std::string& commit, const std::string& path, const std::string& etag) const {
   const fs::path pointer = snapshot(commit) / path;
   fs::create_directories(pointer.parent_path());
-  const fs::path target = fs::relative(blob(etag), pointer.parent_path());
+  const fs::path target = blob(etag).lexically_relative(pointer.parent_path());  // ../../blobs/ETAG
   std::error_code ec;
   if (fs::is_symlink(pointer, ec) && fs::read_symlink(pointer, ec) == target) return;
   // A new link beside the old one, renamed over it: a reader never sees the pointer missing.
@@ -78,7 +78,7 @@ std::vector<RepoFile> RepoCache::snapshot_files(const std::string& commit) const
        it.increment(ec)) {
     if (!fs::is_regular_file(it->path(), ec)) continue;  // follows the link: a dangling one is not a file
     RepoFile f;
-    f.name = fs::relative(it->path(), root).generic_string();
+    f.name = it->path().lexically_relative(root).generic_string();  // not fs::relative: it follows the link
     f.size = static_cast<int64_t>(fs::file_size(it->path(), ec));
     files.push_back(std::move(f));
   }
