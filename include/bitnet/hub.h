@@ -45,8 +45,8 @@ struct RepoFile {
   std::string sha256;   // LFS files: the content's SHA-256 (hex); "" for files kept in git
 };
 
-// What a model needs from a repository listing: the GGUF file the selector names (by file name or quantization
-// tag; without one the repository's only GGUF, else the first of I2_S, TQ2_0, TQ1_0), or a Hugging Face checkpoint
+// What a model needs from a repository listing: the GGUF file the selector names (by file name, glob such as
+// "*i2_s.gguf", or quantization tag; without one the repository's only GGUF, else the first of I2_S, TQ2_0, TQ1_0), or a Hugging Face checkpoint
 // (config.json, the tokenizer and template files, *.safetensors and their index). `model` is the path to open,
 // relative to the snapshot ("" for the snapshot directory itself). Throws, listing the candidates, when the choice
 // is ambiguous or nothing fits.

@@ -903,11 +903,51 @@ class Llama:
         return ChatCompletion(**out)
 
     @classmethod
-    def from_pretrained(cls, repo_id: str, filename: Optional[str] = None, **kwargs: Any) -> "Llama":
-        """Not provided: bitnet does not download models. Fetch the GGUF (or the Hugging Face directory) and pass
-        its path as model_path."""
-        raise NotImplementedError(f"Llama.from_pretrained({repo_id!r}) is not supported by bitnet: it does not "
-                                  "download models; pass the local path as model_path")
+    def from_pretrained(cls, repo_id: str, filename: Optional[str] = None,
+                        additional_files: Optional[List[str]] = None,
+                        local_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+                        local_dir_use_symlinks: Union[bool, str] = "auto",
+                        cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+                        revision: str = "main", **kwargs: Any) -> "Llama":
+        """As llama-cpp-python: the model of a Hugging Face Hub repository, downloaded into (or found in) the cache
+        that huggingface_hub uses, then loaded with ``Llama(model_path=..., **kwargs)``.
+
+        filename: a file of the repository, a glob matching exactly one (``"*i2_s.gguf"``) or a quantization tag
+        (``"TQ2_0"``); None: the repository's GGUF file, or its safetensors checkpoint (config, tokenizer, weights).
+        additional_files: more files of the repository to fetch beside it. local_dir: the files are also placed
+        there (copied; symlinks to the cache with ``local_dir_use_symlinks=True``) and loaded from there.
+        cache_dir: the hub cache folder (default: HF_HUB_CACHE, or HF_HOME/hub). revision: branch, tag or commit.
+        HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE apply as in huggingface_hub.
+        """
+        if local_dir_use_symlinks not in ("auto", True, False):
+            raise ValueError(f"local_dir_use_symlinks must be 'auto', True or False, got {local_dir_use_symlinks!r}")
+        cache = os.fspath(cache_dir) if cache_dir is not None else None
+        verbose = bool(kwargs.get("verbose", True))
+        spec = repo_id if filename is None else f"{repo_id}:{filename}"
+        got = _core.hub_pull(spec, revision=revision, cache_dir=cache, verbose=verbose)
+        files = list(got["files"])
+        if additional_files:
+            # The same commit as the model, so that the files belong together.
+            extra = _core.hub_pull(repo_id, revision=got["commit"], files=list(additional_files), cache_dir=cache,
+                                   verbose=verbose)
+            files += [f for f in extra["files"] if f not in files]
+        model_path = got["model"]
+        if local_dir is not None:
+            root = os.fspath(local_dir)
+            for f in files:
+                src = os.path.join(got["snapshot"], f)
+                dst = os.path.join(root, f)
+                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+                if os.path.lexists(dst):
+                    os.remove(dst)
+                if local_dir_use_symlinks is True:
+                    os.symlink(os.path.realpath(src), dst)
+                else:  # "auto" copies, as huggingface_hub does today
+                    import shutil
+                    shutil.copyfile(src, dst)
+            rel = os.path.relpath(got["model"], got["snapshot"])
+            model_path = root if rel == "." else os.path.join(root, rel)
+        return cls(model_path=model_path, **kwargs)
 
     def tokenizer(self) -> Any:
         """Not provided: llama-cpp-python's LlamaTokenizer wrapper; use tokenize() / detokenize()."""

@@ -17,6 +17,7 @@ void bind_stream(pybind11::module_& m);
 void bind_convert(pybind11::module_& m);
 void bind_grammar(pybind11::module_& m);
 void bind_sampler(pybind11::module_& m);
+void bind_hub(pybind11::module_& m);
 // LlamaCore.stream(), defined in bind_stream.cpp beside the TextStream it returns.
 void add_stream_method(pybind11::class_<LlamaCore, std::shared_ptr<LlamaCore>>& core);
 }  // namespace bitnet::python

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   bitnet::python::bind_convert(m);
   bitnet::python::bind_grammar(m);
   bitnet::python::bind_sampler(m);
+  bitnet::python::bind_hub(m);
 }

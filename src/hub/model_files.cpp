@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <fnmatch.h>
 #include <string_view>
 
 namespace bitnet::hub {
@@ -67,6 +68,20 @@ ModelFiles choose_model_files(const std::string& repo, const std::vector<RepoFil
     if (exact != listing.end()) {
       if (is_checkpoint_file(selector)) return checkpoint(repo, listing);
       return {{selector}, selector, ""};
+    }
+    // A glob (llama-cpp-python's from_pretrained(filename="*q8_0.gguf")): exactly one file must match.
+    if (selector.find_first_of("*?[") != std::string::npos) {
+      std::vector<std::string> hits;
+      for (const auto& f : listing)
+        if (::fnmatch(selector.c_str(), f.name.c_str(), 0) == 0) hits.push_back(f.name);
+      if (hits.size() == 1) {
+        if (is_checkpoint_file(hits[0])) return checkpoint(repo, listing);
+        return {{hits[0]}, hits[0], ""};
+      }
+      std::vector<std::string> all;
+      for (const auto& f : listing) all.push_back(f.name);
+      fail("[hub] '{}' matches {} files of {}{}{}; its files: {}", selector, hits.size(), repo,
+           hits.empty() ? "" : ": ", join_names(hits), join_names(all));
     }
     // llama.cpp's -hf ORG/NAME:QUANT: the GGUF files whose name holds the tag, case-insensitively.
     const std::string tag = lower(selector);
