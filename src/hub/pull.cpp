@@ -7,14 +7,13 @@
 
 #include <exception>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "hub/file_download.h"
 #include "hub/hub_cache.h"
 #include "hub/hub_errors.h"
 #include "hub/http_client.h"
-#include "io/json_util.h"
+#include "hub/repo_listing.h"
 
 namespace bitnet::hub {
 
@@ -22,38 +21,6 @@ namespace {
 
 HttpOptions http_options(const HubConfig& c) {
   return {c.token, url_host(c.endpoint), c.connect_timeout_s, c.stall_timeout_s};
-}
-
-// The listing's ETag of a file: the LFS SHA-256, else the git blob id.
-struct Listed {
-  RepoFile file;
-  std::string etag;
-};
-
-std::vector<Listed> parse_listing(const nlohmann::json& info, const std::string& what) {
-  std::vector<Listed> out;
-  const auto it = info.find("siblings");
-  if (it == info.end() || !it->is_array()) fail("[hub] {}: the listing has no 'siblings' array", what);
-  for (const auto& s : *it) {
-    if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string())
-      fail("[hub] {}: a 'siblings' entry has no 'rfilename' string", what);
-    Listed l;
-    l.file.name = s["rfilename"].get<std::string>();
-    if (l.file.name.empty() || l.file.name.starts_with("/") || l.file.name.find("..") != std::string::npos ||
-        l.file.name.find('\0') != std::string::npos)
-      fail("[hub] {}: the listing names a file outside the repository: '{}'", what, l.file.name);
-    if (s.contains("size") && s["size"].is_number_integer()) l.file.size = s["size"].get<int64_t>();
-    if (s.contains("lfs") && s["lfs"].is_object()) {
-      const auto& lfs = s["lfs"];
-      if (lfs.contains("sha256") && lfs["sha256"].is_string()) l.file.sha256 = lfs["sha256"].get<std::string>();
-      if (lfs.contains("size") && lfs["size"].is_number_integer()) l.file.size = lfs["size"].get<int64_t>();
-      l.etag = l.file.sha256;
-    } else if (s.contains("blobId") && s["blobId"].is_string()) {
-      l.etag = s["blobId"].get<std::string>();
-    }
-    out.push_back(std::move(l));
-  }
-  return out;
 }
 
 std::vector<Listed> fetch_listing(const std::string& repo, const std::string& revision, const HubConfig& config,
@@ -72,13 +39,9 @@ std::vector<Listed> fetch_listing(const std::string& repo, const std::string& re
     fail_unreachable(te, q, "");
   }
   check_hub_status(r, q);
-  const std::string what = fmt::format("{}/api/models/{} (revision {})", config.endpoint, repo, revision);
-  const nlohmann::json info = io::parse_json_strict(r.body, what);
-  if (!info.is_object() || !info.contains("sha") || !info["sha"].is_string() || !is_commit_hash(info["sha"].get<std::string>()))
-    fail("[hub] {}: the answer has no 'sha' commit hash; HF_ENDPOINT={} does not behave as a Hugging Face hub", what,
-         config.endpoint);
-  commit = info["sha"].get<std::string>();
-  return parse_listing(info, what);
+  RepoListing listing = parse_repo_listing(r.body, fmt::format("{}/api/models/{} (revision {})", config.endpoint, repo, revision));
+  commit = listing.commit;
+  return std::move(listing.files);
 }
 
 PullResult from_cache(const std::string& repo, const ModelRef& ref, const PullOptions& o, const HubConfig& config,
