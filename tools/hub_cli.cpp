@@ -71,7 +71,10 @@ std::string model_from_flags(const std::string& model, const HfSource& source, c
 
 DownloadProgress::DownloadProgress() : tty_(isatty(STDERR_FILENO) != 0) {}
 
-DownloadProgress::~DownloadProgress() { draw(true); }
+void DownloadProgress::finish() {
+  draw(true);
+  finished_ = true;
+}
 
 void DownloadProgress::note(const std::string& text) {
   if (tty_ && lines_drawn_ > 0) fmt::print(stderr, "\033[{}A\r\033[J", lines_drawn_);
@@ -96,7 +99,7 @@ void DownloadProgress::update(const hub::FileProgress& p) {
 }
 
 void DownloadProgress::draw(bool force) {
-  if (!tty_ || files_.empty()) return;
+  if (!tty_ || files_.empty() || finished_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
@@ -127,7 +130,7 @@ hub::PullResult pull_with_progress(const std::string& spec, hub::PullOptions opt
   options.progress = [display](const hub::FileProgress& p) { display->update(p); };
   options.note = [display](const std::string& s) { display->note(s); };
   hub::PullResult r = hub::pull(spec, options, config);
-  display.reset();
+  display->finish();
   if (r.from_cache_only || r.downloaded_bytes == 0)
     fmt::print(stderr, "{}: {} from the cache (commit {})\n", r.repo, r.model.string(), r.commit.substr(0, 12));
   else

@@ -32,9 +32,9 @@ hub::HubConfig hub_config_with(const std::string& token);
 class DownloadProgress {
  public:
   DownloadProgress();
-  ~DownloadProgress();
   void update(const hub::FileProgress& p);
   void note(const std::string& text);
+  void finish();  // the last frame; nothing is drawn after it
 
  private:
   void draw(bool force);
@@ -47,6 +47,7 @@ class DownloadProgress {
   std::chrono::steady_clock::time_point last_draw_{};
   bool tty_;
   int lines_drawn_ = 0;
+  bool finished_ = false;
 };
 
 // hub::pull with a DownloadProgress, printing where the model is.

@@ -222,3 +222,15 @@ def test_serve_hf_names_the_model_by_repository(hub, env, tmp_path):
     finally:
         p.terminate()
         p.wait(30)
+
+
+def test_two_processes_pulling_the_same_model_share_one_blob(hub, env):
+    import subprocess
+    procs = [subprocess.Popen([CLI, "pull", "bitnet-test/kjv-gguf", "--include", "kjv-2m-F16.gguf"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert len({o[0] for o in outs}) == 1
+    blobs = cache_dir(env) / "models--bitnet-test--kjv-gguf" / "blobs"
+    assert [b.name for b in blobs.iterdir()] == [hub.repos["bitnet-test/kjv-gguf"].sha256("kjv-2m-F16.gguf")]
+    assert sha256(outs[0][0].strip()) == hub.repos["bitnet-test/kjv-gguf"].sha256("kjv-2m-F16.gguf")
