@@ -44,6 +44,23 @@ std::vector<Listed> fetch_listing(const std::string& repo, const std::string& re
   return std::move(listing.files);
 }
 
+// The files named with PullOptions::files: the model is the first when it is a GGUF file, else the snapshot.
+ModelFiles exact_files(const std::vector<std::string>& files) {
+  return {files, files.front().ends_with(".gguf") ? files.front() : "", ""};
+}
+
+PullResult result_of(const std::string& repo, const std::string& revision, const std::string& commit,
+                     const RepoCache& cache, const ModelFiles& m) {
+  PullResult r;
+  r.repo = repo;
+  r.revision = revision;
+  r.commit = commit;
+  r.snapshot = cache.snapshot(commit);
+  r.model = m.model.empty() ? r.snapshot : r.snapshot / m.model;
+  r.files = m.files;
+  return r;
+}
+
 PullResult from_cache(const std::string& repo, const ModelRef& ref, const PullOptions& o, const HubConfig& config,
                       const std::string& why) {
   const RepoCache cache(config.cache_dir, repo);
@@ -52,26 +69,14 @@ PullResult from_cache(const std::string& repo, const ModelRef& ref, const PullOp
     fail("[hub] {}, and the cache ({}) has no copy of {} at revision '{}'{}", why, config.cache_dir.string(), repo,
          o.revision, config.offline ? "; unset HF_HUB_OFFLINE to download it" : "");
   const std::vector<RepoFile> present = cache.snapshot_files(commit);
-  ModelFiles m;
-  if (o.files.empty()) {
-    m = choose_model_files(repo, present, ref.selector);
-  } else {
-    m.files = o.files;
-    m.model = o.files.front().ends_with(".gguf") ? o.files.front() : "";
-  }
+  const ModelFiles m = o.files.empty() ? choose_model_files(repo, present, ref.selector) : exact_files(o.files);
   for (const auto& f : m.files) {
     std::error_code ec;
     if (!fs::is_regular_file(cache.snapshot(commit) / f, ec))
       fail("[hub] {}, and the cached snapshot {} of {} lacks '{}'{}", why, commit.substr(0, 12), repo, f,
            config.offline ? "; unset HF_HUB_OFFLINE to download it" : "");
   }
-  PullResult r;
-  r.repo = repo;
-  r.revision = o.revision;
-  r.commit = commit;
-  r.snapshot = cache.snapshot(commit);
-  r.model = m.model.empty() ? r.snapshot : r.snapshot / m.model;
-  r.files = m.files;
+  PullResult r = result_of(repo, o.revision, commit, cache, m);
   r.from_cache_only = true;
   return r;
 }
@@ -141,8 +146,7 @@ PullResult pull(const std::string& spec, const PullOptions& o, const HubConfig& 
       if (std::none_of(files.begin(), files.end(), [&](const RepoFile& r) { return r.name == f; }))
         fail("[hub] {} has no file '{}' at revision '{}'", ref.repo, f, o.revision);
     }
-    m.files = o.files;
-    m.model = o.files.front().ends_with(".gguf") ? o.files.front() : "";
+    m = exact_files(o.files);
   }
 
   const RepoCache cache(config.cache_dir, ref.repo);
@@ -207,13 +211,7 @@ PullResult pull(const std::string& spec, const PullOptions& o, const HubConfig& 
   if (first_error) std::rethrow_exception(first_error);
 
   if (o.revision != commit) cache.write_ref(o.revision, commit);
-  PullResult r;
-  r.repo = ref.repo;
-  r.revision = o.revision;
-  r.commit = commit;
-  r.snapshot = cache.snapshot(commit);
-  r.model = m.model.empty() ? r.snapshot : r.snapshot / m.model;
-  r.files = m.files;
+  PullResult r = result_of(ref.repo, o.revision, commit, cache, m);
   r.downloaded_bytes = downloaded;
   return r;
 }

@@ -81,14 +81,22 @@ TEST_F(CliFlags, SingleDashLongFlagsOfRunParseExactly) {
   EXPECT_TRUE(contains(out, "-ctk=f16")) << out;
 }
 
-TEST_F(CliFlags, HuggingFaceDownloadIsAnErrorNotHelp) {
-  for (const std::string cmd : {"serve", "run", "bench", "perplexity -f x"}) {
+// -hf is taken by every model command (the download itself is tested against a fake Hub in tests/hub); naming
+// a model twice, or a plain URL, is an error naming the flags, never the help text.
+TEST_F(CliFlags, HuggingFaceFlagsConflictsAreErrorsNotHelp) {
+  for (const std::string& cmd : std::vector<std::string>{"serve", "run", "bench", "perplexity -f " + model}) {
     int status = 0;
-    const std::string out = run_cli(cmd + " -m " + model + " -hf ggml-org/model", &status);
+    std::string out = run_cli(cmd + " -m " + model + " -hf ggml-org/model", &status);
     EXPECT_NE(status, 0) << cmd << ": " << out;
-    EXPECT_TRUE(contains(out, "-hf/--hf-repo ggml-org/model")) << cmd << ": " << out;
-    EXPECT_TRUE(contains(out, "issue 19")) << cmd << ": " << out;
+    EXPECT_TRUE(contains(out, "-hf ggml-org/model both name a model; give one")) << cmd << ": " << out;
     EXPECT_FALSE(contains(out, "Usage:")) << cmd << ": " << out;
+    out = run_cli(cmd + " -hf 'ggml-org/model files'", &status);
+    EXPECT_NE(status, 0) << cmd << ": " << out;
+    EXPECT_TRUE(contains(out, "ORG/NAME")) << cmd << ": " << out;
+    out = run_cli(cmd + " -mu https://example.com/m.gguf", &status);
+    EXPECT_NE(status, 0) << cmd << ": " << out;
+    EXPECT_TRUE(contains(out, "-mu/--model-url https://example.com/m.gguf")) << cmd << ": " << out;
+    EXPECT_TRUE(contains(out, "-hf")) << cmd << ": " << out;
   }
 }
 
