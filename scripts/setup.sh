@@ -21,6 +21,7 @@ DEBIAN_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
   bible-kjv                         # the King James Bible: the bundled model's training text (scripts/kjv_corpus.sh)
   openssl                           # the TLS test makes a self-signed certificate
+  chromium                          # the report tests render the HTML reports in headless Chromium (tests/report)
 )
 # numpy: array oracle; ml_dtypes: bfloat16 conversions that NumPy lacks; gguf: GGUF reader/writer and
 # TQ1_0/TQ2_0 quantizers (llama.cpp's gguf-py); safetensors: the reference safetensors reader/writer;
@@ -34,6 +35,8 @@ PYPI_PACKAGES+=(openai pytest jsonschema)
 # huggingface_hub: the oracle of the Hub download tests (tests/hub): it reads the cache bitnet pull writes and
 # writes one bitnet -hf reads.
 PYPI_PACKAGES+=(huggingface_hub)
+# pillow: reads the screenshots of the HTML reports that the report tests take in headless Chromium (tests/report).
+PYPI_PACKAGES+=(pillow)
 # pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
 # build needs no download).
 PYPI_PACKAGES+=(pybind11 scikit-build-core)

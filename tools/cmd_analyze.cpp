@@ -3,6 +3,7 @@
 #include <bitnet/analyze.h>
 #include <bitnet/thread_pool.h>
 #include <bitnet/train.h>
+#include <bitnet/train_report.h>
 #include <bitnet/train_run.h>
 
 #include <cmath>
@@ -30,6 +31,7 @@ void add_analyze_command(CLI::App& app, Action& selected) {
   auto windows = std::make_shared<int64_t>(4);
   auto threads = std::make_shared<int>(0);
   auto json = std::make_shared<bool>(false);
+  auto report_file = std::make_shared<std::string>();
   cmd->add_option("model", *source, "A training run's output dir or checkpoint (.safetensors, latent weights)")->required();
   cmd->add_option("-c,--config", *config, "The run's JSON config (default: run.json beside the checkpoint)");
   cmd->add_option("--since", *since, "An earlier checkpoint of the same run: count the ternary weights that flipped");
@@ -37,8 +39,9 @@ void add_analyze_command(CLI::App& app, Action& selected) {
   cmd->add_option("--windows", *windows, "Sample windows of data.seq_len tokens")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("-t,--threads", *threads, "Threads to use")->check(CLI::Range(1, 1024));
   cmd->add_flag("--json", *json, "One JSON object: the checkpoint, its step and the ranked layers");
-  cmd->callback([&selected, source, config, since, text, windows, threads, json] {
-    selected = [source, config, since, text, windows, threads, json]() {
+  cmd->add_option("--report", *report_file, "Also write an HTML report: per-layer SQNR, cosine, MSE, zeros and flips as bar charts, worst first");
+  cmd->callback([&selected, source, config, since, text, windows, threads, json, report_file] {
+    selected = [source, config, since, text, windows, threads, json, report_file]() {
       if (*threads > 0) set_default_thread_count(*threads);
       const train::RunConfig rc = train::find_run_config(*source, *config);
       const std::string ckpt = train::find_checkpoint(*source);
@@ -53,6 +56,14 @@ void add_analyze_command(CLI::App& app, Action& selected) {
       }
       const Tensor sample = train::run_sample_tokens(rc, *windows, *text);
       const auto layers = train::analyze_model(lm, sample, earlier.get());
+      if (!report_file->empty()) {
+        std::vector<std::pair<std::string, std::string>> facts = {
+            {"checkpoint", ckpt}, {"step", step >= 0 ? std::to_string(step) : "final"},
+            {"sample tokens", std::to_string(sample.numel())}};
+        if (earlier) facts.emplace_back("flips since", *since + (step0 >= 0 ? fmt::format(" (step {})", step0) : ""));
+        train::analysis_page("bitnet analyze: " + ckpt, layers, facts).write(*report_file);
+        std::fprintf(stderr, "report: %s\n", report_file->c_str());
+      }
       if (*json) {
         nlohmann::json out = {{"checkpoint", ckpt}, {"step", step}, {"sample_tokens", sample.numel()},
                               {"since", since->empty() ? nlohmann::json() : nlohmann::json(*since)},

@@ -16,6 +16,7 @@
 #include <memory>
 #include <random>
 
+#include "bench_report.h"
 #include "commands.h"
 #include "progress.h"
 
@@ -30,7 +31,7 @@ struct BenchOptions {
   std::vector<int> prompt = {512};
   std::vector<int> gen = {128};
   std::vector<std::string> prompt_gen;  // -pg "pp,tg": prompt then generation, timed together (llama-bench)
-  int threads = 0;
+  std::vector<int> threads;  // -t 1,2: every test at each count (thread scaling); empty: the default
   int reps = 5;
   std::string output = "md";
   std::string head = "f16";
@@ -41,10 +42,15 @@ struct BenchOptions {
   int gpu_layers = -1;
   std::string device = "cpu";
   bool quantize = false;
+  std::string report;                 // --report FILE.html (besides the -o output)
+  std::string baseline;               // --baseline OLD.json: the regression gate
+  std::string max_regression = "5%";
+  int confirm = 2;                    // re-measurements of a test that looks regressed before it counts
 };
 
 struct Result {
   std::string test;
+  int n_prompt = 0, n_gen = 0;
   int threads;
   double mean, stddev;  // tokens per second
   std::vector<double> samples;
@@ -72,6 +78,9 @@ Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937&
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
   Result r;
+  r.threads = default_pool().size();
+  r.n_prompt = n_prompt;
+  r.n_gen = n_gen;
   r.test = n_prompt > 0 && n_gen > 0 ? fmt::format("pp{}+tg{}", n_prompt, n_gen)
            : n_prompt > 0            ? fmt::format("pp{}", n_prompt)
                                      : fmt::format("tg{}", n_gen);
@@ -135,7 +144,11 @@ std::vector<std::pair<int, int>> parse_prompt_gen(const std::vector<std::string>
 }
 
 int run_bench(const BenchOptions& o) {
-  if (o.threads > 0) set_default_thread_count(o.threads);
+  BITNET_CHECK(o.output != "html" || o.report.empty(), "[bench] -o html and --report both write the report; give one");
+  // The thread counts to measure: -t's list, or the default pool's size.
+  std::vector<int> thread_counts = o.threads;
+  if (thread_counts.empty()) thread_counts.push_back(default_pool().size());
+  set_default_thread_count(thread_counts.front());
   const HeadType head = parse_head_type(o.head);
   std::vector<std::string> notes;
   BITNET_CHECK(o.random.empty() || (o.model.empty() && o.hf.repo.empty()),
@@ -155,40 +168,62 @@ int run_bench(const BenchOptions& o) {
   int max_pg = 0;
   for (const auto& [p, g] : pgs) max_prompt = std::max(max_prompt, p), max_pg = std::max(max_pg, p + g);
   const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
-  Engine engine(model, std::max({max_prompt, max_gen, max_pg, 1}), 1, std::max(1, std::min(batch, std::max(max_prompt, 1))));
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
-  if (gpu) cuda::offload(engine, o.gpu_layers);
   std::mt19937 rng(1234);
   const double weight_bytes = static_cast<double>(model.ternary_bytes() + model.head_bytes());
   // The roofline: the bytes a token reads against this machine's read bandwidth, measured around each
   // generation run (the CPU's bandwidth: no roofline column for a GPU run; cuda_kernel_bench measures the GPU's).
-  // The probe's buffer is resident from here on, so the peak RSS is the load's peak or the later peak less
-  // the probe.
-  const double rss_before_probe = peak_rss_bytes();
+  // The probe's buffer is resident from its creation on, so the peak RSS is the load's peak or the later peak
+  // less the probe.
+  double rss_before_probe = peak_rss_bytes();
   const bool has_gen = std::any_of(o.gen.begin(), o.gen.end(), [](int g) { return g > 0; });
   std::unique_ptr<ReadBandwidthProbe> probe;
-  if (o.roofline && engine.backend() == nullptr && has_gen) probe = std::make_unique<ReadBandwidthProbe>();
   std::vector<Result> results;
-  for (int p : o.prompt)
-    if (p > 0) results.push_back(run_test(engine, p, 0, o.reps, rng, nullptr, weight_bytes));
-  for (int g : o.gen)
-    if (g > 0) results.push_back(run_test(engine, 0, g, o.reps, rng, probe.get(), weight_bytes));
-  for (const auto& [p, g] : pgs)
-    if (p > 0 || g > 0) results.push_back(run_test(engine, p, g, o.reps, rng, nullptr, weight_bytes));
-
-  const int threads = default_pool().size();
+  std::string backend;
+  std::unique_ptr<Engine> engine;
+  // An engine works with the pool it was made with: a new one whenever the thread count changes.
+  auto engine_for = [&](int threads) -> Engine& {
+    if (!engine || default_pool().size() != threads) {
+      engine.reset();
+      set_default_thread_count(threads);
+      engine = std::make_unique<Engine>(model, std::max({max_prompt, max_gen, max_pg, 1}), 1,
+                                        std::max(1, std::min(batch, std::max(max_prompt, 1))));
+      if (gpu) cuda::offload(*engine, o.gpu_layers);
+    }
+    if (backend.empty())
+      backend = engine->backend() != nullptr ? engine->backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
+    if (!probe && o.roofline && engine->backend() == nullptr && has_gen) {
+      rss_before_probe = peak_rss_bytes();
+      probe = std::make_unique<ReadBandwidthProbe>();
+    }
+    return *engine;
+  };
+  // Decode-only tests are measured against the read bandwidth (the roofline).
+  auto measure = [&](int threads, int p, int g) {
+    Engine& e = engine_for(threads);
+    return run_test(e, p, g, o.reps, rng, p == 0 ? probe.get() : nullptr, weight_bytes);
+  };
+  for (int threads : thread_counts) {
+    for (int p : o.prompt)
+      if (p > 0) results.push_back(measure(threads, p, 0));
+    for (int g : o.gen)
+      if (g > 0) results.push_back(measure(threads, 0, g));
+    for (const auto& [p, g] : pgs)
+      if (p > 0 || g > 0) results.push_back(measure(threads, p, g));
+  }
   const double rss = std::max(rss_before_probe, peak_rss_bytes() - (probe ? static_cast<double>(probe->bytes()) : 0.0));
   std::vector<double> all_bandwidths;
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
   const double bandwidth = median(all_bandwidths);
   const std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
-  const std::string backend =
-      engine.backend() != nullptr ? engine.backend()->name() : fmt::format("CPU {}", isa_name(preferred_isa()));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
                       (model.head_f16().storage() == model.embedding().storage() ? 0.0 : model.embedding().nbytes());
   const double params = static_cast<double>(model.parameter_count());
+  MachineInfo machine = this_machine();
+  machine.threads = thread_counts.back();
+  machine.read_bandwidth_gb_s = bandwidth / 1e9;
   auto row_json = [&](const Result& r) {
-    nlohmann::json j = {{"model", name}, {"size", size}, {"params", params}, {"backend", backend}, {"threads", threads},
+    nlohmann::json j = {{"model", name}, {"size", size}, {"params", params}, {"backend", backend}, {"threads", r.threads},
                         {"test", r.test}, {"avg_ts", r.mean}, {"stddev_ts", r.stddev}, {"samples_ts", r.samples}};
     if (r.test.rfind("tg", 0) == 0) {
       j["weight_bytes_per_token"] = weight_bytes;
@@ -202,9 +237,46 @@ int run_bench(const BenchOptions& o) {
       }
     }
     j["peak_rss_bytes"] = rss;
+    j["cpu_info"] = machine.cpu;  // as llama-bench names them
+    j["build_commit"] = machine.commit;
     return j;
   };
-  if (o.output == "json") {
+  // Reports and the gate read the rows in the shape `bitnet report` reads files in.
+  auto measurements = [&] {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : results) rows.push_back(row_json(r));
+    return measurements_from_json(rows, "this run", "bitnet bench");
+  };
+  // The gate: a test that looks slower than the baseline beyond the threshold and the noise is measured again
+  // (--confirm times) and its best measurement kept, since a shared host's speed moves more between minutes than
+  // within one test's repetitions. A real slowdown stays slow every time.
+  std::vector<Delta> deltas;
+  double threshold = 0;
+  if (!o.baseline.empty()) {
+    threshold = parse_fraction(o.max_regression, "--max-regression");
+    const std::vector<Measurement> base = read_measurements(o.baseline);
+    for (int attempt = 0;; ++attempt) {
+      deltas = compare_to_baseline(base, measurements(), threshold);
+      std::vector<size_t> again;
+      for (const auto& d : deltas)
+        if (d.verdict == Delta::Verdict::regression)
+          for (size_t i = 0; i < results.size(); ++i)
+            if (fmt::format("{} (t={})", results[i].test, results[i].threads) == d.key) again.push_back(i);
+      if (again.empty() || attempt >= o.confirm) break;
+      std::fprintf(stderr, "bench: %zu test(s) slower than the baseline; measuring them again (%d of %d)\n",
+                   again.size(), attempt + 1, o.confirm);
+      for (size_t i : again) {
+        Result r = measure(results[i].threads, results[i].n_prompt, results[i].n_gen);
+        const bool by_roofline = !r.rooflines.empty() && !results[i].rooflines.empty();
+        if (by_roofline ? median(r.rooflines) > median(results[i].rooflines) : r.mean > results[i].mean) results[i] = r;
+      }
+    }
+  }
+  const std::vector<Measurement> measured = measurements();
+  const std::string title = fmt::format("bitnet bench: {}", name);
+  if (o.output == "html") {
+    fmt::print("{}", benchmark_page(measured, title, machine).html());
+  } else if (o.output == "json") {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& r : results) all.push_back(row_json(r));
     fmt::print("{}\n", all.dump(2));
@@ -214,7 +286,7 @@ int run_bench(const BenchOptions& o) {
     fmt::print("model,size,params,backend,threads,test,avg_ts,stddev_ts,weight_bytes_per_token,roofline_fraction,peak_rss_bytes\n");
     for (const auto& r : results) {
       const bool tg = r.test.rfind("tg", 0) == 0;
-      fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f},{:.3f},{:.0f}\n", name, size, params, backend, threads,
+      fmt::print("\"{}\",{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.0f},{:.3f},{:.0f}\n", name, size, params, backend, r.threads,
                  r.test, r.mean, r.stddev, tg ? weight_bytes : 0.0,
                  tg ? median(r.rooflines) : 0.0, rss);
     }
@@ -224,7 +296,7 @@ int run_bench(const BenchOptions& o) {
     for (const auto& r : results) {
       const bool tg = r.test.rfind("tg", 0) == 0;
       fmt::print("| {} | {} | {:.2f} B | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} | {} |\n", name, human_bytes(size),
-                 params / 1e9, backend, threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
+                 params / 1e9, backend, r.threads, r.test, r.mean, r.stddev, tg ? human_bytes(weight_bytes) : "",
                  tg ? fmt::format("{:.1f}", weight_bytes * r.mean / 1e9) : "",
                  tg && !r.rooflines.empty() ? fmt::format("{:.0f}%", 100.0 * median(r.rooflines)) : "");
     }
@@ -232,9 +304,14 @@ int run_bench(const BenchOptions& o) {
     if (bandwidth > 0)
       fmt::print("; read bandwidth {:.1f} GB/s (median of {} probes around the generation runs, {} threads; "
                  "roofline: median over the runs, each against its own probes)",
-                 bandwidth / 1e9, all_bandwidths.size(), threads);
+                 bandwidth / 1e9, all_bandwidths.size(), thread_counts.back());
     fmt::print("\n");
   }
+  if (!o.report.empty()) {
+    benchmark_page(measured, title, machine).write(o.report);
+    std::fprintf(stderr, "report: %s\n", o.report.c_str());
+  }
+  if (!o.baseline.empty() && print_deltas(deltas, threshold)) return 3;
   return 0;
 }
 
@@ -249,9 +326,16 @@ void add_bench_command(CLI::App& app, Action& selected) {
       ->check(CLI::IsMember({"2b4t"}));
   cmd->add_option("-p,--n-prompt", o->prompt, "Prompt lengths to test (0 skips)")->delimiter(',');
   cmd->add_option("-n,--n-gen", o->gen, "Generation lengths to test (0 skips)")->delimiter(',');
-  cmd->add_option("-t,--threads", o->threads, "Threads (default: BITNET_THREADS or all CPUs)")->check(CLI::Range(1, 1024));
+  cmd->add_option("-t,--threads", o->threads, "Threads; a list (-t 1,2) runs every test at each count (default: BITNET_THREADS or all CPUs)")
+      ->delimiter(',')->check(CLI::Range(1, 1024));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions of each test")->check(CLI::Range(1, 1000));
-  cmd->add_option("-o,--output", o->output, "Output format")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
+  cmd->add_option("-o,--output", o->output, "Output format (html: the report with charts, to stdout)")
+      ->check(CLI::IsMember({"md", "csv", "json", "jsonl", "html"}));
+  cmd->add_option("--report", o->report, "Also write the HTML report (charts: t/s with the spread, roofline, thread scaling) to this file");
+  cmd->add_option("--baseline", o->baseline, "Compare with an earlier `bitnet bench -o json` (or llama-bench's) test by test; exit 3 on a regression");
+  cmd->add_option("--max-regression", o->max_regression, "With --baseline: the slowdown allowed beyond the noise")->capture_default_str();
+  cmd->add_option("--confirm", o->confirm, "With --baseline: measure a test that looks regressed again up to this many times, keeping its best")
+      ->check(CLI::Range(0, 10))->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("--prompt-gen", o->prompt_gen, "Prompt then generation timed together, test ppP+tgG (also -pg P,G; repeatable)")

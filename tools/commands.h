@@ -78,5 +78,6 @@ void add_serve_command(CLI::App& app, Action& selected);
 void add_logits_command(CLI::App& app, Action& selected);
 void add_pull_command(CLI::App& app, Action& selected);
 void add_models_command(CLI::App& app, Action& selected);
+void add_report_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

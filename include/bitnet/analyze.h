@@ -29,6 +29,14 @@ struct LayerAnalysis {
 std::vector<LayerAnalysis> analyze_model(const nn::CausalLM& lm, const Tensor& sample_ids,
                                          const nn::CausalLM* earlier = nullptr);
 
+// Every BitLinear of the model with its name ("model.layers.0.self_attn.q_proj"), in layer order.
+std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_linears(const nn::CausalLM& lm);
+
+// The sign class (-1, 0, +1) of every quantized weight of every BitLinear, in order; two of them give the share
+// of weights that flipped between them (the trainer logs it every log interval).
+std::vector<int8_t> quantized_sign_classes(const nn::CausalLM& lm);
+double flipped_fraction(const std::vector<int8_t>& before, const std::vector<int8_t>& now);
+
 // A fixed-width table, one row per layer in the given order.
 std::string format_analysis(const std::vector<LayerAnalysis>& layers);
 

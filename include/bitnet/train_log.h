@@ -18,6 +18,7 @@ struct LogRow {
   double grad_norm = 0.0;
   double tokens_per_s = 0.0;
   double elapsed_s = 0.0;
+  double flip_fraction = NAN;  // share of quantized weights whose sign class (-, 0, +) changed since the last row
 };
 
 class TrainLog {
@@ -30,7 +31,10 @@ class TrainLog {
   // Writes the loss plot (SVG) of all rows.
   void write_svg(const std::string& path, const std::string& title = "loss") const;
 
-  static constexpr const char* kHeader = "step,loss,val_loss,lr,weight_decay,grad_norm,tokens_per_s,elapsed_s";
+  static constexpr const char* kHeader =
+      "step,loss,val_loss,lr,weight_decay,grad_norm,tokens_per_s,elapsed_s,flip_fraction";
+  // The header of logs written before flip_fraction was logged (read, and rewritten with the new header on resume).
+  static constexpr const char* kHeaderV1 = "step,loss,val_loss,lr,weight_decay,grad_norm,tokens_per_s,elapsed_s";
 
  private:
   void append_line(const LogRow& row) const;

@@ -10,22 +10,6 @@ namespace bitnet::train {
 
 namespace {
 
-std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_linears(const nn::CausalLM& lm) {
-  std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> out;
-  for (size_t l = 0; l < lm.layers.size(); ++l) {
-    const auto& b = *lm.layers[l];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    out.emplace_back(p + "self_attn.q_proj", b.self_attn->q_proj);
-    out.emplace_back(p + "self_attn.k_proj", b.self_attn->k_proj);
-    out.emplace_back(p + "self_attn.v_proj", b.self_attn->v_proj);
-    out.emplace_back(p + "self_attn.o_proj", b.self_attn->o_proj);
-    out.emplace_back(p + "mlp.gate_proj", b.mlp->gate_proj);
-    out.emplace_back(p + "mlp.up_proj", b.mlp->up_proj);
-    out.emplace_back(p + "mlp.down_proj", b.mlp->down_proj);
-  }
-  return out;
-}
-
 int sign_class(float v) { return v > 0.0f ? 1 : (v < 0.0f ? -1 : 0); }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Training reports: progress line, CSV log (resumable), SVG loss plot.
 #include <bitnet/error.h>
+#include <bitnet/report.h>
 #include <bitnet/train_log.h>
 
 #include <algorithm>
@@ -22,20 +23,6 @@ double parse_number(const std::string& field, const std::string& path, int line)
   fail("[train log] '{}' line {}: '{}' is not a number", path, line, field);
 }
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string clock(double seconds) {
   const auto s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
   if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
@@ -47,8 +34,9 @@ std::vector<LogRow> read_train_log(const std::string& path) {
   std::ifstream in(path);
   BITNET_CHECK(in.good(), "[train log] cannot open '{}'", path);
   std::string line;
-  BITNET_CHECK(std::getline(in, line) && line == TrainLog::kHeader,
+  BITNET_CHECK(std::getline(in, line) && (line == TrainLog::kHeader || line == TrainLog::kHeaderV1),
                "[train log] '{}' does not start with the header '{}'", path, TrainLog::kHeader);
+  const size_t fields = line == TrainLog::kHeader ? 9 : 8;
   std::vector<LogRow> rows;
   for (int n = 2; std::getline(in, line); ++n) {
     if (line.empty()) continue;
@@ -56,7 +44,7 @@ std::vector<LogRow> read_train_log(const std::string& path) {
     std::stringstream ss(line);
     for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
     if (!line.empty() && line.back() == ',') f.emplace_back();
-    BITNET_CHECK(f.size() == 8, "[train log] '{}' line {}: expected 8 fields, got {}", path, n, f.size());
+    BITNET_CHECK(f.size() == fields, "[train log] '{}' line {}: expected {} fields, got {}", path, n, fields, f.size());
     LogRow r;
     r.step = static_cast<int64_t>(parse_number(f[0], path, n));
     r.loss = parse_number(f[1], path, n);
@@ -66,6 +54,7 @@ std::vector<LogRow> read_train_log(const std::string& path) {
     r.grad_norm = parse_number(f[5], path, n);
     r.tokens_per_s = parse_number(f[6], path, n);
     r.elapsed_s = parse_number(f[7], path, n);
+    if (fields == 9) r.flip_fraction = parse_number(f[8], path, n);
     rows.push_back(r);
   }
   return rows;
@@ -87,7 +76,7 @@ void TrainLog::append_line(const LogRow& r) const {
   std::ofstream out(path_, std::ios::app);
   out << r.step << ',' << number(r.loss) << ',' << number(r.val_loss) << ',' << number(r.lr) << ','
       << number(r.weight_decay) << ',' << number(r.grad_norm) << ',' << number(r.tokens_per_s) << ','
-      << number(r.elapsed_s) << '\n';
+      << number(r.elapsed_s) << ',' << number(r.flip_fraction) << '\n';
   BITNET_CHECK(out.good(), "[train log] writing '{}' failed", path_);
 }
 
@@ -104,63 +93,23 @@ void TrainLog::write_svg(const std::string& path, const std::string& title) cons
 }
 
 std::string render_loss_svg(const std::vector<LogRow>& rows, const std::string& title) {
-  constexpr double kW = 720, kH = 400, kLeft = 60, kRight = 20, kTop = 36, kBottom = 44;
-  double x0 = 0, x1 = 1, y0 = INFINITY, y1 = -INFINITY;
-  bool any = false;
-  for (const LogRow& r : rows)
-    for (double v : {r.loss, r.val_loss})
-      if (std::isfinite(v)) {
-        y0 = std::min(y0, v);
-        y1 = std::max(y1, v);
-        any = true;
-      }
-  if (!rows.empty()) {
-    x0 = static_cast<double>(rows.front().step);
-    x1 = static_cast<double>(rows.back().step);
-  }
-  if (x1 <= x0) x1 = x0 + 1;
-  if (!any) y0 = 0, y1 = 1;
-  if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
-  const double pad = 0.05 * (y1 - y0);
-  y0 = y0 >= 0.0 ? std::max(0.0, y0 - pad) : y0 - pad;  // a loss axis need not dip below zero
-  y1 += pad;
-  auto px = [&](double step) { return kLeft + (step - x0) / (x1 - x0) * (kW - kLeft - kRight); };
-  auto py = [&](double v) { return kTop + (y1 - v) / (y1 - y0) * (kH - kTop - kBottom); };
-
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{}\" y=\"22\" font-size=\"15\">{}</text>\n",
-      kW, kH, kW, kH, kLeft, xml_escape(title));
-  // Axes with five ticks each.
-  s += fmt::format("<path d=\"M{} {} V{} H{}\" stroke=\"black\" fill=\"none\"/>\n", kLeft, kTop, kH - kBottom,
-                   kW - kRight);
-  for (int i = 0; i <= 4; ++i) {
-    const double v = y0 + (y1 - y0) * i / 4.0, step = x0 + (x1 - x0) * i / 4.0;
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g}</text>\n", kLeft - 6, py(v) + 4, v);
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{:.0f}</text>\n", px(step),
-                     kH - kBottom + 16, step);
-  }
-  s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">step</text>\n", (kLeft + kW - kRight) / 2,
-                   kH - 8);
-  auto line = [&](bool val, const char* color, const char* name, double legend_y) {
-    std::string pts;
-    int count = 0;
-    for (const LogRow& r : rows) {
-      const double v = val ? r.val_loss : r.loss;
-      if (!std::isfinite(v)) continue;
-      pts += fmt::format("{}{:.1f},{:.1f}", count++ ? " " : "", px(static_cast<double>(r.step)), py(v));
+  report::LineChart c;
+  c.title = title;
+  c.x.label = "step";
+  c.y.label = "loss (nats)";
+  report::Series train{"train", {}, {}, {}, {}, false, false, true};
+  report::Series val{"validation", {}, {}, {}, {}, true, false, true};
+  for (const LogRow& r : rows) {
+    train.x.push_back(static_cast<double>(r.step));
+    train.y.push_back(r.loss);
+    if (std::isfinite(r.val_loss)) {
+      val.x.push_back(static_cast<double>(r.step));
+      val.y.push_back(r.val_loss);
     }
-    if (count == 0) return;
-    s += fmt::format("<polyline class=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n", name,
-                     pts, color);
-    s += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{} loss</text>\n", kW - kRight - 110, legend_y, color,
-                     val ? "validation" : "train");
-  };
-  line(false, "#1f77b4", "train", kTop + 12);
-  line(true, "#ff7f0e", "validation", kTop + 28);
-  s += "</svg>\n";
-  return s;
+  }
+  c.series.push_back(std::move(train));
+  if (!val.x.empty()) c.series.push_back(std::move(val));
+  return c.svg(720, 400);
 }
 
 std::string format_progress(int64_t steps_done, int64_t total_steps, double loss, double tokens_per_s,

@@ -1,7 +1,9 @@
 // A training run from a JSON config: parse (strictly), build, train, report, checkpoint, resume.
 #include <bitnet/files.h>
 #include <bitnet/memory.h>
+#include <bitnet/analyze.h>
 #include <bitnet/train_log.h>
+#include <bitnet/train_report.h>
 #include <bitnet/train_run.h>
 
 #include <chrono>
@@ -322,6 +324,15 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   int64_t steps_here = 0;
+  // The sign classes of the quantized weights at the last log row: each row logs the share that flipped since.
+  std::vector<int8_t> signs = quantized_sign_classes(model);
+  const std::vector<std::pair<std::string, std::string>> facts = {
+      {"run", dir.string()},
+      {"parameters", std::to_string(model.parameter_count())},
+      {"weights / activations", config.quant.weight.str() + " / " + config.quant.activation.str()},
+      {"tokens per step", std::to_string(tokens_per_step)},
+      {"train windows", std::to_string(train_data.windows())},
+      {"log", (dir / "train_log.csv").string()}};
   double window = 0.0;
   int64_t window_n = 0;
   RunResult result;
@@ -338,7 +349,13 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
       LogRow row{r.step, window / static_cast<double>(window_n), NAN, r.lr, r.weight_decay, r.grad_norm,
                  static_cast<double>(steps_here * tokens_per_step) / std::max(el, 1e-9), prior_elapsed + el};
       if (eval) row.val_loss = result.val_loss = trainer.evaluate(*val_data, config.eval_batches);
+      std::vector<int8_t> now = quantized_sign_classes(model);
+      row.flip_fraction = flipped_fraction(signs, now);
+      signs = std::move(now);
       log.add(row);
+      // The report follows the log: open it in a browser and reload while the run trains.
+      training_page(fmt::format("bitnet train: {}", dir.filename().string()), log.rows(), facts, total)
+          .write((dir / "report.html").string());
       result.final_loss = row.loss;
       window = 0.0;
       window_n = 0;

@@ -2,6 +2,8 @@
 #include <bitnet/error.h>
 #include <bitnet/train_log.h>
 #include <gtest/gtest.h>
+
+#include <regex>
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,7 +40,7 @@ TEST(TrainLog, CsvWritesReadsAndTruncatesOnResume) {
   }
   const std::string text = slurp(csv);
   EXPECT_EQ(text.substr(0, text.find('\n')), train::TrainLog::kHeader);
-  EXPECT_NE(text.find("\n1,2.75,2.7,0.001,0.1,0.5,1234.5,0.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n1,2.75,2.7,0.001,0.1,0.5,1234.5,0.5,\n"), std::string::npos) << text;  // no flip count
   EXPECT_NE(text.find("\n2,2.5,,0.001,"), std::string::npos) << text;  // no validation: empty field
   auto rows = train::read_train_log(csv);
   ASSERT_EQ(rows.size(), 6u);
@@ -51,11 +53,19 @@ TEST(TrainLog, CsvWritesReadsAndTruncatesOnResume) {
   {
     train::TrainLog resumed(csv, 4);
     EXPECT_EQ(resumed.rows().size(), 4u);
-    resumed.add({4, 1.0, NAN, 1e-3, 0.1, 0.5, 1000, 2.0});
+    resumed.add({4, 1.0, NAN, 1e-3, 0.1, 0.5, 1000, 2.0, 0.0125});
   }
   rows = train::read_train_log(csv);
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_DOUBLE_EQ(rows[4].loss, 1.0);
+  EXPECT_DOUBLE_EQ(rows[4].flip_fraction, 0.0125);
+  EXPECT_TRUE(std::isnan(rows[3].flip_fraction));
+
+  // A log written before the flip fraction was logged (8 fields) is still read, and resumed in the new layout.
+  std::ofstream(csv, std::ios::trunc) << train::TrainLog::kHeaderV1 << "\n0,3,,0.001,0.1,0.5,1234.5,0\n1,2.5,,0.001,0.1,0.5,1234.5,0.5\n";
+  ASSERT_EQ(train::read_train_log(csv).size(), 2u);
+  { train::TrainLog resumed(csv, 1); }
+  EXPECT_EQ(slurp(csv), std::string(train::TrainLog::kHeader) + "\n0,3,,0.001,0.1,0.5,1234.5,0,\n");
 
   std::ofstream(csv, std::ios::app) << "7,abc,,,,,,\n";
   EXPECT_THROW(train::read_train_log(csv), Error);
@@ -70,19 +80,18 @@ TEST(TrainLog, SvgPlotsTrainAndValidationLoss) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_NE(svg.find("tiny &lt;ternary&gt; run"), std::string::npos);
-  // 11 training points and 3 validation points (steps 0, 50, 100).
-  const size_t train_at = svg.find("class=\"train\" points=\""), val_at = svg.find("class=\"validation\" points=\"");
-  ASSERT_NE(train_at, std::string::npos);
-  ASSERT_NE(val_at, std::string::npos);
-  auto points = [&](size_t at) {
-    const size_t b = svg.find('"', svg.find("points=", at)) + 1;
-    return count(svg.substr(b, svg.find('"', b) - b), ",");
-  };
-  EXPECT_EQ(points(train_at), 11u);
-  EXPECT_EQ(points(val_at), 3u);
-  // The first training point sits at the left edge, the last at the right edge of the plot area.
-  EXPECT_NE(svg.find("points=\"60.0,"), std::string::npos);
-  EXPECT_NE(svg.find(" 700.0,"), std::string::npos);
+  // 11 training points (one line: M then 10 L) and 3 validation points (a line with 3 markers), both from the
+  // report writer's LineChart.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(<path d="(M[^"]*)" stroke="#4e79a7")re")));
+  EXPECT_EQ(count(m[1], "M"), 1u);
+  EXPECT_EQ(count(m[1], "L"), 10u);
+  // The first training point sits at the plot's left edge (x 64), the last at its right edge (720 - 16).
+  EXPECT_EQ(m[1].str().rfind("M64.0 ", 0), 0u) << m[1];
+  EXPECT_NE(m[1].str().find("L704.0 "), std::string::npos) << m[1];
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(<path d="(M[^"]*)" stroke="#f28e2b")re")));
+  EXPECT_EQ(count(m[1], "L"), 2u);
+  EXPECT_EQ(count(svg, "<circle"), 3u);
   // No rows still gives a valid (empty) chart.
   EXPECT_NE(train::render_loss_svg({}, "empty").find("</svg>"), std::string::npos);
 }

@@ -1,0 +1,42 @@
+// The model's BitLinears by name and the sign classes of their quantized weights (analyze.h): what the trainer
+// compares between log intervals to log the flip rate, and what `bitnet analyze` ranks.
+#include <bitnet/analyze.h>
+#include <bitnet/error.h>
+
+namespace bitnet::train {
+
+std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_linears(const nn::CausalLM& lm) {
+  std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> out;
+  for (size_t l = 0; l < lm.layers.size(); ++l) {
+    const auto& b = *lm.layers[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.emplace_back(p + "self_attn.q_proj", b.self_attn->q_proj);
+    out.emplace_back(p + "self_attn.k_proj", b.self_attn->k_proj);
+    out.emplace_back(p + "self_attn.v_proj", b.self_attn->v_proj);
+    out.emplace_back(p + "self_attn.o_proj", b.self_attn->o_proj);
+    out.emplace_back(p + "mlp.gate_proj", b.mlp->gate_proj);
+    out.emplace_back(p + "mlp.up_proj", b.mlp->up_proj);
+    out.emplace_back(p + "mlp.down_proj", b.mlp->down_proj);
+  }
+  return out;
+}
+
+std::vector<int8_t> quantized_sign_classes(const nn::CausalLM& lm) {
+  std::vector<int8_t> out;
+  for (const auto& [name, layer] : named_bit_linears(lm)) {
+    const Tensor q = nn::fake_quantize(layer->weight.value(), layer->options().weight_quant).contiguous();
+    const float* p = q.data_as<float>();
+    for (int64_t k = 0; k < q.numel(); ++k) out.push_back(static_cast<int8_t>(p[k] > 0.0f ? 1 : (p[k] < 0.0f ? -1 : 0)));
+  }
+  return out;
+}
+
+double flipped_fraction(const std::vector<int8_t>& before, const std::vector<int8_t>& now) {
+  BITNET_CHECK(before.size() == now.size(), "[train] flip count: {} weights before, {} now", before.size(), now.size());
+  if (now.empty()) return 0.0;
+  int64_t flips = 0;
+  for (size_t k = 0; k < now.size(); ++k) flips += before[k] != now[k];
+  return static_cast<double>(flips) / static_cast<double>(now.size());
+}
+
+}  // namespace bitnet::train
