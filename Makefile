@@ -1,6 +1,6 @@
 # The README's two commands. Both run the idempotent set-up first.
 JOBS ?= 2
-.PHONY: run test setup release python asan bench bench-grammar clean fuzz soak soak-asan
+.PHONY: run test setup release python asan bench bench-grammar bench-check bench-baseline clean fuzz soak soak-asan
 
 setup:
 	@scripts/setup.sh
@@ -41,6 +41,31 @@ bench: release
 # The grammar sampler's cost per token on Llama-3's and GPT-2's vocabularies (bench/bench_grammar.cpp).
 bench-grammar: release
 	./build/release/bench/bitnet_bench_grammar --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+# The regression gate (docs/reports.md): the ternary and head kernels (Google Benchmark, 5 repetitions) and the
+# end-to-end 2B4T-shape bench against the baselines committed for this machine kind (bench/baselines/); fails on a
+# slowdown beyond BENCH_MAX_REGRESSION that the repetitions' noise does not explain (a test that looks slower is
+# measured again first). Reports with charts land in build/bench-check/. Not part of `make test`.
+# bench-baseline records new baselines on a quiet machine of the kind (then commit bench/baselines/).
+BENCH_MAX_REGRESSION ?= 10%
+BENCH_KERNELS = TernaryGemv/.*/avx512/2/|TernaryGemm/.*/avx512/2/128/
+BENCH_E2E = --random 2b4t -p 128 -n 32 -r 5 -t 2
+bench-check: release
+	@mkdir -p build/bench-check
+	./build/release/bench/bitnet_bench_ternary --benchmark_filter='$(BENCH_KERNELS)' --benchmark_repetitions=5 \
+	  --benchmark_format=json --benchmark_out=build/bench-check/kernels.json >/dev/null
+	@status=0; \
+	./build/release/bitnet report build/bench-check/kernels.json -o build/bench-check/kernels.html \
+	  --baseline bench/baselines/kernels.json --max-regression $(BENCH_MAX_REGRESSION) || status=$$?; \
+	./build/release/bitnet bench $(BENCH_E2E) --report build/bench-check/e2e.html \
+	  --baseline bench/baselines/e2e.json --max-regression $(BENCH_MAX_REGRESSION) || status=$$?; \
+	exit $$status
+
+bench-baseline: release
+	@mkdir -p bench/baselines
+	./build/release/bench/bitnet_bench_ternary --benchmark_filter='$(BENCH_KERNELS)' --benchmark_repetitions=5 \
+	  --benchmark_format=json --benchmark_out=bench/baselines/kernels.json >/dev/null
+	./build/release/bitnet bench $(BENCH_E2E) -o json > bench/baselines/e2e.json
 
 # libFuzzer targets (clang++), FUZZ_SECONDS each: the GGUF, safetensors and config.json readers, chat templates
 # (parse + render), training configs, checkpoint headers, grammars (GBNF, JSON Schema) and the Hub's repository listing. New inputs go to build/fuzz/corpus_*; the committed

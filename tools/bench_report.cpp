@@ -114,7 +114,8 @@ std::vector<Measurement> from_google_benchmark(const json& doc, const std::strin
   const json& ctx = doc.contains("context") ? doc["context"] : json::object();
   for (const auto& b : doc["benchmarks"]) {
     if (!b.is_object() || text(b, "run_type") == "aggregate" || b.contains("error_occurred")) continue;
-    const std::string name = text(b, "run_name").empty() ? text(b, "name") : text(b, "run_name");
+    std::string name = text(b, "run_name").empty() ? text(b, "name") : text(b, "run_name");
+    if (name.ends_with("/real_time")) name.resize(name.size() - 10);  // how it was timed, not what
     double v = number(b, "items_per_second", NAN);
     std::string unit = "items/s";
     if (!std::isfinite(v)) v = number(b, "bytes_per_second", NAN), unit = "B/s";
@@ -134,7 +135,10 @@ std::vector<Measurement> from_google_benchmark(const json& doc, const std::strin
       m.model = text(ctx, "executable");
       m.backend = "CPU";
       m.test = name;
-      m.threads = static_cast<int>(number(b, "threads", 1));
+      // Google Benchmark's own thread count (1 unless the benchmark asks for more); our kernels take theirs
+      // as an argument in the name, so 1 is not shown.
+      const int threads = static_cast<int>(number(b, "threads", 1));
+      m.threads = threads > 1 ? threads : 0;
       m.unit = unit;
       m.machine = fmt::format("{} CPUs @ {:.0f} MHz", number(ctx, "num_cpus"), number(ctx, "mhz_per_cpu"));
     }
@@ -174,7 +178,7 @@ std::pair<double, double> mean_and_sem(const std::vector<double>& v) {
 
 }  // namespace
 
-std::string Measurement::key() const { return fmt::format("{} (t={})", test, threads); }
+std::string Measurement::key() const { return threads > 0 ? fmt::format("{} (t={})", test, threads) : test; }
 
 std::vector<Measurement> read_measurements(const std::string& path, const std::string& label) {
   const std::string body = read_regular_file(path, uint64_t{256} << 20);
@@ -292,9 +296,12 @@ report::HtmlPage benchmark_page(const std::vector<Measurement>& rows, const std:
       c.value.log = true;
       c.value.label += " (log scale)";
     }
-    const bool many = cats.size() > 12;
+    // Long names (kernel benchmarks) or many tests read better down the side.
+    size_t longest = 0;
+    for (const auto& cat : cats) longest = std::max(longest, cat.size());
+    const bool many = cats.size() > 12 || longest > 14;
     c.horizontal = many;
-    page.chart(c.svg(many ? 1100 : 760, 360), "", "throughput-" + std::to_string(&unit - units.data()));
+    page.chart(c.svg(many ? 1000 : 760, 360), "", "throughput-" + std::to_string(&unit - units.data()));
   }
 
   // The roofline: decode reads every weight once per token, so t/s x bytes/token over the read bandwidth is the
@@ -346,7 +353,7 @@ report::HtmlPage benchmark_page(const std::vector<Measurement>& rows, const std:
   // Against the first source: the relative change per test (a comparison report).
   if (sources.size() > 1) {
     report::BarChart c;
-    c.title = "Change against " + sources[0] + " (mean; whiskers: the other run's min..max)";
+    c.title = "Change against the first source";
     c.value = report::percent_axis("change", false);
     std::map<std::string, const Measurement*> base;
     for (const auto& r : rows)
@@ -367,12 +374,18 @@ report::HtmlPage benchmark_page(const std::vector<Measurement>& rows, const std:
       }
       c.series.push_back(std::move(s));
     }
-    if (!c.categories.empty()) page.chart(c.svg(760, 340), "Tests are matched by name and thread count.", "change");
+    size_t longest = 0;
+    for (const auto& cat : c.categories) longest = std::max(longest, cat.size());
+    c.horizontal = c.categories.size() > 12 || longest > 14;
+    if (!c.categories.empty())
+      page.chart(c.svg(c.horizontal ? 1000 : 760, 340),
+                 "Against " + sources[0] + ": the change of the mean, whiskers from the other run's min..max. Tests are "
+                 "matched by name and thread count.", "change");
   }
 
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows)
-    table.push_back({r.source, r.model, r.backend, std::to_string(r.threads), r.test,
+    table.push_back({r.source, r.model, r.backend, r.threads > 0 ? std::to_string(r.threads) : "", r.test,
                      fmt::format("{} ± {}", fmt_rate(r.mean, r.unit), fmt_rate(r.stddev, r.unit)),
                      fmt::format("{} .. {}", fmt_rate(min_of(r.samples), r.unit), fmt_rate(max_of(r.samples), r.unit)),
                      std::to_string(r.samples.size()),
@@ -388,7 +401,9 @@ std::vector<Delta> compare_to_baseline(const std::vector<Measurement>& baseline,
   std::vector<Delta> out;
   for (const auto& b : baseline) {
     Delta d;
-    d.key = b.test + (b.threads ? fmt::format(" (t={})", b.threads) : "");
+    d.key = b.key();
+    d.test = b.test;
+    d.threads = b.threads;
     const auto c = std::find_if(current.begin(), current.end(),
                                 [&](const Measurement& m) { return m.test == b.test && m.threads == b.threads; });
     if (c == current.end()) {
@@ -414,9 +429,9 @@ std::vector<Delta> compare_to_baseline(const std::vector<Measurement>& baseline,
   return out;
 }
 
-bool print_deltas(const std::vector<Delta>& deltas, double max_regression) {
+bool print_deltas(const std::vector<Delta>& deltas, double max_regression, std::FILE* out) {
   int regressions = 0;
-  fmt::print("\n| test | baseline | current | change | noise (2 SE) | verdict |\n|---|---:|---:|---:|---:|---|\n");
+  fmt::print(out, "\n| test | baseline | current | change | noise (2 SE) | verdict |\n|---|---:|---:|---:|---:|---|\n");
   for (const auto& d : deltas) {
     const char* verdict = "";
     switch (d.verdict) {
@@ -427,14 +442,14 @@ bool print_deltas(const std::vector<Delta>& deltas, double max_regression) {
       case Delta::Verdict::missing: verdict = "not measured in this run"; break;
     }
     if (d.verdict == Delta::Verdict::missing) {
-      fmt::print("| {} | | | | | {} |\n", d.key, verdict);
+      fmt::print(out, "| {} | | | | | {} |\n", d.key, verdict);
       continue;
     }
     auto val = [&](double v) { return d.by_roofline ? fmt::format("{:.1f}% roofline", 100 * v) : report::tick_label(v); };
-    fmt::print("| {} | {} | {} | {:+.1f}% | ±{:.1f}% | {} |\n", d.key, val(d.baseline), val(d.current), 100 * d.change,
+    fmt::print(out, "| {} | {} | {} | {:+.1f}% | ±{:.1f}% | {} |\n", d.key, val(d.baseline), val(d.current), 100 * d.change,
                100 * d.noise, verdict);
   }
-  fmt::print("\n{}: {} of {} tests slower than -{:.1f}% beyond the noise\n", regressions ? "FAILED" : "passed", regressions,
+  fmt::print(out, "\n{}: {} of {} tests slower than -{:.1f}% beyond the noise\n", regressions ? "FAILED" : "passed", regressions,
              deltas.size(), 100 * max_regression);
   return regressions > 0;
 }

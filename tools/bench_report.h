@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,7 +53,9 @@ report::HtmlPage benchmark_page(const std::vector<Measurement>& rows, const std:
 
 // The regression gate: each test of `current` against the same test (and thread count) in `baseline`.
 struct Delta {
-  std::string key;
+  std::string key;                   // Measurement::key()
+  std::string test;
+  int threads = 0;
   double baseline = 0, current = 0;  // means
   double change = 0;                 // current / baseline - 1 (of the roofline fraction when both have one)
   double noise = 0;                  // 2 standard errors of the difference, relative
@@ -61,8 +64,8 @@ struct Delta {
 };
 std::vector<Delta> compare_to_baseline(const std::vector<Measurement>& baseline, const std::vector<Measurement>& current,
                                        double max_regression);
-// Prints the deltas; returns true when any test regressed beyond the threshold and the noise.
-bool print_deltas(const std::vector<Delta>& deltas, double max_regression);
+// Prints the deltas (to `out`); returns true when any test regressed beyond the threshold and the noise.
+bool print_deltas(const std::vector<Delta>& deltas, double max_regression, std::FILE* out = stdout);
 // "5%", "5", "0.05" -> 0.05.
 double parse_fraction(const std::string& text, const std::string& flag);
 

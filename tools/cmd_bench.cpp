@@ -261,7 +261,7 @@ int run_bench(const BenchOptions& o) {
       for (const auto& d : deltas)
         if (d.verdict == Delta::Verdict::regression)
           for (size_t i = 0; i < results.size(); ++i)
-            if (fmt::format("{} (t={})", results[i].test, results[i].threads) == d.key) again.push_back(i);
+            if (results[i].test == d.test && results[i].threads == d.threads) again.push_back(i);
       if (again.empty() || attempt >= o.confirm) break;
       std::fprintf(stderr, "bench: %zu test(s) slower than the baseline; measuring them again (%d of %d)\n",
                    again.size(), attempt + 1, o.confirm);
@@ -311,7 +311,8 @@ int run_bench(const BenchOptions& o) {
     benchmark_page(measured, title, machine).write(o.report);
     std::fprintf(stderr, "report: %s\n", o.report.c_str());
   }
-  if (!o.baseline.empty() && print_deltas(deltas, threshold)) return 3;
+  // The deltas go to stderr when stdout carries a machine-readable result.
+  if (!o.baseline.empty() && print_deltas(deltas, threshold, o.output == "md" ? stdout : stderr)) return 3;
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <bitnet/train_report.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "bench_report.h"
@@ -37,22 +38,37 @@ void add_report_command(CLI::App& app, Action& selected) {
                    "[report] give benchmark JSON files or training run directories, not both");
       if (dirs > 0) {
         BITNET_CHECK(o->baseline.empty(), "[report] --baseline compares benchmark results, not training runs");
-        train::training_comparison_page(o->inputs, o->title.empty() ? "bitnet training runs" : o->title).write(o->output);
+        BITNET_CHECK(!o->output.empty(), "[report] give -o FILE.html for the training report");
+        if (dirs == 1)
+          train::training_run_page(o->inputs[0], o->title.empty() ? "bitnet training run" : o->title).write(o->output);
+        else
+          train::training_comparison_page(o->inputs, o->title.empty() ? "bitnet training runs" : o->title).write(o->output);
         std::fprintf(stderr, "report: %s\n", o->output.c_str());
         return 0;
       }
+      // Each file is a source, named by its file name unless two share one (then by the path given).
       std::vector<Measurement> rows;
       for (const auto& in : o->inputs) {
-        auto m = read_measurements(in);
+        const std::string name = std::filesystem::path(in).filename().string();
+        const bool shared = std::count_if(o->inputs.begin(), o->inputs.end(), [&](const std::string& other) {
+                              return std::filesystem::path(other).filename().string() == name;
+                            }) > 1 ||
+                            (!o->baseline.empty() && std::filesystem::path(o->baseline).filename().string() == name);
+        auto m = read_measurements(in, shared ? in : name);
         rows.insert(rows.end(), m.begin(), m.end());
       }
+      // The baseline goes first in the report, so that the change chart is against it.
+      std::vector<Measurement> base;
+      if (!o->baseline.empty()) base = read_measurements(o->baseline, "baseline " + o->baseline);
       if (!o->output.empty()) {
-        benchmark_page(rows, o->title.empty() ? "bitnet benchmark comparison" : o->title, std::nullopt).write(o->output);
+        std::vector<Measurement> all = base;
+        all.insert(all.end(), rows.begin(), rows.end());
+        benchmark_page(all, o->title.empty() ? "bitnet benchmark comparison" : o->title, std::nullopt).write(o->output);
         std::fprintf(stderr, "report: %s\n", o->output.c_str());
       }
       if (!o->baseline.empty()) {
         const double threshold = parse_fraction(o->max_regression, "--max-regression");
-        if (print_deltas(compare_to_baseline(read_measurements(o->baseline), rows, threshold), threshold)) return 3;
+        if (print_deltas(compare_to_baseline(base, rows, threshold), threshold)) return 3;
       }
       return 0;
     };

@@ -21,6 +21,7 @@ struct Axis {
   std::string unit;          // appended to tick labels ("%", " t/s")
   double scale = 1.0;        // tick label = value * scale (fractions shown as percent: 100)
   bool integer = false;      // ticks on whole numbers only (thread counts, steps)
+  bool include_zero = true;  // a linear value axis reaches down (or up) to 0
 };
 
 // An axis with a label (log: base-10 scale), and one whose values are fractions shown as percent (min 0 when
@@ -36,6 +37,7 @@ struct Series {
   bool markers = false;
   bool dashed = false;
   bool line = true;            // false: markers only
+  int colour = -1;             // palette index; -1: the series' position (two series of one run can share one)
 };
 
 class LineChart {

@@ -17,6 +17,10 @@ namespace bitnet::train {
 report::HtmlPage training_page(const std::string& title, const std::vector<LogRow>& rows,
                                const std::vector<std::pair<std::string, std::string>>& facts, int64_t total_steps = -1);
 
+// The report of one run directory from its train_log.csv (what `bitnet train` writes as report.html), e.g. to
+// regenerate it from a log kept elsewhere.
+report::HtmlPage training_run_page(const std::string& run_dir, const std::string& title);
+
 // Each directory holds train_log.csv (and run.json, whose quant.weight labels the run when present).
 report::HtmlPage training_comparison_page(const std::vector<std::string>& run_dirs, const std::string& title);
 

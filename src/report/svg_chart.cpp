@@ -37,7 +37,8 @@ Extent extent_of(std::vector<double> values, const Axis& axis, bool zero_based) 
   values.erase(std::remove_if(values.begin(), values.end(), [](double v) { return !finite(v); }), values.end());
   double lo = values.empty() ? (axis.log ? 1.0 : 0.0) : *std::min_element(values.begin(), values.end());
   double hi = values.empty() ? (axis.log ? 10.0 : 1.0) : *std::max_element(values.begin(), values.end());
-  if (zero_based && !axis.log && lo > 0) lo = 0;
+  if (zero_based && axis.include_zero && !axis.log && lo > 0) lo = 0;
+  if (zero_based && axis.include_zero && !axis.log && hi < 0) hi = 0;
   if (finite(axis.min)) lo = axis.min;
   if (finite(axis.max)) hi = axis.max;
   if (hi <= lo) {
@@ -92,7 +93,7 @@ LegendLayout legend_layout(int width, const std::vector<std::string>& names) {
 
 // The frame shared by both chart kinds: background, title and legend.
 std::string header(int width, int height, const std::string& title, const std::vector<std::string>& names,
-                   const std::vector<bool>& dashed) {
+                   const std::vector<bool>& dashed, const std::vector<size_t>& colours = {}) {
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
       "role=\"img\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"
@@ -104,7 +105,7 @@ std::string header(int width, int height, const std::string& title, const std::v
   for (size_t i = 0; i < l.at.size(); ++i) {
     const auto [x, y] = l.at[i];
     s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"{}/>", num(x),
-                     num(y - 4), num(x + 16), num(y - 4), series_colour(i),
+                     num(y - 4), num(x + 16), num(y - 4), series_colour(i < colours.size() ? colours[i] : i),
                      i < dashed.size() && dashed[i] ? " stroke-dasharray=\"5 3\"" : "");
     s += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#333\">{}</text>", num(x + 20), num(y), html_escape(names[i]));
   }
@@ -141,7 +142,7 @@ Axis percent_axis(std::string label, bool from_zero) {
   Axis a;
   a.label = std::move(label);
   if (from_zero) a.min = 0;
-  a.unit = "%";
+  a.unit.assign(1, '%');  // not = "%": GCC 12 warns falsely (-Wrestrict, its bug 105651)
   a.scale = 100;
   return a;
 }
@@ -208,17 +209,20 @@ std::string html_escape(std::string_view text) {
 std::string LineChart::svg(int width, int height) const {
   std::vector<std::string> names;
   std::vector<bool> dashed;
+  std::vector<size_t> colours;
   std::vector<double> xs, ys;
-  for (const auto& s : series) {
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Series& s = series[i];
     names.push_back(s.name);
     dashed.push_back(s.dashed);
+    colours.push_back(s.colour >= 0 ? static_cast<size_t>(s.colour) : i);
     xs.insert(xs.end(), s.x.begin(), s.x.end());
     ys.insert(ys.end(), s.y.begin(), s.y.end());
     ys.insert(ys.end(), s.lo.begin(), s.lo.end());
     ys.insert(ys.end(), s.hi.begin(), s.hi.end());
   }
   const int top = legend_layout(width, names).plot_top;
-  std::string out = header(width, height, title, names, dashed);
+  std::string out = header(width, height, title, names, dashed, colours);
   const double left = 64, right = width - 16.0, bottom = height - 40.0;
   const Extent ex = extent_of(xs, x, false), ey = extent_of(ys, y, true);
   const Scale sx{ex.lo, ex.hi, left, right, x.log}, sy{ey.lo, ey.hi, bottom, static_cast<double>(top), y.log};
@@ -234,7 +238,7 @@ std::string LineChart::svg(int width, int height) const {
   auto ok = [&](double xv, double yv) { return finite(xv) && finite(yv) && (!x.log || xv > 0) && (!y.log || yv > 0); };
   for (size_t si = 0; si < series.size(); ++si) {
     const Series& s = series[si];
-    const char* colour = series_colour(si);
+    const char* colour = series_colour(colours[si]);
     const size_t n = std::min(s.x.size(), s.y.size());
     if (s.line) {
       std::string d;
@@ -279,7 +283,8 @@ std::string BarChart::svg(int width, int height) const {
     const int top = legend_layout(width, names).plot_top;
     height = top + static_cast<int>(row * static_cast<double>(nc)) + 44;  // grows with the list
     std::string out = header(width, height, title, names, {});
-    const double left = std::min(260.0, 12 + 6.6 * static_cast<double>(longest)), right = width - 24.0;
+    const double left = std::min(0.45 * width, 12 + 7.2 * static_cast<double>(longest)), right = width - 24.0;
+    const auto fit = static_cast<size_t>((left - 12) / 7.2);  // characters that fit beside the bars
     const double bottom = top + row * static_cast<double>(nc);
     const Extent e = extent_of(vs, value, true);
     const Scale sv{e.lo, e.hi, left, right, value.log};
@@ -293,14 +298,20 @@ std::string BarChart::svg(int width, int height) const {
     const double base = value.log ? e.lo : std::max(e.lo, std::min(0.0, e.hi));
     for (size_t c = 0; c < nc; ++c) {
       const double y0 = top + row * static_cast<double>(c) + 4;
-      out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#333\">{}</text>", num(left - 6),
-                         num(y0 + row / 2), html_escape(categories[c]));
+      // A name too long for the margin keeps its end (the distinctive part), the rest in its tooltip.
+      const std::string& cat = categories[c];
+      const std::string shown = cat.size() <= fit ? cat : "\u2026" + cat.substr(cat.size() - fit + 1);
+      out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#333\"><title>{}</title>{}</text>",
+                         num(left - 6), num(y0 + row / 2), html_escape(cat), html_escape(shown));
       for (size_t si = 0; si < series.size(); ++si) {
         const BarSeries& s = series[si];
         if (c >= s.values.size() || !finite(s.values[c]) || (value.log && s.values[c] <= 0)) continue;
-        const double a = sv(base), b = sv(s.values[c]);
+        const double a = sv(base), b = sv(s.values[c]), yb = y0 + 12 * static_cast<double>(si);
         out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"10\" fill=\"{}\"/>", num(std::min(a, b)),
-                           num(y0 + 12 * static_cast<double>(si)), num(std::max(std::fabs(b - a), 0.8)), series_colour(si));
+                           num(yb), num(std::max(std::fabs(b - a), 0.8)), series_colour(si));
+        if (c < s.lo.size() && c < s.hi.size() && finite(s.lo[c]) && finite(s.hi[c]) && (!value.log || s.lo[c] > 0))
+          out += fmt::format("<path d=\"M{0} {1}H{2}M{0} {3}V{4}M{2} {3}V{4}\" stroke=\"#333\" stroke-width=\"1.3\" fill=\"none\"/>",
+                             num(sv(s.lo[c])), num(yb + 5), num(sv(s.hi[c])), num(yb + 2), num(yb + 8));
       }
     }
     out += fmt::format("<path d=\"M{} {}V{}\" stroke=\"#888\"/>", num(sv(base)), top, num(bottom));

@@ -35,8 +35,10 @@ double perplexity(double nats) { return std::exp(nats); }
 // The single-run charts go two to a row on a wide screen.
 constexpr int kHalf = 570, kHalfH = 300;
 
-LineChart chart(const std::string& title, const std::string& y_label, std::vector<Series> series, bool log_y = false) {
+LineChart chart(const std::string& title, const std::string& y_label, std::vector<Series> series, bool log_y = false,
+                bool include_zero = true) {
   LineChart c;
+  c.y.include_zero = include_zero;
   c.title = title;
   c.x.label = "step";
   c.x.integer = true;
@@ -83,7 +85,8 @@ report::HtmlPage training_page(const std::string& title, const std::vector<LogRo
   report::HtmlPage page(title, subtitle);
   page.definition_list(facts);
   page.chart(chart("Loss", "nats per token",
-                   {series_of("train", rows, &LogRow::loss), series_of("validation", rows, &LogRow::val_loss, true)})
+                   {series_of("train", rows, &LogRow::loss), series_of("validation", rows, &LogRow::val_loss, true)},
+                   false, false)
                  .svg(kHalf, kHalfH), "Training loss averaged over each log interval; validation loss where it ran.", "loss");
   page.chart(chart("Perplexity", "perplexity (log scale)",
                    {series_of("train", rows, &LogRow::loss, false, perplexity),
@@ -112,6 +115,16 @@ report::HtmlPage training_page(const std::string& title, const std::vector<LogRo
   return page;
 }
 
+report::HtmlPage training_run_page(const std::string& run_dir, const std::string& title) {
+  const std::filesystem::path dir(run_dir);
+  const auto csv = dir / "train_log.csv";
+  BITNET_CHECK(std::filesystem::is_regular_file(csv), "[report] '{}' is not a training run: it has no train_log.csv", run_dir);
+  std::vector<std::pair<std::string, std::string>> facts = {{"run", run_dir}, {"log", csv.string()}};
+  const std::string kind = weight_kind(dir);
+  if (!kind.empty()) facts.emplace_back("weights", kind);
+  return training_page(title, read_train_log(csv.string()), facts);
+}
+
 report::HtmlPage training_comparison_page(const std::vector<std::string>& run_dirs, const std::string& title) {
   BITNET_CHECK(!run_dirs.empty(), "[report] no training runs given");
   struct Run {
@@ -136,18 +149,22 @@ report::HtmlPage training_comparison_page(const std::vector<std::string>& run_di
                         }()));
   std::vector<Series> train, val, ppl, flips, lr;
   for (const auto& r : runs) {
+    // A run's training and validation losses share its colour: solid with dots, and dashed.
+    const int colour = static_cast<int>(&r - runs.data());
     Series t = series_of(r.name + " train", r.rows, &LogRow::loss);
     t.dashed = true;
+    t.colour = colour;
     train.push_back(t);
     val.push_back(series_of(r.name + " validation", r.rows, &LogRow::val_loss, true));
+    val.back().colour = colour;
     ppl.push_back(series_of(r.name, r.rows, &LogRow::val_loss, true, perplexity));
     flips.push_back(series_of(r.name, r.rows, &LogRow::flip_fraction, true));
     lr.push_back(series_of(r.name, r.rows, &LogRow::lr));
   }
   std::vector<Series> loss = val;
   loss.insert(loss.end(), train.begin(), train.end());
-  page.chart(chart("Loss of each run", "nats per token", loss).svg(900, 380),
-             "Solid with dots: validation loss; dashed: training loss. Colours follow the legend's order.", "loss");
+  page.chart(chart("Loss of each run", "nats per token", loss, false, false).svg(900, 380),
+             "Solid with dots: validation loss; dashed: training loss; one colour per run.", "loss");
   if (runs.size() > 1) {
     // The gap: each run's validation loss minus the first run's, at the steps both evaluated.
     std::map<int64_t, double> base;
