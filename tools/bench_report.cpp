@@ -61,23 +61,29 @@ std::vector<double> numbers(const json& j, const char* key) {
   return out;
 }
 
+// The fields bitnet bench writes under llama-bench's names: the repetitions, the CPU and the commit.
+Measurement tokens_per_second(const json& r, const std::string& source) {
+  Measurement m;
+  m.source = source;
+  m.unit = "t/s";
+  m.samples = numbers(r, "samples_ts");
+  if (m.samples.empty()) m.samples.push_back(number(r, "avg_ts"));
+  m.machine = text(r, "cpu_info");
+  m.commit = text(r, "build_commit");
+  finish(m);
+  return m;
+}
+
 std::vector<Measurement> from_bitnet(const json& rows, const std::string& source) {
   std::vector<Measurement> out;
   for (const auto& r : rows) {
-    Measurement m;
-    m.source = source;
+    Measurement m = tokens_per_second(r, source);
     m.model = text(r, "model");
     m.backend = text(r, "backend");
     m.test = text(r, "test");
     m.threads = static_cast<int>(number(r, "threads"));
-    m.unit = "t/s";
-    m.samples = numbers(r, "samples_ts");
-    if (m.samples.empty()) m.samples.push_back(number(r, "avg_ts"));
     m.roofline_samples = numbers(r, "samples_roofline_fraction");
     m.read_bandwidth_gb_s = number(r, "read_bandwidth_gb_per_s");
-    m.machine = text(r, "cpu_info");
-    m.commit = text(r, "build_commit");
-    finish(m);
     out.push_back(std::move(m));
   }
   return out;
@@ -86,8 +92,7 @@ std::vector<Measurement> from_bitnet(const json& rows, const std::string& source
 std::vector<Measurement> from_llama_bench(const json& rows, const std::string& source) {
   std::vector<Measurement> out;
   for (const auto& r : rows) {
-    Measurement m;
-    m.source = source;
+    Measurement m = tokens_per_second(r, source);
     m.model = text(r, "model_type");
     if (m.model.empty()) m.model = text(r, "model_filename");
     m.backend = "llama.cpp " + text(r, "backends");
@@ -96,12 +101,6 @@ std::vector<Measurement> from_llama_bench(const json& rows, const std::string& s
     m.test = p > 0 && g > 0 ? fmt::format("pp{}+tg{}", p, g) : p > 0 ? fmt::format("pp{}", p) : fmt::format("tg{}", g);
     if (d > 0) m.test += fmt::format(" @ d{}", d);
     m.threads = static_cast<int>(number(r, "n_threads"));
-    m.unit = "t/s";
-    m.samples = numbers(r, "samples_ts");
-    if (m.samples.empty()) m.samples.push_back(number(r, "avg_ts"));
-    m.machine = text(r, "cpu_info");
-    m.commit = text(r, "build_commit");
-    finish(m);
     out.push_back(std::move(m));
   }
   return out;

@@ -32,6 +32,27 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
   if (!model.contains("type") || model["type"] != "BPE")
     fail("{}: model.type is {}; only byte-level \"BPE\" tokenizers are converted", file,
          model.contains("type") ? model["type"].dump() : std::string("missing"));
+  // Only byte-level BPE (GPT-2, Llama-3) maps onto GGUF's "gpt2" vocabulary. A SentencePiece-style BPE in
+  // tokenizer.json (Llama-2, 1bitLLM: a normalizer, byte fallback, no ByteLevel step) would be written as gpt2 and
+  // tokenize wrongly, so it is left out, saying so, as a missing tokenizer.json is.
+  auto is_byte_level = [](const json& step) {
+    if (!step.is_object()) return false;
+    if (step.value("type", "") == "ByteLevel") return true;
+    for (const char* list : {"pretokenizers", "decoders"})
+      if (step.contains(list) && step[list].is_array())
+        for (const auto& s : step[list])
+          if (s.is_object() && s.value("type", "") == "ByteLevel") return true;
+    return false;
+  };
+  const bool byte_level = (j.contains("pre_tokenizer") && is_byte_level(j["pre_tokenizer"])) ||
+                          (j.contains("decoder") && is_byte_level(j["decoder"]));
+  if (!byte_level || model.value("byte_fallback", false)) {
+    if (notes)
+      notes->push_back(fmt::format("{} is a SentencePiece-style BPE (no ByteLevel pre-tokenizer or decoder{}): GGUF's "
+                                   "byte-level \"gpt2\" vocabulary cannot hold it, so the GGUF has no tokenizer",
+                                   file, model.value("byte_fallback", false) ? ", byte fallback" : ""));
+    return kv;
+  }
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail("{}: model.vocab must be an object", file);
   const int64_t n_vocab = cfg.vocab_size;
   std::vector<std::string> tokens(static_cast<size_t>(n_vocab));

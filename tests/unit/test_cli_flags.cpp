@@ -174,7 +174,7 @@ TEST(CliFlagsNoModel, HelpShowsDefaults) {
   const Case cases[] = {
       {"run", {"--temp FLOAT=0.8", "--top-k INT=40", "--top-p FLOAT=0.95", "--min-p FLOAT=0.05", "=128", "=2048",
                "-s,--seed INT", "=-1", "--cache-type-k TEXT=f16", "--threads INT:INT in [1 - 1024]=auto"}},
-      {"bench", {"-p,--n-prompt INT=[512]", "-n,--n-gen INT=[128]", "=5", "TEXT:{md,csv,json,jsonl}=md", "-mmp"}},
+      {"bench", {"-p,--n-prompt INT=[512]", "-n,--n-gen INT=[128]", "=5", "TEXT:{md,csv,json,jsonl,html}=md", "-mmp"}},
       {"perplexity", {"-c,--ctx-size INT:INT in [4 - 1048576]=512", "--chunks INT:INT in [-1 - 1073741824]=-1"}},
       {"make-model", {"=bitnet-b1.58-2b4t", "=i2_s", "--seed UINT=1"}},
       {"serve", {"--port INT:INT in [0 - 65535]=8080", "--host TEXT=127.0.0.1"}},

@@ -295,6 +295,31 @@ TEST(ModelFiles, LatentWeightsNeedQuantize) {
   EXPECT_EQ(std::memcmp(got.data(), expect.data(), got.size()), 0);
 }
 
+// A SentencePiece-style BPE in tokenizer.json (Llama-2's and 1bitLLM's: a normalizer, byte fallback, no ByteLevel
+// step) is not byte-level: written as GGUF's "gpt2" it would tokenize wrongly, so it is left out with a note.
+TEST(ModelFiles, SentencePieceStyleTokenizerJsonIsNotConvertedAsGpt2) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  write_config(dir.path().string(), "autobitlinear");
+  write_checkpoint(dir.path().string(), true, rng);
+  {
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int i = 0; i < 60; ++i) vocab[fmt::format("t{}", i)] = i;
+    nlohmann::json tok = {
+        {"normalizer", {{"type", "Sequence"}, {"normalizers", nlohmann::json::array({{{"type", "Prepend"}, {"prepend", "\u2581"}}})}}},
+        {"pre_tokenizer", nullptr},
+        {"decoder", {{"type", "Sequence"}, {"decoders", nlohmann::json::array({{{"type", "ByteFallback"}}, {{"type", "Fuse"}}})}}},
+        {"model", {{"type", "BPE"}, {"byte_fallback", true}, {"vocab", vocab}, {"merges", nlohmann::json::array({"t1 t2"})}}}};
+    std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+  }
+  const ConvertSummary s = convert_model(dir.path().string(), dir.file("m.gguf"), {});
+  const GgufFile g = GgufFile::open(dir.file("m.gguf"));
+  EXPECT_EQ(g.find("tokenizer.ggml.model"), nullptr);
+  bool said = false;
+  for (const auto& n : s.notes) said |= n.find("SentencePiece-style BPE") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 TEST(ModelFiles, TokenizerAndConfigCarriedAcross) {
   TempDir dir;
   std::mt19937 rng(6);
@@ -305,6 +330,7 @@ TEST(ModelFiles, TokenizerAndConfigCarriedAcross) {
     for (int i = 0; i < 60; ++i) vocab[fmt::format("t{}", i)] = i;
     nlohmann::json tok = {{"model", {{"type", "BPE"}, {"vocab", vocab},
                                      {"merges", nlohmann::json::array({"t1 t2", nlohmann::json::array({"t3", "t4"})})}}},
+                          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
                           {"added_tokens", nlohmann::json::array({{{"id", 60}, {"content", "<|begin_of_text|>"}, {"special", true}},
                                                                   {{"id", 62}, {"content", "<x>"}, {"special", false}}})}};
     std::ofstream(dir.file("tokenizer.json")) << tok.dump();
