@@ -30,6 +30,7 @@ struct BenchOptions {
   std::string random;  // "2b4t": a random model of that shape
   std::vector<int> prompt = {512};
   std::vector<int> gen = {128};
+  std::vector<int> depth = {0};  // llama-bench's -d: tokens already in the KV cache before each test
   std::vector<std::string> prompt_gen;  // -pg "pp,tg": prompt then generation, timed together (llama-bench)
   std::vector<int> threads;  // -t 1,2: every test at each count (thread scaling); empty: the default
   int reps = 5;
@@ -50,7 +51,7 @@ struct BenchOptions {
 
 struct Result {
   std::string test;
-  int n_prompt = 0, n_gen = 0;
+  int n_prompt = 0, n_gen = 0, depth = 0;
   int threads;
   double mean, stddev;  // tokens per second
   std::vector<double> samples;
@@ -72,31 +73,41 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // `probe` (generation tests only, may be null): the bandwidth is measured around every repetition, since on a
 // shared machine it moves from minute to minute and a single probe after the tests can miss the conditions
 // the tests ran in by a factor of two.
-Result run_test(Engine& engine, int n_prompt, int n_gen, int reps, std::mt19937& rng, const ReadBandwidthProbe* probe,
-                double weight_bytes) {
+// `depth` (llama-bench's -d): that many tokens are evaluated into the cache first, untimed, and the test runs after
+// them; a decode token then also reads the depth's K and V (`kv_bytes_per_position` each), which the roofline counts.
+Result run_test(Engine& engine, int n_prompt, int n_gen, int depth, int reps, std::mt19937& rng,
+                const ReadBandwidthProbe* probe, double weight_bytes, double kv_bytes_per_position) {
   const int64_t vocab = engine.model().config().vocab;
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
+  std::vector<int32_t> context(static_cast<size_t>(depth));
+  // The bytes one decode token reads: the weights, and K and V of every position before it (on average, half-way
+  // through the test).
+  const double bytes_per_token = weight_bytes + kv_bytes_per_position * (depth + 0.5 * n_gen);
   Result r;
+  r.depth = depth;
   r.threads = default_pool().size();
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;
   r.test = n_prompt > 0 && n_gen > 0 ? fmt::format("pp{}+tg{}", n_prompt, n_gen)
            : n_prompt > 0            ? fmt::format("pp{}", n_prompt)
                                      : fmt::format("tg{}", n_gen);
+  if (depth > 0) r.test += fmt::format(" @ d{}", depth);  // llama-bench's name for a test at a depth
   constexpr int kProbePasses = 3;
   for (int rep = -1; rep < reps; ++rep) {  // rep -1 warms up (page faults, caches), not counted
     for (auto& t : tokens) t = tok(rng);
+    for (auto& t : context) t = tok(rng);
+    if (depth > 0) engine.eval(0, context, 0);
     if (probe != nullptr && rep >= 0 && r.bandwidths.empty()) r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
     const auto t0 = std::chrono::steady_clock::now();
-    if (n_prompt > 0) engine.eval(0, tokens, 0);
-    for (int i = 0; i < n_gen; ++i) engine.eval(0, std::span<const int32_t>(&tokens[0], 1), n_prompt + i);
+    if (n_prompt > 0) engine.eval(0, tokens, depth);
+    for (int i = 0; i < n_gen; ++i) engine.eval(0, std::span<const int32_t>(&tokens[0], 1), depth + n_prompt + i);
     const double s = seconds_since(t0);
     if (rep >= 0) r.samples.push_back((n_prompt + n_gen) / s);
     if (probe != nullptr && rep >= 0) {
       r.bandwidths.push_back(probe->measure(default_pool(), kProbePasses));
       const double bw = 0.5 * (r.bandwidths[r.bandwidths.size() - 2] + r.bandwidths.back());
-      r.rooflines.push_back(weight_bytes * r.samples.back() / bw);
+      r.rooflines.push_back(bytes_per_token * r.samples.back() / bw);
     }
   }
   double sum = 0, sq = 0;
@@ -167,6 +178,10 @@ int run_bench(const BenchOptions& o) {
   const int max_gen = *std::max_element(o.gen.begin(), o.gen.end());
   int max_pg = 0;
   for (const auto& [p, g] : pgs) max_prompt = std::max(max_prompt, p), max_pg = std::max(max_pg, p + g);
+  const int max_depth = *std::max_element(o.depth.begin(), o.depth.end());
+  const TransformerConfig& cfg = model.config();
+  // K and V (f16) of one position in every layer: what a decode token reads per position of context.
+  const double kv_bytes_per_position = 2.0 * 2.0 * static_cast<double>(cfg.layers * cfg.kv_heads * cfg.head_dim);
   const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   std::mt19937 rng(1234);
@@ -186,8 +201,8 @@ int run_bench(const BenchOptions& o) {
     if (!engine || default_pool().size() != threads) {
       engine.reset();
       set_default_thread_count(threads);
-      engine = std::make_unique<Engine>(model, std::max({max_prompt, max_gen, max_pg, 1}), 1,
-                                        std::max(1, std::min(batch, std::max(max_prompt, 1))));
+      engine = std::make_unique<Engine>(model, max_depth + std::max({max_prompt, max_gen, max_pg, 1}), 1,
+                                        std::max(1, std::min(batch, std::max({max_prompt, max_depth, 1}))));
       if (gpu) cuda::offload(*engine, o.gpu_layers);
     }
     if (backend.empty())
@@ -199,18 +214,19 @@ int run_bench(const BenchOptions& o) {
     return *engine;
   };
   // Decode-only tests are measured against the read bandwidth (the roofline).
-  auto measure = [&](int threads, int p, int g) {
+  auto measure = [&](int threads, int p, int g, int d) {
     Engine& e = engine_for(threads);
-    return run_test(e, p, g, o.reps, rng, p == 0 ? probe.get() : nullptr, weight_bytes);
+    return run_test(e, p, g, d, o.reps, rng, p == 0 ? probe.get() : nullptr, weight_bytes, kv_bytes_per_position);
   };
-  for (int threads : thread_counts) {
-    for (int p : o.prompt)
-      if (p > 0) results.push_back(measure(threads, p, 0));
-    for (int g : o.gen)
-      if (g > 0) results.push_back(measure(threads, 0, g));
-    for (const auto& [p, g] : pgs)
-      if (p > 0 || g > 0) results.push_back(measure(threads, p, g));
-  }
+  for (int threads : thread_counts)
+    for (int d : o.depth) {
+      for (int p : o.prompt)
+        if (p > 0) results.push_back(measure(threads, p, 0, d));
+      for (int g : o.gen)
+        if (g > 0) results.push_back(measure(threads, 0, g, d));
+      for (const auto& [p, g] : pgs)
+        if (p > 0 || g > 0) results.push_back(measure(threads, p, g, d));
+    }
   const double rss = std::max(rss_before_probe, peak_rss_bytes() - (probe ? static_cast<double>(probe->bytes()) : 0.0));
   std::vector<double> all_bandwidths;
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
@@ -224,9 +240,12 @@ int run_bench(const BenchOptions& o) {
   machine.read_bandwidth_gb_s = bandwidth / 1e9;
   auto row_json = [&](const Result& r) {
     nlohmann::json j = {{"model", name}, {"size", size}, {"params", params}, {"backend", backend}, {"threads", r.threads},
-                        {"test", r.test}, {"avg_ts", r.mean}, {"stddev_ts", r.stddev}, {"samples_ts", r.samples}};
+                        {"test", r.test}, {"n_depth", r.depth}, {"avg_ts", r.mean}, {"stddev_ts", r.stddev},
+                        {"samples_ts", r.samples}};
     if (r.test.rfind("tg", 0) == 0) {
       j["weight_bytes_per_token"] = weight_bytes;
+      // At a depth a token also reads the cache (the roofline counts it): on average half-way through the test.
+      if (r.depth > 0) j["kv_bytes_per_token"] = kv_bytes_per_position * (r.depth + 0.5 * r.n_gen);
       j["weight_gb_per_s"] = weight_bytes * r.mean / 1e9;
       if (!r.rooflines.empty()) {
         j["read_bandwidth_gb_per_s"] = median(r.bandwidths) / 1e9;
@@ -266,7 +285,7 @@ int run_bench(const BenchOptions& o) {
       std::fprintf(stderr, "bench: %zu test(s) slower than the baseline; measuring them again (%d of %d)\n",
                    again.size(), attempt + 1, o.confirm);
       for (size_t i : again) {
-        Result r = measure(results[i].threads, results[i].n_prompt, results[i].n_gen);
+        Result r = measure(results[i].threads, results[i].n_prompt, results[i].n_gen, results[i].depth);
         const bool by_roofline = !r.rooflines.empty() && !results[i].rooflines.empty();
         if (by_roofline ? median(r.rooflines) > median(results[i].rooflines) : r.mean > results[i].mean) results[i] = r;
       }
@@ -359,7 +378,10 @@ void add_bench_command(CLI::App& app, Action& selected) {
   add_choice_flag(cmd, "--direct-io", "-dio", {"0"}, "direct I/O loading is not built", true);
   add_choice_flag(cmd, "--embeddings", "-embd", {"0"}, "bench measures generation, not embeddings", true);
   add_choice_flag(cmd, "--no-op-offload", "-nopo", {"0"}, "there is no per-op offload switch", true);
-  add_choice_flag(cmd, "-d,--n-depth", "", {"0"}, "tests at a depth (a prompt already in the KV cache) are not built yet", true);
+  cmd->add_option("-d,--n-depth", o->depth,
+                  "Tokens already in the KV cache before each test (llama-bench's depth; a list: -d 0,4096); the test is "
+                  "named ppN @ dD / tgN @ dD and the roofline counts the cache a decode token reads")
+      ->delimiter(',')->check(CLI::Range(0, 1 << 20));
   cmd->callback([&selected, o, b] {
     o->batch_given = b->count() > 0;
     selected = [o] { return run_bench(*o); };

@@ -1,6 +1,7 @@
 // `bitnet make-model` and `bitnet bench` end to end: a tiny model with a real vocabulary, benchmarked with the
 // JSON output, whose rows carry what the engine issue asks of the bench (t/s, weight bytes per token, the
 // roofline fraction against the read bandwidth measured around each repetition, peak RSS).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "io_test_util.h"
@@ -58,6 +59,26 @@ TEST_F(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   EXPECT_FALSE(rows[0].contains("roofline_fraction"));
   // The probe's 256 MiB buffer is not the model's memory: the reported peak leaves it out.
   EXPECT_LT(rows[1]["peak_rss_bytes"].get<double>(), 200e6);
+}
+
+// -d (llama-bench's depth): the tests run after D tokens in the cache, are named "ppN @ dD", and a decode token's
+// roofline counts the cache it reads: 2 (K, V) x 2 bytes x layers x kv_heads x head_dim per position. -t lists
+// run every test at each thread count.
+TEST_F(BenchCommand, DepthAndThreadListsGiveLlamaBenchRows) {
+  int status = 0;
+  const std::string out = run_command(
+      std::string(BITNET_CLI) + " bench -m " + model + " -p 8 -n 4 -d 0,32 -t 1,2 -r 1 -o json 2>/dev/null", &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto rows = nlohmann::json::parse(out);
+  ASSERT_EQ(rows.size(), 8u);
+  std::vector<std::string> names;
+  for (const auto& r : rows) names.push_back(fmt::format("{} t{}", r["test"].get<std::string>(), r["threads"].get<int>()));
+  EXPECT_EQ(names, (std::vector<std::string>{"pp8 t1", "tg4 t1", "pp8 @ d32 t1", "tg4 @ d32 t1", "pp8 t2", "tg4 t2",
+                                             "pp8 @ d32 t2", "tg4 @ d32 t2"}));
+  EXPECT_EQ(rows[3]["n_depth"], 32);
+  EXPECT_FALSE(rows[1].contains("kv_bytes_per_token"));
+  // tiny: 4 layers, 2 KV heads of 64 (TransformerConfig::tiny); positions 32 + 4/2 on average.
+  EXPECT_DOUBLE_EQ(rows[3]["kv_bytes_per_token"].get<double>(), 2.0 * 2 * 4 * 2 * 64 * (32 + 2));
 }
 
 // --head: the quantized copies of the 32000 x 256 head read 1 byte (int8, rows padded to 256) and 4.5 bits
