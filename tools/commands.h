@@ -79,5 +79,6 @@ void add_logits_command(CLI::App& app, Action& selected);
 void add_pull_command(CLI::App& app, Action& selected);
 void add_models_command(CLI::App& app, Action& selected);
 void add_report_command(CLI::App& app, Action& selected);
+void add_batched_bench_command(CLI::App& app, Action& selected);
 
 }  // namespace bitnet::cli

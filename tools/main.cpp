@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   bitnet::cli::add_pull_command(app, selected);
   bitnet::cli::add_models_command(app, selected);
   bitnet::cli::add_report_command(app, selected);
+  bitnet::cli::add_batched_bench_command(app, selected);
   // -t 0 is "not given": the help says what that means instead of showing a 0 the flag itself refuses.
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     for (CLI::Option* opt : sub->get_options([](CLI::Option*) { return true; }))

@@ -117,3 +117,33 @@ TEST(BenchCommandErrors, MissingModelIsAClearError) {
 }
 
 }  // namespace
+
+// batched-bench: llama-batched-bench's table for every (PP, TG, B), with N_KV and speeds that follow from the
+// times, a shared prompt counted once (-pps), and the JSON forms.
+TEST_F(BenchCommand, BatchedBenchRowsAndSpeeds) {
+  int status = 0;
+  std::string out = run_command(std::string(BITNET_CLI) + " batched-bench -m " + model +
+                                    " -npp 8,16 -ntg 4 -npl 1,3 -t 1 -o json 2>/dev/null", &status);
+  ASSERT_EQ(status, 0) << out;
+  auto rows = nlohmann::json::parse(out);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1]["pp"], 8);
+  EXPECT_EQ(rows[1]["pl"], 3);
+  EXPECT_EQ(rows[1]["n_kv"], 3 * (8 + 4));
+  for (const auto& r : rows) {
+    const double pl = r["pl"].get<double>(), pp = r["pp"].get<double>(), tg = r["tg"].get<double>();
+    EXPECT_NEAR(r["speed_pp"].get<double>(), pl * pp / r["t_pp"].get<double>(), 1e-6 * r["speed_pp"].get<double>());
+    EXPECT_NEAR(r["speed_tg"].get<double>(), pl * tg / r["t_tg"].get<double>(), 1e-6 * r["speed_tg"].get<double>());
+  }
+  out = run_command(std::string(BITNET_CLI) + " batched-bench -m " + model + " -npp 8 -ntg 2 -npl 4 -pps -t 1 -o jsonl 2>/dev/null",
+                    &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto shared = nlohmann::json::parse(out);
+  EXPECT_EQ(shared["is_pp_shared"], 1);
+  EXPECT_NEAR(shared["speed_pp"].get<double>(), 8 / shared["t_pp"].get<double>(), 1e-6 * shared["speed_pp"].get<double>());
+  out = run_command(std::string(BITNET_CLI) + " batched-bench -m " + model + " -npp 8 -ntg 2 -npl 2 -t 1 2>/dev/null", &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("|     8 |      2 |    2 |     20 |"), std::string::npos) << out;
+}
