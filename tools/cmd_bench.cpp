@@ -352,10 +352,12 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-o,--output", o->output, "Output format (html: the report with charts, to stdout)")
       ->check(CLI::IsMember({"md", "csv", "json", "jsonl", "html"}));
   cmd->add_option("--report", o->report, "Also write the HTML report (charts: t/s with the spread, roofline, thread scaling) to this file");
-  cmd->add_option("--baseline", o->baseline, "Compare with an earlier `bitnet bench -o json` (or llama-bench's) test by test; exit 3 on a regression");
-  cmd->add_option("--max-regression", o->max_regression, "With --baseline: the slowdown allowed beyond the noise")->capture_default_str();
+  auto* baseline = cmd->add_option("--baseline", o->baseline, "Compare with an earlier `bitnet bench -o json` (or llama-bench's) test by test; exit 3 on a regression");
+  // Without a baseline these would do nothing: CLI11 refuses them, naming --baseline.
+  cmd->add_option("--max-regression", o->max_regression, "With --baseline: the slowdown allowed beyond the noise")
+      ->capture_default_str()->needs(baseline);
   cmd->add_option("--confirm", o->confirm, "With --baseline: measure a test that looks regressed again up to this many times, keeping its best")
-      ->check(CLI::Range(0, 10))->capture_default_str();
+      ->check(CLI::Range(0, 10))->capture_default_str()->needs(baseline);
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("--prompt-gen", o->prompt_gen, "Prompt then generation timed together, test ppP+tgG (also -pg P,G; repeatable)")

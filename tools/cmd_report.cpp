@@ -26,8 +26,9 @@ void add_report_command(CLI::App& app, Action& selected) {
       ->required();
   cmd->add_option("-o,--output", o->output, "The HTML file to write");
   cmd->add_option("--title", o->title, "The report's title");
-  cmd->add_option("--baseline", o->baseline, "Benchmark JSON to compare every input with, test by test (exit 3 on a regression)");
-  cmd->add_option("--max-regression", o->max_regression, "With --baseline: the slowdown allowed beyond the noise")->capture_default_str();
+  auto* baseline = cmd->add_option("--baseline", o->baseline, "Benchmark JSON to compare every input with, test by test (exit 3 on a regression)");
+  cmd->add_option("--max-regression", o->max_regression, "With --baseline: the slowdown allowed beyond the noise")
+      ->capture_default_str()->needs(baseline);
   cmd->callback([&selected, o] {
     selected = [o] {
       BITNET_CHECK(!o->output.empty() || !o->baseline.empty(),

@@ -38,13 +38,12 @@ void add_hf_flags(CLI::App* cmd, HfSource& source, bool env) {
   auto* file = cmd->add_option("--hf-file", source.file, "File of the --hf-repo repository to run (also -hff; default: "
                                                          "its GGUF file, or its safetensors checkpoint)");
   llama_alias(cmd, "-hff", "--hf-file");
-  auto* token = cmd->add_option("--hf-token", source.token, "Hugging Face access token (also -hft; default: HF_TOKEN)");
+  cmd->add_option("--hf-token", source.token, "Hugging Face access token (also -hft; default: HF_TOKEN)");
   llama_alias(cmd, "-hft", "--hf-token");
   if (env) {
     repo->envname("LLAMA_ARG_HF_REPO");
     file->envname("LLAMA_ARG_HF_FILE");
   }
-  (void)token;
   add_refused_flag(cmd, "--model-url", "-mu",
                    "downloading a model from a plain URL is not supported; use -hf ORG/NAME for the Hugging Face Hub "
                    "(HF_ENDPOINT for a mirror), or download it and pass -m FILE", true);

@@ -32,10 +32,15 @@ std::vector<LayerAnalysis> analyze_model(const nn::CausalLM& lm, const Tensor& s
 // Every BitLinear of the model with its name ("model.layers.0.self_attn.q_proj"), in layer order.
 std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_linears(const nn::CausalLM& lm);
 
-// The sign class (-1, 0, +1) of every quantized weight of every BitLinear, in order; two of them give the share
-// of weights that flipped between them (the trainer logs it every log interval).
-std::vector<int8_t> quantized_sign_classes(const nn::CausalLM& lm);
-double flipped_fraction(const std::vector<int8_t>& before, const std::vector<int8_t>& now);
+// The sign class (-, 0, +) of every quantized weight of every BitLinear, in order, 2 bits each (a 2B-parameter
+// model's snapshot is 0.6 GB, not 2.4); two of them give the share of weights that flipped between them (the
+// trainer logs it every log interval).
+struct SignClasses {
+  std::vector<uint8_t> packed;  // four weights per byte, the unused end of the last byte zero
+  int64_t count = 0;
+};
+SignClasses quantized_sign_classes(const nn::CausalLM& lm);
+double flipped_fraction(const SignClasses& before, const SignClasses& now);
 
 // A fixed-width table, one row per layer in the given order.
 std::string format_analysis(const std::vector<LayerAnalysis>& layers);

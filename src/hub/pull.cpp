@@ -115,6 +115,8 @@ std::vector<RepoFile> list_repo_files(const std::string& repo, const std::string
 
 PullResult pull(const std::string& spec, const PullOptions& o, const HubConfig& config) {
   const ModelRef ref = parse_model_ref(spec);
+  BITNET_CHECK(ref.selector.empty() || o.files.empty(),
+               "[hub] '{}' names a file and exact files are given too ({}); give one", spec, fmt::join(o.files, ", "));
   if (o.revision.empty() || o.revision.find("..") != std::string::npos || o.revision.starts_with("/"))
     fail("[hub] '{}' is not a revision (a branch, tag or commit hash)", o.revision);
   if (config.offline) return from_cache(ref.repo, ref, o, config, "HF_HUB_OFFLINE is set");

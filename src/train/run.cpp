@@ -325,7 +325,7 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   int64_t steps_here = 0;
   // The sign classes of the quantized weights at the last log row: each row logs the share that flipped since.
-  std::vector<int8_t> signs = quantized_sign_classes(model);
+  SignClasses signs = quantized_sign_classes(model);
   const std::vector<std::pair<std::string, std::string>> facts = {
       {"run", dir.string()},
       {"parameters", std::to_string(model.parameter_count())},
@@ -349,7 +349,7 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
       LogRow row{r.step, window / static_cast<double>(window_n), NAN, r.lr, r.weight_decay, r.grad_norm,
                  static_cast<double>(steps_here * tokens_per_step) / std::max(el, 1e-9), prior_elapsed + el};
       if (eval) row.val_loss = result.val_loss = trainer.evaluate(*val_data, config.eval_batches);
-      std::vector<int8_t> now = quantized_sign_classes(model);
+      SignClasses now = quantized_sign_classes(model);
       row.flip_fraction = flipped_fraction(signs, now);
       signs = std::move(now);
       log.add(row);

@@ -3,6 +3,8 @@
 #include <bitnet/analyze.h>
 #include <bitnet/error.h>
 
+#include <bit>
+
 namespace bitnet::train {
 
 std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_linears(const nn::CausalLM& lm) {
@@ -21,22 +23,29 @@ std::vector<std::pair<std::string, std::shared_ptr<nn::BitLinear>>> named_bit_li
   return out;
 }
 
-std::vector<int8_t> quantized_sign_classes(const nn::CausalLM& lm) {
-  std::vector<int8_t> out;
+SignClasses quantized_sign_classes(const nn::CausalLM& lm) {
+  SignClasses out;
   for (const auto& [name, layer] : named_bit_linears(lm)) {
     const Tensor q = nn::fake_quantize(layer->weight.value(), layer->options().weight_quant).contiguous();
     const float* p = q.data_as<float>();
-    for (int64_t k = 0; k < q.numel(); ++k) out.push_back(static_cast<int8_t>(p[k] > 0.0f ? 1 : (p[k] < 0.0f ? -1 : 0)));
+    out.packed.resize(static_cast<size_t>((out.count + q.numel() + 3) / 4), 0);
+    for (int64_t k = 0; k < q.numel(); ++k, ++out.count) {
+      const uint8_t code = p[k] > 0.0f ? 1 : (p[k] < 0.0f ? 2 : 0);
+      out.packed[static_cast<size_t>(out.count / 4)] |= static_cast<uint8_t>(code << (2 * (out.count % 4)));
+    }
   }
   return out;
 }
 
-double flipped_fraction(const std::vector<int8_t>& before, const std::vector<int8_t>& now) {
-  BITNET_CHECK(before.size() == now.size(), "[train] flip count: {} weights before, {} now", before.size(), now.size());
-  if (now.empty()) return 0.0;
+double flipped_fraction(const SignClasses& before, const SignClasses& now) {
+  BITNET_CHECK(before.count == now.count, "[train] flip count: {} weights before, {} now", before.count, now.count);
+  if (now.count == 0) return 0.0;
   int64_t flips = 0;
-  for (size_t k = 0; k < now.size(); ++k) flips += before[k] != now[k];
-  return static_cast<double>(flips) / static_cast<double>(now.size());
+  for (size_t i = 0; i < now.packed.size(); ++i) {
+    const unsigned x = before.packed[i] ^ now.packed[i];
+    flips += std::popcount((x | (x >> 1)) & 0x55u);  // one bit per 2-bit field that differs
+  }
+  return static_cast<double>(flips) / static_cast<double>(now.count);
 }
 
 }  // namespace bitnet::train

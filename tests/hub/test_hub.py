@@ -147,6 +147,8 @@ def test_errors_say_what_to_do(hub, env, tmp_path):
     assert r.returncode == 1 and "ORG/NAME" in r.stderr
     r = bitnet(env, "run", "-m", str(KJV), "-hf", "bitnet-test/kjv-single", *PROMPT, check=False)
     assert r.returncode == 1 and "give one" in r.stderr
+    r = bitnet(env, "pull", "bitnet-test/kjv-gguf:f16", "--include", "README.md", check=False)
+    assert r.returncode == 1 and "give one" in r.stderr  # a selector and exact files: neither is dropped silently
     r = bitnet(env, "pull", "bitnet-test/tiny-packed:modeling_bitnet.py", check=False)
     assert r.returncode == 0  # any single file can be pulled; only running it would fail
     # The cache's disk cannot hold the download: refused before a byte is written.

@@ -95,6 +95,13 @@ def test_bad_inputs_are_errors_naming_them(tmp_path):
     assert p.returncode == 1 and "not valid JSON" in p.stderr
     p = subprocess.run([CLI, "report", str(bad)], capture_output=True, text=True)
     assert p.returncode == 1 and "nothing to do" in p.stderr
+    # Flags that only mean something with a baseline are refused without one, not ignored.
+    p = subprocess.run([CLI, "report", str(bad), "-o", str(tmp_path / "x.html"), "--max-regression", "3%"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "--max-regression requires --baseline" in p.stderr
+    p = subprocess.run([CLI, "bench", "-m", str(ROOT / "models" / "kjv-bitnet-2m.gguf"), "-p", "4", "-n", "0", "--confirm", "1"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "--confirm requires --baseline" in p.stderr
     p = subprocess.run([CLI, "bench", "-m", str(ROOT / "models" / "kjv-bitnet-2m.gguf"), "-p", "4", "-n", "0", "-r", "1",
                         "--baseline", str(bad)], capture_output=True, text=True)
     assert p.returncode == 1 and "bad.json" in p.stderr

@@ -70,6 +70,19 @@ TEST(Analyze, WeightErrorsZerosFlipsAndRanking) {
       EXPECT_EQ(a.cols, 32);
     }
   EXPECT_NE(train::format_analysis(layers).find("3 (0.20%)"), std::string::npos) << train::format_analysis(layers);
+
+  // The trainer's packed snapshots count the same 3 flips among every projection weight, 2 bits each.
+  const train::SignClasses a = train::quantized_sign_classes(before), b = train::quantized_sign_classes(now);
+  int64_t weights = 0;
+  for (const auto& l : layers) weights += l.rows * l.cols;
+  EXPECT_EQ(a.count, weights);
+  EXPECT_EQ(a.packed.size(), static_cast<size_t>((weights + 3) / 4));
+  EXPECT_DOUBLE_EQ(train::flipped_fraction(a, b), 3.0 / static_cast<double>(weights));
+  EXPECT_EQ(train::flipped_fraction(b, b), 0.0);
+  // A weight moved to zero is a flip too (+ -> 0), and the last, partly used byte counts only real weights.
+  train::SignClasses c = b;
+  c.packed.back() ^= 0x01;  // the first weight of the last byte: + <-> 0 or 0 <-> +, or - -> a third state
+  EXPECT_DOUBLE_EQ(train::flipped_fraction(b, c), 1.0 / static_cast<double>(weights));
 }
 
 }  // namespace

@@ -138,7 +138,10 @@ TEST(ReportPage, SelfContainedEscapedAndWrittenWhole) {
   const std::string html = page.html();
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_EQ(html.find("<script"), std::string::npos);
-  EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos, true);
+  // Nothing refers outside the file: the only URL is the SVG namespace, which names and fetches nothing.
+  std::string rest = html;
+  for (size_t at; (at = rest.find("http://www.w3.org/2000/svg")) != std::string::npos;) rest.erase(at, 26);
+  EXPECT_EQ(rest.find("http"), std::string::npos);
   EXPECT_EQ(html.find("src="), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
   EXPECT_NE(html.find("<figure id=\"my-chart\">"), std::string::npos);
