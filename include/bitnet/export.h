@@ -31,3 +31,15 @@ Model export_gguf(const nn::CausalLM& lm, const std::string& path, const ExportO
 void export_hf_dir(const std::string& gguf_path, const std::string& dir, const std::string& tokenizer_path);
 
 }  // namespace bitnet::train
+
+#include <bitnet/onnx.h>
+
+namespace bitnet::train {
+
+// `bitnet export --onnx` and bitnet.onnx.export: any model source as ONNX (bitnet/onnx.h): a GGUF file, an ONNX
+// file, a Hugging Face directory (ternarized as Model::load_hf does), or a training run / checkpoint (exported
+// as I2_S GGUF first; `run_config` as for `bitnet export -c`, empty: beside the checkpoint).
+OnnxExportSummary export_onnx_from(const std::string& source, const std::string& out_path,
+                                   const OnnxExportOptions& options = {}, const std::string& run_config = "");
+
+}  // namespace bitnet::train

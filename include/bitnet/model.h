@@ -82,7 +82,10 @@ class Model {
   // BitnetForCausalLM (which quantizes in its own modeling code) mean BitNet arithmetic; any other checkpoint
   // is refused unless options.quantize. `notes` (optional) receives what loading decided.
   static Model load_hf(const std::string& dir, const LoadOptions& options = {}, std::vector<std::string>* notes = nullptr);
-  // A GGUF file, or a Hugging Face checkpoint: its directory, its config.json, a model*.safetensors file in it
+  // An ONNX file (bitnet/onnx.h: bitnet's export, or a torch.onnx export of a transformers model with its
+  // config.json beside it), converted through a temporary GGUF as load_hf does.
+  static Model load_onnx(const std::string& path, const LoadOptions& options = {}, std::vector<std::string>* notes = nullptr);
+  // A GGUF file, an ONNX file, or a Hugging Face checkpoint: its directory, its config.json, a model*.safetensors file in it
   // or its model.safetensors.index.json. Anything else (a FIFO, a device, a missing path) is refused by name.
   static Model load(const std::string& path, const LoadOptions& options = {}, std::vector<std::string>* notes = nullptr);
   static Model load(const std::string& path, HeadType head) { return load(path, LoadOptions{head, false}); }

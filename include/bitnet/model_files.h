@@ -53,7 +53,9 @@ struct ConvertSummary {
   std::vector<std::string> notes;  // what the converter decided (scale convention, I2_S detection, skipped data)
 };
 
-// `input`: an HF directory (config.json + model.safetensors or a sharded index), or a .gguf file.
+// `input`: an HF directory (config.json + model.safetensors or a sharded index), a .gguf file, or an .onnx file
+// (see bitnet/onnx.h: bitnet's export, whose tensors come back byte for byte, or a torch.onnx export of a
+// transformers BitNet/Llama model with config.json beside it).
 // `output`: *.gguf or *.safetensors (GGUF input only). Streams one tensor at a time.
 ConvertSummary convert_model(const std::string& input, const std::string& output, const ConvertOptions& options);
 
@@ -65,11 +67,13 @@ nlohmann::json inspect_model(const std::string& path);
 
 namespace bitnet {
 
-// What a user's model path names: a GGUF file, or a Hugging Face checkpoint directory (given as the directory,
-// its config.json, one of its *.safetensors files or its model.safetensors.index.json). Throws naming the path
-// for anything else: a missing path, a FIFO or device, a directory without config.json, a file that is neither.
+// What a user's model path names: a GGUF file, an ONNX file (*.onnx: bitnet's export, or a torch.onnx export
+// of a transformers model with its config.json beside it), or a Hugging Face checkpoint directory (given as the
+// directory, its config.json, one of its *.safetensors files or its model.safetensors.index.json). Throws naming
+// the path for anything else: a missing path, a FIFO or device, a directory without config.json, a file that
+// is none of these.
 struct ModelPath {
-  enum class Kind { gguf, hf_dir };
+  enum class Kind { gguf, hf_dir, onnx };
   Kind kind;
   std::string path;  // the GGUF file, or the checkpoint directory
 };

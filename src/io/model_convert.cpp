@@ -13,23 +13,47 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+
+#include "io/convert_internal.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 namespace bitnet {
 
-namespace {
 namespace fs = std::filesystem;
 
-struct Item {
-  std::string name;           // output name
-  std::vector<int64_t> dims;  // GGUF order
-  GgmlType type;
-  std::function<std::vector<uint8_t>()> produce;
-  std::vector<std::span<const std::byte>> inputs;  // mapped input bytes, released once written
-  bool passthrough = false;  // written straight from inputs[0], without a copy
+namespace convert_detail {
+
+const SourceTensor& CheckpointTensors::at(std::string_view name) const {
+  const SourceTensor* t = find(name);
+  if (t == nullptr) fail("[convert] tensor '{}' is missing", name);
+  return *t;
+}
+
+namespace {
+// A safetensors checkpoint (one file or shards) as CheckpointTensors.
+class SafetensorsTensors final : public CheckpointTensors {
+ public:
+  explicit SafetensorsTensors(const SafetensorsModel& m) {
+    for (const auto& n : m.names()) {
+      const auto& e = m.tensor(n);
+      tensors_.emplace(n, SourceTensor{std::string(st_dtype_name(e.info->dtype)), e.info->shape, m.data(e)});
+    }
+    names_ = m.names();
+  }
+  const std::vector<std::string>& names() const override { return names_; }
+  const SourceTensor* find(std::string_view name) const override {
+    const auto it = tensors_.find(name);
+    return it == tensors_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::map<std::string, SourceTensor, std::less<>> tensors_;
 };
+}  // namespace
 
 // Drops the pages of input bytes already converted from this process's resident set. Without it the RSS of a
 // conversion grows to the whole input file even though only one tensor is live.
@@ -134,8 +158,8 @@ uint32_t file_type_for(GgmlType t) {
 }
 
 // ---- inputs ---------------------------------------------------------------------------------------------------
-void plan_from_hf(const std::string& input, const SafetensorsModel& m, const ModelConfig& cfg, const ConvertOptions& o,
-                  ConvertSummary& s, std::vector<Item>& items) {
+void plan_checkpoint(const std::string& input, const CheckpointTensors& m, const ModelConfig& cfg, const ConvertOptions& o,
+                     ConvertSummary& s, std::vector<Item>& items) {
   std::optional<ScaleConvention> conv = o.scale_convention;
   if (!conv && cfg.quantization) conv = cfg.quantization->scale_convention();
   const std::string arch = arch_for(cfg);
@@ -146,14 +170,13 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
       s.notes.push_back(fmt::format("skipped tensor '{}' (no GGUF name for it)", hf_name));
       continue;
     }
-    const auto& e = m.tensor(hf_name);
-    const StTensorInfo& info = *e.info;
-    const std::string dtype(st_dtype_name(info.dtype));
+    const SourceTensor& info = m.at(hf_name);
+    const std::string dtype = info.dtype;
     const std::string what = fmt::format("{}: tensor '{}'", input, hf_name);
     if (info.shape.empty() || info.shape.size() > 2) fail("{} has shape {}; expected 1 or 2 dims", what, info.shape);
     if (is_ternary_projection(*gname)) {
       if (info.shape.size() != 2) fail("{}: a projection weight must be 2-D", what);
-      const bool packed = info.dtype == StDType::u8;
+      const bool packed = dtype == "U8";
       const int64_t rows = packed ? info.shape[0] * 4 : info.shape[0], cols = info.shape[1];
       const std::string scale_name = hf_name.substr(0, hf_name.size() - 6) + "weight_scale";
       if (packed && !m.find(scale_name)) fail("{} is packed uint8 but '{}' is missing", what, scale_name);
@@ -167,36 +190,36 @@ void plan_from_hf(const std::string& input, const SafetensorsModel& m, const Mod
           llama_rope_permuted_heads(arch, *gname, cfg.num_attention_heads, cfg.num_key_value_heads);
       items.push_back({*gname, {cols, rows}, type, [&m, &s, &o, hf_name, scale_name, packed, rows, cols, what, type,
                                                      dtype, conv, permute_heads]() {
-        const auto& e = m.tensor(hf_name);
+        const SourceTensor& e = m.at(hf_name);
         TernaryTensor t;
         if (packed) {
-          t = unpack_ternary(TernaryFormat::hf_u8, u8span(m.data(e)), rows, cols);
-          const auto& se = m.tensor(scale_name);
-          const auto sv = to_f32(m.data(se), st_dtype_name(se.info->dtype), scale_name);
+          t = unpack_ternary(TernaryFormat::hf_u8, u8span(e.data), rows, cols);
+          const SourceTensor& se = m.at(scale_name);
+          const auto sv = to_f32(se.data, se.dtype, scale_name);
           if (sv.empty()) fail("{}: '{}' is empty", what, scale_name);
           if (!std::isfinite(sv[0]) || sv[0] <= 0.0f) fail("{}: weight_scale is {}; expected a positive finite value", what, sv[0]);
           t.scale = hf_scale_to_canonical(sv[0], *conv);
         } else {
-          t = ternarize(to_f32(m.data(e), dtype, what), rows, cols, what, o, s);
+          t = ternarize(to_f32(e.data, dtype, what), rows, cols, what, o, s);
         }
         if (permute_heads > 0) t.values = permute_llama_rope_rows(t.values, rows, cols, permute_heads, true);
         return emit_ternary(t, type);
-      }, {m.data(e)}});
-      if (packed) items.back().inputs.push_back(m.data(m.tensor(scale_name)));
+      }, {info.data}});
+      if (packed) items.back().inputs.push_back(m.at(scale_name).data);
       continue;
     }
     // Norms (1-D) become F32 as llama.cpp expects; other float tensors keep their precision.
     GgmlType type;
     if (info.shape.size() == 1) type = GgmlType::f32;
     else if (o.float_type) type = *o.float_type;
-    else if (info.dtype == StDType::bf16) type = GgmlType::bf16;
-    else if (info.dtype == StDType::f16) type = GgmlType::f16;
-    else if (info.dtype == StDType::f32) type = GgmlType::f32;
+    else if (dtype == "BF16") type = GgmlType::bf16;
+    else if (dtype == "F16") type = GgmlType::f16;
+    else if (dtype == "F32") type = GgmlType::f32;
     else fail("{} has dtype {}; expected a float type", what, dtype);
     std::vector<int64_t> dims(info.shape.rbegin(), info.shape.rend());
     items.push_back({*gname, dims, type, [&m, hf_name, dtype, type, what]() {
-      return from_f32(to_f32(m.data(m.tensor(hf_name)), dtype, what), type);
-    }, {m.data(e)}});
+      return from_f32(to_f32(m.at(hf_name).data, dtype, what), type);
+    }, {info.data}});
     items.back().passthrough = (type == GgmlType::bf16 && dtype == "BF16") || (type == GgmlType::f16 && dtype == "F16") ||
                                (type == GgmlType::f32 && dtype == "F32");
   }
@@ -434,13 +457,61 @@ void gguf_to_safetensors(const GgufFile& in, const std::string& output, const Co
   write_config_json(in, output, s);
 }
 
+void convert_checkpoint(const std::string& input, const std::string& dir, const ModelConfig& cfg,
+                        const CheckpointTensors& tensors, const std::string& output, const ConvertOptions& o,
+                        ConvertSummary& s) {
+  const GgmlType tt = o.ternary_type;
+  std::vector<Item> items;
+  plan_checkpoint(input, tensors, cfg, o, s, items);
+  const std::string arch = arch_for(cfg);
+  std::vector<std::pair<std::string, GgufValue>> kv;
+  kv.emplace_back("general.architecture", GgufValue::string(arch));
+  kv.emplace_back("general.name", GgufValue::string(fs::absolute(fs::path(dir)).filename().string()));
+  kv.emplace_back("general.file_type", GgufValue::u32(file_type_for(tt)));
+  kv.emplace_back("general.quantization_version", GgufValue::u32(2));
+  auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
+  kv.emplace_back(arch + ".vocab_size", u32(cfg.vocab_size));
+  kv.emplace_back(arch + ".context_length", u32(cfg.max_position_embeddings));
+  kv.emplace_back(arch + ".embedding_length", u32(cfg.hidden_size));
+  kv.emplace_back(arch + ".block_count", u32(cfg.num_hidden_layers));
+  kv.emplace_back(arch + ".feed_forward_length", u32(cfg.intermediate_size));
+  kv.emplace_back(arch + ".attention.head_count", u32(cfg.num_attention_heads));
+  kv.emplace_back(arch + ".attention.head_count_kv", u32(cfg.num_key_value_heads));
+  kv.emplace_back(arch + ".attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps)));
+  kv.emplace_back(arch + ".rope.dimension_count", u32(cfg.head_dim));
+  kv.emplace_back(arch + ".rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta)));
+  if (cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
+    kv.emplace_back(arch + ".attention.key_length", u32(cfg.head_dim));
+    kv.emplace_back(arch + ".attention.value_length", u32(cfg.head_dim));
+  }
+  for (auto& e : rope_scaling_gguf_keys(arch, cfg.rope_scaling)) kv.push_back(std::move(e));
+  if (cfg.rope_scaling.type == RopeType::llama3) {
+    // llama.cpp's form of Llama-3 scaling: per-frequency divisors in rope_freqs.weight.
+    const auto factors = llama3_rope_factors(cfg.rope_scaling, static_cast<float>(cfg.rope_theta), cfg.head_dim);
+    items.push_back({"rope_freqs.weight", {static_cast<int64_t>(factors.size())}, GgmlType::f32,
+                     [factors] { return from_f32(factors, GgmlType::f32); }, {}});
+    s.notes.push_back("RoPE: " + cfg.rope_scaling.describe() + ", written as rope_freqs.weight");
+  } else if (cfg.rope_scaling.type != RopeType::none) {
+    s.notes.push_back("RoPE: " + cfg.rope_scaling.describe());
+  }
+  for (const auto& w : cfg.warnings) s.notes.push_back(w);
+  if (cfg.quantization && !o.scale_convention)
+    s.notes.push_back(fmt::format("weight_scale convention: {} (from quantization_config.linear_class = \"{}\")",
+                                  scale_convention_name(cfg.quantization->scale_convention()),
+                                  cfg.quantization->linear_class));
+  for (auto& e : hf_tokenizer_to_gguf(dir, cfg, &s.notes)) kv.push_back(std::move(e));
+  write_gguf(output, std::move(kv), items, o, s);
+}
+
 bool is_gguf_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return false;
   const auto f = MappedFile::open(path);
   return f->size() >= 4 && std::memcmp(f->data(), "GGUF", 4) == 0;
 }
-}  // namespace
+}  // namespace convert_detail
+
+using namespace convert_detail;
 
 namespace {
 ConvertSummary convert_model_to(const std::string& input, const std::string& output, const std::string& final_output,
@@ -490,6 +561,11 @@ ConvertSummary convert_model_to(const std::string& input, const std::string& out
   const GgmlType tt = o.ternary_type;
   const bool to_st = final_output.ends_with(".safetensors");
   try {
+    if (resolve_model_path(input).kind == ModelPath::Kind::onnx) {
+      if (to_st) fail("[convert] {}: only a GGUF input can be converted to safetensors", input);
+      convert_onnx(input, output, o, s);
+      return s;
+    }
     if (is_gguf_file(input)) {
       const GgufFile in = GgufFile::open(input);
       if (!in.detection_note().empty()) s.notes.push_back(in.detection_note());
@@ -517,46 +593,7 @@ ConvertSummary convert_model_to(const std::string& input, const std::string& out
     const SafetensorsModel m = SafetensorsModel::open(input);
     if (fs::exists(dir / "pytorch_model.bin", ec) && m.names().empty())
       fail("[convert] {}: only safetensors are read (pickle files can run code)", input);
-    std::vector<Item> items;
-    plan_from_hf(input, m, cfg, o, s, items);
-    const std::string arch = arch_for(cfg);
-    std::vector<std::pair<std::string, GgufValue>> kv;
-    kv.emplace_back("general.architecture", GgufValue::string(arch));
-    kv.emplace_back("general.name", GgufValue::string(fs::absolute(dir).filename().string()));
-    kv.emplace_back("general.file_type", GgufValue::u32(file_type_for(tt)));
-    kv.emplace_back("general.quantization_version", GgufValue::u32(2));
-    auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
-    kv.emplace_back(arch + ".vocab_size", u32(cfg.vocab_size));
-    kv.emplace_back(arch + ".context_length", u32(cfg.max_position_embeddings));
-    kv.emplace_back(arch + ".embedding_length", u32(cfg.hidden_size));
-    kv.emplace_back(arch + ".block_count", u32(cfg.num_hidden_layers));
-    kv.emplace_back(arch + ".feed_forward_length", u32(cfg.intermediate_size));
-    kv.emplace_back(arch + ".attention.head_count", u32(cfg.num_attention_heads));
-    kv.emplace_back(arch + ".attention.head_count_kv", u32(cfg.num_key_value_heads));
-    kv.emplace_back(arch + ".attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps)));
-    kv.emplace_back(arch + ".rope.dimension_count", u32(cfg.head_dim));
-    kv.emplace_back(arch + ".rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta)));
-    if (cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
-      kv.emplace_back(arch + ".attention.key_length", u32(cfg.head_dim));
-      kv.emplace_back(arch + ".attention.value_length", u32(cfg.head_dim));
-    }
-    for (auto& e : rope_scaling_gguf_keys(arch, cfg.rope_scaling)) kv.push_back(std::move(e));
-    if (cfg.rope_scaling.type == RopeType::llama3) {
-      // llama.cpp's form of Llama-3 scaling: per-frequency divisors in rope_freqs.weight.
-      const auto factors = llama3_rope_factors(cfg.rope_scaling, static_cast<float>(cfg.rope_theta), cfg.head_dim);
-      items.push_back({"rope_freqs.weight", {static_cast<int64_t>(factors.size())}, GgmlType::f32,
-                       [factors] { return from_f32(factors, GgmlType::f32); }, {}});
-      s.notes.push_back("RoPE: " + cfg.rope_scaling.describe() + ", written as rope_freqs.weight");
-    } else if (cfg.rope_scaling.type != RopeType::none) {
-      s.notes.push_back("RoPE: " + cfg.rope_scaling.describe());
-    }
-    for (const auto& w : cfg.warnings) s.notes.push_back(w);
-    if (cfg.quantization && !o.scale_convention)
-      s.notes.push_back(fmt::format("weight_scale convention: {} (from quantization_config.linear_class = \"{}\")",
-                                    scale_convention_name(cfg.quantization->scale_convention()),
-                                    cfg.quantization->linear_class));
-    for (auto& e : hf_tokenizer_to_gguf(dir.string(), cfg, &s.notes)) kv.push_back(std::move(e));
-    write_gguf(output, std::move(kv), items, o, s);
+    convert_checkpoint(input, dir.string(), cfg, SafetensorsTensors(m), output, o, s);
     return s;
   } catch (...) {
     std::error_code ec;

@@ -35,14 +35,15 @@ ModelPath resolve_model_path(const std::string& path) {
   const std::string name = p.filename().string();
   if (has_gguf_magic(p)) return {ModelPath::Kind::gguf, path};
   if (name.ends_with(".gguf")) fail("[model] '{}' does not start with the GGUF magic; it is not a GGUF file", path);
+  if (name.ends_with(".onnx")) return {ModelPath::Kind::onnx, path};
   if (name == "config.json" || name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json")) {
     const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
     if (!fs::is_regular_file(dir / "config.json", ec))
       fail("[model] '{}' is part of a Hugging Face checkpoint, but '{}' has no config.json", path, dir.string());
     return {ModelPath::Kind::hf_dir, dir.string()};
   }
-  fail("[model] '{}' is neither a GGUF file nor a Hugging Face checkpoint (a directory with config.json and "
-       "*.safetensors)", path);
+  fail("[model] '{}' is neither a GGUF file, an ONNX file (.onnx) nor a Hugging Face checkpoint (a directory with "
+       "config.json and *.safetensors)", path);
 }
 
 }  // namespace bitnet

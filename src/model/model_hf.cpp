@@ -9,33 +9,13 @@
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 
+#include "io/temp_gguf.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
 namespace bitnet {
-
-namespace {
-
-// Removes the file when the scope ends, however it ends.
-struct TempFile {
-  std::string path;
-  ~TempFile() {
-    if (!path.empty()) ::unlink(path.c_str());
-  }
-};
-
-TempFile make_temp_gguf() {
-  const char* dir = std::getenv("TMPDIR");
-  std::string pattern = std::string(dir && *dir ? dir : "/tmp") + "/bitnet-hf-XXXXXX.gguf";
-  const int fd = ::mkstemps(pattern.data(), 5);
-  BITNET_CHECK(fd >= 0, "[model] cannot create a temporary file '{}' to convert the Hugging Face model into",
-               pattern);
-  ::close(fd);
-  return TempFile{pattern};
-}
-
-}  // namespace
 
 Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vector<std::string>* notes) {
   BITNET_CHECK(std::filesystem::is_directory(dir), "[model] '{}' is not a directory", dir);
@@ -57,7 +37,7 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
   options.float_type = std::nullopt;
   for (const auto& name : st.names())
     if (st.tensor(name).info->dtype == StDType::bf16) options.float_type = GgmlType::f16;
-  const TempFile tmp = make_temp_gguf();
+  const TempGguf tmp;
   const ConvertSummary summary = convert_model(dir, tmp.path, options);
   if (notes != nullptr) {
     for (const auto& w : cfg.warnings) notes->push_back(w);
@@ -72,9 +52,24 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
   return m;
 }
 
+// An ONNX file through a temporary I2_S GGUF, as a Hugging Face directory (see bitnet/onnx.h).
+Model Model::load_onnx(const std::string& path, const LoadOptions& load, std::vector<std::string>* notes) {
+  ConvertOptions options;
+  options.ternary_type = GgmlType::i2_s;
+  options.quantize = load.quantize;
+  options.float_type = std::nullopt;
+  const TempGguf tmp;
+  const ConvertSummary summary = convert_model(path, tmp.path, options);
+  if (notes != nullptr) notes->insert(notes->end(), summary.notes.begin(), summary.notes.end());
+  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress});
+  m.description = std::filesystem::path(path).filename().string();
+  return m;
+}
+
 Model Model::load(const std::string& path, const LoadOptions& options, std::vector<std::string>* notes) {
   const ModelPath p = resolve_model_path(path);
   if (p.kind == ModelPath::Kind::hf_dir) return load_hf(p.path, options, notes);
+  if (p.kind == ModelPath::Kind::onnx) return load_onnx(p.path, options, notes);
   return load_gguf(p.path, options);
 }
 

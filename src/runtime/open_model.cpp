@@ -9,6 +9,8 @@
 
 #include <filesystem>
 
+#include "io/temp_gguf.h"
+
 namespace bitnet {
 
 namespace {
@@ -40,13 +42,31 @@ void add_hf_generation_settings(const std::string& dir, int64_t tokens, Tokenize
 OpenedModel open_model(const std::string& path, const LoadOptions& options) {
   const ModelPath where = resolve_model_path(path);
   OpenedModel m;
-  m.model = std::make_unique<Model>(Model::load(where.path, options, &m.notes));
-  m.tokenizer = where.kind == ModelPath::Kind::gguf ? Tokenizer::from_gguf(GgufFile::open(where.path))
-                                                    : Tokenizer::from_hf(where.path);
+  if (where.kind == ModelPath::Kind::onnx) {
+    // Converted once into a temporary GGUF that holds the weights and the tokenizer (bitnet/onnx.h).
+    ConvertOptions convert;
+    convert.ternary_type = GgmlType::i2_s;
+    convert.quantize = options.quantize;
+    convert.float_type = std::nullopt;
+    const TempGguf tmp;
+    const ConvertSummary summary = convert_model(where.path, tmp.path, convert);
+    m.notes = summary.notes;
+    m.model = std::make_unique<Model>(Model::load_gguf(tmp.path, LoadOptions{options.head, true, options.progress}));
+    m.model->description = std::filesystem::path(where.path).filename().string();
+    m.tokenizer = Tokenizer::from_gguf(GgufFile::open(tmp.path));
+  } else {
+    m.model = std::make_unique<Model>(Model::load(where.path, options, &m.notes));
+    m.tokenizer = where.kind == ModelPath::Kind::gguf ? Tokenizer::from_gguf(GgufFile::open(where.path))
+                                                      : Tokenizer::from_hf(where.path);
+  }
   const int64_t vocab = m.model->config().vocab, tokens = m.tokenizer->vocab_size();
   BITNET_CHECK(tokens <= vocab, "[model] '{}': the tokenizer has {} tokens but the model's vocabulary only {} rows",
                path, tokens, vocab);
   if (where.kind == ModelPath::Kind::hf_dir) add_hf_generation_settings(where.path, tokens, *m.tokenizer, m.notes);
+  // A torch.onnx export carries its Hugging Face files beside it (config.json, generation_config.json).
+  if (const auto dir = std::filesystem::path(where.path).parent_path();
+      where.kind == ModelPath::Kind::onnx && std::filesystem::exists(dir / "config.json"))
+    add_hf_generation_settings(dir.string(), tokens, *m.tokenizer, m.notes);
   if (tokens < vocab)
     m.notes.push_back(fmt::format("the model's vocabulary has {} rows, the tokenizer {} tokens: ids {}..{} have no "
                                   "token and are never sampled",
