@@ -1,6 +1,7 @@
 // `bitnet convert IN -o OUT`: HF checkpoint directory or GGUF -> GGUF with a chosen ternary type, or
 // GGUF -> HF safetensors (packed uint8 + weight_scale). Streams tensor by tensor.
 #include <bitnet/model_files.h>
+#include <bitnet/onnx.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -20,9 +21,9 @@ void add_convert_command(CLI::App& app, Action& selected) {
     uint64_t shard_mib = 0;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("INPUT", a->input, "HF directory (config.json + safetensors) or .gguf file")->required();
+  cmd->add_option("INPUT", a->input, "HF directory (config.json + safetensors), .gguf file or .onnx file")->required();
   cmd->add_option("-o,--output", a->output, "Output .gguf or .safetensors")->required();
-  cmd->add_option("-t,--type", a->type, "Type for ternary weights: tq2_0 (default), tq1_0, i2_s, f16, f32")
+  cmd->add_option("-t,--type", a->type, "Type for ternary weights: tq2_0 (default; for an ONNX file bitnet exported, the type it came from), tq1_0, i2_s, f16, f32")
       ->check(CLI::IsMember({"tq2_0", "tq1_0", "i2_s", "f16", "f32"}, CLI::ignore_case));
   cmd->add_option("--float-type", a->float_type,
                   "HF input: type of the embedding / lm_head: f16 (default, as bitnet.cpp), bf16, f32, keep (source precision)")
@@ -34,10 +35,14 @@ void add_convert_command(CLI::App& app, Action& selected) {
   cmd->add_option("--shard-mib", a->shard_mib, "safetensors output: shards of at most this many MiB plus an index.json")
       ->check(CLI::Range(1, 1 << 30));
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or summary");
-  cmd->callback([&selected, a] {
-    selected = [a]() {
+  cmd->callback([&selected, cmd, a] {
+    const bool type_given = cmd->count("--type") > 0;
+    selected = [a, type_given]() {
       ConvertOptions o;
       o.ternary_type = parse_ggml_type(a->type);
+      // An ONNX file bitnet exported goes back to the ternary type it came from, byte for byte, unless told.
+      if (!type_given && a->input.ends_with(".onnx"))
+        if (const auto t = onnx_source_ternary_type(a->input)) o.ternary_type = *t;
       o.quantize = a->quantize;
       if (a->float_type == "keep") o.float_type.reset();
       else o.float_type = parse_ggml_type(a->float_type);
