@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
   libcurl4-openssl-dev              # -hf / bitnet pull: downloads from the Hugging Face Hub (HTTP, TLS, proxies)
+  libonnx-dev libprotobuf-dev protobuf-compiler  # bitnet export --onnx and .onnx models: ONNX's protobuf classes
 )
 [[ $MODE == build ]] || DEBIAN_PACKAGES+=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation
@@ -37,6 +38,9 @@ PYPI_PACKAGES+=(openai pytest jsonschema)
 PYPI_PACKAGES+=(huggingface_hub)
 # pillow: reads the screenshots of the HTML reports that the report tests take in headless Chromium (tests/report).
 PYPI_PACKAGES+=(pillow)
+# onnx + onnxruntime: the ONNX tests' oracles (onnx.checker on our graphs; ONNX Runtime runs them); onnxscript:
+# what torch.onnx.export(dynamo=True) needs to write the transformers graphs the import tests read.
+PYPI_PACKAGES+=(onnx onnxruntime onnxscript)
 # pybind11 + scikit-build-core: build the Python package (`pip install --no-build-isolation .` uses these, so the
 # build needs no download).
 PYPI_PACKAGES+=(pybind11 scikit-build-core)
