@@ -68,14 +68,15 @@ bench-baseline: release
 	./build/release/bitnet bench $(BENCH_E2E) -o json > bench/baselines/e2e.json
 
 # libFuzzer targets (clang++), FUZZ_SECONDS each: the GGUF, safetensors and config.json readers, chat templates
-# (parse + render), training configs, checkpoint headers, grammars (GBNF, JSON Schema) and the Hub's repository listing. New inputs go to build/fuzz/corpus_*; the committed
+# (parse + render), training configs, checkpoint headers, grammars (GBNF, JSON Schema), the Hub's repository listing
+# and ONNX files. New inputs go to build/fuzz/corpus_*; the committed
 # seeds in tests/fuzz/corpus/ are only read.
 FUZZ_SECONDS ?= 60
 fuzz: SHELL := /bin/bash
 fuzz:
 	cmake -S tests/fuzz -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build build/fuzz -j$(JOBS)
-	@for t in gguf safetensors config jinja train_config checkpoint grammar hub_listing; do \
+	@for t in gguf safetensors config jinja train_config checkpoint grammar hub_listing onnx; do \
 	  mkdir -p build/fuzz/corpus_$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
