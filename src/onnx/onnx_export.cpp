@@ -135,9 +135,7 @@ class DecoderGraph {
       weight_tensor("output.weight", head);
       w = "output.weight";
     }
-    if (head.dtype() == DType::f16) w = cast(w, onnx_io::kFloat);
-    w = g_.node("Transpose", {w}, {Attr::integers("perm", {1, 0})});
-    g_.node("MatMul", {h, w}, {}, {"logits"});
+    head_product(h, w, head.dtype() == DType::f16);
   }
 
  private:
@@ -145,6 +143,28 @@ class DecoderGraph {
   const TransformerConfig& c_;
   GraphBuilder& g_;
   std::string cos_, sin_, allowed_, lowest_, zero_point_;
+
+  // logits = h [B, S, hidden] x head[vocab, hidden]^T in f32, as Gemm(transB) over slices of the vocabulary.
+  // Each slice's f32 copy of the f16 head (Slice + Cast of an initializer) stays under 512 MB, so ONNX Runtime
+  // folds it once at load (it refuses to fold outputs past 1 GB, and would then convert the whole head on every
+  // call); Gemm's transB needs no transposed copy.
+  void head_product(const std::string& h, const std::string& w, bool f16) {
+    constexpr int64_t kSliceFloats = int64_t{128} << 20;  // 512 MB of f32
+    const int64_t rows = std::max<int64_t>(1, kSliceFloats / c_.hidden);
+    const std::string h2 = g_.node("Reshape", {h, g_.const_i64({-1, c_.hidden})});
+    std::vector<std::string> parts;
+    for (int64_t r0 = 0; r0 < c_.vocab; r0 += rows) {
+      const int64_t r1 = std::min(c_.vocab, r0 + rows);
+      std::string slice = w;
+      if (r0 > 0 || r1 < c_.vocab)
+        slice = g_.node("Slice", {w, g_.const_i64({r0}), g_.const_i64({r1}), g_.const_i64({0})});
+      if (f16) slice = cast(slice, onnx_io::kFloat);
+      parts.push_back(g_.node("Gemm", {h2, slice}, {Attr::integer("transB", 1)}));
+    }
+    const std::string l2 = parts.size() == 1 ? parts.front() : g_.node("Concat", parts, {Attr::integer("axis", 1)});
+    const std::string shape = g_.node("Concat", {g_.node("Shape", {"input_ids"}), g_.const_i64({c_.vocab})}, {Attr::integer("axis", 0)});
+    g_.node("Reshape", {l2, shape}, {}, {"logits"});
+  }
 
   std::string cast(const std::string& x, int32_t to) { return g_.node("Cast", {x}, {Attr::integer("to", to)}); }
 

@@ -39,7 +39,7 @@ const std::set<std::string, std::less<>>& decoder_ops() {
   static const std::set<std::string, std::less<>> ops = {
       "Abs", "Add", "And", "Attention", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant", "ConstantOfShape",
       "Cos", "CumSum", "Div", "Equal", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements", "Greater",
-      "GreaterOrEqual", "Identity", "IsInf", "IsNaN", "Less", "LessOrEqual", "Log", "MatMul", "MatMulInteger", "Max",
+      "Gemm", "GreaterOrEqual", "Identity", "IsInf", "IsNaN", "Less", "LessOrEqual", "Log", "MatMul", "MatMulInteger", "Max",
       "Min", "Mod", "Mul", "Neg", "Not", "Or", "Pow", "RMSNormalization", "Range", "Reciprocal", "ReduceMax",
       "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "RotaryEmbedding", "Round", "ScatterND", "Shape",
       "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Tile", "Transpose",
