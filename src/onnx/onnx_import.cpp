@@ -37,7 +37,7 @@ namespace {
 // recurrent cells, control flow with subgraphs, custom domains) is not a model the engine's architecture can be.
 const std::set<std::string, std::less<>>& decoder_ops() {
   static const std::set<std::string, std::less<>> ops = {
-      "Abs", "Add", "And", "Attention", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant", "ConstantOfShape",
+      "Abs", "Add", "And", "Attention", "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant", "ConstantOfShape",
       "Cos", "CumSum", "Div", "Equal", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements", "Greater",
       "Gemm", "GreaterOrEqual", "Identity", "IsInf", "IsNaN", "Less", "LessOrEqual", "Log", "MatMul", "MatMulInteger", "Max",
       "Min", "Mod", "Mul", "Neg", "Not", "Or", "Pow", "RMSNormalization", "Range", "Reciprocal", "ReduceMax",
@@ -95,7 +95,16 @@ class OnnxCheckpoint final : public CheckpointTensors {
         tensors_.emplace("model.embed_tokens.weight", e);
       }
     }
-    for (const auto& [n, t] : tensors_) names_.push_back(n);
+    for (const auto& [n, t] : tensors_) {
+      // A packed (offline) checkpoint's weight_scale without its weight: the exporter folded the unpacking of
+      // the uint8 weights into constants that carry no parameter name.
+      if (n.ends_with(".weight_scale") && !tensors_.contains(n.substr(0, n.size() - 6)))
+        fail("[onnx] {}: '{}' is there but its packed weight '{}' is not: torch.onnx folds the unpacking of packed "
+             "(offline) BitNet weights into unnamed constants. Export the latent-weight checkpoint "
+             "(quantization_mode \"online\"), or convert the checkpoint directory itself", f.path(), n,
+             n.substr(0, n.size() - 6));
+      names_.push_back(n);
+    }
   }
   const std::vector<std::string>& names() const override { return names_; }
   const SourceTensor* find(std::string_view name) const override {

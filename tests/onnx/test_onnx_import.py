@@ -171,3 +171,11 @@ def test_refuses_our_export_with_a_tampered_weight(tmp_path):
 def test_refuses_bytes_that_are_not_onnx(tmp_path):
     refused(tmp_path, None, "not an ONNX model", config=False,
             save=lambda p: p.write_bytes(b"\x08\x07\x12\xff\xff\xff\xff\x0fgarbage"))
+
+
+def test_a_torch_export_of_packed_weights_says_what_to_do(tmp_path):
+    """Offline (packed uint8) checkpoints: torch.onnx folds their unpacking into unnamed constants, which this
+    importer cannot place; it says so and names the way out."""
+    _, path = torch_export(GOLDEN / "bitnet_packed", tmp_path / "packed")
+    r = bitnet("convert", path, "-o", tmp_path / "p.gguf", check=False)
+    assert r.returncode != 0 and "weight_scale' is there but its packed weight" in r.stderr and "online" in r.stderr
