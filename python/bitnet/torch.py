@@ -1,6 +1,7 @@
 """PyTorch interop: ``BitLinear``, a ``torch.nn.Module`` that trains with the straight-through estimator (STE) in
 PyTorch and, in eval mode, runs inference through bitnet's int8 x ternary kernels; and export of its weights to
-GGUF in a ternary file layout (TQ2_0, TQ1_0 or I2_S) that bitnet reads.
+GGUF in a ternary file layout (TQ2_0, TQ1_0 or I2_S) that bitnet reads; ``BitNetForCausalLM``, a whole model built
+from it that trains under DistributedDataParallel / FSDP and exports to a GGUF the engine runs.
 
 Quantization follows BitNet b1.58 (and the C++ nn::BitLinear): activations per token to int8 with absmax
 (s = 127 / max(max|x|, 1e-5), round half to even, clamp to [-128, 127]); weights per tensor to {-1, 0, 1} with
@@ -182,3 +183,8 @@ def load_ternary_from_gguf(path: str, name: str) -> tuple:
         raise KeyError(f"{path}: no tensor '{name}'")
     rows, cols = info["shape"]
     return bitnet.unpack_ternary(f.tensor(name), info["type"].lower(), rows, cols)
+
+
+# A whole BitNet b1.58 model built from BitLinear (transformers' BitNetForCausalLM names), for training in PyTorch,
+# under DistributedDataParallel or FSDP, and export to GGUF (torch_model.py).
+from bitnet.torch_model import BitNetConfig, BitNetForCausalLM  # noqa: E402
