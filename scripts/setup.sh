@@ -17,6 +17,7 @@ DEBIAN_PACKAGES=(
   libboost-dev libssl-dev           # bitnet serve's HTTP transport (Boost.Asio + Beast, header-only) and TLS
   libcurl4-openssl-dev              # -hf / bitnet pull: downloads from the Hugging Face Hub (HTTP, TLS, proxies)
   libonnx-dev libprotobuf-dev protobuf-compiler  # bitnet export --onnx and .onnx models: ONNX's protobuf classes
+  libopenmpi-dev openmpi-bin        # mpirun -np N bitnet train: data-parallel training over MPI
 )
 [[ $MODE == build ]] || DEBIAN_PACKAGES+=(
   g++-aarch64-linux-gnu qemu-user   # the Arm (NEON) build, tested under emulation

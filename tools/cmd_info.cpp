@@ -2,6 +2,9 @@
 #include <bitnet/cpu.h>
 #include <bitnet/kernels.h>
 #include <bitnet/thread_pool.h>
+#include <bitnet/cuda.h>
+#include <bitnet/distributed.h>
+#include <bitnet/onnx.h>
 #include <bitnet/version.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -43,6 +46,7 @@ void add_info_command(CLI::App& app, Action& selected) {
       for (const auto& f : families)
         j["kernels"][f.name] = {{"selected", isa_name(f.selected)}, {"runnable", isa_names(f.runnable)}};
       j["threads"] = n_threads;
+      j["built_with"] = {{"mpi", train::mpi_built()}, {"onnx", onnx_built()}, {"cuda", cuda::built()}};
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
@@ -56,6 +60,8 @@ void add_info_command(CLI::App& app, Action& selected) {
       fmt::print("  {:<12} {:<7} (runnable here: {})\n", f.name, isa_name(f.selected),
                  fmt::join(isa_names(f.runnable), ", "));
     fmt::print("threads:  {}\n", n_threads);
+    fmt::print("built with: MPI {}, ONNX {}, CUDA {}\n", train::mpi_built() ? "yes" : "no", onnx_built() ? "yes" : "no",
+               cuda::built() ? "yes" : "no");
     return 0;
   }; });
 }

@@ -1,4 +1,5 @@
 // `bitnet train --config FILE [--resume]`: a training run from a JSON config (see bitnet/train_run.h).
+#include <bitnet/distributed.h>
 #include <bitnet/thread_pool.h>
 #include <bitnet/train_run.h>
 
@@ -25,7 +26,20 @@ void add_train_command(CLI::App& app, Action& selected) {
     selected = [config, resume, quiet, threads]() {
       if (*threads > 0) set_default_thread_count(*threads);
       const train::RunConfig c = train::load_run_config(*config);
-      const train::RunResult r = train::run_training(c, *resume, *quiet ? nullptr : stdout);
+      train::RunResult r;
+      try {
+        r = train::run_training(c, *resume, *quiet ? nullptr : stdout);
+      } catch (const std::exception& e) {
+        // Under mpirun an error on one rank would leave the others waiting in their next all-reduce: it is
+        // printed with the rank and ends the whole job (MPI_Abort).
+        train::Communicator& comm = train::world();
+        if (comm.size() <= 1) throw;
+        std::fprintf(stderr, "bitnet train: error on rank %d of %d: %s\n", comm.rank(), comm.size(), e.what());
+        std::fflush(stderr);
+        train::abort_job(1);
+        throw;
+      }
+      if (train::world().rank() != 0) return 0;  // rank 0 reports for the job
       std::printf("bitnet train: %lld steps, loss %.4f%s, %.0f tokens/s; wrote %s/{run.json, train_log.csv, "
                   "loss.svg, checkpoint.safetensors%s}\n",
                   static_cast<long long>(r.steps), r.final_loss,

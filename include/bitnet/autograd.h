@@ -48,6 +48,10 @@ class Var {
   // Back-propagates from this scalar (numel 1) with seed 1, or with `seed` (same shape as the value).
   void backward() const;
   void backward(const Tensor& seed) const;
+  // The same, calling `leaf_ready(leaf)` as soon as a leaf's gradient is final for this pass (every op that uses
+  // it has passed its gradient back): data parallelism starts summing it across processes while the pass goes
+  // on. A leaf the pass does not reach is not reported.
+  void backward(const Tensor& seed, const std::function<void(const VarImpl*)>& leaf_ready) const;
 
   // The same value, cut from the graph.
   Var detach() const;

@@ -3,11 +3,13 @@
 // cosine), the lambda phase-in schedule for converting a full-precision model, a token batcher whose order
 // is a pure function of (seed, step), checkpoints that resume bit-exactly, and a Trainer that ties them
 // together with gradient accumulation and clipping. Recipe and sources: ../shared/specs/training.md §1.2.
+#include <bitnet/distributed.h>
 #include <bitnet/nn.h>
 #include <bitnet/optim.h>
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,9 @@ class TokenBatcher {
  public:
   TokenBatcher(std::vector<int32_t> tokens, int64_t batch_size, int64_t seq_len, uint64_t seed);
   Batch batch(int64_t index) const;
+  // Rows [row_begin, row_begin + rows) of batch(index): one rank's share of the global batch under data
+  // parallelism, the same windows batch(index) holds there.
+  Batch batch(int64_t index, int64_t row_begin, int64_t rows) const;
   int64_t windows() const { return windows_; }
   int64_t batch_size() const { return batch_size_; }
   int64_t seq_len() const { return seq_len_; }
@@ -122,6 +127,10 @@ struct TrainOptions {
   Schedule schedule = TwoStageSchedule{};
   LambdaSchedule quant_lambda;  // warmup_steps 0: fully quantized throughout
   optim::AdamWOptions adam;
+  // Data parallelism (bitnet/distributed.h): gradients are summed across ranks in buckets of about this size.
+  int64_t bucket_bytes = int64_t{25} << 20;
+  // Sum the ranks' gradients in rank order (Communicator::ordered): bit for bit one process accumulating them.
+  bool ordered_reduction = false;
 };
 
 struct StepResult {
@@ -132,10 +141,17 @@ struct StepResult {
   double weight_decay;
 };
 
+class GradientBuckets;
+
 class Trainer {
  public:
   // The model and batcher must outlive the trainer. Optimizer groups: optim::default_param_groups.
-  Trainer(nn::CausalLM& model, const TokenBatcher& data, TrainOptions options);
+  // `comm` (optional, must outlive the trainer): data parallelism across its ranks. Each rank takes rows
+  // [rank * b, (rank + 1) * b) of every global batch (b = batch_size / ranks), the gradients are averaged across
+  // ranks while the last micro-batch's backward pass runs, and every rank takes the same optimizer step: the
+  // run computes what one process computes with the whole batch.
+  Trainer(nn::CausalLM& model, const TokenBatcher& data, TrainOptions options, Communicator* comm = nullptr);
+  ~Trainer();
   StepResult step();
   int64_t steps_done() const { return state_.step; }
   bool done() const { return state_.step >= options_.total_steps; }
@@ -151,6 +167,8 @@ class Trainer {
   TrainOptions options_;
   optim::AdamW optimizer_;
   TrainState state_;
+  Communicator* comm_ = nullptr;
+  std::unique_ptr<GradientBuckets> buckets_;
 };
 
 }  // namespace bitnet::train

@@ -55,6 +55,7 @@ RunConfig parse_run_config(const std::string& json_text, const std::string& base
 RunConfig load_run_config(const std::string& path);
 
 struct RunResult {
+  double comm_wait_s = 0.0;  // seconds this rank waited for gradient sums (data parallelism; 0 alone)
   int64_t steps = 0;
   double final_loss = NAN;  // mean training loss of the last logged window
   double val_loss = NAN;    // at the end (NaN without validation data)

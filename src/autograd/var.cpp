@@ -89,7 +89,9 @@ void Var::backward() const {
   backward(Tensor::ones(impl_->value.shape()));
 }
 
-void Var::backward(const Tensor& seed) const {
+void Var::backward(const Tensor& seed) const { backward(seed, nullptr); }
+
+void Var::backward(const Tensor& seed, const std::function<void(const VarImpl*)>& leaf_ready) const {
   BITNET_CHECK(impl_, "[backward] the Var is undefined");
   BITNET_CHECK(impl_->requires_grad,
                "[backward] this value does not depend on anything that requires a gradient (did a NoGradGuard "
@@ -113,7 +115,23 @@ void Var::backward(const Tensor& seed) const {
     stack.pop_back();
   }
 
-  // Gradients of interior nodes live here only for the pass; leaves accumulate into their grad.
+  // How many uses of each leaf are still to pass a gradient back in this pass. A leaf's contributions are summed
+  // here first and added to its grad once, when the last use is done: so a pass adds one whole gradient to what
+  // earlier passes left, and accumulating micro-batches gives ((P0 + P1) + P2) for passes P, the sums that data
+  // parallelism forms across ranks, whatever number of uses a leaf has (a tied embedding has two).
+  std::unordered_map<const VarImpl*, int64_t> pending_uses;
+  for (VarImpl* node : order)
+    for (const Var& in : node->inputs)
+      if (in.impl()->requires_grad && !in.impl()->backward) ++pending_uses[in.impl().get()];
+  std::unordered_map<VarImpl*, Tensor> leaf_pass;
+  auto finish_leaf = [&](VarImpl* leaf) {
+    if (auto p = leaf_pass.find(leaf); p != leaf_pass.end()) {
+      accumulate(leaf->grad, std::move(p->second));
+      leaf_pass.erase(p);
+    }
+    if (leaf_ready && leaf->grad.defined()) leaf_ready(leaf);
+  };
+  // Gradients of interior nodes live here only for the pass.
   std::unordered_map<VarImpl*, Tensor> grads;
   grads[impl_.get()] = as_f32(seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -127,17 +145,21 @@ void Var::backward(const Tensor& seed) const {
                  node->op, in_grads.size(), node->inputs.size());
     for (size_t i = 0; i < in_grads.size(); ++i) {
       VarImpl* in = node->inputs[i].impl().get();
-      if (!in->requires_grad || !in_grads[i].defined()) continue;
-      BITNET_CHECK(in_grads[i].shape() == in->value.shape(),
-                   "[backward] op '{}' gave input {} a gradient of shape {}, expected {}", node->op, i,
-                   shape_str(in_grads[i].shape()), shape_str(in->value.shape()));
-      Tensor gi = as_f32(std::move(in_grads[i]));
-      if (in->backward)
-        accumulate(grads[in], std::move(gi));
-      else
-        accumulate(in->grad, std::move(gi));
+      if (!in->requires_grad) continue;
+      const bool leaf = !in->backward;
+      // The use is done either way; the leaf is finished after its gradient (if any) is added below.
+      const bool last_use = leaf && --pending_uses[in] == 0;
+      if (in_grads[i].defined()) {
+        BITNET_CHECK(in_grads[i].shape() == in->value.shape(),
+                     "[backward] op '{}' gave input {} a gradient of shape {}, expected {}", node->op, i,
+                     shape_str(in_grads[i].shape()), shape_str(in->value.shape()));
+        accumulate(leaf ? leaf_pass[in] : grads[in], as_f32(std::move(in_grads[i])));
+      }
+      if (last_use) finish_leaf(in);
     }
   }
+  // Leaves some of whose uses received no gradient (a branch the seed does not reach) are finished here.
+  while (!leaf_pass.empty()) finish_leaf(leaf_pass.begin()->first);
 }
 
 Tensor sum_to(const Tensor& grad, const Shape& shape) {

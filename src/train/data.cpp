@@ -27,13 +27,17 @@ const std::vector<int64_t>& TokenBatcher::order(int64_t epoch) const {
   return cached_order_;
 }
 
-Batch TokenBatcher::batch(int64_t index) const {
+Batch TokenBatcher::batch(int64_t index) const { return batch(index, 0, batch_size_); }
+
+Batch TokenBatcher::batch(int64_t index, int64_t row_begin, int64_t rows) const {
   BITNET_CHECK(index >= 0, "[TokenBatcher] batch index must be non-negative, got {}", index);
-  Batch b{Tensor::empty({batch_size_, seq_len_}, DType::i32), Tensor::empty({batch_size_, seq_len_}, DType::i32)};
+  BITNET_CHECK(row_begin >= 0 && rows > 0 && row_begin + rows <= batch_size_,
+               "[TokenBatcher] rows {}..{} are outside a batch of {}", row_begin, row_begin + rows, batch_size_);
+  Batch b{Tensor::empty({rows, seq_len_}, DType::i32), Tensor::empty({rows, seq_len_}, DType::i32)};
   int32_t* in = b.inputs.data_as<int32_t>();
   int32_t* tg = b.targets.data_as<int32_t>();
-  for (int64_t k = 0; k < batch_size_; ++k) {
-    const int64_t g = index * batch_size_ + k;
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t g = index * batch_size_ + row_begin + k;
     const int64_t w = order(g / windows_)[static_cast<size_t>(g % windows_)];
     const int32_t* src = tokens_.data() + w * seq_len_;
     std::copy(src, src + seq_len_, in + k * seq_len_);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -165,6 +166,15 @@ RunConfig parse_run_config(const std::string& text, const std::string& base_dir)
   TrainOptions& o = c.options;
   o.total_steps = t.require<int64_t>("steps");
   o.grad_accum = t.get<int64_t>("grad_accum", o.grad_accum);
+  // Data parallelism (mpirun): the size of the gradient buckets summed across ranks during the backward pass.
+  const double bucket_mb = t.get<double>("bucket_mb", static_cast<double>(o.bucket_bytes) / 1048576.0);
+  BITNET_CHECK(bucket_mb > 0.0 && bucket_mb <= 4096.0, "[train config] 'train.bucket_mb' must be in (0, 4096], got {}", bucket_mb);
+  o.bucket_bytes = static_cast<int64_t>(bucket_mb * 1048576.0);
+  const auto reduction = t.get<std::string>("reduction", "allreduce");
+  BITNET_CHECK(reduction == "allreduce" || reduction == "ordered",
+               "[train config] 'train.reduction' must be \"allreduce\" (MPI's all-reduce) or \"ordered\" (rank order, "
+               "bit for bit one process accumulating the ranks' batches), got \"{}\"", reduction);
+  o.ordered_reduction = reduction == "ordered";
   o.clip_norm = t.get<double>("clip_norm", o.clip_norm);
   c.init_seed = t.get<uint64_t>("seed", c.init_seed);
   Section s = t.child("schedule");
@@ -278,9 +288,13 @@ Tensor run_sample_tokens(const RunConfig& config, int64_t windows, const std::st
 }
 
 RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress) {
-  fs::create_directories(config.output_dir);
+  // Under mpirun every rank trains its share of each batch; rank 0 alone writes the run's files and prints.
+  Communicator& comm = world();
+  const bool writer = comm.rank() == 0;
+  if (!writer) progress = nullptr;
   const fs::path dir(config.output_dir);
-  if (!config.config_json.empty()) {
+  if (writer) fs::create_directories(config.output_dir);
+  if (writer && !config.config_json.empty()) {
     std::ofstream out(dir / "run.json");
     out << config.config_json << "\n";
     BITNET_CHECK(out.good(), "[train] cannot write '{}'", (dir / "run.json").string());
@@ -305,17 +319,21 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
     val_data = std::make_unique<TokenBatcher>(tokens_of(config.validation_path), config.batch_size, config.seq_len,
                                               config.data_seed + 1);
   nn::CausalLM model(config.model, config.quant, config.init_seed);
-  Trainer trainer(model, train_data, config.options);
+  Trainer trainer(model, train_data, config.options, &comm);
   if (resume) {
+    // Every rank reads the same checkpoint: the step (hence the data position) and the optimizer state are
+    // global, so a run may resume with another number of ranks.
     BITNET_CHECK(fs::exists(ckpt), "[train] --resume: there is no checkpoint at '{}'", ckpt);
     trainer.load(ckpt);
   }
-  TrainLog log((dir / "train_log.csv").string(), resume ? trainer.steps_done() : -1);
-  const double prior_elapsed = log.rows().empty() ? 0.0 : log.rows().back().elapsed_s;
+  std::optional<TrainLog> log;
+  if (writer) log.emplace((dir / "train_log.csv").string(), resume ? trainer.steps_done() : -1);
+  const double prior_elapsed = !log || log->rows().empty() ? 0.0 : log->rows().back().elapsed_s;
   if (progress)
-    std::fprintf(progress, "bitnet train: %lld parameters, %lld train windows, %s weights, %s activations%s\n",
+    std::fprintf(progress, "bitnet train: %lld parameters, %lld train windows, %s weights, %s activations%s%s\n",
                  static_cast<long long>(model.parameter_count()), static_cast<long long>(train_data.windows()),
                  config.quant.weight.str().c_str(), config.quant.activation.str().c_str(),
+                 comm.size() > 1 ? fmt::format(", {} ranks ({})", comm.size(), comm.backend()).c_str() : "",
                  resume ? fmt::format(", resumed at step {}", trainer.steps_done()).c_str() : "");
 
   const int64_t total = config.options.total_steps;
@@ -325,14 +343,16 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   int64_t steps_here = 0;
   // The sign classes of the quantized weights at the last log row: each row logs the share that flipped since.
-  SignClasses signs = quantized_sign_classes(model);
-  const std::vector<std::pair<std::string, std::string>> facts = {
+  SignClasses signs = writer ? quantized_sign_classes(model) : SignClasses{};
+  std::vector<std::pair<std::string, std::string>> facts = {
       {"run", dir.string()},
       {"parameters", std::to_string(model.parameter_count())},
       {"weights / activations", config.quant.weight.str() + " / " + config.quant.activation.str()},
       {"tokens per step", std::to_string(tokens_per_step)},
       {"train windows", std::to_string(train_data.windows())},
       {"log", (dir / "train_log.csv").string()}};
+  if (comm.size() > 1) facts.emplace_back("ranks", fmt::format("{} ({}), {} rows of each batch per rank", comm.size(),
+                                                               comm.backend(), config.batch_size / comm.size()));
   double window = 0.0;
   int64_t window_n = 0;
   RunResult result;
@@ -344,7 +364,7 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
     const int64_t done = r.step + 1;
     const bool last = done == stop;
     const bool eval = val_data && (done % config.eval_every == 0 || done == total);
-    if (done % config.log_every == 0 || last || eval) {
+    if (writer && (done % config.log_every == 0 || last || eval)) {
       const double el = seconds();
       LogRow row{r.step, window / static_cast<double>(window_n), NAN, r.lr, r.weight_decay, r.grad_norm,
                  static_cast<double>(steps_here * tokens_per_step) / std::max(el, 1e-9), prior_elapsed + el};
@@ -352,9 +372,9 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
       SignClasses now = quantized_sign_classes(model);
       row.flip_fraction = flipped_fraction(signs, now);
       signs = std::move(now);
-      log.add(row);
+      log->add(row);
       // The report follows the log: open it in a browser and reload while the run trains.
-      training_page(fmt::format("bitnet train: {}", dir.filename().string()), log.rows(), facts, total)
+      training_page(fmt::format("bitnet train: {}", dir.filename().string()), log->rows(), facts, total)
           .write((dir / "report.html").string());
       result.final_loss = row.loss;
       window = 0.0;
@@ -366,11 +386,16 @@ RunResult run_training(const RunConfig& config, bool resume, std::FILE* progress
         std::fflush(progress);
       }
     }
-    if (done % config.checkpoint_every == 0 || last) trainer.save(ckpt);
+    if (writer && (done % config.checkpoint_every == 0 || last)) trainer.save(ckpt);
   }
-  log.write_svg((dir / "loss.svg").string(), fmt::format("{} ({} weights)", dir.filename().string(), config.quant.weight.str()));
-  if (trainer.steps_done() == total)
-    write_safetensors_f32((dir / "model.safetensors").string(), model.state_dict(), {{"format", "bitnet-trained-latent-f32"}});
+  if (writer) {
+    log->write_svg((dir / "loss.svg").string(), fmt::format("{} ({} weights)", dir.filename().string(), config.quant.weight.str()));
+    if (trainer.steps_done() == total)
+      write_safetensors_f32((dir / "model.safetensors").string(), model.state_dict(), {{"format", "bitnet-trained-latent-f32"}});
+  }
+  // No rank leaves before the files are written (a launcher may read them as soon as the job ends).
+  comm.barrier();
+  result.comm_wait_s = comm.wait_seconds;
   result.steps = trainer.steps_done();
   result.seconds = seconds();
   result.tokens_per_s = static_cast<double>(steps_here * tokens_per_step) / std::max(result.seconds, 1e-9);
