@@ -3,6 +3,7 @@
 #include <bitnet/thread_pool.h>
 #include <bitnet/train_run.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
@@ -45,6 +46,10 @@ void add_train_command(CLI::App& app, Action& selected) {
                   static_cast<long long>(r.steps), r.final_loss,
                   std::isnan(r.val_loss) ? "" : fmt::format(", validation {:.4f}", r.val_loss).c_str(), r.tokens_per_s,
                   c.output_dir.c_str(), r.steps == c.options.total_steps ? ", model.safetensors" : "");
+      if (train::world().size() > 1)
+        std::printf("bitnet train: %d ranks (%s); rank 0 waited %.2f s for gradient sums, %.1f%% of the run\n",
+                    train::world().size(), train::world().backend().c_str(), r.comm_wait_s,
+                    100.0 * r.comm_wait_s / std::max(r.seconds, 1e-9));
       return 0;
     };
   });
