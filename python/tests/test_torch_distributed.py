@@ -10,9 +10,10 @@ first 3 steps and then part by up to 2e-4 relative, because a latent weight that
 flips under a last-bit difference, which is what quantization-aware training does with any change of summation
 order. Hence: bit for bit against accumulation, 1e-6 for 3 steps and 1e-3 for 10 against the single pass.
 """
-import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,76 +22,22 @@ torch = pytest.importorskip("torch", reason="the PyPI package torch (scripts/set
 dist = pytest.importorskip("torch.distributed", reason="torch.distributed is needed")
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("this torch has no gloo backend", allow_module_level=True)
-import torch.multiprocessing as mp  # noqa: E402
-
 import bitnet  # noqa: E402
 from bitnet.torch import BitNetConfig, BitNetForCausalLM  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CONFIG = dict(vocab_size=2048, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2)
-STEPS, BATCH, SEQ = 10, 8, 33
-
-
-def data():
-    """Counting sequences from random starts: learnable in a few steps."""
-    g = torch.Generator().manual_seed(0)
-    start = torch.randint(0, 200, (STEPS * BATCH, 1), generator=g)
-    return start + torch.arange(SEQ)
-
-
-def train(rank, world, init, mode, out, accumulate=1):
-    """One process's share: rows [rank * b, (rank + 1) * b) of every batch of BATCH rows (b = BATCH / world), in
-    `accumulate` micro-batches."""
-    torch.set_num_threads(1)
-    if world > 1:
-        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    model = BitNetForCausalLM(BitNetConfig(**CONFIG), seed=1)
-    wrapped = model
-    if mode == "ddp":
-        wrapped = torch.nn.parallel.DistributedDataParallel(model)
-    elif mode == "fsdp":
-        from torch.distributed.fsdp import fully_shard
-        for layer in model.model.layers:
-            fully_shard(layer)
-        wrapped = fully_shard(model)
-    opt = torch.optim.AdamW(wrapped.parameters(), lr=3e-3)
-    rows, b = data(), BATCH // world
-    losses = []
-    for step in range(STEPS):
-        batch = rows[step * BATCH:(step + 1) * BATCH][rank * b:(rank + 1) * b]
-        opt.zero_grad()
-        mean = torch.zeros(())
-        for micro in batch.chunk(accumulate):
-            loss = wrapped(micro, labels=micro).loss / accumulate
-            loss.backward()
-            mean += loss.detach()
-        opt.step()
-        if world > 1:
-            dist.all_reduce(mean)
-            mean /= world
-        losses.append(mean.item())
-    if mode == "fsdp":
-        from torch.distributed.tensor import DTensor
-        state = {k: (v.full_tensor() if isinstance(v, DTensor) else v) for k, v in model.state_dict().items()}
-    else:
-        state = model.state_dict()
-    if rank == 0:
-        torch.save({"losses": losses, "state": state}, out)
-    if world > 1:
-        dist.destroy_process_group()
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from torch_dist_runs import CONFIG, data  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("torch-dist")
-    train(0, 1, None, "single", str(d / "single.pt"))
-    train(0, 1, None, "accumulate", str(d / "accumulate.pt"), accumulate=2)
-    result = {"single": torch.load(d / "single.pt"), "accumulate": torch.load(d / "accumulate.pt")}
-    for mode in ("ddp", "fsdp"):
-        mp.spawn(train, args=(2, f"file://{d}/init-{mode}", mode, str(d / f"{mode}.pt")), nprocs=2, join=True)
-        result[mode] = torch.load(d / f"{mode}.pt")
-    return result
+    r = subprocess.run([sys.executable, str(HERE / "torch_dist_runs.py"), str(d)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, f"the training runs failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return {m: torch.load(d / f"{m}.pt") for m in ("single", "accumulate", "ddp", "fsdp")}
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
