@@ -10,6 +10,7 @@
 //    "data": {"train": "train.txt", "validation": "val.txt", "tokenizer": "tokenizer.json",
 //             "seq_len": 128, "batch_size": 8, "seed": 1},
 //    "train": {"steps": 1000, "grad_accum": 1, "clip_norm": 1.0, "seed": 0,
+//              "bucket_mb": 25, "reduction": "allreduce",   // mpirun -np N: bitnet/distributed.h; "ordered"
 //              "schedule": {"type": "two_stage", "peak_lr": 1.5e-3, "warmup_steps": 100},
 //              "lambda": {"warmup_steps": 0, "shape": "linear"}, "adam": {"beta1": 0.9, "beta2": 0.95}},
 //    "output": {"dir": "runs/tiny", "log_every": 10, "eval_every": 100, "eval_batches": 4,

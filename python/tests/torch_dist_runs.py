@@ -4,6 +4,7 @@ std::terminate at exit). Writes OUT/{single,accumulate,ddp,fsdp}.pt.
 
     python torch_dist_runs.py OUT
 """
+import gc
 import pathlib
 import sys
 
@@ -64,6 +65,11 @@ def train(rank, world, init, mode, out, accumulate=1):
     if rank == 0:
         torch.save({"losses": losses, "state": state}, out)
     if world > 1:
+        # The DDP / FSDP wrappers hold the process group: released first, so that the group (and gloo's threads)
+        # ends here and not in the interpreter's teardown, where a still-joinable thread aborts the process.
+        del wrapped, model, opt, state
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
