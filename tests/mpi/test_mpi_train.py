@@ -75,6 +75,20 @@ def losses(cfg):
         return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
+def rank_pids(mpirun_pid):
+    """The bitnet processes mpirun started (its children), from /proc: no dependency on procps."""
+    pids = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == mpirun_pid and comm == "bitnet":
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
 def relative(a, b):
     return max(abs(x - y) / abs(y) for x, y in zip(a, b))
 
@@ -151,16 +165,16 @@ def test_a_rank_that_stops_ends_the_job_by_timeout(tmp_path):
     deadline = time.time() + 60
     while (not log.exists() or len(log.read_text().splitlines()) < 3) and time.time() < deadline:
         time.sleep(0.1)
-    ranks = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "bitnet"], capture_output=True, text=True).stdout.split()
+    ranks = rank_pids(p.pid)
     assert len(ranks) == 2, ranks
-    os.kill(int(ranks[-1]), signal.SIGSTOP)
+    os.kill(ranks[-1], signal.SIGSTOP)
     try:
         out, err = p.communicate(timeout=60)
     finally:
         for pid in ranks:
             try:
-                os.kill(int(pid), signal.SIGCONT)
-                os.kill(int(pid), signal.SIGKILL)
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     assert p.returncode != 0
@@ -175,8 +189,9 @@ def test_a_rank_that_dies_ends_the_job_naming_it(tmp_path):
     deadline = time.time() + 60
     while (not log.exists() or len(log.read_text().splitlines()) < 3) and time.time() < deadline:
         time.sleep(0.1)
-    ranks = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "bitnet"], capture_output=True, text=True).stdout.split()
-    os.kill(int(ranks[-1]), signal.SIGKILL)
+    ranks = rank_pids(p.pid)
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[-1], signal.SIGKILL)
     out, err = p.communicate(timeout=60)
     assert p.returncode != 0
     assert "rank 1" in (out + err), (out + err)[-2000:]
