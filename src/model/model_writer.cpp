@@ -6,6 +6,7 @@
 #include <bitnet/rope_gguf.h>
 #include <bitnet/ternary_formats.h>
 
+#include <algorithm>
 #include <functional>
 
 namespace bitnet {
@@ -37,6 +38,12 @@ void Model::save_gguf(const std::string& path, GgmlType ternary_type,
   }
   for (auto& [key, value] : rope_scaling_gguf_keys(c.arch, c.rope_scaling)) w.set(key, std::move(value));
   w.set(p + "vocab_size", GgufValue::u32(static_cast<uint32_t>(c.vocab)));
+  // llama.cpp's file type of the projections (TQ1_0 36, TQ2_0 37, bitnet.cpp's I2_S 40): readers tell I2_S's type
+  // id from TQ1_0's by it in files whose architecture is not bitnet* (a "llama" I2_S file was unreadable).
+  const bool extra_has_file_type =
+      std::any_of(extra.begin(), extra.end(), [](const auto& kv) { return kv.first == "general.file_type"; });
+  if (!extra_has_file_type)
+    w.set("general.file_type", GgufValue::u32(ternary_type == GgmlType::i2_s ? 40u : ternary_type == GgmlType::tq2_0 ? 37u : 36u));
   for (const auto& [key, value] : extra) w.set(key, value);
 
   // Each tensor: its name, GGUF dims, type, and a function that produces its bytes when written (one tensor in

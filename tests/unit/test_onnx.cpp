@@ -108,6 +108,7 @@ TEST(Onnx, RoundTripKeepsLlamaRowOrderAndRopeFactors) {
   c.rope_scaling.factor = 8.0;
   c.rope_scaling.original_context = 256;
   round_trip(c, GgmlType::tq2_0, true, "llama3");
+  round_trip(c, GgmlType::i2_s, false, "llama3_i2s");  // an I2_S \"llama\" file is told from TQ1_0 by its file type
 }
 
 TEST(Onnx, EngineRunsTheOnnxFileAsTheGguf) {
