@@ -155,10 +155,9 @@ def test_batch_must_split_across_ranks(tmp_path):
     assert r.returncode != 0 and "batch_size 3" in r.stderr and "2 ranks" in r.stderr
 
 
-def test_a_rank_that_stops_ends_the_job_by_timeout(tmp_path):
-    """SIGSTOP one rank: the other's all-reduce times out (BITNET_COLLECTIVE_TIMEOUT) and the job ends."""
+def running_job(tmp_path, env):
+    """A long 2-rank run, once it has logged 2 steps: (the mpirun process, the two ranks' pids)."""
     cfg = write_config(tmp_path, steps=100000)
-    env = dict(ENV, BITNET_COLLECTIVE_TIMEOUT="3")
     p = subprocess.Popen([MPIRUN, "-np", "2", "--oversubscribe", CLI, "train", "-c", str(cfg), "-q", "-t", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     log = tmp_path / "out" / "train_log.csv"
@@ -167,6 +166,12 @@ def test_a_rank_that_stops_ends_the_job_by_timeout(tmp_path):
         time.sleep(0.1)
     ranks = rank_pids(p.pid)
     assert len(ranks) == 2, ranks
+    return p, ranks
+
+
+def test_a_rank_that_stops_ends_the_job_by_timeout(tmp_path):
+    """SIGSTOP one rank: the other's all-reduce times out (BITNET_COLLECTIVE_TIMEOUT) and the job ends."""
+    p, ranks = running_job(tmp_path, dict(ENV, BITNET_COLLECTIVE_TIMEOUT="3"))
     os.kill(ranks[-1], signal.SIGSTOP)
     try:
         out, err = p.communicate(timeout=60)
@@ -182,15 +187,7 @@ def test_a_rank_that_stops_ends_the_job_by_timeout(tmp_path):
 
 
 def test_a_rank_that_dies_ends_the_job_naming_it(tmp_path):
-    cfg = write_config(tmp_path, steps=100000)
-    p = subprocess.Popen([MPIRUN, "-np", "2", "--oversubscribe", CLI, "train", "-c", str(cfg), "-q", "-t", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    log = tmp_path / "out" / "train_log.csv"
-    deadline = time.time() + 60
-    while (not log.exists() or len(log.read_text().splitlines()) < 3) and time.time() < deadline:
-        time.sleep(0.1)
-    ranks = rank_pids(p.pid)
-    assert len(ranks) == 2, ranks
+    p, ranks = running_job(tmp_path, ENV)
     os.kill(ranks[-1], signal.SIGKILL)
     out, err = p.communicate(timeout=60)
     assert p.returncode != 0
