@@ -1,7 +1,6 @@
 // `bitnet convert IN -o OUT`: HF checkpoint directory or GGUF -> GGUF with a chosen ternary type, or
 // GGUF -> HF safetensors (packed uint8 + weight_scale). Streams tensor by tensor.
 #include <bitnet/model_files.h>
-#include <bitnet/onnx.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -41,8 +40,7 @@ void add_convert_command(CLI::App& app, Action& selected) {
       ConvertOptions o;
       o.ternary_type = parse_ggml_type(a->type);
       // An ONNX file bitnet exported goes back to the ternary type it came from, byte for byte, unless told.
-      if (!type_given && a->input.ends_with(".onnx"))
-        if (const auto t = onnx_source_ternary_type(a->input)) o.ternary_type = *t;
+      o.ternary_type_from_source = !type_given;
       o.quantize = a->quantize;
       if (a->float_type == "keep") o.float_type.reset();
       else o.float_type = parse_ggml_type(a->float_type);

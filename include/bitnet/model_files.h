@@ -36,6 +36,9 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
 struct ConvertOptions {
   GgmlType ternary_type = GgmlType::tq2_0;  // tq1_0 | tq2_0 | i2_s | f16 | f32 (dequantized)
   bool quantize = false;                    // allow absmean ternarization of non-ternary float projections
+  // An ONNX file bitnet exported: write its projections in the ternary type it records (bitnet/onnx.h), so the
+  // GGUF's tensors come back byte for byte; ternary_type when it records none. `bitnet convert` without -t.
+  bool ternary_type_from_source = false;
   // HF input: type of the 2-D float tensors (embedding, untied lm_head). F16 as in bitnet.cpp's official GGUF
   // (and what the engine loads); nullopt keeps the source precision (bf16 stays BF16: lossless). Norms are F32.
   std::optional<GgmlType> float_type = GgmlType::f16;

@@ -17,6 +17,21 @@
 
 namespace bitnet {
 
+ConvertSummary convert_for_loading(const ModelPath& source, const std::string& out, bool quantize) {
+  ConvertOptions options;
+  options.ternary_type = GgmlType::i2_s;
+  options.quantize = quantize;
+  options.float_type = std::nullopt;
+  if (source.kind == ModelPath::Kind::hf_dir) {
+    // The engine reads F16 or F32 embeddings and heads: F32 and F16 stay as they are, BF16 becomes F16 (as in
+    // bitnet.cpp's official GGUF; BF16 has 3 fewer mantissa bits, so only the exponent range can lose).
+    const SafetensorsModel st = SafetensorsModel::open(source.path);
+    for (const auto& name : st.names())
+      if (st.tensor(name).info->dtype == StDType::bf16) options.float_type = GgmlType::f16;
+  }
+  return convert_model(source.path, out, options);
+}
+
 Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vector<std::string>* notes) {
   BITNET_CHECK(std::filesystem::is_directory(dir), "[model] '{}' is not a directory", dir);
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
@@ -28,17 +43,8 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
     fail("[model] '{}' has no quantization_config: it is a full-precision checkpoint, which transformers runs in full "
          "precision. Pass --quantize (Python: quantize=True) to ternarize its projections with absmean and run it "
          "with BitNet b1.58 arithmetic (ternary weights, int8 activations), which changes its outputs", config_path);
-  ConvertOptions options;
-  options.ternary_type = GgmlType::i2_s;
-  options.quantize = true;  // latent (online-quantized) checkpoints are ternarized as transformers does
-  // The engine reads F16 or F32 embeddings and heads: F32 and F16 stay as they are, BF16 becomes F16 (as in
-  // bitnet.cpp's official GGUF; BF16 has 3 fewer mantissa bits, so only the exponent range can lose).
-  const SafetensorsModel st = SafetensorsModel::open(dir);
-  options.float_type = std::nullopt;
-  for (const auto& name : st.names())
-    if (st.tensor(name).info->dtype == StDType::bf16) options.float_type = GgmlType::f16;
   const TempGguf tmp;
-  const ConvertSummary summary = convert_model(dir, tmp.path, options);
+  const ConvertSummary summary = convert_for_loading({ModelPath::Kind::hf_dir, dir}, tmp.path, true);
   if (notes != nullptr) {
     for (const auto& w : cfg.warnings) notes->push_back(w);
     if (summary.quantized_tensors > 0)
@@ -54,12 +60,8 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
 
 // An ONNX file through a temporary I2_S GGUF, as a Hugging Face directory (see bitnet/onnx.h).
 Model Model::load_onnx(const std::string& path, const LoadOptions& load, std::vector<std::string>* notes) {
-  ConvertOptions options;
-  options.ternary_type = GgmlType::i2_s;
-  options.quantize = load.quantize;
-  options.float_type = std::nullopt;
   const TempGguf tmp;
-  const ConvertSummary summary = convert_model(path, tmp.path, options);
+  const ConvertSummary summary = convert_for_loading({ModelPath::Kind::onnx, path}, tmp.path, load.quantize);
   if (notes != nullptr) notes->insert(notes->end(), summary.notes.begin(), summary.notes.end());
   Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress});
   m.description = std::filesystem::path(path).filename().string();

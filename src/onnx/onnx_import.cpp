@@ -147,7 +147,14 @@ void convert_own_export(const OnnxFile& f, const std::string& output, const Conv
   const int64_t heads = side.get_int(arch + ".attention.head_count");
   const GgufValue* kvh = side.find(arch + ".attention.head_count_kv");
   const int64_t kv_heads = kvh ? side.get_int(arch + ".attention.head_count_kv") : heads;
-  const GgmlType tt = o.ternary_type;
+  GgmlType tt = o.ternary_type;
+  if (const auto rec = f.metadata().find(std::string(onnx_io::kTernaryTypeKey));
+      o.ternary_type_from_source && rec != f.metadata().end()) {
+    tt = parse_ggml_type(rec->second);
+    if (tt != GgmlType::i2_s && tt != GgmlType::tq1_0 && tt != GgmlType::tq2_0)
+      fail("[onnx] {}: metadata_props {} is '{}'; expected i2_s, tq1_0 or tq2_0", f.path(), onnx_io::kTernaryTypeKey,
+           rec->second);
+  }
 
   std::vector<Item> items;
   for (const OnnxTensor& t : f.initializers()) {

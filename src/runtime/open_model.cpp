@@ -44,13 +44,8 @@ OpenedModel open_model(const std::string& path, const LoadOptions& options) {
   OpenedModel m;
   if (where.kind == ModelPath::Kind::onnx) {
     // Converted once into a temporary GGUF that holds the weights and the tokenizer (bitnet/onnx.h).
-    ConvertOptions convert;
-    convert.ternary_type = GgmlType::i2_s;
-    convert.quantize = options.quantize;
-    convert.float_type = std::nullopt;
     const TempGguf tmp;
-    const ConvertSummary summary = convert_model(where.path, tmp.path, convert);
-    m.notes = summary.notes;
+    m.notes = convert_for_loading(where, tmp.path, options.quantize).notes;
     m.model = std::make_unique<Model>(Model::load_gguf(tmp.path, LoadOptions{options.head, true, options.progress}));
     m.model->description = std::filesystem::path(where.path).filename().string();
     m.tokenizer = Tokenizer::from_gguf(GgufFile::open(tmp.path));

@@ -3,7 +3,6 @@
 #include <bitnet/error.h>
 #include <bitnet/export.h>
 #include <bitnet/model_files.h>
-#include <bitnet/safetensors.h>
 #include <bitnet/train.h>
 #include <bitnet/train_run.h>
 
@@ -19,23 +18,15 @@ OnnxExportSummary export_onnx_from(const std::string& source, const std::string&
   } catch (const Error&) {
     // Not a model file or checkpoint directory: a training run or one of its checkpoints (which say so if not).
   }
+  BITNET_CHECK(!model || run_config.empty(), "[export] {}: -c/--config names a training run's config, but this "
+               "source is a model file or directory, which carries its own", source);
   if (model && model->kind == ModelPath::Kind::gguf) return export_onnx(model->path, out_path, options);
   const TempGguf tmp;
   if (model) {
-    ConvertOptions convert;
-    convert.ternary_type = GgmlType::i2_s;
-    convert.quantize = model->kind == ModelPath::Kind::hf_dir;  // refused below for full-precision checkpoints
-    convert.float_type = std::nullopt;
-    if (model->kind == ModelPath::Kind::hf_dir) {
-      if (!load_model_config(model->path).is_bitnet_checkpoint())
-        fail("[export] {}: config.json has no quantization_config: a full-precision checkpoint; convert it with "
-             "`bitnet convert --quantize` first if BitNet arithmetic is what you want", source);
-      // As Model::load_hf: BF16 embeddings become F16, the engine's type; F16 and F32 stay.
-      const SafetensorsModel st = SafetensorsModel::open(model->path);
-      for (const auto& name : st.names())
-        if (st.tensor(name).info->dtype == StDType::bf16) convert.float_type = GgmlType::f16;
-    }
-    convert_model(model->path, tmp.path, convert);
+    if (model->kind == ModelPath::Kind::hf_dir && !load_model_config(model->path).is_bitnet_checkpoint())
+      fail("[export] {}: config.json has no quantization_config: a full-precision checkpoint; convert it with "
+           "`bitnet convert --quantize` first if BitNet arithmetic is what you want", source);
+    convert_for_loading(*model, tmp.path, model->kind == ModelPath::Kind::hf_dir);
   } else {
     const RunConfig rc = find_run_config(source, run_config);
     nn::CausalLM lm(rc.model, rc.quant);

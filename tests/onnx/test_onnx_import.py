@@ -179,3 +179,13 @@ def test_a_torch_export_of_packed_weights_says_what_to_do(tmp_path):
     _, path = torch_export(GOLDEN / "bitnet_packed", tmp_path / "packed")
     r = bitnet("convert", path, "-o", tmp_path / "p.gguf", check=False)
     assert r.returncode != 0 and "weight_scale' is there but its packed weight" in r.stderr and "online" in r.stderr
+
+
+def test_export_flags_that_do_not_apply_to_a_model_file_are_errors(tmp_path):
+    # -o/--hf/--type/--name export a training run; -c names a run's config: with a GGUF source they are refused
+    # before anything is written, never ignored.
+    r = bitnet("export", KJV, "--onnx", tmp_path / "a.onnx", "-o", tmp_path / "a.gguf", check=False)
+    assert r.returncode != 0 and "model file or directory" in r.stderr
+    assert not (tmp_path / "a.onnx").exists() and not (tmp_path / "a.gguf").exists()
+    r = bitnet("export", KJV, "--onnx", tmp_path / "b.onnx", "-c", tmp_path / "run.json", check=False)
+    assert r.returncode != 0 and "-c/--config" in r.stderr and not (tmp_path / "b.onnx").exists()
