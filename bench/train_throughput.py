@@ -3,7 +3,7 @@
 machine, same threads, same model, same BitLinear STE definition (the one in tests/golden/), same AdamW and
 clipping, byte-level data, a fixed number of steps. Prints a small table and one JSON line.
 
-    .venv/bin/python bench/train_throughput.py [--threads 1] [--steps 10] [--bitnet build/release/bitnet]
+    .venv/bin/python bench/train_throughput.py [--threads 1] [--steps 10] [--shape small|4x] [--bitnet build/release/bitnet]
 
 Needs torch in .venv (scripts/setup.sh installs it). Both sides count every step's wall time after
 one warm-up step; bitnet's figure is its own reported tokens/s over the run minus that warm-up.
@@ -19,8 +19,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "golden"))
 
-SHAPE = dict(vocab_size=256, hidden_size=256, intermediate_size=688, num_layers=4, num_heads=8, num_kv_heads=4,
-             rope_theta=10000.0, rms_norm_eps=1e-5, activation="relu2", tie_embeddings=True)
+SHAPES = {
+    "small": dict(vocab_size=256, hidden_size=256, intermediate_size=688, num_layers=4, num_heads=8, num_kv_heads=4,
+                  rope_theta=10000.0, rms_norm_eps=1e-5, activation="relu2", tie_embeddings=True),
+}
+# 4x the parameters of the small shape: twice the width, twice the feed-forward width.
+SHAPES["4x"] = dict(SHAPES["small"], hidden_size=512, intermediate_size=1376)
+SHAPE = SHAPES["small"]
 SEQ, BATCH, LR = 128, 8, 1e-3
 
 
@@ -79,8 +84,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--shape", choices=list(SHAPES), default="small")
     ap.add_argument("--bitnet", default=os.path.join(HERE, "..", "build", "release", "bitnet"))
     a = ap.parse_args()
+    global SHAPE
+    SHAPE = SHAPES[a.shape]
     with tempfile.TemporaryDirectory() as d:
         make_text(os.path.join(d, "train.txt"))
         ours = bench_bitnet(a.bitnet, d, a.threads, a.steps)
@@ -90,7 +98,7 @@ def main():
           f"{a.threads} thread(s), {a.steps} steps")
     print(f"  bitnet train      {ours:10.0f} tokens/s")
     print(f"  torch {version:11s} {theirs:10.0f} tokens/s   (bitnet / torch = {ours / theirs:.2f})")
-    print(json.dumps({"threads": a.threads, "steps": a.steps, "bitnet_tokens_per_s": round(ours),
+    print(json.dumps({"shape": a.shape, "threads": a.threads, "steps": a.steps, "bitnet_tokens_per_s": round(ours),
                       "torch_tokens_per_s": round(theirs), "torch": version}))
 
 

@@ -37,8 +37,9 @@ class QuantizedActivations {
 
 // x: tokens rows of k floats, x_stride floats apart.
 // With a pool, tokens are split over its threads (the result is the same: rows are independent).
+// scales, when given, receives each token's s (the training path divides by it, as the reference does).
 void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out,
-                          ThreadPool* pool = nullptr);
+                          ThreadPool* pool = nullptr, float* scales = nullptr);
 // RMSNorm (y = (x / sqrt(mean(x^2) + eps)) * g) fused with the quantization: y is never written out.
 void rms_norm_quantize_activations(const float* x, const float* g, float eps, int64_t tokens, int64_t k,
                                    int64_t x_stride, QuantizedActivations& out, ThreadPool* pool = nullptr);

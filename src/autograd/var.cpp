@@ -138,9 +138,12 @@ void Var::backward(const Tensor& seed, const std::function<void(const VarImpl*)>
     VarImpl* node = *it;
     auto found = grads.find(node);
     if (found == grads.end()) continue;
-    const Tensor g = std::move(found->second);
+    Tensor g = std::move(found->second);
     grads.erase(found);
     std::vector<Tensor> in_grads = node->backward(g);
+    // Dropped now, so that a gradient passed through unchanged (or as a view) is owned by one tensor and
+    // accumulate() takes it over instead of copying it.
+    g = Tensor();
     BITNET_CHECK(in_grads.size() == node->inputs.size(), "[backward] op '{}' returned {} gradients for {} inputs",
                  node->op, in_grads.size(), node->inputs.size());
     for (size_t i = 0; i < in_grads.size(); ++i) {

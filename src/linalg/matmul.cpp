@@ -74,9 +74,13 @@ void gemm_2d(const Tensor& a, const Tensor& b, float* out, int64_t ldc) {
   if (pool.size() == 1 || flops < 4e6) {
     block(0, m, 0, n);
   } else if (m >= 16 * pool.size()) {
-    pool.parallel_for(m, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); }, 16);
+    // One block per thread: each sgemm call packs all of B (or A) again, so more blocks only add packing
+    // and smaller, less efficient kernel calls.
+    const int64_t per_thread = (m + pool.size() - 1) / pool.size();
+    pool.parallel_for(m, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); }, per_thread);
   } else {
-    pool.parallel_for(n, [&](int64_t c0, int64_t c1) { block(0, m, c0, c1); }, 16);
+    const int64_t per_thread = (n + pool.size() - 1) / pool.size();
+    pool.parallel_for(n, [&](int64_t c0, int64_t c1) { block(0, m, c0, c1); }, per_thread);
   }
 }
 

@@ -1,6 +1,8 @@
 // The basic layers: Linear, BitLinear (QAT with STE), Embedding, RMSNorm.
 #include <bitnet/nn.h>
 
+#include "nn/ternary_linear.h"
+
 namespace bitnet::nn {
 
 Linear::Linear(int64_t in_features, int64_t out_features, InitRng& rng, double init_std) {
@@ -30,6 +32,7 @@ void BitLinear::set_quant_lambda(float lambda) {
 Var BitLinear::forward(const Var& x) const {
   const Var xn = options_.with_norm ? autograd::rms_norm(x, norm_weight, options_.norm_eps) : x;
   if (capture_) *capture_ = xn.value();
+  if (detail::int8_ternary_path(options_, lambda_, weight.size(1))) return detail::int8_ternary_linear(xn, weight);
   const Var xq = fake_quantize(xn, options_.act_quant, lambda_);
   const Var wq = fake_quantize(weight, options_.weight_quant, lambda_);
   return autograd::linear(xq, wq);

@@ -7,26 +7,14 @@
 #include <cctype>
 #include <cmath>
 
+#include "nn/quant_math.h"
 #include "ops/ops_util.h"
 
 namespace bitnet::nn {
 
 namespace {
-constexpr float kMinScale = 1e-5f;
-
-// Round half to even, like std::nearbyint in the default rounding mode, as plain arithmetic the compiler
-// can vectorize (nearbyint is a libm call on baseline x86-64): adding and subtracting 1.5 * 2^23 leaves
-// the nearest integer for |v| < 2^22. Callers clamp v into a small range first.
-inline float round_even(float v) { return (v + 0x1.8p23f) - 0x1.8p23f; }
-
-// clamp(round(v), lo, hi) for the integer grid [lo, hi]: v is first limited to [lo - 1, hi + 1], which
-// cannot change the clamped result and keeps it inside round_even's range.
-inline float round_clamp(float v, float lo, float hi) {
-  v = v < lo - 1.0f ? lo - 1.0f : v;
-  v = v > hi + 1.0f ? hi + 1.0f : v;
-  const float r = round_even(v);
-  return r < lo ? lo : (r > hi ? hi : r);
-}
+using detail::kMinScale;
+using detail::round_clamp;
 
 QuantSpec make(QuantScheme scheme, int bits, Granularity g, int64_t group_size) {
   QuantSpec s{scheme, bits, g, group_size};
@@ -52,9 +40,7 @@ void quantize_group(const float* in, float* out, int64_t n, const QuantSpec& spe
       return;
     }
     case QuantScheme::ternary: {
-      double sum_abs = 0.0;
-      for (int64_t i = 0; i < n; ++i) sum_abs += std::fabs(in[i]);
-      const float inv = 1.0f / std::max(static_cast<float>(sum_abs / static_cast<double>(n)), kMinScale);
+      const float inv = detail::ternary_inverse_scale(in, n);
       for (int64_t i = 0; i < n; ++i) out[i] = round_clamp(in[i] * inv, -1.0f, 1.0f) / inv;
       return;
     }
@@ -174,7 +160,7 @@ Tensor fake_quantize(const Tensor& x, const QuantSpec& spec) {
   const float* pi = in.data_as<float>();
   float* po = out.data_as<float>();
   // Groups are independent, so running them on several threads gives the same bits as running them in order.
-  detail::parallel_rows(n / group, group, [&](int64_t g0, int64_t g1) {
+  bitnet::detail::parallel_rows(n / group, group, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) quantize_group(pi + g * group, po + g * group, group, spec);
   });
   return out;

@@ -51,13 +51,14 @@ void over_tokens(int64_t tokens, ThreadPool* pool, F&& fn) {
 }  // namespace
 
 void quantize_activations(const float* x, int64_t tokens, int64_t k, int64_t x_stride, QuantizedActivations& out,
-                          ThreadPool* pool) {
+                          ThreadPool* pool, float* scales) {
   out.resize(tokens, k);
   const auto& kq = kernels::act_quant_family().get();
   over_tokens(tokens, pool, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* row = x + t * x_stride;
       const float s = act_scale(kq.absmax(row, k));
+      if (scales != nullptr) scales[t] = s;
       finish_row(out, t, s, kq.quantize(row, k, s, out.row(t)));
     }
   });
