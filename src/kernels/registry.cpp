@@ -4,6 +4,7 @@
 #include "kernels/dense.h"
 #include "kernels/nbit.h"
 #include "kernels/ternary.h"
+#include "kernels/train.h"
 #include "kernels/vector.h"
 
 namespace bitnet {
@@ -17,6 +18,6 @@ KernelFamilyInfo describe(const kernels::Family<Table>& family) {
 
 std::vector<KernelFamilyInfo> kernel_families() { return {describe(kernels::vector_family()), describe(kernels::act_quant_family()),
           describe(kernels::ternary_family()), describe(kernels::dense_family()),
-          describe(kernels::nbit_family())}; }
+          describe(kernels::nbit_family()), describe(kernels::train_family())}; }
 
 }  // namespace bitnet

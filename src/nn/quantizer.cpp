@@ -7,12 +7,14 @@
 #include <cctype>
 #include <cmath>
 
+#include "kernels/train.h"
 #include "nn/quant_math.h"
 #include "ops/ops_util.h"
 
 namespace bitnet::nn {
 
 namespace {
+constexpr int64_t kChunk = 4096;  // elements per task of the per-tensor ternary path
 using detail::kMinScale;
 using detail::round_clamp;
 
@@ -159,6 +161,21 @@ Tensor fake_quantize(const Tensor& x, const QuantSpec& spec) {
   }
   const float* pi = in.data_as<float>();
   float* po = out.data_as<float>();
+  if (spec.scheme == QuantScheme::ternary && group == n) {
+    // One group (BitNet's per-tensor scale) would run on one thread in scalar code: after the scale, the
+    // elements are independent, so they go through the train kernels in parallel chunks.
+    const float inv = detail::ternary_inverse_scale(pi, n);
+    const auto& k = kernels::train_kernels();
+    parallel_for((n + kChunk - 1) / kChunk, [&k, pi, po, n, inv](int64_t c0, int64_t c1) {
+      int8_t codes[kChunk];
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t b = c * kChunk, len = std::min(kChunk, n - b);
+        k.ternary_codes(pi + b, len, inv, codes);
+        k.codes_to_f32(codes, len, inv, po + b);
+      }
+    });
+    return out;
+  }
   // Groups are independent, so running them on several threads gives the same bits as running them in order.
   bitnet::detail::parallel_rows(n / group, group, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) quantize_group(pi + g * group, po + g * group, group, spec);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/ternary.h"
+#include "kernels/train.h"
 #include "nn/quant_math.h"
 
 namespace bitnet::nn::detail {
@@ -36,8 +37,9 @@ Tensor weight_operand(const Saved& s) {
   const int8_t* codes = s.w_codes.data();
   const float inv = s.w_inv;
   const int64_t in = s.in;
-  parallel_for(s.out, [pw, codes, inv, in](int64_t r0, int64_t r1) {
-    for (int64_t i = r0 * in; i < r1 * in; ++i) pw[i] = static_cast<float>(codes[i]) / inv;
+  const auto& k = kernels::train_kernels();
+  parallel_for(s.out, [&k, pw, codes, inv, in](int64_t r0, int64_t r1) {
+    k.codes_to_f32(codes + r0 * in, (r1 - r0) * in, inv, pw + r0 * in);
   }, kRowsGrain);
   return w;
 }
@@ -47,13 +49,9 @@ Tensor activation_operand(const Saved& s) {
   Tensor x = Tensor::empty({s.tokens, s.in});
   float* px = x.data_as<float>();
   const int64_t in = s.in;
-  parallel_for(s.tokens, [&s, px, in](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int8_t* q = s.x.row(t);
-      const float scale = s.x_scale[static_cast<size_t>(t)];
-      float* row = px + t * in;
-      for (int64_t i = 0; i < in; ++i) row[i] = static_cast<float>(q[i]) / scale;
-    }
+  const auto& k = kernels::train_kernels();
+  parallel_for(s.tokens, [&k, &s, px, in](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) k.codes_to_f32(s.x.row(t), in, s.x_scale[static_cast<size_t>(t)], px + t * in);
   }, kRowsGrain);
   return x;
 }
@@ -87,9 +85,10 @@ autograd::Var int8_ternary_linear(const autograd::Var& x, const autograd::Var& w
   s.w_codes.resize(static_cast<size_t>(wv.numel()));
   int8_t* codes = s.w_codes.data();
   const float inv = s.w_inv;
-  const int64_t in = s.in;  // a local: stores through int8_t* may alias any field of s
-  parallel_for(s.out, [codes, pw, inv, in](int64_t r0, int64_t r1) {
-    for (int64_t i = r0 * in; i < r1 * in; ++i) codes[i] = static_cast<int8_t>(round_clamp(pw[i] * inv, -1.0f, 1.0f));
+  const int64_t in = s.in;
+  const auto& k = kernels::train_kernels();
+  parallel_for(s.out, [&k, codes, pw, inv, in](int64_t r0, int64_t r1) {
+    k.ternary_codes(pw + r0 * in, (r1 - r0) * in, inv, codes + r0 * in);
   }, kRowsGrain);
   const TernaryMatrix packed = TernaryMatrix::pack(codes, s.out, s.in, 1.0f / inv);
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "kernels/train.h"
 #include "ops/ops_util.h"
 
 namespace bitnet::optim {
@@ -38,14 +39,16 @@ void AdamW::step() {
   ++step_;
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(step_)));
-  const auto step_size = static_cast<float>(options_.lr / bc1);
-  const auto b2 = static_cast<float>(options_.beta2);
-  const auto one_minus_b1 = static_cast<float>(1.0 - options_.beta1);
-  const auto one_minus_b2 = static_cast<float>(1.0 - options_.beta2);
-  const auto eps = static_cast<float>(options_.eps);
-  const auto bc2_sqrt_f = static_cast<float>(bc2_sqrt);
+  kernels::AdamWArgs args{};
+  args.step_size = static_cast<float>(options_.lr / bc1);
+  args.b2 = static_cast<float>(options_.beta2);
+  args.one_minus_b1 = static_cast<float>(1.0 - options_.beta1);
+  args.one_minus_b2 = static_cast<float>(1.0 - options_.beta2);
+  args.eps = static_cast<float>(options_.eps);
+  args.bc2_sqrt = static_cast<float>(bc2_sqrt);
+  const auto& k = kernels::train_kernels();
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const auto decay = static_cast<float>(1.0 - options_.lr * (groups_[gi].weight_decay ? options_.weight_decay : 0.0));
+    args.decay = static_cast<float>(1.0 - options_.lr * (groups_[gi].weight_decay ? options_.weight_decay : 0.0));
     for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi) {
       autograd::Var& var = groups_[gi].params[pi].var;
       if (!var.grad().defined()) continue;
@@ -57,13 +60,7 @@ void AdamW::step() {
       float* v = slots_[gi][pi].exp_avg_sq.data_as<float>();
       // Elementwise, so the split across threads cannot change a result.
       detail::parallel_elements(value.numel(), [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          p[i] *= decay;
-          m[i] += one_minus_b1 * (g[i] - m[i]);  // torch: exp_avg.lerp_(grad, 1 - beta1)
-          v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i];
-          const float denom = std::sqrt(v[i]) / bc2_sqrt_f + eps;
-          p[i] -= step_size * (m[i] / denom);
-        }
+        k.adamw(p + begin, g + begin, m + begin, v + begin, end - begin, args);
       });
     }
   }
