@@ -106,24 +106,37 @@ Var rms_norm(const Var& x, const Var& weight, float eps) {
     float* pdx = dx.data_as<float>();
     float* pdw = need_w ? dw.data_as<float>() : nullptr;
     const int64_t rows = row_count(vx);
-    std::vector<double> acc_w(need_w ? static_cast<size_t>(n) : 0, 0.0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = px + r * n;
-      const float* gr = pg + r * n;
-      double ss = 0.0, dot = 0.0;
-      for (int64_t i = 0; i < n; ++i) {
-        ss += static_cast<double>(xr[i]) * xr[i];
-        dot += static_cast<double>(gr[i]) * (pw ? pw[i] : 1.0f) * xr[i];
+    // Rows in fixed blocks, so that dw's partial sums (one per block, added in block order) do not depend on
+    // the number of threads; dx rows are independent.
+    constexpr int64_t kBlockRows = 32;
+    const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+    std::vector<double> acc_w(need_w ? static_cast<size_t>(blocks * n) : 0, 0.0);
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        double* acc = need_w ? acc_w.data() + b * n : nullptr;
+        for (int64_t r = b * kBlockRows; r < std::min(rows, (b + 1) * kBlockRows); ++r) {
+          const float* xr = px + r * n;
+          const float* gr = pg + r * n;
+          double ss = 0.0, dot = 0.0;
+          for (int64_t i = 0; i < n; ++i) {
+            ss += static_cast<double>(xr[i]) * xr[i];
+            dot += static_cast<double>(gr[i]) * (pw ? pw[i] : 1.0f) * xr[i];
+          }
+          const double rinv = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
+          const double k = rinv * rinv * rinv * dot / static_cast<double>(n);
+          for (int64_t i = 0; i < n; ++i) {
+            const double u = static_cast<double>(gr[i]) * (pw ? pw[i] : 1.0f);
+            pdx[r * n + i] = static_cast<float>(rinv * u - xr[i] * k);
+            if (acc != nullptr) acc[i] += static_cast<double>(gr[i]) * xr[i] * rinv;
+          }
+        }
       }
-      const double rinv = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-      const double k = rinv * rinv * rinv * dot / static_cast<double>(n);
-      for (int64_t i = 0; i < n; ++i) {
-        const double u = static_cast<double>(gr[i]) * (pw ? pw[i] : 1.0f);
-        pdx[r * n + i] = static_cast<float>(rinv * u - xr[i] * k);
-        if (need_w) acc_w[static_cast<size_t>(i)] += static_cast<double>(gr[i]) * xr[i] * rinv;
-      }
+    });
+    for (int64_t i = 0; i < (need_w ? n : 0); ++i) {
+      double total = 0.0;
+      for (int64_t b = 0; b < blocks; ++b) total += acc_w[static_cast<size_t>(b * n + i)];
+      pdw[i] = static_cast<float>(total);
     }
-    for (int64_t i = 0; i < (need_w ? n : 0); ++i) pdw[i] = static_cast<float>(acc_w[static_cast<size_t>(i)]);
     std::vector<Tensor> out{dx};
     if (has_w) out.push_back(dw);
     return out;

@@ -13,12 +13,15 @@ thread_local bool t_grad_enabled = true;
 Tensor as_f32(Tensor t) { return t.dtype() == DType::f32 ? t : t.to(DType::f32); }
 
 // into += g for same-shape f32 tensors (the accumulation of gradients). A gradient may alias another (the
-// backward of add returns grad_out for both inputs), so memory is taken over or written in place only when
-// no other tensor shares it; otherwise it is copied.
-void accumulate(Tensor& into, Tensor g) {
+// backward of add returns grad_out for both inputs), so memory is written in place only when no other
+// tensor shares it. A gradient that lives only for the pass (an interior node's, or a leaf's before it is
+// finished) may go on sharing (share = true): the sum then goes to new memory when a second gradient
+// arrives. A leaf's final gradient is copied unless it owns its memory: the optimizer and clipping write
+// into it.
+void accumulate(Tensor& into, Tensor g, bool share = false) {
   const bool g_exclusive = g.is_contiguous() && g.storage().use_count() == 1;
   if (!into.defined()) {
-    into = g_exclusive ? std::move(g) : g.contiguous().clone();
+    into = g_exclusive || (share && g.is_contiguous()) ? std::move(g) : g.contiguous().clone();
     return;
   }
   if (into.is_contiguous() && into.storage().use_count() == 1) {
@@ -156,7 +159,7 @@ void Var::backward(const Tensor& seed, const std::function<void(const VarImpl*)>
         BITNET_CHECK(in_grads[i].shape() == in->value.shape(),
                      "[backward] op '{}' gave input {} a gradient of shape {}, expected {}", node->op, i,
                      shape_str(in_grads[i].shape()), shape_str(in->value.shape()));
-        accumulate(leaf ? leaf_pass[in] : grads[in], as_f32(std::move(in_grads[i])));
+        accumulate(leaf ? leaf_pass[in] : grads[in], as_f32(std::move(in_grads[i])), /*share=*/true);
       }
       if (last_use) finish_leaf(in);
     }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/train.h"
+#include "kernels/vector.h"
 #include "ops/ops_util.h"
 
 namespace bitnet::optim {
@@ -95,12 +96,13 @@ void AdamW::load_state_dict(const std::map<std::string, Tensor>& state, int64_t 
 
 double clip_grad_norm(const std::vector<autograd::Var>& params, double max_norm) {
   BITNET_CHECK(max_norm > 0.0, "[clip_grad_norm] max_norm must be positive, got {}", max_norm);
+  // Each gradient's sum of squares in double by the vector kernel (a fixed order of partial sums, whatever
+  // the threads), added in parameter order.
+  const auto& vk = kernels::vector_kernels();
   double ss = 0.0;
   for (const auto& p : params) {
     if (!p.grad().defined()) continue;
-    const float* g = p.grad().data_as<float>();
-    const int64_t n = p.grad().numel();
-    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(g[i]) * g[i];
+    ss += vk.sum_sq_dev(p.grad().data_as<float>(), 0.0, p.grad().numel());
   }
   const double norm = std::sqrt(ss);
   const double coef = max_norm / (norm + 1e-6);
@@ -110,8 +112,9 @@ double clip_grad_norm(const std::vector<autograd::Var>& params, double max_norm)
       if (!p.grad().defined()) continue;
       Tensor g = p.grad();
       float* d = g.data_as<float>();
-      const int64_t n = g.numel();
-      for (int64_t i = 0; i < n; ++i) d[i] *= c;
+      detail::parallel_elements(g.numel(), [&](int64_t begin, int64_t end) {
+        vk.binary_scalar[static_cast<int>(kernels::BinaryOp::mul)](d + begin, c, d + begin, end - begin);
+      });
     }
   }
   return norm;
