@@ -155,7 +155,8 @@ Var embedding(const Var& weight, const Tensor& ids);
 Var rope(const Var& x, double theta, int64_t start_pos = 0);
 // Causal scaled-dot-product attention. q [B, Hq, T, D], k and v [B, Hkv, T, D] with Hq a multiple of Hkv
 // (grouped-query attention: query head h reads key/value head h / (Hq/Hkv)). Result [B, Hq, T, D].
-Var causal_attention(const Var& q, const Var& k, const Var& v);
+// seq_major: q, k, v and the result are [B, T, H, D] instead (the projections' own layout, no transposes).
+Var causal_attention(const Var& q, const Var& k, const Var& v, bool seq_major = false);
 
 // --- straight-through estimators (ops_ste.cpp) -------------------------------------------------------------
 // Forward: x + lambda * (quantized - x), where `quantized` is a function of x's value computed by the

@@ -1,7 +1,12 @@
 // Rotary position embedding and causal grouped-query attention, each with a hand-written backward.
 #include <bitnet/autograd.h>
+#include <bitnet/thread_pool.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+
+#include "kernels/vector.h"
 
 namespace bitnet::autograd {
 
@@ -48,31 +53,36 @@ Tensor rotate(const Tensor& x_in, const std::vector<float>& cos_t, const std::ve
   return out;
 }
 
-// Softmax over the causal part of each [T, T] score matrix (columns j <= row i); the rest is exactly 0.
-Tensor causal_softmax(const Tensor& s_in) {
-  const Tensor s = f32c(s_in);
-  const int64_t t_len = s.size(-1);
-  const int64_t mats = t_len == 0 ? 0 : s.numel() / (t_len * t_len);
-  Tensor p = Tensor::empty(s.shape());
-  const float* ps = s.data_as<float>();
-  float* pp = p.data_as<float>();
-  for (int64_t m = 0; m < mats; ++m)
-    for (int64_t i = 0; i < t_len; ++i) {
-      const float* row = ps + (m * t_len + i) * t_len;
-      float* out = pp + (m * t_len + i) * t_len;
-      float mx = row[0];
-      for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
-      double total = 0.0;
-      for (int64_t j = 0; j <= i; ++j) {
-        out[j] = std::exp(row[j] - mx);
-        total += out[j];
-      }
-      const auto inv = static_cast<float>(1.0 / total);
-      for (int64_t j = 0; j <= i; ++j) out[j] *= inv;
-      for (int64_t j = i + 1; j < t_len; ++j) out[j] = 0.0f;
-    }
-  return p;
+// Head h of batch b as a [T, D] view (no copy) of q, k, v or their gradients, in either layout.
+Tensor head_view(const Tensor& t, int64_t b, int64_t h, bool seq_major) {
+  const Tensor tb = t.select(0, b);
+  return seq_major ? tb.select(1, h) : tb.select(0, h);
 }
+
+// p [T, T] = causal softmax of s * scale, in place: row i keeps columns j <= i, the rest is exactly 0.
+void causal_softmax_rows(float* p, int64_t t_len, float scale) {
+  const auto& vk = kernels::vector_kernels();
+  for (int64_t i = 0; i < t_len; ++i) {
+    float* row = p + i * t_len;
+    vk.binary_scalar[static_cast<int>(kernels::BinaryOp::mul)](row, scale, row, i + 1);
+    vk.softmax_row(row, row, i + 1);
+    std::fill(row + i + 1, row + t_len, 0.0f);
+  }
+}
+
+// ds = p * (dp - rowsum(dp * p)) * scale, in place in dp. Masked entries have p == 0 and get 0.
+void softmax_backward_rows(const float* p, float* dp, int64_t t_len, float scale) {
+  for (int64_t i = 0; i < t_len; ++i) {
+    const float* pr = p + i * t_len;
+    float* dr = dp + i * t_len;
+    double dot = 0.0;
+    for (int64_t j = 0; j <= i; ++j) dot += static_cast<double>(dr[j]) * pr[j];
+    const auto c = static_cast<float>(dot);
+    for (int64_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - c) * scale;
+    std::fill(dr + i + 1, dr + t_len, 0.0f);
+  }
+}
+
 }  // namespace
 
 Var rope(const Var& x, double theta, int64_t start_pos) {
@@ -87,33 +97,61 @@ Var rope(const Var& x, double theta, int64_t start_pos) {
   });
 }
 
-Var causal_attention(const Var& q, const Var& k, const Var& v) {
+Var causal_attention(const Var& q, const Var& k, const Var& v, bool seq_major) {
   BITNET_CHECK(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4,
-               "[causal_attention] expects q, k, v of shape [batch, heads, seq, head_dim], got {}, {}, {}",
-               shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
-  const int64_t b = q.size(0), hq = q.size(1), t_len = q.size(2), d = q.size(3), hkv = k.size(1);
-  BITNET_CHECK(k.shape() == v.shape() && k.size(0) == b && k.size(2) == t_len && k.size(3) == d,
-               "[causal_attention] k and v must be [{}, Hkv, {}, {}], got {} and {}", b, t_len, d, shape_str(k.shape()),
+               "[causal_attention] expects 4-D q, k, v ([batch, {}]), got {}, {}, {}",
+               seq_major ? "seq, heads, head_dim" : "heads, seq, head_dim", shape_str(q.shape()), shape_str(k.shape()),
                shape_str(v.shape()));
+  const int64_t seq_dim = seq_major ? 1 : 2, head_dim = seq_major ? 2 : 1;
+  const int64_t b = q.size(0), hq = q.size(head_dim), t_len = q.size(seq_dim), d = q.size(3), hkv = k.size(head_dim);
+  BITNET_CHECK(k.shape() == v.shape() && k.size(0) == b && k.size(seq_dim) == t_len && k.size(3) == d,
+               "[causal_attention] k and v must match q's batch ({}), seq ({}) and head_dim ({}), got {} and {}", b,
+               t_len, d, shape_str(k.shape()), shape_str(v.shape()));
   BITNET_CHECK(hkv > 0 && hq % hkv == 0, "[causal_attention] query heads ({}) must be a multiple of key/value heads ({})",
                hq, hkv);
   const int64_t group = hq / hkv;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  // Query heads grouped per key/value head: [B, Hkv, G, T, D] against [B, Hkv, 1, T, D] (broadcast, no copy).
-  const Tensor q5 = f32c(q.value()).reshape({b, hkv, group, t_len, d});
-  const Tensor k5 = f32c(k.value()).unsqueeze(2);
-  const Tensor v5 = f32c(v.value()).unsqueeze(2);
-  const Tensor p = causal_softmax(B::mul(B::matmul(q5, k5.transpose(-2, -1)), scale));
-  const Tensor o = B::matmul(p, v5).reshape({b, hq, t_len, d});
-  return make_result(o, "causal_attention", {q, k, v}, [q5, k5, v5, p, scale, b, hq, hkv, group, t_len, d](
-                                                           const Tensor& g) {
-    const Tensor g5 = f32c(g).reshape({b, hkv, group, t_len, d});
-    const Tensor dv = B::sum(B::matmul(p.transpose(-2, -1), g5), {2});
-    const Tensor dp = B::matmul(g5, v5.transpose(-2, -1));
-    // Softmax backward; masked entries have p == 0 and so get no gradient.
-    const Tensor ds = B::mul(B::mul(p, B::sub(dp, B::sum(B::mul(dp, p), {-1}, true))), scale);
-    const Tensor dq = B::matmul(ds, k5).reshape({b, hq, t_len, d});
-    const Tensor dk = B::sum(B::matmul(ds.transpose(-2, -1), q5), {2});
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  const Tensor vq = f32c(q.value()), vk = f32c(k.value()), vv = f32c(v.value());
+  // One task per (batch, key/value head): its query heads share K and V, and their gradients add into the
+  // same dK and dV, so no two tasks write the same memory. The per-head products are small GEMMs on views.
+  Tensor o = Tensor::empty(q.shape());
+  auto probs = std::make_shared<std::vector<Tensor>>(static_cast<size_t>(b * hq));  // [T, T] per (batch, head)
+  parallel_for(b * hkv, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t bi = u / hkv, kv = u % hkv;
+      const Tensor kh = head_view(vk, bi, kv, seq_major), vh = head_view(vv, bi, kv, seq_major);
+      for (int64_t h = kv * group; h < (kv + 1) * group; ++h) {
+        Tensor p = B::matmul(head_view(vq, bi, h, seq_major), kh.t());
+        causal_softmax_rows(p.data_as<float>(), t_len, scale);
+        head_view(o, bi, h, seq_major).copy_from(B::matmul(p, vh));
+        (*probs)[static_cast<size_t>(bi * hq + h)] = std::move(p);
+      }
+    }
+  });
+  return make_result(o, "causal_attention", {q, k, v}, [vq, vk, vv, probs, scale, b, hq, hkv, group, t_len, seq_major](
+                                                           const Tensor& g_in) {
+    const Tensor g = f32c(g_in);
+    Tensor dq = Tensor::empty(vq.shape()), dk = Tensor::empty(vk.shape()), dv = Tensor::empty(vv.shape());
+    parallel_for(b * hkv, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t bi = u / hkv, kv = u % hkv;
+        const Tensor kh = head_view(vk, bi, kv, seq_major), vh = head_view(vv, bi, kv, seq_major);
+        Tensor dk_acc, dv_acc;
+        for (int64_t h = kv * group; h < (kv + 1) * group; ++h) {
+          const Tensor& p = (*probs)[static_cast<size_t>(bi * hq + h)];
+          const Tensor gh = head_view(g, bi, h, seq_major), qh = head_view(vq, bi, h, seq_major);
+          const Tensor dvh = B::matmul(p.t(), gh);
+          Tensor ds = B::matmul(gh, vh.t());
+          softmax_backward_rows(p.data_as<float>(), ds.data_as<float>(), t_len, scale);
+          head_view(dq, bi, h, seq_major).copy_from(B::matmul(ds, kh));
+          const Tensor dkh = B::matmul(ds.t(), qh);
+          dk_acc = dk_acc.defined() ? B::add(dk_acc, dkh) : dkh;
+          dv_acc = dv_acc.defined() ? B::add(dv_acc, dvh) : dvh;
+        }
+        head_view(dk, bi, kv, seq_major).copy_from(dk_acc);
+        head_view(dv, bi, kv, seq_major).copy_from(dv_acc);
+      }
+    });
     return std::vector<Tensor>{dq, dk, dv};
   });
 }

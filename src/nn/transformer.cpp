@@ -81,10 +81,11 @@ Attention::Attention(const ModelConfig& config, const QuantPolicy& policy, const
 Var Attention::forward(const Var& x) const {
   BITNET_CHECK(x.ndim() == 3, "[Attention] expects [batch, seq, hidden], got {}", shape_str(x.shape()));
   const int64_t b = x.size(0), t = x.size(1);
-  const Var q = A::transpose(A::rope(A::reshape(q_proj->forward(x), {b, t, heads_, head_dim_}), rope_theta_), 1, 2);
-  const Var k = A::transpose(A::rope(A::reshape(k_proj->forward(x), {b, t, kv_heads_, head_dim_}), rope_theta_), 1, 2);
-  const Var v = A::transpose(A::reshape(v_proj->forward(x), {b, t, kv_heads_, head_dim_}), 1, 2);
-  const Var o = A::reshape(A::transpose(A::causal_attention(q, k, v), 1, 2), {b, t, heads_ * head_dim_});
+  // [batch, seq, heads, head_dim] throughout: attention reads each head in place, so nothing is transposed.
+  const Var q = A::rope(A::reshape(q_proj->forward(x), {b, t, heads_, head_dim_}), rope_theta_);
+  const Var k = A::rope(A::reshape(k_proj->forward(x), {b, t, kv_heads_, head_dim_}), rope_theta_);
+  const Var v = A::reshape(v_proj->forward(x), {b, t, kv_heads_, head_dim_});
+  const Var o = A::reshape(A::causal_attention(q, k, v, /*seq_major=*/true), {b, t, heads_ * head_dim_});
   return o_proj->forward(attn_sub_norm->forward(o));
 }
 

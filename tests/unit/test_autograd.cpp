@@ -217,6 +217,29 @@ TEST(Autograd, CausalAttentionGroupedQuery) {
                Error);
 }
 
+TEST(Autograd, CausalAttentionSeqMajorLayoutIsTheTransposedProblem) {
+  // [B, T, H, D] in and out gives the [B, H, T, D] result transposed, and the same gradients transposed.
+  std::mt19937 rng(15);
+  const Tensor q = random_tensor({2, 4, 5, 3}, rng), k = random_tensor({2, 2, 5, 3}, rng),
+               v = random_tensor({2, 2, 5, 3}, rng), g = random_tensor({2, 4, 5, 3}, rng);
+  const Var qa = Var::parameter(q), ka = Var::parameter(k), va = Var::parameter(v);
+  autograd::causal_attention(qa, ka, va).backward(g);
+  const Var qb = Var::parameter(q.transpose(1, 2).contiguous()), kb = Var::parameter(k.transpose(1, 2).contiguous()),
+            vb = Var::parameter(v.transpose(1, 2).contiguous());
+  const Var ob = autograd::causal_attention(qb, kb, vb, /*seq_major=*/true);
+  ob.backward(g.transpose(1, 2).contiguous());
+  const Var oa = autograd::causal_attention(Var(q), Var(k), Var(v));
+  EXPECT_EQ(ob.value().to_vector(), oa.value().transpose(1, 2).contiguous().to_vector());
+  EXPECT_EQ(qb.grad().to_vector(), qa.grad().transpose(1, 2).contiguous().to_vector());
+  EXPECT_EQ(kb.grad().to_vector(), ka.grad().transpose(1, 2).contiguous().to_vector());
+  EXPECT_EQ(vb.grad().to_vector(), va.grad().transpose(1, 2).contiguous().to_vector());
+  check_gradients([](const Vars& x) { return autograd::causal_attention(x[0], x[1], x[2], true); },
+                  {qb.value(), kb.value(), vb.value()}, rng, {}, "attention seq-major");
+  EXPECT_THROW(autograd::causal_attention(Var(Tensor::ones({1, 2, 3, 4})), Var(Tensor::ones({1, 3, 2, 4})),
+                                          Var(Tensor::ones({1, 3, 2, 4})), true),
+               Error);
+}
+
 TEST(Autograd, StraightThroughPassesGradientUnchanged) {
   std::mt19937 rng(13);
   const Tensor x = random_tensor({3, 4}, rng);
