@@ -3,7 +3,7 @@
 machine, same threads, same model, same BitLinear STE definition (the one in tests/golden/), same AdamW and
 clipping, byte-level data, a fixed number of steps. Prints a small table and one JSON line.
 
-    .venv/bin/python bench/train_throughput.py [--threads 1] [--steps 10] [--shape small|4x] [--bitnet build/release/bitnet]
+    .venv/bin/python bench/train_throughput.py [--threads 1] [--steps 10] [--shape small|4x] [--reps 5] [--bitnet build/release/bitnet]
 
 Needs torch in .venv (scripts/setup.sh installs it). Both sides count every step's wall time after
 one warm-up step; bitnet's figure is its own reported tokens/s over the run minus that warm-up.
@@ -11,6 +11,7 @@ one warm-up step; bitnet's figure is its own reported tokens/s over the run minu
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,22 +86,29 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--shape", choices=list(SHAPES), default="small")
+    ap.add_argument("--reps", type=int, default=1, help="interleaved repetitions; medians are reported")
     ap.add_argument("--bitnet", default=os.path.join(HERE, "..", "build", "release", "bitnet"))
     a = ap.parse_args()
     global SHAPE
     SHAPE = SHAPES[a.shape]
+    ours_all, theirs_all = [], []
     with tempfile.TemporaryDirectory() as d:
         make_text(os.path.join(d, "train.txt"))
-        ours = bench_bitnet(a.bitnet, d, a.threads, a.steps)
-        theirs, version = bench_torch(d, a.threads, a.steps)
-    print(f"shape: hidden {SHAPE['hidden_size']}, {SHAPE['num_layers']} layers, ffn {SHAPE['intermediate_size']}, "
+        for _ in range(a.reps):  # interleaved, so that a slow spell of the machine hits both sides
+            ours_all.append(bench_bitnet(a.bitnet, d, a.threads, a.steps))
+            theirs, version = bench_torch(d, a.threads, a.steps)
+            theirs_all.append(theirs)
+    ours, theirs = statistics.median(ours_all), statistics.median(theirs_all)
+    ratio = statistics.median(o / t for o, t in zip(ours_all, theirs_all))
+    print(f"shape {a.shape}: hidden {SHAPE['hidden_size']}, {SHAPE['num_layers']} layers, ffn {SHAPE['intermediate_size']}, "
           f"heads {SHAPE['num_heads']}/{SHAPE['num_kv_heads']}, vocab {SHAPE['vocab_size']}, batch {BATCH} x seq {SEQ}, "
-          f"{a.threads} thread(s), {a.steps} steps")
+          f"{a.threads} thread(s), {a.steps} steps, median of {a.reps}")
     print(f"  bitnet train      {ours:10.0f} tokens/s")
-    print(f"  torch {version:11s} {theirs:10.0f} tokens/s   (bitnet / torch = {ours / theirs:.2f})")
-    print(json.dumps({"shape": a.shape, "threads": a.threads, "steps": a.steps, "bitnet_tokens_per_s": round(ours),
-                      "torch_tokens_per_s": round(theirs), "torch": version}))
-
+    print(f"  torch {version:11s} {theirs:10.0f} tokens/s   (bitnet / torch, median of pairs = {ratio:.2f})")
+    print(json.dumps({"shape": a.shape, "threads": a.threads, "steps": a.steps, "reps": a.reps,
+                      "bitnet_tokens_per_s": round(ours), "torch_tokens_per_s": round(theirs),
+                      "ratio": round(ratio, 3), "bitnet_all": [round(x) for x in ours_all],
+                      "torch_all": [round(x) for x in theirs_all], "torch": version}))
 
 if __name__ == "__main__":
     main()
