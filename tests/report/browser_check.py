@@ -211,9 +211,9 @@ def chart_is_drawn(png_path, box: dict, dpr: float = 1.0, min_colours: int = 6, 
     """Is there a drawn chart at `box` (CSS pixels) of the screenshot?  Returns (ok, detail).
 
     Drawn means: at least `min_colours` distinct colours; at least `min_ink` of the pixels differ from the
-    background (the crop's most common colour) by more than `background_tolerance` in some channel; and at least
+    background by more than `background_tolerance` in some channel; and at least
     `min_coloured` of the pixels are clearly coloured (max - min channel >= `colour_saturation`), i.e. a data series,
-    not only gray axes, grid and text.
+    not only gray axes, grid and text. The background is the crop's most common unsaturated colour.
 
     Calibration (720x340 chart, white background, at 1200 px): gray axes + grid + tick labels + title alone are
     ~1.2% ink and 0% coloured; adding two thin (1.5-2 px) loss curves gives ~2.5% ink and ~0.9% coloured; a blank
@@ -239,7 +239,10 @@ def chart_is_drawn(png_path, box: dict, dpr: float = 1.0, min_colours: int = 6, 
         crop = im.crop((cx0, cy0, cx1, cy1))
     n = crop.size[0] * crop.size[1]
     counts = {colour: c for c, colour in crop.getcolors(maxcolors=n)}
-    background = max(counts, key=counts.get)
+    # The background is the most common unsaturated colour: tall bars (a decode at 57% of its roofline) can
+    # cover more of the plot than the page does, and then the most common colour is a data series.
+    plain = {c: k for c, k in counts.items() if max(c) - min(c) < colour_saturation}
+    background = max(plain or counts, key=(plain or counts).get)
     br, bg, bb = background
     ink = 0
     coloured = 0
