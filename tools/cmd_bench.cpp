@@ -36,6 +36,7 @@ struct BenchOptions {
   int reps = 5;
   std::string output = "md";
   std::string head = "f16";
+  KvCacheTypes kv_cache;  // -ctk / -ctv
   int batch = 512;
   bool batch_given = false;
   int ubatch = 0;
@@ -181,7 +182,9 @@ int run_bench(const BenchOptions& o) {
   const int max_depth = *std::max_element(o.depth.begin(), o.depth.end());
   const TransformerConfig& cfg = model.config();
   // K and V (f16) of one position in every layer: what a decode token reads per position of context.
-  const double kv_bytes_per_position = 2.0 * 2.0 * static_cast<double>(cfg.layers * cfg.kv_heads * cfg.head_dim);
+  const int64_t kv_dim = cfg.kv_heads * cfg.head_dim;
+  const auto kv_bytes_per_position = static_cast<double>(
+      cfg.layers * (kv_cache_row_bytes(o.kv_cache.k, kv_dim) + kv_cache_row_bytes(o.kv_cache.v, kv_dim)));
   const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   std::mt19937 rng(1234);
@@ -202,7 +205,8 @@ int run_bench(const BenchOptions& o) {
       engine.reset();
       set_default_thread_count(threads);
       engine = std::make_unique<Engine>(model, max_depth + std::max({max_prompt, max_gen, max_pg, 1}), 1,
-                                        std::max(1, std::min(batch, std::max({max_prompt, max_depth, 1}))));
+                                        std::max(1, std::min(batch, std::max({max_prompt, max_depth, 1}))), nullptr,
+                                        o.kv_cache);
       if (gpu) cuda::offload(*engine, o.gpu_layers);
     }
     if (backend.empty())
@@ -231,7 +235,9 @@ int run_bench(const BenchOptions& o) {
   std::vector<double> all_bandwidths;
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
   const double bandwidth = median(all_bandwidths);
-  const std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
+  std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
+  if (o.kv_cache.k != KvCacheType::f16 || o.kv_cache.v != KvCacheType::f16)
+    name += fmt::format(" (KV cache {}/{})", kv_cache_type_name(o.kv_cache.k), kv_cache_type_name(o.kv_cache.v));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
                       (model.head_f16().storage() == model.embedding().storage() ? 0.0 : model.embedding().nbytes());
   const double params = static_cast<double>(model.parameter_count());
@@ -241,7 +247,8 @@ int run_bench(const BenchOptions& o) {
   auto row_json = [&](const Result& r) {
     nlohmann::json j = {{"model", name}, {"size", size}, {"params", params}, {"backend", backend}, {"threads", r.threads},
                         {"test", r.test}, {"n_depth", r.depth}, {"avg_ts", r.mean}, {"stddev_ts", r.stddev},
-                        {"samples_ts", r.samples}};
+                        {"samples_ts", r.samples}, {"type_k", kv_cache_type_name(o.kv_cache.k)},
+                        {"type_v", kv_cache_type_name(o.kv_cache.v)}};
     if (r.test.rfind("tg", 0) == 0) {
       j["weight_bytes_per_token"] = weight_bytes;
       // At a depth a token also reads the cache (the roofline counts it): on average half-way through the test.
@@ -370,7 +377,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("--n-gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (-1: all with --device cuda)");
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, o->device);
-  add_gpu_placement_flags(cmd, true);
+  add_gpu_placement_flags(cmd, &o->kv_cache, true);
   add_hf_flags(cmd, o->hf);
   // llama-bench's load and test switches, where bitnet has one way.
   add_choice_flag(cmd, "--mmap", "-mmp", {"1"},

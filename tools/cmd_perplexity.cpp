@@ -25,6 +25,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   struct Options {
     std::string model, file, head = "f16";
     int ctx = 512, threads = 0, batch = 512, ubatch = 0, gpu_layers = -1;
+    KvCacheTypes kv_cache;  // -ctk / -ctv
     bool batch_given = false;
     std::string device = "cpu";
     bool quantize = false;
@@ -44,7 +45,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   cmd->add_option("--n-gpu-layers,--gpu-layers", o->gpu_layers, "Layers on the GPU (also -ngl): 0 or all of them (-1: all with --device cuda)");
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, o->device);
-  add_gpu_placement_flags(cmd);
+  add_gpu_placement_flags(cmd, &o->kv_cache);
   add_hf_flags(cmd, o->hf);
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
       ->check(CLI::IsMember(head_type_names()));
@@ -65,7 +66,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       const bool add_bos = tok->add_bos_default() && tok->bos_id() >= 0;
       const std::vector<int32_t> ids = tok->encode(text, add_bos, false);
       const int batch = std::min(effective_batch(o->batch, o->batch_given, o->ubatch), o->ctx);
-      Engine engine(model, o->ctx, 1, batch);
+      Engine engine(model, o->ctx, 1, batch, nullptr, o->kv_cache);
       if (o->device == "cuda" || o->gpu_layers > 0) cuda::offload(engine, o->gpu_layers);
       const int64_t chunks = static_cast<int64_t>(ids.size()) / o->ctx;
       fmt::print(stderr, "perplexity: {} tokens; calculating perplexity over {} chunks, n_ctx={}, batch_size={}\n",

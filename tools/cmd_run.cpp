@@ -43,6 +43,7 @@ struct RunOptions {
   int n_predict = 128;
   int threads = 0;
   int ctx = 2048;
+  KvCacheTypes kv_cache;  // -ctk / -ctv
   int batch = 512;
   int ubatch = 0;           // llama.cpp's -ub; 0: not given
   bool batch_given = false;
@@ -173,7 +174,7 @@ int run(RunOptions o) {
   const Model& model = *opened.model;
   const Tokenizer* tok = opened.tokenizer.get();
   const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
-  Engine engine(model, o.ctx, 1, batch);
+  Engine engine(model, o.ctx, 1, batch, nullptr, o.kv_cache);
   // -ngl N alone means the GPU (as llama.cpp); --device cuda alone means every layer there.
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   if (gpu) cuda::offload(engine, o.gpu_layers);
@@ -365,7 +366,7 @@ void add_run_command(CLI::App& app, Action& selected) {
                   "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet; -1: all with --device cuda)");
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, o->device);
-  add_gpu_placement_flags(cmd);
+  add_gpu_placement_flags(cmd, &o->kv_cache);
   cmd->callback([&selected, o, b] {
     o->batch_given = b->count() > 0;
     selected = [o] { return run(*o); };

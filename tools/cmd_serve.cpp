@@ -88,7 +88,7 @@ void add_serve_command(CLI::App& app, Action& selected) {
       ->check(CLI::Range(-1, 1 << 20))->envname("LLAMA_ARG_N_GPU_LAYERS");
   llama_alias(cmd, "-ngl", "--n-gpu-layers");
   add_device_option(cmd, x->device);
-  add_gpu_placement_flags(cmd);
+  add_gpu_placement_flags(cmd, &o->kv_cache);
   add_hf_flags(cmd, f->hf, true);
   cmd->add_flag("--context-shift,!--no-context-shift", f->context_shift,
                 "When a slot's context is full, keep --keep first tokens and forget half of the rest (llama-server's "

@@ -2,6 +2,7 @@
 // One function per `bitnet` subcommand (one cmd_*.cpp file each): it registers the subcommand and its flags
 // on the app, and makes `selected` the action to run when the user picks it.
 #include <CLI/CLI.hpp>
+#include <bitnet/engine.h>
 #include <bitnet/model.h>
 
 #include <cstdio>
@@ -52,9 +53,10 @@ CLI::Option* add_choice_flag(CLI::App* cmd, const std::string& names, const std:
 // A llama.cpp flag for something bitnet does not have: parsed (with its value when takes_value), then refused.
 CLI::Option* add_refused_flag(CLI::App* cmd, const std::string& names, const std::string& alias,
                               const std::string& reason, bool takes_value);
-// -sm -ts -mg -ctk -ctv -fa -nkvo (-kvo) -tb: one GPU, an f16 KV cache, one attention kernel, one thread count.
+// -sm -ts -mg -ctk -ctv -fa -nkvo (-kvo) -tb: one GPU, the KV cache types, one attention kernel, one thread count.
 // bench: llama-bench's forms (values, comma lists: -nkvo 0|1).
-void add_gpu_placement_flags(CLI::App* cmd, bool bench = false);
+// -ctk/-ctv (f16 or q8_0) are stored in *kv.
+void add_gpu_placement_flags(CLI::App* cmd, KvCacheTypes* kv, bool bench = false);
 // --device (also -dev): cpu or cuda, with llama.cpp's names none and CUDA0; anything else an error naming it.
 CLI::Option* add_device_option(CLI::App* cmd, std::string& device);
 // The forward-pass size from -b and llama.cpp's -ub (n_ubatch = min(n_batch, n_ubatch); -ub alone sets it).

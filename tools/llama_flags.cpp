@@ -177,15 +177,31 @@ CLI::Option* add_refused_flag(CLI::App* cmd, const std::string& names, const std
       help);
 }
 
-void add_gpu_placement_flags(CLI::App* cmd, bool bench) {
+void add_gpu_placement_flags(CLI::App* cmd, KvCacheTypes* kv, bool bench) {
   // One GPU and no multi-GPU split: the choices that describe exactly that are accepted.
   add_choice_flag(cmd, "--split-mode", "-sm", {"none", "layer"},
                   "bitnet uses one GPU (--device cuda), so the model is never split over several", bench);
   add_refused_flag(cmd, "--tensor-split", "-ts", "splitting the model over several GPUs is not supported (one GPU: --device cuda)", true);
   add_choice_flag(cmd, "--main-gpu", "-mg", {"0"}, "bitnet runs on GPU 0", bench);
-  // The KV cache is f16 (engine.h), on the GPU with the layers when they are offloaded.
-  add_choice_flag(cmd, "--cache-type-k", "-ctk", {"f16"}, "the KV cache is f16 (other cache types are not built)", bench);
-  add_choice_flag(cmd, "--cache-type-v", "-ctv", {"f16"}, "the KV cache is f16 (other cache types are not built)", bench);
+  // The KV cache's types (engine.h KvCacheType): f16 (the default) or q8_0, each for K and V.
+  for (auto [names, alias, target] : {std::tuple{"--cache-type-k", "-ctk", &kv->k}, std::tuple{"--cache-type-v", "-ctv", &kv->v}}) {
+    llama_alias(cmd, alias, long_name(names));
+    const std::string flag = spelled(alias, names);
+    cmd->add_option_function<std::string>(
+           names,
+           [flag, target, bench](const std::string& value) {
+             // llama-bench takes a list (a test dimension); bench here runs one cache type per run.
+             if (bench && value.find(',') != std::string::npos)
+               throw CLI::ValidationError(fmt::format("{} {}: one cache type per run (run bench once per type)", flag, value));
+             if (value != "f16" && value != "q8_0")
+               throw CLI::ValidationError(fmt::format("{} {}: not supported (accepted: f16, q8_0)", flag, value));
+             *target = parse_kv_cache_type(value);
+           },
+           fmt::format("Also {}. The KV cache's {} type: f16 or q8_0 (8.5 bits per value, about half the memory)",
+                       alias, names == std::string("--cache-type-k") ? "key" : "value"))
+        ->type_name("TYPE")
+        ->default_str("f16");
+  }
   // One attention implementation; "auto" (llama.cpp's default) lets it choose, which is what happens.
   add_choice_flag(cmd, "--flash-attn", "-fa", {"auto"},
                   "the engine has one attention kernel (no flash-attention switch); 'auto' (llama.cpp's default) "

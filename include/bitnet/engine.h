@@ -1,6 +1,6 @@
 #pragma once
 // The inference engine: a batch of tokens from one or several sequences through the transformer, with a
-// preallocated f16 KV cache per sequence. Prefill runs all prompt tokens through the GEMM path at once;
+// preallocated KV cache (f16 or q8_0) per sequence. Prefill runs all prompt tokens through the GEMM path at once;
 // decode runs one token per sequence through the same code (the kernels' GEMV case). After construction a
 // decode step allocates nothing.
 #include <bitnet/model.h>
@@ -31,10 +31,22 @@ class EngineBackend {
   virtual std::string name() const = 0;
 };
 
+// The KV cache's element type (llama.cpp's -ctk / -ctv): f16, or q8_0 (GGML's blocks of 32 int8 values with an
+// f16 scale: 8.5 bits per value, about half the memory and half the bytes attention reads per token).
+enum class KvCacheType : uint8_t { f16, q8_0 };
+std::string_view kv_cache_type_name(KvCacheType t);
+KvCacheType parse_kv_cache_type(std::string_view name);  // "f16" or "q8_0"; anything else throws naming both
+int64_t kv_cache_row_bytes(KvCacheType type, int64_t values);  // one position's values of one layer
+struct KvCacheTypes {
+  KvCacheType k = KvCacheType::f16, v = KvCacheType::f16;
+};
+
 class Engine {
  public:
   // n_ctx: positions per sequence; n_seq: sequences (cache slots); max_batch: tokens per decode() call.
-  Engine(const Model& model, int64_t n_ctx, int n_seq = 1, int64_t max_batch = 512, ThreadPool* pool = nullptr);
+  // kv: the cache's element types.
+  Engine(const Model& model, int64_t n_ctx, int n_seq = 1, int64_t max_batch = 512, ThreadPool* pool = nullptr,
+         KvCacheTypes kv = {});
 
   // Runs the batch; writes the logits of the tokens marked `logits`, in batch order, to `logits`
   // ([count, vocab] floats). Tokens of one sequence must come in position order. With `hidden`, the same
@@ -67,6 +79,8 @@ class Engine {
   int64_t context() const { return n_ctx_; }
   int sequences() const { return n_seq_; }
   int64_t max_batch() const { return max_batch_; }
+  KvCacheTypes kv_cache_types() const { return kv_types_; }
+  int64_t kv_cache_bytes() const { return static_cast<int64_t>(k_cache_.size() + v_cache_.size()); }
   // Hands every later decode() to `backend` (nullptr: back to the CPU path).
   void set_backend(std::unique_ptr<EngineBackend> backend) { backend_ = std::move(backend); }
   const EngineBackend* backend() const { return backend_.get(); }
@@ -90,15 +104,17 @@ class Engine {
   void fill_rope_tables(int64_t seq_len);
   void fill_rope_row(int64_t pos);  // from rope_freq_
   void update_dynamic_rope(std::span<const BatchToken> batch);
-  uint16_t* k_cache(int64_t layer, int seq, int64_t pos);
-  uint16_t* v_cache(int64_t layer, int seq, int64_t pos);
+  uint8_t* k_cache(int64_t layer, int seq, int64_t pos);
+  uint8_t* v_cache(int64_t layer, int seq, int64_t pos);
 
   const Model& model_;
   ThreadPool& pool_;
   int64_t n_ctx_, max_batch_;
   int n_seq_;
   int64_t q_dim_, kv_dim_;
-  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][seq][pos][kv_dim] f16
+  KvCacheTypes kv_types_;
+  int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;  // one position's kv_dim values in the cache's type
+  std::vector<uint8_t> k_cache_, v_cache_;     // [layer][seq][pos][row bytes]
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)

@@ -3,6 +3,7 @@
 // Server-Sent Events), /v1/embeddings and /embedding (with --embeddings), /v1/models, /health, /metrics
 // (Prometheus), /tokenize, /detokenize; N slots decoded
 // together by one engine (continuous batching), a bounded wait queue, an optional API key.
+#include <bitnet/engine.h>
 #include <bitnet/sampler.h>
 
 #include <cstdint>
@@ -33,6 +34,7 @@ struct ServerOptions {
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
+  KvCacheTypes kv_cache;             // -ctk / -ctv: the KV cache's types (f16 or q8_0)
   bool quantize = false;             // --quantize: ternarize a full-precision HF checkpoint (LoadOptions)
   SamplingParams sampling;           // defaults of the sampling fields a request leaves out (--temp, --top-k ...)
   int64_t seed = -1;                 // --seed: the default seed of requests (-1: a fresh one per request)

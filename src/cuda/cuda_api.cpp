@@ -54,6 +54,10 @@ void offload(Engine& engine, int gpu_layers, int device) {
   BITNET_CHECK(gpu_layers < 0 || gpu_layers >= layers,
                "[cuda] -ngl {} would split the model's {} layers between CPU and GPU, which is not implemented yet; "
                "use -ngl 0 (CPU) or -ngl {} or more (all on the GPU)", gpu_layers, layers, layers);
+  const KvCacheTypes kv = engine.kv_cache_types();
+  BITNET_CHECK(kv.k == KvCacheType::f16 && kv.v == KvCacheType::f16,
+               "[cuda] the CUDA backend keeps an f16 KV cache; -ctk {} -ctv {} runs on the CPU only (use -ngl 0 or "
+               "f16)", kv_cache_type_name(kv.k), kv_cache_type_name(kv.v));
   (void)device_info(device);  // a clear error when there is no driver, no device or no such device
   engine.set_backend(std::make_unique<CudaBackend>(engine.model(), engine.context(), engine.sequences(),
                                                    engine.max_batch(), device));

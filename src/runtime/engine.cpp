@@ -1,5 +1,5 @@
 // The transformer forward pass over a batch of tokens (BitNet b1.58: RMSNorm fused with int8 quantization,
-// ternary projections, half-split RoPE, GQA attention over an f16 cache, SubLN, gated ReLU^2 / SiLU FFN).
+// ternary projections, half-split RoPE, GQA attention over an f16 or q8_0 cache, SubLN, gated ReLU^2 / SiLU FFN).
 #include <bitnet/engine.h>
 
 #include <algorithm>
@@ -8,23 +8,26 @@
 #include <limits>
 
 #include "kernels/vector.h"
+#include "runtime/kv_cache_codec.h"
 
 namespace bitnet {
 
 using kernels::BinaryOp;
 using kernels::UnaryOp;
 
-Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, ThreadPool* pool)
+Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, ThreadPool* pool, KvCacheTypes kv)
     : model_(model), pool_(pool != nullptr ? *pool : default_pool()), n_ctx_(n_ctx), max_batch_(max_batch),
-      n_seq_(n_seq) {
+      n_seq_(n_seq), kv_types_(kv) {
   const TransformerConfig& c = model.config();
   BITNET_CHECK(n_ctx > 0 && n_seq > 0 && max_batch > 0, "[engine] context, sequences and batch must be positive");
   BITNET_CHECK(static_cast<int64_t>(model.layers().size()) == c.layers, "[engine] the model has no weights");
   q_dim_ = c.heads * c.head_dim;
   kv_dim_ = c.kv_heads * c.head_dim;
-  const auto cache = static_cast<size_t>(c.layers * n_seq * n_ctx * kv_dim_);
-  k_cache_.assign(cache, 0);
-  v_cache_.assign(cache, 0);
+  k_row_bytes_ = kv_cache_row_bytes(kv.k, kv_dim_);
+  v_row_bytes_ = kv_cache_row_bytes(kv.v, kv_dim_);
+  const auto positions = static_cast<size_t>(c.layers * n_seq * n_ctx);
+  k_cache_.assign(positions * static_cast<size_t>(k_row_bytes_), 0);
+  v_cache_.assign(positions * static_cast<size_t>(v_row_bytes_), 0);
   rope_cos_.resize(static_cast<size_t>(n_ctx * (c.head_dim / 2)));
   rope_sin_.resize(rope_cos_.size());
   fill_rope_tables(0);
@@ -84,18 +87,21 @@ void Engine::update_dynamic_rope(std::span<const BatchToken> batch) {
     for (const BatchToken& t : batch) fill_rope_row(t.pos);
 }
 
-uint16_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {
-  return k_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * kv_dim_;
+uint8_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {
+  return k_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * k_row_bytes_;
 }
-uint16_t* Engine::v_cache(int64_t layer, int seq, int64_t pos) {
-  return v_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * kv_dim_;
+uint8_t* Engine::v_cache(int64_t layer, int seq, int64_t pos) {
+  return v_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * v_row_bytes_;
 }
 
 // Saved cache layout: kSequenceMagic, layers, kv_dim, n_tokens (int64 each), then per layer the K rows and the
-// V rows of positions 0..n_tokens-1 (f16, kv_dim each).
+// V rows of positions 0..n_tokens-1 (f16, kv_dim each). A cache of another type is saved as kSequenceMagic2
+// with two more int64 (the K and V types, KvCacheType values) and its rows in that type.
 namespace {
-constexpr int64_t kSequenceMagic = 0x3156'4B'4E'54'42;  // "BTNKV1" (little-endian bytes), the format's version
+constexpr int64_t kSequenceMagic = 0x3156'4B'4E'54'42;   // "BTNKV1" (little-endian bytes), the format's version
+constexpr int64_t kSequenceMagic2 = 0x3256'4B'4E'54'42;  // "BTNKV2"
 constexpr size_t kSequenceHeader = 4 * sizeof(int64_t);
+constexpr size_t kSequenceHeader2 = 6 * sizeof(int64_t);
 }  // namespace
 
 void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_past) {
@@ -107,7 +113,6 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
   BITNET_CHECK(!backend_, "[engine] shift_sequence: the cache lives on the {} backend", backend_ ? backend_->name() : "");
   BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic,
                "[engine] shift_sequence: dynamic NTK RoPE rotates by the sequence length; its cache cannot be shifted");
-  const auto& vk = kernels::vector_kernels();
   const int64_t d = c.head_dim, half = d / 2;
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half)), row(static_cast<size_t>(kv_dim_));
   for (int64_t i = 0; i < half; ++i) {  // R(-discard), without the attention factor (the keys carry it already)
@@ -117,7 +122,7 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
   }
   for (int64_t l = 0; l < c.layers; ++l) {
     for (int64_t p = keep + discard; p < n_past; ++p) {
-      vk.f16_to_f32(k_cache(l, seq, p), row.data(), kv_dim_);
+      detail::kv_decode(kv_types_.k, k_cache(l, seq, p), 0, kv_dim_, row.data());
       for (int64_t h = 0; h < c.kv_heads; ++h) {
         float* x = row.data() + h * d;
         for (int64_t i = 0; i < half; ++i) {
@@ -126,8 +131,8 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
           x[i + half] = b * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
         }
       }
-      vk.f32_to_f16(row.data(), k_cache(l, seq, p - discard), kv_dim_);
-      std::memmove(v_cache(l, seq, p - discard), v_cache(l, seq, p), static_cast<size_t>(kv_dim_) * sizeof(uint16_t));
+      detail::kv_encode(kv_types_.k, row.data(), kv_dim_, k_cache(l, seq, p - discard));
+      std::memmove(v_cache(l, seq, p - discard), v_cache(l, seq, p), static_cast<size_t>(v_row_bytes_));
     }
   }
 }
@@ -141,17 +146,22 @@ std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
   BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic || n_ctx_ <= c.context,
                "[engine] save_sequence: dynamic NTK RoPE past the trained context ({} > {}) depends on the history",
                n_ctx_, c.context);
-  const size_t row = static_cast<size_t>(kv_dim_) * sizeof(uint16_t), rows = static_cast<size_t>(n_tokens);
-  std::vector<uint8_t> out(kSequenceHeader + 2 * static_cast<size_t>(c.layers) * rows * row);
-  const int64_t header[4] = {kSequenceMagic, c.layers, kv_dim_, n_tokens};
-  std::memcpy(out.data(), header, kSequenceHeader);
-  uint8_t* dst = out.data() + kSequenceHeader;
-  for (int64_t l = 0; l < c.layers; ++l)
-    for (const std::vector<uint16_t>* cache : {&k_cache_, &v_cache_}) {
-      const uint16_t* src = cache->data() + ((l * n_seq_ + seq) * n_ctx_) * kv_dim_;  // positions are contiguous
-      std::memcpy(dst, src, rows * row);
-      dst += rows * row;
-    }
+  const auto rows = static_cast<size_t>(n_tokens);
+  const auto k_row = static_cast<size_t>(k_row_bytes_), v_row = static_cast<size_t>(v_row_bytes_);
+  const bool f16 = kv_types_.k == KvCacheType::f16 && kv_types_.v == KvCacheType::f16;
+  const size_t header_bytes = f16 ? kSequenceHeader : kSequenceHeader2;
+  std::vector<uint8_t> out(header_bytes + static_cast<size_t>(c.layers) * rows * (k_row + v_row));
+  const int64_t header[6] = {f16 ? kSequenceMagic : kSequenceMagic2, c.layers, kv_dim_, n_tokens,
+                             static_cast<int64_t>(kv_types_.k), static_cast<int64_t>(kv_types_.v)};
+  std::memcpy(out.data(), header, header_bytes);
+  uint8_t* dst = out.data() + header_bytes;
+  for (int64_t l = 0; l < c.layers; ++l) {  // positions are contiguous
+    const int64_t first = (l * n_seq_ + seq) * n_ctx_;  // position 0 of this layer and sequence
+    std::memcpy(dst, k_cache_.data() + first * k_row_bytes_, rows * k_row);
+    dst += rows * k_row;
+    std::memcpy(dst, v_cache_.data() + first * v_row_bytes_, rows * v_row);
+    dst += rows * v_row;
+  }
   return out;
 }
 
@@ -161,9 +171,21 @@ void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
   BITNET_CHECK(!backend_, "[engine] load_sequence: the cache lives on the {} backend", backend_ ? backend_->name() : "");
   BITNET_CHECK(bytes.size() >= kSequenceHeader, "[engine] load_sequence: {} bytes is shorter than the {}-byte header",
                bytes.size(), kSequenceHeader);
-  int64_t header[4];
+  int64_t header[6] = {0, 0, 0, 0, static_cast<int64_t>(KvCacheType::f16), static_cast<int64_t>(KvCacheType::f16)};
   std::memcpy(header, bytes.data(), kSequenceHeader);
-  BITNET_CHECK(header[0] == kSequenceMagic, "[engine] load_sequence: not a saved sequence (bad magic)");
+  BITNET_CHECK(header[0] == kSequenceMagic || header[0] == kSequenceMagic2,
+               "[engine] load_sequence: not a saved sequence (bad magic)");
+  const size_t header_bytes = header[0] == kSequenceMagic ? kSequenceHeader : kSequenceHeader2;
+  BITNET_CHECK(bytes.size() >= header_bytes, "[engine] load_sequence: {} bytes is shorter than the {}-byte header",
+               bytes.size(), header_bytes);
+  std::memcpy(header, bytes.data(), header_bytes);
+  for (auto [name, saved, mine] : {std::tuple{"K", header[4], kv_types_.k}, std::tuple{"V", header[5], kv_types_.v}})
+    BITNET_CHECK(saved == static_cast<int64_t>(mine),
+                 "[engine] load_sequence: saved with a {} cache of type {}, this engine's is {}", name,
+                 saved == static_cast<int64_t>(KvCacheType::f16)    ? "f16"
+                 : saved == static_cast<int64_t>(KvCacheType::q8_0) ? "q8_0"
+                                                                     : fmt::format("#{}", saved),
+                 kv_cache_type_name(mine));
   BITNET_CHECK(header[1] == c.layers, "[engine] load_sequence: saved with {} layers, this model has {}", header[1],
                c.layers);
   BITNET_CHECK(header[2] == kv_dim_, "[engine] load_sequence: saved with a KV width of {}, this model has {}",
@@ -171,16 +193,18 @@ void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
   const int64_t n_tokens = header[3];
   BITNET_CHECK(n_tokens >= 0 && n_tokens <= n_ctx_, "[engine] load_sequence: {} saved tokens do not fit the context of {}",
                n_tokens, n_ctx_);
-  const size_t row = static_cast<size_t>(kv_dim_) * sizeof(uint16_t), rows = static_cast<size_t>(n_tokens);
-  const size_t want = kSequenceHeader + 2 * static_cast<size_t>(c.layers) * rows * row;
+  const auto rows = static_cast<size_t>(n_tokens);
+  const auto k_row = static_cast<size_t>(k_row_bytes_), v_row = static_cast<size_t>(v_row_bytes_);
+  const size_t want = header_bytes + static_cast<size_t>(c.layers) * rows * (k_row + v_row);
   BITNET_CHECK(bytes.size() == want, "[engine] load_sequence: {} bytes, expected {} for {} tokens", bytes.size(),
                want, n_tokens);
-  const uint8_t* src = bytes.data() + kSequenceHeader;
-  for (int64_t l = 0; l < c.layers; ++l)
-    for (std::vector<uint16_t>* cache : {&k_cache_, &v_cache_}) {
-      std::memcpy(cache->data() + ((l * n_seq_ + seq) * n_ctx_) * kv_dim_, src, rows * row);
-      src += rows * row;
-    }
+  const uint8_t* src = bytes.data() + header_bytes;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    std::memcpy(k_cache(l, seq, 0), src, rows * k_row);
+    src += rows * k_row;
+    std::memcpy(v_cache(l, seq, 0), src, rows * v_row);
+    src += rows * v_row;
+  }
 }
 
 // Half-split ("rotate_half", NeoX) pairing: element i rotates with element i + d/2 inside each head.
@@ -257,8 +281,8 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits, float* hid
       const BatchToken& bt = batch[static_cast<size_t>(t)];
       rope(q_.data() + t * q_dim_, c.heads, bt.pos);
       rope(k_.data() + t * kv_dim_, c.kv_heads, bt.pos);
-      vk.f32_to_f16(k_.data() + t * kv_dim_, k_cache(l, bt.seq, bt.pos), kv_dim_);
-      vk.f32_to_f16(v_.data() + t * kv_dim_, v_cache(l, bt.seq, bt.pos), kv_dim_);
+      detail::kv_encode(kv_types_.k, k_.data() + t * kv_dim_, kv_dim_, k_cache(l, bt.seq, bt.pos));
+      detail::kv_encode(kv_types_.v, v_.data() + t * kv_dim_, kv_dim_, v_cache(l, bt.seq, bt.pos));
     });
     attention(l, batch);
     if (c.sub_norms) {

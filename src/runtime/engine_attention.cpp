@@ -1,8 +1,8 @@
-// Causal GQA attention over the f16 KV cache.
+// Causal GQA attention over the KV cache (f16 or q8_0).
 //
 // A work item is one KV head with a block of batch tokens of one sequence (and, when there are too few of
 // those to load every thread evenly -- decode -- part of the KV head's group of query heads). The item
-// converts each chunk of cached keys, then of values, from f16 to f32 once and uses it for all of its
+// converts each chunk of cached keys, then of values, to f32 once and uses it for all of its
 // (token, query head) pairs.
 // A loop over (token, head) pairs converted every cached row once per pair: 4 query heads x 128 tokens times
 // per layer at pp128, which made attention a third of pp512.
@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "kernels/vector.h"
+#include "runtime/kv_cache_codec.h"
 
 namespace bitnet {
 
@@ -117,10 +118,11 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         auto output = [&](int64_t t, int64_t h) { return o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
         // The cached rows (keys or values) of this KV head, chunk by chunk in position order, each chunk
         // converted to f32 once; use(t, h, c0, upto) then reads rows [c0, c0 + upto) of `rows` for each pair.
-        auto over_chunks = [&](auto&& cache_row, auto&& use) {
+        auto over_chunks = [&](KvCacheType type, auto&& cache_row, auto&& use) {
           for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
             const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
-            for (int64_t j = 0; j < n_rows; ++j) vk.f16_to_f32(cache_row(c0 + j) + it.kv_head * d, rows + j * d, d);
+            for (int64_t j = 0; j < n_rows; ++j)
+              detail::kv_decode(type, cache_row(c0 + j), it.kv_head * d, d, rows + j * d);
             for (int64_t t = 0; t < it.count; ++t) {
               const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
               if (upto <= 0) continue;
@@ -129,7 +131,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           }
         };
         // Scores.
-        over_chunks([&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+        over_chunks(kv_types_.k, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
           vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
         });
         // Softmax of each pair's scaled scores; the weights are left in place of the scores.
@@ -150,7 +152,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           }
         }
         // Weighted sums of the values, added in position order.
-        over_chunks([&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+        over_chunks(kv_types_.v, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
           vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, output(t, h), d);
         });
       }

@@ -298,10 +298,10 @@ void HttpServer::load() {
   const int64_t ctx = opt_.context > 0 ? opt_.context : c.context;
   BITNET_CHECK(ctx > 1, "[serve] the context must hold at least 2 positions, got {}", ctx);
   st->scheduler = std::make_unique<Scheduler>(*st->model, tok,
-                                              SchedulerOptions{opt_.slots, ctx, opt_.batch, opt_.max_queue});
+                                              SchedulerOptions{opt_.slots, ctx, opt_.batch, opt_.max_queue, opt_.kv_cache});
   if (opt_.embeddings) {
     st->pooling = parse_pooling(opt_.pooling);
-    st->embedder = std::make_unique<Engine>(*st->model, ctx, 1, opt_.batch);
+    st->embedder = std::make_unique<Engine>(*st->model, ctx, 1, opt_.batch, nullptr, opt_.kv_cache);
   }
   st->created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::fprintf(stderr, "bitnet serve: %s (%s), %d slots x %lld positions, batch %lld, max_tokens %d\n",

@@ -20,7 +20,7 @@ void add(std::atomic<double>& a, double v) {
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options)
     : opt_(options),
-      engine_(model, options.context, options.slots, options.batch),
+      engine_(model, options.context, options.slots, options.batch, nullptr, options.kv_cache),
       vocab_(model.config().vocab),
       slots_(static_cast<size_t>(options.slots)),
       cached_(static_cast<size_t>(options.slots)),

@@ -27,6 +27,7 @@ struct SchedulerOptions {
   int64_t context = 2048;   // positions per slot
   int64_t batch = 512;      // tokens per engine step
   int max_queue = 64;       // jobs that may wait for a slot; more are refused
+  KvCacheTypes kv_cache;    // the KV cache's element types
 };
 
 // Counters for /metrics, updated by the scheduler thread, read by anyone.

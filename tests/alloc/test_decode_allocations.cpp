@@ -37,9 +37,13 @@ TEST(DecodeAllocations, AWarmDecodeStepAllocatesNothing) {
   c.kv_heads = 2;
   c.head_dim = 64;
   c.context = 64;
-  for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4}) {
+  // Every head type with the f16 cache, and the q8_0 cache (K, V or both).
+  const KvCacheTypes f16{}, q8k{KvCacheType::q8_0, KvCacheType::f16}, q8v{KvCacheType::f16, KvCacheType::q8_0},
+      q8{KvCacheType::q8_0, KvCacheType::q8_0};
+  for (auto [head, kv] : {std::pair{HeadType::f16, f16}, std::pair{HeadType::int8, f16}, std::pair{HeadType::int4, f16},
+                          std::pair{HeadType::f16, q8k}, std::pair{HeadType::f16, q8v}, std::pair{HeadType::int4, q8}}) {
     const Model m = Model::random(c, 1, head);
-    Engine e(m, 64, 2, 8);
+    Engine e(m, 64, 2, 8, nullptr, kv);
     std::vector<float> logits(static_cast<size_t>(2 * c.vocab));
     std::vector<BatchToken> step = {{1, 0, 0, true}, {2, 0, 1, true}};
     e.decode(step, logits.data());  // warm-up: first use of the kernels, thread pool and scratch

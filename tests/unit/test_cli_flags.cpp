@@ -54,15 +54,21 @@ TEST_F(CliFlags, SingleDashLongFlagsOfRunParseExactly) {
   run("-sys hi -cnv -temp 0 -ngl 0 -ctk f16 -ctv f16 -fa auto -dev none -sm none -n 2 < /dev/null", &status, &err);
   EXPECT_EQ(status, 0) << err;
   EXPECT_FALSE(contains(err, "Could not convert")) << err;
-  // A KV cache type that does not exist here: refused naming the flag, the value and what is supported.
-  std::string out = run_cli("run -m " + model + " -p hi -ctk q8_0", &status);
+  // The q8_0 cache runs; a KV cache type that does not exist here is refused naming the flag, the value and
+  // what is supported.
+  std::string out = run_cli("run -m " + model + " -p hi -n 2 -ctk q8_0 -ctv q8_0", &status);
+  EXPECT_EQ(status, 0) << out;
+  out = run_cli("run -m " + model + " -p hi -ctk q4_0", &status);
   EXPECT_NE(status, 0);
-  EXPECT_TRUE(contains(out, "-ctk/--cache-type-k q8_0")) << out;
-  EXPECT_TRUE(contains(out, "f16")) << out;
+  EXPECT_TRUE(contains(out, "-ctk/--cache-type-k q4_0")) << out;
+  EXPECT_TRUE(contains(out, "f16, q8_0")) << out;
   EXPECT_FALSE(contains(out, "--ctx-size")) << out;
   out = run_cli("run -m " + model + " -p hi -ctv q4_0", &status);
   EXPECT_NE(status, 0);
   EXPECT_TRUE(contains(out, "-ctv/--cache-type-v q4_0")) << out;
+  out = run_cli("bench -m " + model + " -p 0 -n 1 -r 1 -ctk f16,q8_0", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_TRUE(contains(out, "one cache type per run")) << out;
   // Flags for things that are not built: refused by name.
   for (const char* flag : {"-ts 1,1", "-nkvo", "-fa on", "-sm row", "-mg 1", "-tb 4", "-dev CUDA1"}) {
     out = run_cli("run -m " + model + " -p hi " + flag, &status);
@@ -173,7 +179,7 @@ TEST(CliFlagsNoModel, HelpShowsDefaults) {
   };
   const Case cases[] = {
       {"run", {"--temp FLOAT=0.8", "--top-k INT=40", "--top-p FLOAT=0.95", "--min-p FLOAT=0.05", "=128", "=2048",
-               "-s,--seed INT", "=-1", "--cache-type-k TEXT=f16", "--threads INT:INT in [1 - 1024]=auto"}},
+               "-s,--seed INT", "=-1", "--cache-type-k TYPE=f16", "--threads INT:INT in [1 - 1024]=auto"}},
       {"bench", {"-p,--n-prompt INT=[512]", "-n,--n-gen INT=[128]", "=5", "TEXT:{md,csv,json,jsonl,html}=md", "-mmp"}},
       {"perplexity", {"-c,--ctx-size INT:INT in [4 - 1048576]=512", "--chunks INT:INT in [-1 - 1073741824]=-1"}},
       {"make-model", {"=bitnet-b1.58-2b4t", "=i2_s", "--seed UINT=1"}},

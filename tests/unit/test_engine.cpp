@@ -10,6 +10,7 @@
 #include <random>
 
 #include "io_test_util.h"
+#include "runtime/kv_cache_codec.h"
 #include "test_util.h"
 
 namespace bitnet {
@@ -491,6 +492,103 @@ TEST(Engine, LoadingReportsProgressPerLayer) {
   Model::random(tiny(FfnActivation::relu2, true), 13, HeadType::f16,
                 [&](int64_t done, int64_t total) { generated.emplace_back(done, total); });
   EXPECT_EQ(generated, seen);
+}
+
+}  // namespace
+}  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// The q8_0 KV cache: ggml's block formula on a row whose heads straddle blocks, prefill equal to decode bit
+// for bit, logits close to the f16 cache's, saved sequences that name their cache type.
+TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{32}, int64_t{48}, int64_t{96}, int64_t{150}}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = dist(rng);
+    std::vector<uint8_t> row(static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, n)));
+    ASSERT_EQ(static_cast<int64_t>(row.size()), (n + 31) / 32 * 34);
+    detail::kv_encode(KvCacheType::q8_0, x.data(), n, row.data());
+    std::vector<float> all(static_cast<size_t>(n));
+    detail::kv_decode(KvCacheType::q8_0, row.data(), 0, n, all.data());
+    for (int64_t b = 0; b < n; b += 32) {
+      const int64_t len = std::min<int64_t>(32, n - b);
+      float amax = 0.0f;
+      for (int64_t j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[static_cast<size_t>(b + j)]));
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      const float dq = f16_to_f32(f32_to_f16(d));
+      for (int64_t j = 0; j < len; ++j) {
+        const size_t i = static_cast<size_t>(b + j);
+        ASSERT_EQ(all[i], std::round(x[i] * id) * dq) << "n " << n << " element " << i;
+        ASSERT_LE(std::fabs(all[i] - x[i]), 0.5f * d + 1e-3f * amax) << "n " << n << " element " << i;
+      }
+    }
+    // Any range reads what the whole row reads (heads of 48 begin mid-block).
+    for (int64_t first : {int64_t{0}, int64_t{5}, n / 2, n - 1}) {
+      if (first >= n) continue;
+      const int64_t len = std::min<int64_t>(n - first, 40);
+      std::vector<float> part(static_cast<size_t>(len));
+      detail::kv_decode(KvCacheType::q8_0, row.data(), first, len, part.data());
+      for (int64_t j = 0; j < len; ++j) ASSERT_EQ(part[static_cast<size_t>(j)], all[static_cast<size_t>(first + j)]);
+    }
+  }
+  EXPECT_EQ(parse_kv_cache_type("q8_0"), KvCacheType::q8_0);
+  EXPECT_EQ(kv_cache_type_name(KvCacheType::f16), "f16");
+  EXPECT_THROW(parse_kv_cache_type("q4_0"), Error);
+}
+
+TEST(KvCacheQ8, PrefillEqualsDecodeAndStaysCloseToF16) {
+  TransformerConfig c = tiny(FfnActivation::silu, false);
+  c.head_dim = 24;  // heads straddle q8_0 blocks
+  const Model m = Model::random(c, 12);
+  const int64_t V = c.vocab;
+  std::vector<int32_t> tokens(40);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 5 + 1) % static_cast<size_t>(V));
+  for (KvCacheTypes kv : {KvCacheTypes{KvCacheType::q8_0, KvCacheType::q8_0}, KvCacheTypes{KvCacheType::q8_0, KvCacheType::f16},
+                          KvCacheTypes{KvCacheType::f16, KvCacheType::q8_0}}) {
+    ThreadPool one(1), two(2);
+    Engine prefill(m, 48, 1, 64, &two, kv), decode(m, 48, 1, 64, &one, kv), f16(m, 48, 1, 64, &two);
+    EXPECT_EQ(prefill.kv_cache_bytes(), c.layers * 48 * (kv_cache_row_bytes(kv.k, 48) + kv_cache_row_bytes(kv.v, 48)));
+    const float* pa = prefill.eval(0, tokens, 0);
+    const std::vector<float> a(pa, pa + V);
+    const float* pb = nullptr;
+    for (size_t p = 0; p < tokens.size(); ++p) pb = decode.eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
+    for (int64_t n = 0; n < V; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(a[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << n;
+    const float* pf = f16.eval(0, tokens, 0);
+    const Tensor ta = Tensor::from_bytes(pf, {V}, DType::f32), tb = Tensor::from_bytes(a.data(), {V}, DType::f32);
+    EXPECT_GT(quant_error(ta, tb).cosine, 0.999) << kv_cache_type_name(kv.k) << "/" << kv_cache_type_name(kv.v);
+  }
+}
+
+TEST(KvCacheQ8, SavedSequencesCarryTheirCacheType) {
+  const Model m = Model::random(tiny(FfnActivation::relu2, true), 13);
+  const int64_t V = m.config().vocab;
+  const KvCacheTypes q8{KvCacheType::q8_0, KvCacheType::q8_0};
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6}, next = {5};
+  Engine ref(m, 32, 1, 16, nullptr, q8), e(m, 32, 1, 16, nullptr, q8), f16(m, 32, 1, 16);
+  ref.eval(0, prompt, 0);
+  const float* pr = ref.eval(0, next, static_cast<int32_t>(prompt.size()));
+  const std::vector<float> want(pr, pr + V);
+  e.eval(0, prompt, 0);
+  const std::vector<uint8_t> saved = e.save_sequence(0, static_cast<int64_t>(prompt.size()));
+  const int64_t kv_dim = m.config().kv_heads * m.config().head_dim;
+  EXPECT_EQ(saved.size(), 48 + 2 * m.config().layers * prompt.size() * static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, kv_dim)));
+  e.eval(0, std::vector<int32_t>{7, 7, 7, 7, 7, 7, 7, 7, 7}, 0);
+  e.load_sequence(0, saved);
+  const float* pe = e.eval(0, next, static_cast<int32_t>(prompt.size()));
+  for (int64_t n = 0; n < V; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(want[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pe[n])) << n;
+  try {
+    f16.load_sequence(0, saved);
+    FAIL() << "an f16 engine loaded a q8_0 save";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("q8_0"), std::string::npos) << err.what();
+  }
+  // The context shift re-encodes the rotated keys.
+  e.shift_sequence(0, 2, 3, static_cast<int64_t>(prompt.size()));
+  const float* ps = e.eval(0, next, static_cast<int32_t>(prompt.size()) - 3);
+  for (int64_t n = 0; n < V; ++n) ASSERT_TRUE(std::isfinite(ps[n]));
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ TEST_F(SchedulerTest, BatchedJobsGiveWhatEachGivesAlone) {
   const std::vector<std::string> prompts = {"Hello world", "The quick brown fox jumps over the lazy dog and then",
                                             "A", "Once upon a time, in a land far away, there lived", "1 2 3 4 5"};
   // Two slots for five jobs (three wait), a batch of 8 so long prompts prefill in chunks beside decodes.
-  Scheduler s(*model_, *tokenizer_, {.slots = 2, .context = 64, .batch = 8, .max_queue = 8});
+  Scheduler s(*model_, *tokenizer_, {.slots = 2, .context = 64, .batch = 8, .max_queue = 8, .kv_cache = {}});
   std::vector<std::shared_ptr<Job>> jobs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     jobs.push_back(job(prompts[i], sampled(10 + static_cast<int>(i), 100 + i), 64));
@@ -78,7 +78,7 @@ TEST_F(SchedulerTest, BatchedJobsGiveWhatEachGivesAlone) {
 }
 
 TEST_F(SchedulerTest, QueueIsBoundedAndCancelledJobsFreeTheirSlots) {
-  Scheduler s(*model_, *tokenizer_, {.slots = 1, .context = kLong, .batch = 16, .max_queue = 1});
+  Scheduler s(*model_, *tokenizer_, {.slots = 1, .context = kLong, .batch = 16, .max_queue = 1, .kv_cache = {}});
   auto running = job("Hello", endless(), kLong), waiting = job("Hi", endless(), kLong), refused = job("Hey", endless(), kLong);
   ASSERT_EQ(s.submit(running), Scheduler::Admission::accepted);
   // Let it take the slot, then one more may wait and a third is refused.
@@ -100,7 +100,7 @@ TEST_F(SchedulerTest, QueueIsBoundedAndCancelledJobsFreeTheirSlots) {
 }
 
 TEST_F(SchedulerTest, CloseRefusesAndFailAllTellsWhy) {
-  Scheduler s(*model_, *tokenizer_, {.slots = 1, .context = kLong, .batch = 16, .max_queue = 4});
+  Scheduler s(*model_, *tokenizer_, {.slots = 1, .context = kLong, .batch = 16, .max_queue = 4, .kv_cache = {}});
   auto a = job("Hello", endless(), kLong), b = job("Hi", endless(), kLong);
   ASSERT_EQ(s.submit(a), Scheduler::Admission::accepted);
   ASSERT_EQ(s.submit(b), Scheduler::Admission::accepted);

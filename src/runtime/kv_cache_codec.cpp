@@ -1,0 +1,67 @@
+// The KV cache's row formats (kv_cache_codec.h).
+#include "runtime/kv_cache_codec.h"
+
+#include <bitnet/dtype.h>
+#include <bitnet/error.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/vector.h"
+
+namespace bitnet {
+
+std::string_view kv_cache_type_name(KvCacheType t) { return t == KvCacheType::q8_0 ? "q8_0" : "f16"; }
+
+KvCacheType parse_kv_cache_type(std::string_view name) {
+  if (name == "f16") return KvCacheType::f16;
+  if (name == "q8_0") return KvCacheType::q8_0;
+  fail("[engine] KV cache type '{}' is not supported (accepted: f16, q8_0)", name);
+}
+
+int64_t kv_cache_row_bytes(KvCacheType type, int64_t n) {
+  return type == KvCacheType::q8_0 ? (n + detail::kQ8Block - 1) / detail::kQ8Block * detail::kQ8BlockBytes : n * 2;
+}
+
+namespace detail {
+
+void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
+  if (type == KvCacheType::f16) {
+    kernels::vector_kernels().f32_to_f16(x, reinterpret_cast<uint16_t*>(row), n);
+    return;
+  }
+  for (int64_t b = 0; b < n; b += kQ8Block, row += kQ8BlockBytes) {
+    const int64_t len = std::min(kQ8Block, n - b);
+    float amax = 0.0f;
+    for (int64_t j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t dh = f32_to_f16(d);
+    std::memcpy(row, &dh, 2);
+    auto* q = reinterpret_cast<int8_t*>(row + 2);
+    for (int64_t j = 0; j < len; ++j) q[j] = static_cast<int8_t>(std::round(x[b + j] * id));
+    for (int64_t j = len; j < kQ8Block; ++j) q[j] = 0;
+  }
+}
+
+void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, float* out) {
+  if (type == KvCacheType::f16) {
+    kernels::vector_kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(row) + first, out, n);
+    return;
+  }
+  for (int64_t i = first; i < first + n;) {
+    const uint8_t* block = row + i / kQ8Block * kQ8BlockBytes;
+    const int64_t j0 = i % kQ8Block, len = std::min(kQ8Block - j0, first + n - i);
+    uint16_t dh;
+    std::memcpy(&dh, block, 2);
+    const float d = f16_to_f32(dh);
+    const auto* q = reinterpret_cast<const int8_t*>(block + 2) + j0;
+    float* o = out + (i - first);
+    for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(q[j]) * d;
+    i += len;
+  }
+}
+
+}  // namespace detail
+}  // namespace bitnet

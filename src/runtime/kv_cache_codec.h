@@ -1,0 +1,21 @@
+#pragma once
+// Internal: rows of the engine's KV cache in its element type (engine.h KvCacheType). f16 is the f32 value
+// rounded to half precision; q8_0 is GGML's block: per 32 values an f16 scale d = max|x| / 127 and 32 int8
+// q = round(x / d) (half away from zero, as ggml's reference quantizer), read back as q * d. Unlike GGML's
+// tensors, a row's length need not be a multiple of 32.
+#include <bitnet/engine.h>
+
+#include <cstdint>
+
+namespace bitnet::detail {
+
+inline constexpr int64_t kQ8Block = 32;
+inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Block;
+
+// Rows take kv_cache_row_bytes (engine.h). q8_0 rows are blocks of 32 from the row's start (a head may begin
+// mid-block: head_dim need not be a multiple of 32); the last block may be shorter.
+void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row);
+// Values [first, first + n) of a row.
+void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, float* out);
+
+}  // namespace bitnet::detail
