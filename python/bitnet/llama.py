@@ -22,8 +22,9 @@ from bitnet import chat_formats as _chat_formats
 
 # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed".
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF
-# ggml's type id of f16, the only KV-cache type the engine has (llama-cpp-python's type_k / type_v).
+# ggml's type ids of the KV-cache types the engine has (llama-cpp-python's type_k / type_v).
 GGML_TYPE_F16 = 1
+GGML_TYPE_Q8_0 = 8
 
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 StoppingCriteria = Callable[[np.ndarray, np.ndarray], bool]
@@ -213,16 +214,17 @@ class Llama:
         chat_format: None (or "chat_template.default") renders the model file's own chat template; a known name
         ("llama-2", "llama-3", "chatml", "qwen", "mistral-instruct", "gemma", "phi-3", "zephyr", "alpaca",
         "vicuna", "openchat") renders bitnet's Jinja template of that format (bitnet/chat_formats.py).
-        flash_attn: accepted either way: the engine has one attention kernel (blocked over the cached keys, f16
-        K/V), so there is nothing to switch. offload_kqv / op_offload / no_perf: accepted, no effect on the CPU
-        engine. type_k / type_v: the KV cache is f16 only (None, 1 = GGML_TYPE_F16, or "f16").
+        flash_attn: accepted either way: the engine has one attention kernel (blocked over the cached keys and
+        values), so there is nothing to switch. offload_kqv / op_offload / no_perf: accepted, no effect on the CPU
+        engine. type_k / type_v: the KV cache's types: None, 1 = GGML_TYPE_F16 or "f16" (the default), or
+        8 = GGML_TYPE_Q8_0 or "q8_0" (about half the memory; other types are refused).
         last_n_tokens_size: how many recent tokens the repeat / frequency / presence penalties look at.
         Every other llama-cpp-python argument is accepted at its neutral value and refused otherwise, naming it
         (docs/python.md lists them with the reasons)."""
         self._init_args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self._pooling = _pooling_name(pooling_type)
-        _type_f16("type_k", type_k)
-        _type_f16("type_v", type_v)
+        cache_k = _kv_cache_type("type_k", type_k)
+        cache_v = _kv_cache_type("type_v", type_v)
         _refuse_unless(
             split_mode=(split_mode, (0, 1), "there is one device (no multi-GPU split)"),
             main_gpu=(main_gpu, (0,), "there is one device"),
@@ -275,7 +277,8 @@ class Llama:
         self.n_batch = n_batch
         self.last_n_tokens_size = last_n_tokens_size
         self._loaded = _core.LlamaCore(model_path, n_ctx=n_ctx, n_batch=min(n_batch, n_ubatch),
-                                       n_threads=n_threads or 0, head=head, quantize=quantize)
+                                       n_threads=n_threads or 0, head=head, quantize=quantize, type_k=cache_k,
+                                       type_v=cache_v)
         self.logits_all = logits_all
         self.cache: Optional[Any] = None
         # llama-cpp-python's evaluation state: the tokens in the cache and their logits.
@@ -1050,12 +1053,15 @@ def _check_sampling_extras(typical_p, tfs_z, mirostat_mode, mirostat_tau, mirost
             "mirostat_eta": mirostat_eta}
 
 
-def _type_f16(name: str, value: Any) -> None:
-    if value is None or value == "f16" or (isinstance(value, int) and not isinstance(value, bool) and
-                                           value == GGML_TYPE_F16):
-        return
-    raise ValueError(f"{name}={value!r} is not supported by bitnet: the KV cache is f16 only "
-                     f"(None, \"f16\" or GGML_TYPE_F16 = {GGML_TYPE_F16})")
+def _kv_cache_type(name: str, value: Any) -> str:
+    if value is None:
+        return "f16"
+    if isinstance(value, str) and value in ("f16", "q8_0"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value in (GGML_TYPE_F16, GGML_TYPE_Q8_0):
+        return "f16" if value == GGML_TYPE_F16 else "q8_0"
+    raise ValueError(f"{name}={value!r} is not supported by bitnet: the KV cache is f16 or q8_0 "
+                     f"(None, \"f16\", \"q8_0\", GGML_TYPE_F16 = {GGML_TYPE_F16} or GGML_TYPE_Q8_0 = {GGML_TYPE_Q8_0})")
 
 
 def _message_pairs(messages: List[Dict[str, Any]]) -> List[tuple]:

@@ -21,7 +21,7 @@ OpenedModel open(const std::string& path, HeadType head, bool quantize) {
 }  // namespace
 
 LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head,
-                     bool quantize)
+                     bool quantize, KvCacheTypes kv)
     : path_(path) {
   OpenedModel opened = open(path, head, quantize);
   notes_ = std::move(opened.notes);
@@ -30,7 +30,7 @@ LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, in
   BITNET_CHECK(n_batch > 0, "[llama] n_batch must be positive, got {}", n_batch);
   const int64_t ctx = n_ctx > 0 ? n_ctx : model_->config().context;
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
-  engine_ = std::make_unique<Engine>(*model_, ctx, 1, n_batch, pool_.get());
+  engine_ = std::make_unique<Engine>(*model_, ctx, 1, n_batch, pool_.get(), kv);
   const TransformerConfig& c = model_->config();
   reuse_ok_ = c.rope_scaling.type != RopeType::dynamic || ctx <= c.context;
 }

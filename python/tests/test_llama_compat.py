@@ -139,8 +139,8 @@ def test_chat_logprobs_openai_shape(llm, tiny_model):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"type_k": 8}, "type_k=8 .*f16 only"),
-    ({"type_v": "q8_0"}, "type_v='q8_0' .*f16 only"),
+    ({"type_k": 2}, "type_k=2 .*f16 or q8_0"),
+    ({"type_v": "q4_0"}, "type_v='q4_0' .*f16 or q8_0"),
     ({"n_threads_batch": 3}, "n_threads_batch=3"),
     ({"lora_path": "x.gguf"}, "lora_path='x.gguf' .*LoRA"),
     ({"rope_freq_base": 5e5}, "rope_freq_base=500000.0"),
@@ -172,6 +172,25 @@ def test_constructor_accepts_neutral_and_supported_arguments(tiny_model):
     np.testing.assert_array_equal(llm.scores[0], one.scores[0])
     with pytest.raises(TypeError, match="no_such_argument"):
         bitnet.Llama(str(tiny_model), n_ctx=64, verbose=False, no_such_argument=1)
+
+
+def test_q8_0_kv_cache_by_ggml_id_or_name(tiny_model):
+    # llama-cpp-python's type_k / type_v: GGML_TYPE_Q8_0 (8) or "q8_0". The logits stay close to the f16 cache's,
+    # and a saved state names its cache type (an f16 Llama refuses it).
+    ids = None
+    scores = {}
+    states = {}
+    for name, kv in (("f16", {}), ("q8_0", {"type_k": bitnet.llama.GGML_TYPE_Q8_0, "type_v": "q8_0"})):
+        llm = bitnet.Llama(str(tiny_model), n_ctx=64, verbose=False, **kv)
+        ids = llm.tokenize(b"In the beginning God created the heaven and the earth.")
+        llm.eval(ids)
+        scores[name] = llm.scores[0].copy()
+        states[name] = llm.save_state()
+    a, b = scores["f16"], scores["q8_0"]
+    assert float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))) > 0.999
+    assert int(np.argmax(a)) == int(np.argmax(b))
+    with pytest.raises(Exception, match="q8_0"):
+        bitnet.Llama(str(tiny_model), n_ctx=64, verbose=False).load_state(states["q8_0"])
 
 
 def test_last_n_tokens_size_is_the_penalty_window(tiny_model):

@@ -35,6 +35,8 @@ struct VectorKernels {
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);
   void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n);
+  // Values [first, first + n) of a row of GGML q8_0 blocks (an f16 scale d, then 32 int8 q; value = q * d).
+  void (*q8_0_to_f32)(const uint8_t* blocks, int64_t first, int64_t n, float* out);
 };
 
 const Family<VectorKernels>& vector_family();

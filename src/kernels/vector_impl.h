@@ -4,6 +4,7 @@
 //                       `omp simd` loops that the compiler vectorizes for the file's target flags.
 // No include guard on purpose. Each file's flags decide the instructions; nothing here tests for an ISA
 // except the F16C conversion fast path.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -293,6 +294,27 @@ void f32_to_bf16_row(const float* x, uint16_t* out, int64_t n) {
     out[i] = nan ? static_cast<uint16_t>((b >> 16) | 0x0040u) : rounded;
   }
 }
+void q8_0_to_f32_row(const uint8_t* blocks, int64_t first, int64_t n, float* out) {
+  constexpr int64_t kBlock = 32, kBytes = 34;
+  for (int64_t i = first; i < first + n;) {
+    const uint8_t* block = blocks + i / kBlock * kBytes;
+    const int64_t j0 = i % kBlock, len = std::min(kBlock - j0, first + n - i);
+    const auto bits = static_cast<uint16_t>(block[0] | (block[1] << 8));
+#if defined(__F16C__)
+    const float d = _cvtsh_ss(bits);
+#else
+    const float d = f16_to_f32(bits);
+#endif
+    const auto* q = reinterpret_cast<const int8_t*>(block + 2) + j0;
+    float* o = out + (i - first);
+    if (len == kBlock) {
+      BITNET_SIMD for (int64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(q[j]) * d;
+    } else {
+      for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(q[j]) * d;
+    }
+    i += len;
+  }
+}
 void bf16_to_f32_row(const uint16_t* x, float* out, int64_t n) {
   BITNET_SIMD for (int64_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(static_cast<uint32_t>(x[i]) << 16);
 }
@@ -322,6 +344,7 @@ const VectorKernels kVectorKernels = {
     f16_to_f32_row,
     f32_to_bf16_row,
     bf16_to_f32_row,
+    q8_0_to_f32_row,
 };
 
 }  // namespace bitnet::kernels::BITNET_VARIANT

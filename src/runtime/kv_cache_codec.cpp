@@ -50,17 +50,7 @@ void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, f
     kernels::vector_kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(row) + first, out, n);
     return;
   }
-  for (int64_t i = first; i < first + n;) {
-    const uint8_t* block = row + i / kQ8Block * kQ8BlockBytes;
-    const int64_t j0 = i % kQ8Block, len = std::min(kQ8Block - j0, first + n - i);
-    uint16_t dh;
-    std::memcpy(&dh, block, 2);
-    const float d = f16_to_f32(dh);
-    const auto* q = reinterpret_cast<const int8_t*>(block + 2) + j0;
-    float* o = out + (i - first);
-    for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(q[j]) * d;
-    i += len;
-  }
+  kernels::vector_kernels().q8_0_to_f32(row, first, n, out);
 }
 
 }  // namespace detail

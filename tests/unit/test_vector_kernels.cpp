@@ -159,6 +159,39 @@ TEST_P(VectorVariant, ConversionsAgreeWithScalarFunctions) {
   }
 }
 
+TEST_P(VectorVariant, Q8BlocksReadAsScaleTimesCode) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> scale(0.0f, 0.05f);
+  for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{10}}) {
+    std::vector<uint8_t> row(static_cast<size_t>(blocks * 34));
+    for (auto& b : row) b = static_cast<uint8_t>(byte(rng));
+    for (int64_t b = 0; b < blocks; ++b) {  // finite scales (random bits could be NaN or inf)
+      const uint16_t d = f32_to_f16(scale(rng));
+      row[static_cast<size_t>(b * 34)] = static_cast<uint8_t>(d & 0xff);
+      row[static_cast<size_t>(b * 34 + 1)] = static_cast<uint8_t>(d >> 8);
+    }
+    const int64_t n_all = blocks * 32;
+    for (int64_t first : {int64_t{0}, int64_t{1}, int64_t{17}, int64_t{32}, n_all - 5}) {
+      for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{32}, int64_t{48}, n_all}) {
+        if (first < 0 || first + n > n_all) continue;
+        std::vector<float> got(static_cast<size_t>(n));
+        k->q8_0_to_f32(row.data(), first, n, got.data());
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t i = first + j, b = i / 32;
+          const uint8_t* block = row.data() + b * 34;
+          const float d = f16_to_f32(static_cast<uint16_t>(block[0] | (block[1] << 8)));
+          const float want = static_cast<float>(static_cast<int8_t>(block[2 + i % 32])) * d;
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(j)]), std::bit_cast<uint32_t>(want))
+              << "blocks " << blocks << " first " << first << " n " << n << " j " << j;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, VectorVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
