@@ -75,12 +75,10 @@ void gemm_2d(const Tensor& a, const Tensor& b, float* out, int64_t ldc) {
     block(0, m, 0, n);
   } else if (m >= 16 * pool.size()) {
     // One block per thread: each sgemm call packs all of B (or A) again, so more blocks only add packing
-    // and smaller, less efficient kernel calls.
-    const int64_t per_thread = (m + pool.size() - 1) / pool.size();
-    pool.parallel_for(m, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); }, per_thread);
+    // and smaller, less efficient kernel calls. (The pool makes floor(m / min_chunk) blocks at most.)
+    pool.parallel_for(m, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); }, m / pool.size());
   } else {
-    const int64_t per_thread = (n + pool.size() - 1) / pool.size();
-    pool.parallel_for(n, [&](int64_t c0, int64_t c1) { block(0, m, c0, c1); }, per_thread);
+    pool.parallel_for(n, [&](int64_t c0, int64_t c1) { block(0, m, c0, c1); }, std::max<int64_t>(1, n / pool.size()));
   }
 }
 
