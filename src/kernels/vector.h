@@ -31,6 +31,10 @@ struct VectorKernels {
   // out[j] = rows[j] . x (query-key scores), and y += sum_j a[j] * rows[j] (the weighted sum of values).
   void (*dot_rows)(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
   void (*axpy_rows)(const float* a, const float* rows, int64_t n_rows, int64_t stride, float* y, int64_t n);
+  // The same two on rows of f16 values, each converted to f32 (exactly) as it is read: the same bits as
+  // converting the rows first and calling dot_rows / axpy_rows, without the converted copy.
+  void (*dot_rows_f16)(const uint16_t* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
+  void (*axpy_rows_f16)(const float* a, const uint16_t* rows, int64_t n_rows, int64_t stride, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);

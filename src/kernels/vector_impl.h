@@ -14,7 +14,7 @@
 
 #include "kernels/vector.h"
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -213,21 +213,40 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
   }
 }
 
+// Rows of f32 or f16: 16 values of a row as f32 (f16 converts exactly, so either gives the same products).
+inline void load16(const float* p, float* out) {
+  BITNET_SIMD for (int l = 0; l < 16; ++l) out[l] = p[l];
+}
+inline void load16(const uint16_t* p, float* out) {
+#if defined(__AVX512F__)
+  // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
+  _mm512_storeu_ps(out, _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif defined(__F16C__)
+  _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  _mm256_storeu_ps(out + 8, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8))));
+#else
+  for (int l = 0; l < 16; ++l) out[l] = f16_to_f32(p[l]);
+#endif
+}
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return f16_to_f32(*p); }
+
 // Lane l of 16 sums the products of elements i = l (mod 16) in order; then the lanes are added pairwise
 // (l + 8, + 4, + 2, + 1). Every variant computes exactly this, so they agree bit for bit and a row's score does
 // not depend on which rows it is computed with. R rows at a time share the loads of x.
-template <int R>
-void dot_rows_tile(const float* rows, int64_t stride, const float* x, int64_t n, float* out) {
+template <int R, class T>
+void dot_rows_tile(const T* rows, int64_t stride, const float* x, int64_t n, float* out) {
   constexpr int64_t kLanes = 16;
   float acc[R][kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int r = 0; r < R; ++r) {
-      const float* row = rows + r * stride + i;
+      float row[kLanes];
+      load16(rows + r * stride + i, row);
       BITNET_SIMD for (int64_t l = 0; l < kLanes; ++l) acc[r][l] += row[l] * x[i + l];
     }
   for (int r = 0; r < R; ++r) {
-    for (int64_t l = 0; i + l < n; ++l) acc[r][l] += rows[r * stride + i + l] * x[i + l];
+    for (int64_t l = 0; i + l < n; ++l) acc[r][l] += load1(rows + r * stride + i + l) * x[i + l];
     float* a = acc[r];  // the pairwise tree, one fixed width per step so that each step vectorizes
     BITNET_SIMD for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
     BITNET_SIMD for (int64_t l = 0; l < 4; ++l) a[l] += a[l + 4];
@@ -237,7 +256,8 @@ void dot_rows_tile(const float* rows, int64_t stride, const float* x, int64_t n,
   }
 }
 
-void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
+template <class T>
+void dot_rows(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
   int64_t j = 0;
   for (; j + 4 <= n_rows; j += 4) dot_rows_tile<4>(rows + j * stride, stride, x, n, out + j);
   for (; j < n_rows; ++j) dot_rows_tile<1>(rows + j * stride, stride, x, n, out + j);
@@ -245,7 +265,8 @@ void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x,
 
 // Strips of y stay in registers across all rows; each element still sees the rows in order 0, 1, ..., one
 // multiply and one add each (no contraction), so every variant gives the same bits as the reference.
-void axpy_rows(const float* a, const float* rows, int64_t n_rows, int64_t stride, float* y, int64_t n) {
+template <class T>
+void axpy_rows(const float* a, const T* rows, int64_t n_rows, int64_t stride, float* y, int64_t n) {
   int64_t i = 0;
 #if BITNET_VECTOR_FAST
   constexpr int64_t kStrip = 64;
@@ -254,7 +275,8 @@ void axpy_rows(const float* a, const float* rows, int64_t n_rows, int64_t stride
     BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] = y[i + k];
     for (int64_t j = 0; j < n_rows; ++j) {
       const float aj = a[j];
-      const float* r = rows + j * stride + i;
+      float r[kStrip];
+      for (int64_t q = 0; q < kStrip; q += 16) load16(rows + j * stride + i + q, r + q);
       BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] += aj * r[k];
     }
     BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) y[i + k] = acc[k];
@@ -262,7 +284,7 @@ void axpy_rows(const float* a, const float* rows, int64_t n_rows, int64_t stride
 #endif
   for (; i < n; ++i) {
     float acc = y[i];
-    for (int64_t j = 0; j < n_rows; ++j) acc += a[j] * rows[j * stride + i];
+    for (int64_t j = 0; j < n_rows; ++j) acc += a[j] * load1(rows + j * stride + i);
     y[i] = acc;
   }
 }
@@ -338,8 +360,10 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
-    dot_rows,
-    axpy_rows,
+    dot_rows<float>,
+    axpy_rows<float>,
+    dot_rows<uint16_t>,
+    axpy_rows<uint16_t>,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

@@ -31,6 +31,9 @@ constexpr int64_t kChunkRows = 256;
 // Scores per worker: tokens per block x query heads per KV head x context, at most this many floats (4 MiB).
 constexpr int64_t kScoreFloats = int64_t{1} << 20;
 constexpr int64_t kMaxBlockTokens = 16;
+// An item with at most this many (token, query head) pairs -- decode -- reads an f16 cache directly (the
+// kernels convert each value in registers) instead of converting chunks that so few pairs would use.
+constexpr int64_t kDirectPairs = 4;
 }  // namespace
 
 int64_t Engine::attention_block_tokens() const {
@@ -130,10 +133,19 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             }
           }
         };
+        // Rows [0, n) of this KV head in an f16 cache: n_rows rows, kv_dim_ values apart.
+        const bool few = it.count * it.heads <= kDirectPairs;
+        auto f16_rows = [&](uint8_t* row0) { return reinterpret_cast<const uint16_t*>(row0) + it.kv_head * d; };
         // Scores.
-        over_chunks(kv_types_.k, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
-          vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
-        });
+        if (few && kv_types_.k == KvCacheType::f16) {
+          for (int64_t t = 0; t < it.count; ++t)
+            for (int64_t h = 0; h < it.heads; ++h)
+              vk.dot_rows_f16(f16_rows(k_cache(layer, seq, 0)), toks[t].pos + 1, kv_dim_, query(t, h), d, pair_scores(t, h));
+        } else {
+          over_chunks(kv_types_.k, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+            vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
+          });
+        }
         // Softmax of each pair's scaled scores; the weights are left in place of the scores.
         for (int64_t t = 0; t < it.count; ++t) {
           const int64_t n = toks[t].pos + 1;
@@ -152,9 +164,15 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           }
         }
         // Weighted sums of the values, added in position order.
-        over_chunks(kv_types_.v, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
-          vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, output(t, h), d);
-        });
+        if (few && kv_types_.v == KvCacheType::f16) {
+          for (int64_t t = 0; t < it.count; ++t)
+            for (int64_t h = 0; h < it.heads; ++h)
+              vk.axpy_rows_f16(pair_scores(t, h), f16_rows(v_cache(layer, seq, 0)), toks[t].pos + 1, kv_dim_, output(t, h), d);
+        } else {
+          over_chunks(kv_types_.v, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
+            vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, output(t, h), d);
+          });
+        }
       }
     }
   });

@@ -119,6 +119,25 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
         ref().axpy_rows(coef.data(), rows.data(), m, stride, want.data(), n);
         for (int64_t i = 0; i < n; ++i)
           ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "axpy_rows n=" << n << " i=" << i;
+        // On f16 rows: the same bits as converting the rows to f32 first (the engine's decode reads its f16
+        // cache this way, prefill converts chunks; both must agree).
+        std::vector<uint16_t> half(rows.size());
+        std::vector<float> widened(rows.size());
+        for (size_t i = 0; i < rows.size(); ++i) {
+          half[i] = f32_to_f16(rows[i]);
+          widened[i] = f16_to_f32(half[i]);
+        }
+        std::vector<float> h_got(static_cast<size_t>(m)), h_want(static_cast<size_t>(m));
+        k->dot_rows_f16(half.data(), m, stride, xp, n, h_got.data());
+        ref().dot_rows(widened.data(), m, stride, xp, n, h_want.data());
+        for (int64_t j = 0; j < m; ++j)
+          ASSERT_EQ(std::bit_cast<uint32_t>(h_got[static_cast<size_t>(j)]), std::bit_cast<uint32_t>(h_want[static_cast<size_t>(j)]))
+              << "dot_rows_f16 n=" << n << " row " << j;
+        for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
+        k->axpy_rows_f16(coef.data(), half.data(), m, stride, got.data(), n);
+        ref().axpy_rows(coef.data(), widened.data(), m, stride, want.data(), n);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "axpy_rows_f16 n=" << n << " i=" << i;
       }
     }
     x[3 % x.size()] = std::nanf("");
