@@ -33,14 +33,18 @@ void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
   }
   for (int64_t b = 0; b < n; b += kQ8Block, row += kQ8BlockBytes) {
     const int64_t len = std::min(kQ8Block, n - b);
+    // A NaN or infinite value (a broken model) is stored as 0 and left out of the scale: converting it to int8
+    // would be undefined.
     float amax = 0.0f;
-    for (int64_t j = 0; j < len; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+    for (int64_t j = 0; j < len; ++j)
+      if (std::isfinite(x[b + j])) amax = std::max(amax, std::fabs(x[b + j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const uint16_t dh = f32_to_f16(d);
     std::memcpy(row, &dh, 2);
     auto* q = reinterpret_cast<int8_t*>(row + 2);
-    for (int64_t j = 0; j < len; ++j) q[j] = static_cast<int8_t>(std::round(x[b + j] * id));
+    for (int64_t j = 0; j < len; ++j)
+      q[j] = std::isfinite(x[b + j]) ? static_cast<int8_t>(std::round(x[b + j] * id)) : int8_t{0};
     for (int64_t j = len; j < kQ8Block; ++j) q[j] = 0;
   }
 }

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "io_test_util.h"
@@ -534,6 +535,22 @@ TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
       for (int64_t j = 0; j < len; ++j) ASSERT_EQ(part[static_cast<size_t>(j)], all[static_cast<size_t>(first + j)]);
     }
   }
+  // Non-finite values (a broken model's activations) are stored as 0, and the block's other values keep their
+  // scale.
+  std::vector<float> bad(40, 1.0f);
+  bad[3] = std::nanf("");
+  bad[7] = std::numeric_limits<float>::infinity();
+  bad[35] = -std::numeric_limits<float>::infinity();
+  bad[10] = 2.0f;
+  std::vector<uint8_t> bad_row(static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, 40)));
+  detail::kv_encode(KvCacheType::q8_0, bad.data(), 40, bad_row.data());
+  std::vector<float> back(40);
+  detail::kv_decode(KvCacheType::q8_0, bad_row.data(), 0, 40, back.data());
+  EXPECT_EQ(back[3], 0.0f);
+  EXPECT_EQ(back[7], 0.0f);
+  EXPECT_EQ(back[35], 0.0f);
+  EXPECT_NEAR(back[10], 2.0f, 0.01f);
+  EXPECT_NEAR(back[0], 1.0f, 0.01f);
   EXPECT_EQ(parse_kv_cache_type("q8_0"), KvCacheType::q8_0);
   EXPECT_EQ(kv_cache_type_name(KvCacheType::f16), "f16");
   EXPECT_THROW(parse_kv_cache_type("q4_0"), Error);
