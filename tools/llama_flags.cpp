@@ -193,9 +193,11 @@ void add_gpu_placement_flags(CLI::App* cmd, KvCacheTypes* kv, bool bench) {
              // llama-bench takes a list (a test dimension); bench here runs one cache type per run.
              if (bench && value.find(',') != std::string::npos)
                throw CLI::ValidationError(fmt::format("{} {}: one cache type per run (run bench once per type)", flag, value));
-             if (value != "f16" && value != "q8_0")
-               throw CLI::ValidationError(fmt::format("{} {}: not supported (accepted: f16, q8_0)", flag, value));
-             *target = parse_kv_cache_type(value);
+             try {
+               *target = parse_kv_cache_type(value);
+             } catch (const Error& e) {  // its message names the accepted types
+               throw CLI::ValidationError(fmt::format("{} {}: {}", flag, value, e.what()));
+             }
            },
            fmt::format("Also {}. The KV cache's {} type: f16 or q8_0 (8.5 bits per value, about half the memory)",
                        alias, names == std::string("--cache-type-k") ? "key" : "value"))

@@ -14,6 +14,7 @@
 #include "kernels/ternary.h"
 #include "kernels/train.h"
 #include "nn/quant_math.h"
+#include "ops/ops_util.h"
 
 namespace bitnet::nn::detail {
 
@@ -28,19 +29,13 @@ struct Saved {
   int64_t tokens = 0, in = 0, out = 0;
 };
 
-constexpr int64_t kRowsGrain = 16;
-
 // Fake-quantized weights in f32 [out, in]: code / inv, as fake_quantize computes them.
 Tensor weight_operand(const Saved& s) {
   Tensor w = Tensor::empty({s.out, s.in});
   float* pw = w.data_as<float>();
   const int8_t* codes = s.w_codes.data();
-  const float inv = s.w_inv;
-  const int64_t in = s.in;
   const auto& k = kernels::train_kernels();
-  parallel_for(s.out, [&k, pw, codes, inv, in](int64_t r0, int64_t r1) {
-    k.codes_to_f32(codes + r0 * in, (r1 - r0) * in, inv, pw + r0 * in);
-  }, kRowsGrain);
+  bitnet::detail::parallel_elements(w.numel(), [&](int64_t b, int64_t e) { k.codes_to_f32(codes + b, e - b, s.w_inv, pw + b); });
   return w;
 }
 
@@ -50,9 +45,9 @@ Tensor activation_operand(const Saved& s) {
   float* px = x.data_as<float>();
   const int64_t in = s.in;
   const auto& k = kernels::train_kernels();
-  parallel_for(s.tokens, [&k, &s, px, in](int64_t t0, int64_t t1) {
+  bitnet::detail::parallel_rows(s.tokens, in, [&k, &s, px, in](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) k.codes_to_f32(s.x.row(t), in, s.x_scale[static_cast<size_t>(t)], px + t * in);
-  }, kRowsGrain);
+  });
   return x;
 }
 
@@ -84,13 +79,9 @@ autograd::Var int8_ternary_linear(const autograd::Var& x, const autograd::Var& w
   s.w_inv = ternary_inverse_scale(pw, wv.numel());
   s.w_codes.resize(static_cast<size_t>(wv.numel()));
   int8_t* codes = s.w_codes.data();
-  const float inv = s.w_inv;
-  const int64_t in = s.in;
   const auto& k = kernels::train_kernels();
-  parallel_for(s.out, [&k, codes, pw, inv, in](int64_t r0, int64_t r1) {
-    k.ternary_codes(pw + r0 * in, (r1 - r0) * in, inv, codes + r0 * in);
-  }, kRowsGrain);
-  const TernaryMatrix packed = TernaryMatrix::pack(codes, s.out, s.in, 1.0f / inv);
+  bitnet::detail::parallel_elements(wv.numel(), [&](int64_t b, int64_t e) { k.ternary_codes(pw + b, e - b, s.w_inv, codes + b); });
+  const TernaryMatrix packed = TernaryMatrix::pack(codes, s.out, s.in, 1.0f / s.w_inv);
 
   Shape out_shape = x.shape();
   out_shape.back() = s.out;

@@ -133,7 +133,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             }
           }
         };
-        // Rows [0, n) of this KV head in an f16 cache: n_rows rows, kv_dim_ values apart.
+        // This KV head's values in the f16 cache row that starts at row0; positions are kv_dim_ values apart.
         const bool few = it.count * it.heads <= kDirectPairs;
         auto f16_rows = [&](uint8_t* row0) { return reinterpret_cast<const uint16_t*>(row0) + it.kv_head * d; };
         // Scores.
