@@ -3,6 +3,7 @@
 // preallocated KV cache (f16 or q8_0) per sequence. Prefill runs all prompt tokens through the GEMM path at once;
 // decode runs one token per sequence through the same code (the kernels' GEMV case). After construction a
 // decode step allocates nothing.
+#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/quant.h>
 #include <bitnet/thread_pool.h>
@@ -86,11 +87,15 @@ class Engine {
   const EngineBackend* backend() const { return backend_.get(); }
 
  private:
-  // Attention (engine_attention.cpp): one item = a KV head x a block of one sequence's batch tokens
-  // (x part of its group of query heads when there are few blocks); `cost` = dot products, to share out items.
+  // Attention (engine_attention.cpp): one item = a KV head (with its whole group of query heads) x a block of
+  // one sequence's batch tokens x a range of units (fixed spans of cached positions, each softmaxed on its own
+  // and folded in position order); `cost` = dot products, to share out items. A `split` item is one of several
+  // that cover a block's context: its units' partial results go to attn_partials_ and are folded afterwards.
   struct AttentionItem {
     int32_t first, count;  // batch tokens [first, first + count)
-    int32_t kv_head, head, heads;  // query heads [head, head + heads) of KV head kv_head
+    int32_t kv_head;
+    int32_t unit0, unit1;  // units [unit0, unit1)
+    bool split;
     int64_t cost;
   };
   void attention(int64_t layer, std::span<const BatchToken> batch);
@@ -98,7 +103,6 @@ class Engine {
   void allocate_attention_scratch();
   template <class Out>
   void eval_every_position(int seq, std::span<const int32_t> tokens, int32_t start_pos, Out out);
-  int64_t attention_block_tokens() const;
   void embed(std::span<const BatchToken> batch);
   void rope(float* v, int64_t heads, int32_t pos) const;
   void fill_rope_tables(int64_t seq_len);
@@ -114,14 +118,17 @@ class Engine {
   int64_t q_dim_, kv_dim_;
   KvCacheTypes kv_types_;
   int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;  // one position's kv_dim values in the cache's type
-  std::vector<uint8_t> k_cache_, v_cache_;     // [layer][seq][pos][row bytes]
+  std::vector<uint8_t, CountedAllocator<uint8_t>> k_cache_, v_cache_;  // [layer][seq][pos][row bytes]
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)
   // Scratch for max_batch tokens.
   std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
-  std::vector<float> attn_rows_;    // [threads][chunk rows][head_dim]: cached keys or values as f32
-  std::vector<float> attn_scores_;  // [threads][block tokens x group heads][n_ctx]
+  std::vector<float> attn_rows_;      // [threads][chunk rows][head_dim]: cached keys or values as f32
+  std::vector<float> attn_scores_;    // [threads][block tokens x group heads][unit]: one unit's scores, then weights
+  std::vector<float> attn_unit_;      // [threads][block tokens x group heads][2 + head_dim]: one unit's partials
+  std::vector<float> attn_state_;     // [threads][block tokens x group heads][2]: the folded max and sum
+  std::vector<float> attn_partials_;  // [split tokens][heads][units of n_ctx][2 + head_dim]: split items' units
   std::vector<AttentionItem> attn_items_;
   QuantizedActivations qa_;
   std::vector<BatchToken> eval_batch_;

@@ -27,20 +27,24 @@ struct VectorKernels {
   void (*log_softmax_row)(const float* x, float* out, int64_t n);
   // out = x / sqrt(mean(x^2) + eps) * w; w may be null.
   void (*rms_norm_row)(const float* x, const float* w, float* out, int64_t n, float eps);
-  // Attention's two products over cached rows (row j at rows + j * stride, n floats each):
-  // out[j] = rows[j] . x (query-key scores), and y += sum_j a[j] * rows[j] (the weighted sum of values).
-  void (*dot_rows)(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
-  void (*axpy_rows)(const float* a, const float* rows, int64_t n_rows, int64_t stride, float* y, int64_t n);
-  // The same two on rows of f16 values, each converted to f32 (exactly) as it is read: the same bits as
-  // converting the rows first and calling dot_rows / axpy_rows, without the converted copy.
-  void (*dot_rows_f16)(const uint16_t* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
-  void (*axpy_rows_f16)(const float* a, const uint16_t* rows, int64_t n_rows, int64_t stride, float* y, int64_t n);
+  // Attention's two products over cached rows (row j at rows + j * stride, n floats each), for g queries at
+  // once (contiguous, n floats each): out[q * out_stride + j] = rows[j] . x_q (query-key scores), and
+  // y_q += sum_j a[q * a_stride + j] * rows[j] for g outputs y_q (contiguous; the weighted sum of values).
+  // Both are specified operation by operation with fused multiply-adds (vector_impl.h): every variant gives the
+  // same bits, whatever g.
+  void (*dot_rows)(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
+                   int64_t out_stride);
+  void (*axpy_rows)(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+                    int64_t g, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);
   void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n);
-  // Values [first, first + n) of a row of GGML q8_0 blocks (an f16 scale d, then 32 int8 q; value = q * d).
-  void (*q8_0_to_f32)(const uint8_t* blocks, int64_t first, int64_t n, float* out);
+  // Rows of a KV cache, row j at rows + j * row_bytes: values [first, first + n) of each of n_rows rows, to out
+  // as rows of n floats. f16 values, or GGML q8_0 blocks (an f16 scale d, then 32 int8 q; value = q * d) from
+  // the row's start.
+  void (*f16_rows_to_f32)(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, int64_t n, float* out);
+  void (*q8_0_rows_to_f32)(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, int64_t n, float* out);
 };
 
 const Family<VectorKernels>& vector_family();

@@ -213,80 +213,211 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
   }
 }
 
-// Rows of f32 or f16: 16 values of a row as f32 (f16 converts exactly, so either gives the same products).
-inline void load16(const float* p, float* out) {
-  BITNET_SIMD for (int l = 0; l < 16; ++l) out[l] = p[l];
+// --- attention's two products over cached rows ---------------------------------------------------------------
+// dot_rows: lane l of 16 accumulates fma(row[i], x[i], acc) over i = l (mod 16) in order, from 0; then the lanes
+// are added pairwise (l + 8, + 4, + 2, + 1). axpy_rows: y[i] = fma(a[j], row_j[i], y[i]) for j in order. Every
+// variant computes exactly this (the x86 ones with intrinsics that keep the accumulators in registers), so they
+// agree bit for bit, and a row's score or a pair's sum does not depend on how many queries share the call.
+constexpr int64_t kDotLanes = 16;
+constexpr int64_t kMaxQueries = 4;  // queries (or outputs) per pass over the rows
+
+inline float lane_tree(float* a) {
+  for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
+  for (int64_t l = 0; l < 4; ++l) a[l] += a[l + 4];
+  a[0] += a[2];
+  a[1] += a[3];
+  return a[0] + a[1];
 }
-inline void load16(const uint16_t* p, float* out) {
+
 #if defined(__AVX512F__)
-  // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
-  _mm512_storeu_ps(out, _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
-#elif defined(__F16C__)
-  _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-  _mm256_storeu_ps(out + 8, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8))));
-#else
-  for (int l = 0; l < 16; ++l) out[l] = f16_to_f32(p[l]);
-#endif
+inline float lane_tree(__m512 v) {
+  // The zero-masked extract: GCC 12's plain one warns of an uninitialized temporary.
+  const __m256 high = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(v), 1));
+  const __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v), high);
+  const __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+  const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+  return _mm_cvtss_f32(_mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1)));
 }
-inline float load1(const float* p) { return *p; }
-inline float load1(const uint16_t* p) { return f16_to_f32(*p); }
-
-// Lane l of 16 sums the products of elements i = l (mod 16) in order; then the lanes are added pairwise
-// (l + 8, + 4, + 2, + 1). Every variant computes exactly this, so they agree bit for bit and a row's score does
-// not depend on which rows it is computed with. R rows at a time share the loads of x.
-template <int R, class T>
-void dot_rows_tile(const T* rows, int64_t stride, const float* x, int64_t n, float* out) {
-  constexpr int64_t kLanes = 16;
-  float acc[R][kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int r = 0; r < R; ++r) {
-      float row[kLanes];
-      load16(rows + r * stride + i, row);
-      BITNET_SIMD for (int64_t l = 0; l < kLanes; ++l) acc[r][l] += row[l] * x[i + l];
+template <int G>
+void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+                   int64_t out_stride) {
+  const int64_t full = n / kDotLanes * kDotLanes;
+  const auto tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const float* row = rows + j * stride;
+    __m512 acc[G];
+    for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < full; i += kDotLanes) {
+      const __m512 r = _mm512_loadu_ps(row + i);
+      for (int q = 0; q < G; ++q) acc[q] = _mm512_fmadd_ps(r, _mm512_loadu_ps(x + q * n + i), acc[q]);
     }
-  for (int r = 0; r < R; ++r) {
-    for (int64_t l = 0; i + l < n; ++l) acc[r][l] += load1(rows + r * stride + i + l) * x[i + l];
-    float* a = acc[r];  // the pairwise tree, one fixed width per step so that each step vectorizes
-    BITNET_SIMD for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
-    BITNET_SIMD for (int64_t l = 0; l < 4; ++l) a[l] += a[l + 4];
-    a[0] += a[2];
-    a[1] += a[3];
-    out[r] = a[0] + a[1];
+    if (tail != 0) {
+      const __m512 r = _mm512_maskz_loadu_ps(tail, row + full);
+      for (int q = 0; q < G; ++q)
+        acc[q] = _mm512_mask3_fmadd_ps(r, _mm512_maskz_loadu_ps(tail, x + q * n + full), acc[q], tail);
+    }
+    for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(acc[q]);
   }
 }
-
-template <class T>
-void dot_rows(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
-  int64_t j = 0;
-  for (; j + 4 <= n_rows; j += 4) dot_rows_tile<4>(rows + j * stride, stride, x, n, out + j);
-  for (; j < n_rows; ++j) dot_rows_tile<1>(rows + j * stride, stride, x, n, out + j);
-}
-
-// Strips of y stay in registers across all rows; each element still sees the rows in order 0, 1, ..., one
-// multiply and one add each (no contraction), so every variant gives the same bits as the reference.
-template <class T>
-void axpy_rows(const float* a, const T* rows, int64_t n_rows, int64_t stride, float* y, int64_t n) {
+template <int G>
+void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+                    int64_t n) {
+  constexpr int64_t kStrip = 4 * kDotLanes;
   int64_t i = 0;
-#if BITNET_VECTOR_FAST
-  constexpr int64_t kStrip = 64;
   for (; i + kStrip <= n; i += kStrip) {
-    float acc[kStrip];
-    BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] = y[i + k];
+    __m512 acc[G][4];
+    for (int q = 0; q < G; ++q)
+      for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_loadu_ps(y + q * n + i + k * kDotLanes);
     for (int64_t j = 0; j < n_rows; ++j) {
-      const float aj = a[j];
-      float r[kStrip];
-      for (int64_t q = 0; q < kStrip; q += 16) load16(rows + j * stride + i + q, r + q);
-      BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) acc[k] += aj * r[k];
+      __m512 r[4];
+      for (int k = 0; k < 4; ++k) r[k] = _mm512_loadu_ps(rows + j * stride + i + k * kDotLanes);
+      for (int q = 0; q < G; ++q) {
+        const __m512 w = _mm512_set1_ps(a[q * a_stride + j]);
+        for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_fmadd_ps(w, r[k], acc[q][k]);
+      }
     }
-    BITNET_SIMD for (int64_t k = 0; k < kStrip; ++k) y[i + k] = acc[k];
+    for (int q = 0; q < G; ++q)
+      for (int k = 0; k < 4; ++k) _mm512_storeu_ps(y + q * n + i + k * kDotLanes, acc[q][k]);
   }
+  for (; i < n; i += kDotLanes) {  // 16 (or fewer) at a time
+    const auto m = static_cast<__mmask16>(n - i >= kDotLanes ? 0xffffu : (1u << (n - i)) - 1u);
+    __m512 acc[G];
+    for (int q = 0; q < G; ++q) acc[q] = _mm512_maskz_loadu_ps(m, y + q * n + i);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const __m512 r = _mm512_maskz_loadu_ps(m, rows + j * stride + i);
+      for (int q = 0; q < G; ++q) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(a[q * a_stride + j]), r, acc[q]);
+    }
+    for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(y + q * n + i, m, acc[q]);
+  }
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+// 16 lanes as two halves: lanes 0-7 and 8-15.
+inline float lane_tree(__m256 lo, __m256 hi) {
+  const __m256 v8 = _mm256_add_ps(lo, hi);
+  const __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+  const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+  return _mm_cvtss_f32(_mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1)));
+}
+// Lanes [0, k) set: masked loads read zeros elsewhere, and blending keeps the other lanes' sums as they were.
+inline __m256i lanes_below(int64_t k) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
+}
+template <int G>
+void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+                   int64_t out_stride) {
+  const int64_t full = n / kDotLanes * kDotLanes, rest = n - full;
+  const __m256i m_lo = lanes_below(rest), m_hi = lanes_below(rest - 8);
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const float* row = rows + j * stride;
+    __m256 lo[G], hi[G];
+    for (int q = 0; q < G; ++q) lo[q] = hi[q] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < full; i += kDotLanes) {
+      const __m256 r0 = _mm256_loadu_ps(row + i), r1 = _mm256_loadu_ps(row + i + 8);
+      for (int q = 0; q < G; ++q) {
+        lo[q] = _mm256_fmadd_ps(r0, _mm256_loadu_ps(x + q * n + i), lo[q]);
+        hi[q] = _mm256_fmadd_ps(r1, _mm256_loadu_ps(x + q * n + i + 8), hi[q]);
+      }
+    }
+    if (rest != 0) {
+      const __m256 r0 = _mm256_maskload_ps(row + full, m_lo), r1 = _mm256_maskload_ps(row + full + 8, m_hi);
+      for (int q = 0; q < G; ++q) {
+        const __m256 f0 = _mm256_fmadd_ps(r0, _mm256_maskload_ps(x + q * n + full, m_lo), lo[q]);
+        const __m256 f1 = _mm256_fmadd_ps(r1, _mm256_maskload_ps(x + q * n + full + 8, m_hi), hi[q]);
+        lo[q] = _mm256_blendv_ps(lo[q], f0, _mm256_castsi256_ps(m_lo));
+        hi[q] = _mm256_blendv_ps(hi[q], f1, _mm256_castsi256_ps(m_hi));
+      }
+    }
+    for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(lo[q], hi[q]);
+  }
+}
+template <int G>
+void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+                    int64_t n) {
+  constexpr int64_t kStrip = 32;
+  int64_t i = 0;
+  for (; i + kStrip <= n; i += kStrip) {
+    __m256 acc[G][4];
+    for (int q = 0; q < G; ++q)
+      for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_loadu_ps(y + q * n + i + k * 8);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      __m256 r[4];
+      for (int k = 0; k < 4; ++k) r[k] = _mm256_loadu_ps(rows + j * stride + i + k * 8);
+      for (int q = 0; q < G; ++q) {
+        const __m256 w = _mm256_set1_ps(a[q * a_stride + j]);
+        for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_fmadd_ps(w, r[k], acc[q][k]);
+      }
+    }
+    for (int q = 0; q < G; ++q)
+      for (int k = 0; k < 4; ++k) _mm256_storeu_ps(y + q * n + i + k * 8, acc[q][k]);
+  }
+  for (; i < n; ++i)
+    for (int q = 0; q < G; ++q) {
+      float acc = y[q * n + i];
+      for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(a[q * a_stride + j], rows[j * stride + i], acc);
+      y[q * n + i] = acc;
+    }
+}
+#else
+template <int G>
+void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+                   int64_t out_stride) {
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const float* row = rows + j * stride;
+    for (int q = 0; q < G; ++q) {
+      const float* xq = x + q * n;
+      float acc[kDotLanes] = {};
+      int64_t i = 0;
+      for (; i + kDotLanes <= n; i += kDotLanes)
+        BITNET_SIMD for (int64_t l = 0; l < kDotLanes; ++l) acc[l] = std::fma(row[i + l], xq[i + l], acc[l]);
+      for (int64_t l = 0; i + l < n; ++l) acc[l] = std::fma(row[i + l], xq[i + l], acc[l]);
+      out[q * out_stride + j] = lane_tree(acc);
+    }
+  }
+}
+template <int G>
+void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+                    int64_t n) {
+  for (int q = 0; q < G; ++q)
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const float aj = a[q * a_stride + j];
+      const float* row = rows + j * stride;
+      float* yq = y + q * n;
+      BITNET_SIMD for (int64_t i = 0; i < n; ++i) yq[i] = std::fma(aj, row[i], yq[i]);
+    }
+}
 #endif
-  for (; i < n; ++i) {
-    float acc = y[i];
-    for (int64_t j = 0; j < n_rows; ++j) acc += a[j] * load1(rows + j * stride + i);
-    y[i] = acc;
-  }
+
+// g queries at a time, at most kMaxQueries per pass over the rows.
+template <class Pass>
+void by_passes(int64_t g, Pass&& pass) {
+  for (int64_t q0 = 0; q0 < g; q0 += kMaxQueries) pass(q0, std::min(kMaxQueries, g - q0));
+}
+void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
+              int64_t out_stride) {
+  by_passes(g, [&](int64_t q0, int64_t k) {
+    const float* xq = x + q0 * n;
+    float* o = out + q0 * out_stride;
+    switch (k) {
+      case 1: dot_rows_pass<1>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 2: dot_rows_pass<2>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 3: dot_rows_pass<3>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      default: dot_rows_pass<4>(rows, n_rows, stride, xq, n, o, out_stride); break;
+    }
+  });
+}
+void axpy_rows(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+               int64_t g, int64_t n) {
+  by_passes(g, [&](int64_t q0, int64_t k) {
+    const float* aq = a + q0 * a_stride;
+    float* yq = y + q0 * n;
+    switch (k) {
+      case 1: axpy_rows_pass<1>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 2: axpy_rows_pass<2>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 3: axpy_rows_pass<3>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      default: axpy_rows_pass<4>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+    }
+  });
 }
 
 // --- conversions -----------------------------------------------------------------------------------------
@@ -337,6 +468,13 @@ void q8_0_to_f32_row(const uint8_t* blocks, int64_t first, int64_t n, float* out
     i += len;
   }
 }
+void f16_rows_to_f32(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, int64_t n, float* out) {
+  for (int64_t j = 0; j < n_rows; ++j)
+    f16_to_f32_row(reinterpret_cast<const uint16_t*>(rows + j * row_bytes) + first, out + j * n, n);
+}
+void q8_0_rows_to_f32(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, int64_t n, float* out) {
+  for (int64_t j = 0; j < n_rows; ++j) q8_0_to_f32_row(rows + j * row_bytes, first, n, out + j * n);
+}
 void bf16_to_f32_row(const uint16_t* x, float* out, int64_t n) {
   BITNET_SIMD for (int64_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(static_cast<uint32_t>(x[i]) << 16);
 }
@@ -360,15 +498,14 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
-    dot_rows<float>,
-    axpy_rows<float>,
-    dot_rows<uint16_t>,
-    axpy_rows<uint16_t>,
+    dot_rows,
+    axpy_rows,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,
     bf16_to_f32_row,
-    q8_0_to_f32_row,
+    f16_rows_to_f32,
+    q8_0_rows_to_f32,
 };
 
 }  // namespace bitnet::kernels::BITNET_VARIANT

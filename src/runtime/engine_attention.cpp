@@ -1,21 +1,27 @@
-// Causal GQA attention over the KV cache (f16 or q8_0).
+// Causal GQA attention over the KV cache (f16 or q8_0), streamed in units with an online softmax.
 //
-// A work item is one KV head with a block of batch tokens of one sequence (and, when there are too few of
-// those to load every thread evenly -- decode -- part of the KV head's group of query heads). The item
-// converts each chunk of cached keys, then of values, to f32 once and uses it for all of its
-// (token, query head) pairs.
-// A loop over (token, head) pairs converted every cached row once per pair: 4 query heads x 128 tokens times
-// per layer at pp128, which made attention a third of pp512.
+// A sequence's cached positions fall into units of kUnit: unit u holds positions [u kUnit, (u + 1) kUnit), the
+// same whatever the batch. For each (token, query head) pair, every unit it sees gives a partial result: the
+// unit's largest scaled score m, the sum l of e^(s - m), and o = the sum of e^(s - m) x value row, added in
+// position order. The partials are folded in unit order -- the first as it is, each next one by
+//   M' = max(M, m),  L = L e^(M - M') + l e^(m - M'),  O = O e^(M - M') + o e^(m - M')
+// -- and the output is O / L: the softmax-weighted sum of the values, with scratch for one unit per pair
+// instead of the whole context.
 //
-// Each (token, head) pair goes through the same steps in the same order whatever item it falls in (block
-// size, head split, thread count, other sequences in the batch): scores are row dots, the softmax is the same
-// code, and the weighted sum adds the value rows in position order. So prefill equals token-by-token decode
-// bit for bit, and 1 thread equals 2.
+// A work item is one KV head with its whole group of query heads, a block of at most kBlockTokens consecutive
+// batch tokens of one sequence, and a range of units. It converts each chunk of cached keys, then of values, to
+// f32 once for all of its (token, head) pairs. When the blocks give too few items to load every thread (decode:
+// 5 KV heads on 2 threads), each block's units are split into ranges, one item each; those items keep their
+// units' partials in attn_partials_ and a second pass folds them.
+//
+// Bit for bit: a pair's unit partial is the same whatever item computes it (block, split, thread count, other
+// sequences in the batch) -- the scores are row dots, the softmax is the same code, the values are added in
+// position order -- and the fold takes the units in order through the same function in an item and in the second
+// pass. So prefill equals token-by-token decode, and 1 thread equals 2.
 #include <bitnet/engine.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "kernels/vector.h"
 #include "runtime/kv_cache_codec.h"
@@ -26,87 +32,117 @@ using kernels::BinaryOp;
 using kernels::UnaryOp;
 
 namespace {
-// Cached rows converted per chunk: 256 x 128 floats = 128 KiB, in L2 next to the item's scores.
-constexpr int64_t kChunkRows = 256;
-// Scores per worker: tokens per block x query heads per KV head x context, at most this many floats (4 MiB).
-constexpr int64_t kScoreFloats = int64_t{1} << 20;
-constexpr int64_t kMaxBlockTokens = 16;
-// An item with at most this many (token, query head) pairs -- decode -- reads an f16 cache directly (the
-// kernels convert each value in registers) instead of converting chunks that so few pairs would use.
-constexpr int64_t kDirectPairs = 4;
-}  // namespace
+// Positions per softmax unit: the unit of the split along the context and of the partials kept per pair.
+constexpr int64_t kUnit = 128;
+// Cached rows converted to f32 at a time: 32 x 128 floats = 16 KiB, in L1 while all pairs read them.
+constexpr int64_t kChunkRows = 32;
+// Batch tokens per block: 16 x a group of 4 query heads = 64 pairs share each converted chunk.
+constexpr int64_t kBlockTokens = 16;
+// Batches of at most this many tokens may split their blocks along the context (bounds attn_partials_).
+constexpr int64_t kSplitTokens = 4;
+// A partial: the unit's max and sum, then head_dim values.
+constexpr int64_t kPartialHeader = 2;
 
-int64_t Engine::attention_block_tokens() const {
-  const TransformerConfig& c = model_.config();
-  const int64_t group = c.heads / c.kv_heads;
-  return std::clamp<int64_t>(kScoreFloats / (group * n_ctx_), 1, kMaxBlockTokens);
+int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
+
+// Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O); o is scaled in place. One
+// out-of-line function, so that an item's fold and the second pass's run the same instructions (no contraction
+// choices made per call site).
+[[gnu::noinline]] void fold_partial(const kernels::VectorKernels& vk, float* state, float* out, const float* header,
+                                    float* o, int64_t d) {
+  const float m = std::max(state[0], header[0]);
+  const float a = std::exp(state[0] - m), b = std::exp(header[0] - m);
+  const float old_part = state[1] * a, new_part = header[1] * b;
+  state[0] = m;
+  state[1] = old_part + new_part;
+  vk.binary_scalar[static_cast<int>(BinaryOp::mul)](out, a, out, d);
+  vk.binary_scalar[static_cast<int>(BinaryOp::mul)](o, b, o, d);
+  vk.binary[static_cast<int>(BinaryOp::add)](out, o, out, d);
 }
+
+[[gnu::noinline]] void finish_pair(const kernels::VectorKernels& vk, const float* state, float* out, int64_t d) {
+  vk.binary_scalar[static_cast<int>(BinaryOp::mul)](out, 1.0f / state[1], out, d);
+}
+}  // namespace
 
 void Engine::allocate_attention_scratch() {
   const TransformerConfig& c = model_.config();
-  const int64_t group = c.heads / c.kv_heads;
-  const auto workers = static_cast<size_t>(pool_.size());
-  attn_rows_.assign(workers * static_cast<size_t>(std::min(kChunkRows, n_ctx_) * c.head_dim), 0.0f);
-  attn_scores_.assign(workers * static_cast<size_t>(attention_block_tokens() * group * n_ctx_), 0.0f);
-  // At most one item per (token, query head): every token its own block, split by head.
-  attn_items_.reserve(static_cast<size_t>(max_batch_ * c.heads));
+  const int64_t group = c.heads / c.kv_heads, d = c.head_dim, pairs = kBlockTokens * group;
+  const int64_t workers = pool_.size();
+  auto floats = [](int64_t n) { return static_cast<size_t>(n); };
+  attn_rows_.assign(floats(workers * kChunkRows * d), 0.0f);
+  attn_scores_.assign(floats(workers * pairs * kUnit), 0.0f);
+  attn_unit_.assign(floats(workers * pairs * (kPartialHeader + d)), 0.0f);
+  attn_state_.assign(floats(workers * pairs * kPartialHeader), 0.0f);
+  attn_partials_.assign(floats(std::min(kSplitTokens, max_batch_) * c.heads * units_of(n_ctx_) * (kPartialHeader + d)),
+                        0.0f);
+  // Without a split at most one item per (token, KV head); a split batch has fewer than 4 x threads blocks x
+  // KV heads, each split into at most 4 x threads ranges.
+  attn_items_.reserve(static_cast<size_t>(std::max(max_batch_ * c.kv_heads, 2 * 4 * workers * kSplitTokens * c.kv_heads)));
 }
 
-// Blocks of at most attention_block_tokens() consecutive batch tokens of one sequence, times KV heads, times
-// pieces of the query-head group.
+// Blocks of at most kBlockTokens consecutive batch tokens of one sequence, times KV heads, times ranges of
+// units when the blocks are too few to load every thread.
 void Engine::plan_attention(std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
-  const int64_t group = c.heads / c.kv_heads, block = attention_block_tokens();
+  const int64_t group = c.heads / c.kv_heads;
   attn_items_.clear();
   // The block that starts at batch token t ends here.
   auto block_end = [&](size_t t) {
     size_t end = t + 1;
-    while (end < batch.size() && end - t < static_cast<size_t>(block) && batch[end].seq == batch[t].seq) ++end;
+    while (end < batch.size() && end - t < static_cast<size_t>(kBlockTokens) && batch[end].seq == batch[t].seq) ++end;
     return end;
   };
   int64_t blocks = 0;
   for (size_t t = 0; t < batch.size(); t = block_end(t)) ++blocks;
-  // Query heads per item: the whole group unless that leaves the threads unevenly loaded (decode: 5 KV heads
-  // on 2 threads); then the fewest pieces that give every thread the same count or plenty of items. Each
-  // piece converts the cached rows again, so fewer pieces are cheaper.
-  const int64_t threads = pool_.size();
-  int64_t pieces = group;
-  for (int64_t p = 1; p < group; ++p) {
-    if (group % p != 0) continue;
-    const int64_t n = blocks * c.kv_heads * p;
-    if (n >= 4 * threads || (n >= threads && n % threads == 0)) {
-      pieces = p;
-      break;
-    }
-  }
-  const int64_t per_item = group / pieces;
+  // Ranges per block: enough for about 4 items per thread (so that the cost-ordered share-out is even).
+  const int64_t threads = pool_.size(), base = blocks * c.kv_heads;
+  int64_t ranges = 1;
+  if (static_cast<int64_t>(batch.size()) <= kSplitTokens && base < 4 * threads) ranges = (4 * threads + base - 1) / base;
   for (size_t t = 0; t < batch.size();) {
     const size_t end = block_end(t);
-    int64_t cost = 0;  // dot products and weighted rows: sum of the tokens' key counts
-    for (size_t i = t; i < end; ++i) cost += batch[i].pos + 1;
+    const int64_t units = units_of(batch[end - 1].pos + 1);  // positions ascend within a sequence
+    const int64_t split = std::min(ranges, units);
     for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh)
-      for (int64_t h = 0; h < group; h += per_item)
+      for (int64_t r = 0; r < split; ++r) {
+        const int64_t u0 = units * r / split, u1 = units * (r + 1) / split;
+        int64_t cost = 0;  // dot products and weighted rows
+        for (size_t i = t; i < end; ++i)
+          cost += std::max<int64_t>(0, std::min<int64_t>(u1 * kUnit, batch[i].pos + 1) - u0 * kUnit);
         attn_items_.push_back({static_cast<int32_t>(t), static_cast<int32_t>(end - t), static_cast<int32_t>(kvh),
-                               static_cast<int32_t>(kvh * group + h), static_cast<int32_t>(per_item), cost * per_item});
+                               static_cast<int32_t>(u0), static_cast<int32_t>(u1), split > 1, cost * group});
+      }
     t = end;
   }
 }
 
 void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const TransformerConfig& c = model_.config();
-  const int64_t d = c.head_dim;
+  const int64_t d = c.head_dim, group = c.heads / c.kv_heads, partial_size = kPartialHeader + d;
+  const int64_t ctx_units = units_of(n_ctx_);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const auto& vk = kernels::vector_kernels();
+  const auto mul = vk.binary_scalar[static_cast<int>(BinaryOp::mul)];
+  const auto sub = vk.binary_scalar[static_cast<int>(BinaryOp::sub)];
+  const auto exp = vk.unary[static_cast<int>(UnaryOp::exp)];
   plan_attention(batch);
   int64_t total = 0;
   for (const AttentionItem& it : attn_items_) total += it.cost;
   const int workers = pool_.size();
-  const int64_t chunk_rows = std::min(kChunkRows, n_ctx_);
-  const int64_t score_stride = n_ctx_;
+  const int64_t max_pairs = kBlockTokens * group;
+  // A split item's partial of batch token t, query head h, unit u.
+  auto stored = [&](int64_t t, int64_t h, int64_t u) {
+    return attn_partials_.data() + ((t * c.heads + h) * ctx_units + u) * partial_size;
+  };
+  auto output = [&](int64_t t, int64_t h) { return o_.data() + t * q_dim_ + h * d; };
   pool_.parallel_for(workers, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
-      float* rows = attn_rows_.data() + w * chunk_rows * d;
-      float* scores = attn_scores_.data() + w * (static_cast<int64_t>(attn_scores_.size()) / workers);
+      float* rows = attn_rows_.data() + w * kChunkRows * d;
+      float* scores = attn_scores_.data() + w * max_pairs * kUnit;
+      // The unit's partials: the pairs' headers, then their values (contiguous per token, as the kernels write them).
+      float* headers = attn_unit_.data() + w * max_pairs * partial_size;
+      float* values = headers + max_pairs * kPartialHeader;
+      float* states = attn_state_.data() + w * max_pairs * kPartialHeader;
       // Items go to workers by cost, in order: item i belongs to the worker whose share holds its midpoint.
       int64_t before = 0;
       for (const AttentionItem& it : attn_items_) {
@@ -115,65 +151,104 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         if (mid * workers / std::max<int64_t>(total, 1) != w) continue;
         const BatchToken* toks = batch.data() + it.first;
         const int seq = toks[0].seq;
-        const int64_t n_keys = toks[it.count - 1].pos + 1;  // positions ascend within a sequence
-        auto pair_scores = [&](int64_t t, int64_t h) { return scores + (t * it.heads + h) * score_stride; };
-        auto query = [&](int64_t t, int64_t h) { return q_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
-        auto output = [&](int64_t t, int64_t h) { return o_.data() + (it.first + t) * q_dim_ + (it.head + h) * d; };
-        // The cached rows (keys or values) of this KV head, chunk by chunk in position order, each chunk
-        // converted to f32 once; use(t, h, c0, upto) then reads rows [c0, c0 + upto) of `rows` for each pair.
-        auto over_chunks = [&](KvCacheType type, auto&& cache_row, auto&& use) {
-          for (int64_t c0 = 0; c0 < n_keys; c0 += chunk_rows) {
-            const int64_t n_rows = std::min(chunk_rows, n_keys - c0);
-            for (int64_t j = 0; j < n_rows; ++j)
-              detail::kv_decode(type, cache_row(c0 + j), it.kv_head * d, d, rows + j * d);
-            for (int64_t t = 0; t < it.count; ++t) {
-              const int64_t upto = std::min<int64_t>(n_rows, toks[t].pos + 1 - c0);
-              if (upto <= 0) continue;
-              for (int64_t h = 0; h < it.heads; ++h) use(t, h, c0, upto);
+        const int64_t n_keys = toks[it.count - 1].pos + 1;
+        const int64_t head0 = static_cast<int64_t>(it.kv_head) * group;
+        // Pair p = (token t of the block, query head head0 + h) at index t * group + h.
+        auto query = [&](int64_t t, int64_t h) { return q_.data() + (it.first + t) * q_dim_ + (head0 + h) * d; };
+        for (int64_t u = it.unit0; u < it.unit1; ++u) {
+          const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
+          auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
+          // The cached rows of this KV head in the unit, chunk by chunk in position order, each chunk converted
+          // to f32 once; use(t, c0, upto) then reads rows [0, upto) of `rows` (positions p0 + c0 on) for token t's
+          // whole group of query heads.
+          auto over_chunks = [&](KvCacheType type, int64_t row_bytes, auto&& cache_row, auto&& use) {
+            const int64_t head_offset = kv_cache_row_bytes(type, it.kv_head * d);
+            const int64_t head_bytes = kv_cache_row_bytes(type, d) + (type == KvCacheType::q8_0 ? detail::kQ8BlockBytes : 0);
+            for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
+              const int64_t nc = std::min(kChunkRows, n_rows - c0);
+              detail::kv_decode_rows(type, cache_row(p0 + c0), nc, row_bytes, it.kv_head * d, d, rows);
+              // The next chunk's rows (this head's part of each: a few lines, 1 KiB or more apart) are fetched
+              // while this one is used: the hardware prefetchers ramp up too slowly over 32-row bursts.
+              const int64_t next = std::min<int64_t>(kChunkRows, n_keys - (p0 + c0 + nc));
+              for (int64_t j = 0; j < next; ++j) {
+                const uint8_t* r = cache_row(p0 + c0 + nc + j) + head_offset;
+                for (int64_t b = 0; b < head_bytes; b += 64) __builtin_prefetch(r + b);
+              }
+              for (int64_t t = 0; t < it.count; ++t) {
+                const int64_t upto = std::min(nc, seen(t) - c0);
+                if (upto > 0) use(t, c0, upto);
+              }
+            }
+          };
+          over_chunks(kv_types_.k, k_row_bytes_, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t c0, int64_t upto) {
+            vk.dot_rows(rows, upto, d, query(t, 0), group, d, scores + t * group * kUnit + c0, kUnit);
+          });
+          // Each pair's softmax over the unit: the weights e^(s - m) replace the scores.
+          for (int64_t t = 0; t < it.count; ++t) {
+            const int64_t n = seen(t);
+            for (int64_t h = 0; n > 0 && h < group; ++h) {
+              const int64_t pair = t * group + h;
+              float* s = scores + pair * kUnit;
+              float* header = headers + pair * kPartialHeader;
+              mul(s, scale, s, n);
+              header[0] = vk.max(s, n);
+              sub(s, header[0], s, n);
+              exp(s, s, n);
+              header[1] = static_cast<float>(vk.sum(s, n));
+              std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
-        };
-        // This KV head's values in the f16 cache row that starts at row0; positions are kv_dim_ values apart.
-        const bool few = it.count * it.heads <= kDirectPairs;
-        auto f16_rows = [&](uint8_t* row0) { return reinterpret_cast<const uint16_t*>(row0) + it.kv_head * d; };
-        // Scores.
-        if (few && kv_types_.k == KvCacheType::f16) {
-          for (int64_t t = 0; t < it.count; ++t)
-            for (int64_t h = 0; h < it.heads; ++h)
-              vk.dot_rows_f16(f16_rows(k_cache(layer, seq, 0)), toks[t].pos + 1, kv_dim_, query(t, h), d, pair_scores(t, h));
-        } else {
-          over_chunks(kv_types_.k, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
-            vk.dot_rows(rows, upto, d, query(t, h), d, pair_scores(t, h) + c0);
+          over_chunks(kv_types_.v, v_row_bytes_, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t c0, int64_t upto) {
+            vk.axpy_rows(scores + t * group * kUnit + c0, kUnit, rows, upto, d, values + t * group * d, group, d);
           });
-        }
-        // Softmax of each pair's scaled scores; the weights are left in place of the scores.
-        for (int64_t t = 0; t < it.count; ++t) {
-          const int64_t n = toks[t].pos + 1;
-          for (int64_t h = 0; h < it.heads; ++h) {
-            float* s = pair_scores(t, h);
-            float m = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j < n; ++j) {
-              s[j] *= scale;
-              m = std::max(m, s[j]);
+          // Hand each partial on: kept for the second pass, or folded into the pair's state.
+          for (int64_t t = 0; t < it.count; ++t) {
+            if (seen(t) <= 0) continue;
+            for (int64_t h = 0; h < group; ++h) {
+              const int64_t pair = t * group + h;
+              float* header = headers + pair * kPartialHeader;
+              float* o = values + pair * d;
+              float* state = states + pair * kPartialHeader;
+              float* out = output(it.first + t, head0 + h);
+              if (it.split) {
+                float* keep = stored(it.first + t, head0 + h, u);
+                std::copy(header, header + kPartialHeader, keep);
+                std::copy(o, o + d, keep + kPartialHeader);
+              } else if (u == 0) {
+                std::copy(header, header + kPartialHeader, state);
+                std::copy(o, o + d, out);
+              } else {
+                fold_partial(vk, state, out, header, o, d);
+              }
             }
-            vk.binary_scalar[static_cast<int>(BinaryOp::sub)](s, m, s, n);
-            vk.unary[static_cast<int>(UnaryOp::exp)](s, s, n);
-            const auto r = static_cast<float>(1.0 / vk.sum(s, n));
-            vk.binary_scalar[static_cast<int>(BinaryOp::mul)](s, r, s, n);
-            std::fill(output(t, h), output(t, h) + d, 0.0f);
           }
         }
-        // Weighted sums of the values, added in position order.
-        if (few && kv_types_.v == KvCacheType::f16) {
+        if (!it.split)
           for (int64_t t = 0; t < it.count; ++t)
-            for (int64_t h = 0; h < it.heads; ++h)
-              vk.axpy_rows_f16(pair_scores(t, h), f16_rows(v_cache(layer, seq, 0)), toks[t].pos + 1, kv_dim_, output(t, h), d);
-        } else {
-          over_chunks(kv_types_.v, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t h, int64_t c0, int64_t upto) {
-            vk.axpy_rows(pair_scores(t, h) + c0, rows, upto, d, output(t, h), d);
-          });
-        }
+            for (int64_t h = 0; h < group; ++h)
+              finish_pair(vk, states + (t * group + h) * kPartialHeader, output(it.first + t, head0 + h), d);
       }
+    }
+  });
+  // Second pass: the split blocks' pairs fold their kept partials in unit order (one task per block and KV head:
+  // its first range's item).
+  pool_.parallel_for(static_cast<int64_t>(attn_items_.size()), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const AttentionItem& it = attn_items_[static_cast<size_t>(i)];
+      if (!it.split || it.unit0 != 0) continue;
+      const int64_t head0 = static_cast<int64_t>(it.kv_head) * group;
+      for (int64_t t = it.first; t < it.first + it.count; ++t)
+        for (int64_t h = head0; h < head0 + group; ++h) {
+          float* out = output(t, h);
+          const float* first = stored(t, h, 0);
+          float state[kPartialHeader] = {first[0], first[1]};
+          std::copy(first + kPartialHeader, first + partial_size, out);
+          for (int64_t u = 1; u < units_of(batch[static_cast<size_t>(t)].pos + 1); ++u) {
+            float* part = stored(t, h, u);
+            fold_partial(vk, state, out, part, part + kPartialHeader, d);
+          }
+          finish_pair(vk, state, out, d);
+        }
     }
   });
 }

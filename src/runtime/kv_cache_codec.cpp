@@ -49,12 +49,10 @@ void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
   }
 }
 
-void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, float* out) {
-  if (type == KvCacheType::f16) {
-    kernels::vector_kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(row) + first, out, n);
-    return;
-  }
-  kernels::vector_kernels().q8_0_to_f32(row, first, n, out);
+void kv_decode_rows(KvCacheType type, const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first,
+                    int64_t n, float* out) {
+  const kernels::VectorKernels& k = kernels::vector_kernels();
+  (type == KvCacheType::f16 ? k.f16_rows_to_f32 : k.q8_0_rows_to_f32)(rows, n_rows, row_bytes, first, n, out);
 }
 
 }  // namespace detail

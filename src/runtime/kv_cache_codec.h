@@ -15,7 +15,12 @@ inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Block;
 // Rows take kv_cache_row_bytes (engine.h). q8_0 rows are blocks of 32 from the row's start (a head may begin
 // mid-block: head_dim need not be a multiple of 32); the last block may be shorter.
 void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row);
+// Values [first, first + n) of each of n_rows rows that lie row_bytes apart, to out as rows of n floats.
+void kv_decode_rows(KvCacheType type, const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first,
+                    int64_t n, float* out);
 // Values [first, first + n) of a row.
-void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, float* out);
+inline void kv_decode(KvCacheType type, const uint8_t* row, int64_t first, int64_t n, float* out) {
+  kv_decode_rows(type, row, 1, 0, first, n, out);
+}
 
 }  // namespace bitnet::detail

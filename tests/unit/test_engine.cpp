@@ -181,23 +181,26 @@ TEST(Engine, PrefillEqualsTokenByTokenDecodeBitForBit) {
   for (int64_t n = 0; n < m.config().vocab; ++n) ASSERT_EQ(std::bit_cast<uint32_t>(prefill[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << n;
 }
 
-// Long enough for several attention blocks (16 tokens) and key chunks (256 rows), in batches of 64: prefill
-// equals token-by-token decode and 1 thread equals 2, bit for bit, at several positions.
+// Long enough for several attention blocks (16 tokens) and softmax units (128 positions), in batches of 64:
+// prefill equals token-by-token decode, on 1 thread and on 2 (whose decode splits the context across items and
+// folds their units in a second pass), bit for bit, at several positions.
 TEST(Engine, LongPrefillEqualsDecodeAndThreadCountsAgreeBitForBit) {
   const Model m = Model::random(tiny(FfnActivation::silu, false), 8);
   const int64_t V = m.config().vocab;
   std::vector<int32_t> tokens(300);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7 + 3) % static_cast<size_t>(V));
   ThreadPool one(1), two(2);
-  Engine prefill(m, 320, 1, 64, &two), decode(m, 320, 1, 64, &one);
-  for (const size_t stop : {size_t{17}, size_t{257}, size_t{300}}) {
+  Engine prefill(m, 320, 1, 64, &two), decode(m, 320, 1, 64, &one), decode2(m, 320, 1, 64, &two);
+  for (const size_t stop : {size_t{17}, size_t{129}, size_t{257}, size_t{300}}) {
     const float* pa = prefill.eval(0, std::span<const int32_t>(tokens.data(), stop), 0);
     const std::vector<float> a(pa, pa + V);
-    const float* pb = nullptr;
-    for (size_t p = 0; p < stop; ++p)
-      pb = decode.eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
-    for (int64_t n = 0; n < V; ++n)
-      ASSERT_EQ(std::bit_cast<uint32_t>(a[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n])) << "after " << stop << " tokens, logit " << n;
+    for (Engine* e : {&decode, &decode2}) {
+      const float* pb = nullptr;
+      for (size_t p = 0; p < stop; ++p) pb = e->eval(0, std::span<const int32_t>(tokens.data() + p, 1), static_cast<int32_t>(p));
+      for (int64_t n = 0; n < V; ++n)
+        ASSERT_EQ(std::bit_cast<uint32_t>(a[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pb[n]))
+            << "after " << stop << " tokens, logit " << n << (e == &decode ? " (1 thread)" : " (2 threads)");
+    }
   }
 }
 
@@ -561,13 +564,13 @@ TEST(KvCacheQ8, PrefillEqualsDecodeAndStaysCloseToF16) {
   c.head_dim = 24;  // heads straddle q8_0 blocks
   const Model m = Model::random(c, 12);
   const int64_t V = c.vocab;
-  std::vector<int32_t> tokens(40);
+  std::vector<int32_t> tokens(140);  // past the first softmax unit (128 positions)
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 5 + 1) % static_cast<size_t>(V));
   for (KvCacheTypes kv : {KvCacheTypes{KvCacheType::q8_0, KvCacheType::q8_0}, KvCacheTypes{KvCacheType::q8_0, KvCacheType::f16},
                           KvCacheTypes{KvCacheType::f16, KvCacheType::q8_0}}) {
     ThreadPool one(1), two(2);
-    Engine prefill(m, 48, 1, 64, &two, kv), decode(m, 48, 1, 64, &one, kv), f16(m, 48, 1, 64, &two);
-    EXPECT_EQ(prefill.kv_cache_bytes(), c.layers * 48 * (kv_cache_row_bytes(kv.k, 48) + kv_cache_row_bytes(kv.v, 48)));
+    Engine prefill(m, 144, 1, 64, &two, kv), decode(m, 144, 1, 64, &one, kv), f16(m, 144, 1, 64, &two);
+    EXPECT_EQ(prefill.kv_cache_bytes(), c.layers * 144 * (kv_cache_row_bytes(kv.k, 48) + kv_cache_row_bytes(kv.v, 48)));
     const float* pa = prefill.eval(0, tokens, 0);
     const std::vector<float> a(pa, pa + V);
     const float* pb = nullptr;

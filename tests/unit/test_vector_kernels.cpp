@@ -93,56 +93,59 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
     k->rms_norm_row(xp, w.data(), got.data(), n, 1e-6f);
     ref().rms_norm_row(xp, w.data(), want.data(), n, 1e-6f);
     for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-7f)) << "rms_norm n=" << n;
-    {
-      // Attention's row products over 1..7 rows of n floats, rows `stride` apart (stride > n: unaligned).
-      const int64_t stride = n + 3;
-      const auto rows = random_values(static_cast<size_t>(7 * stride), rng, -1.0f, 1.0f);
-      const auto coef = random_values(7, rng, 0.0f, 1.0f);
-      for (int64_t m = 1; m <= 7; m += 3) {
-        std::vector<float> dot_got(static_cast<size_t>(m)), dot_want(static_cast<size_t>(m));
-        k->dot_rows(rows.data(), m, stride, xp, n, dot_got.data());
-        ref().dot_rows(rows.data(), m, stride, xp, n, dot_want.data());
-        for (int64_t j = 0; j < m; ++j) {
-          double exact = 0;
-          for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(rows[static_cast<size_t>(j * stride + i)]) * xp[i];
-          ASSERT_NEAR(dot_got[static_cast<size_t>(j)], exact, 1e-5 * (n + 1)) << "dot_rows n=" << n;
-          // Specified lane by lane (see vector_impl.h): equal bits, whatever the ISA and the number of rows.
-          ASSERT_EQ(std::bit_cast<uint32_t>(dot_got[static_cast<size_t>(j)]), std::bit_cast<uint32_t>(dot_want[static_cast<size_t>(j)]))
-              << "dot_rows n=" << n << " row " << j;
-        }
-        float alone = 0;
-        k->dot_rows(rows.data() + (m - 1) * stride, 1, stride, xp, n, &alone);
-        ASSERT_EQ(std::bit_cast<uint32_t>(alone), std::bit_cast<uint32_t>(dot_got[static_cast<size_t>(m - 1)])) << "dot_rows n=" << n;
-        // The weighted sum is specified element by element (rows in order, no contraction): equal bits.
-        for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
-        k->axpy_rows(coef.data(), rows.data(), m, stride, got.data(), n);
-        ref().axpy_rows(coef.data(), rows.data(), m, stride, want.data(), n);
-        for (int64_t i = 0; i < n; ++i)
-          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "axpy_rows n=" << n << " i=" << i;
-        // On f16 rows: the same bits as converting the rows to f32 first (the engine's decode reads its f16
-        // cache this way, prefill converts chunks; both must agree).
-        std::vector<uint16_t> half(rows.size());
-        std::vector<float> widened(rows.size());
-        for (size_t i = 0; i < rows.size(); ++i) {
-          half[i] = f32_to_f16(rows[i]);
-          widened[i] = f16_to_f32(half[i]);
-        }
-        std::vector<float> h_got(static_cast<size_t>(m)), h_want(static_cast<size_t>(m));
-        k->dot_rows_f16(half.data(), m, stride, xp, n, h_got.data());
-        ref().dot_rows(widened.data(), m, stride, xp, n, h_want.data());
-        for (int64_t j = 0; j < m; ++j)
-          ASSERT_EQ(std::bit_cast<uint32_t>(h_got[static_cast<size_t>(j)]), std::bit_cast<uint32_t>(h_want[static_cast<size_t>(j)]))
-              << "dot_rows_f16 n=" << n << " row " << j;
-        for (int64_t i = 0; i < n; ++i) got[i] = want[i] = w[i];
-        k->axpy_rows_f16(coef.data(), half.data(), m, stride, got.data(), n);
-        ref().axpy_rows(coef.data(), widened.data(), m, stride, want.data(), n);
-        for (int64_t i = 0; i < n; ++i)
-          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "axpy_rows_f16 n=" << n << " i=" << i;
-      }
-    }
     x[3 % x.size()] = std::nanf("");
     EXPECT_TRUE(std::isnan(k->max(x.data(), n + 1)));
     EXPECT_TRUE(std::isnan(k->min(x.data(), n + 1)));
+  }
+}
+
+// Attention's two row products for g = 1..9 queries (two passes of up to 4 and a remainder), over 1..37 rows
+// that lie `stride` floats apart (unaligned): within rounding of double sums, and bit for bit as ref, which
+// follows the specification (vector_impl.h) operation by operation. A query's result is the same whatever g.
+TEST_P(VectorVariant, AttentionRowProductsFollowTheSpecification) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(2);
+  auto same = [](float a, float b) { return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b); };
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{16}, int64_t{24}, int64_t{33}, int64_t{48}, int64_t{64},
+                    int64_t{100}, int64_t{128}, int64_t{129}}) {
+    const int64_t stride = n + 3, max_rows = 37, out_stride = max_rows + 2;
+    const auto rows = random_values(static_cast<size_t>(max_rows * stride), rng, -1.0f, 1.0f);
+    for (int64_t g : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{9}}) {
+      const auto x = random_values(static_cast<size_t>(g * n), rng, -1.0f, 1.0f);
+      const auto a = random_values(static_cast<size_t>(g * out_stride), rng, 0.0f, 1.0f);
+      const auto y0 = random_values(static_cast<size_t>(g * n), rng, -1.0f, 1.0f);
+      for (int64_t m : {int64_t{1}, int64_t{5}, max_rows}) {
+        std::vector<float> got(static_cast<size_t>(g * out_stride)), want(got.size());
+        k->dot_rows(rows.data(), m, stride, x.data(), g, n, got.data(), out_stride);
+        ref().dot_rows(rows.data(), m, stride, x.data(), g, n, want.data(), out_stride);
+        for (int64_t q = 0; q < g; ++q)
+          for (int64_t j = 0; j < m; ++j) {
+            double exact = 0;
+            for (int64_t i = 0; i < n; ++i)
+              exact += static_cast<double>(rows[static_cast<size_t>(j * stride + i)]) * x[static_cast<size_t>(q * n + i)];
+            const float v = got[static_cast<size_t>(q * out_stride + j)];
+            ASSERT_NEAR(v, exact, 1e-5 * (n + 1)) << "dot_rows n=" << n << " g=" << g;
+            ASSERT_TRUE(same(v, want[static_cast<size_t>(q * out_stride + j)])) << "dot_rows n=" << n << " g=" << g << " q=" << q << " row " << j;
+          }
+        float alone = 0;  // the last query by itself
+        k->dot_rows(rows.data() + (m - 1) * stride, 1, stride, x.data() + (g - 1) * n, 1, n, &alone, 1);
+        ASSERT_TRUE(same(alone, got[static_cast<size_t>((g - 1) * out_stride + m - 1)])) << "dot_rows n=" << n << " g=" << g;
+
+        std::vector<float> y_got = y0, y_want = y0;
+        k->axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_got.data(), g, n);
+        ref().axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_want.data(), g, n);
+        for (int64_t q = 0; q < g; ++q)
+          for (int64_t i = 0; i < n; ++i) {
+            float spec = y0[static_cast<size_t>(q * n + i)];  // the specification: fused, rows in order
+            for (int64_t j = 0; j < m; ++j)
+              spec = std::fma(a[static_cast<size_t>(q * out_stride + j)], rows[static_cast<size_t>(j * stride + i)], spec);
+            const size_t at = static_cast<size_t>(q * n + i);
+            ASSERT_TRUE(same(y_want[at], spec)) << "ref axpy_rows n=" << n << " g=" << g << " i=" << i;
+            ASSERT_TRUE(same(y_got[at], spec)) << "axpy_rows n=" << n << " g=" << g << " q=" << q << " i=" << i;
+          }
+      }
+    }
   }
 }
 
@@ -178,34 +181,51 @@ TEST_P(VectorVariant, ConversionsAgreeWithScalarFunctions) {
   }
 }
 
-TEST_P(VectorVariant, Q8BlocksReadAsScaleTimesCode) {
+// Rows of a KV cache that lie row_bytes apart (with bytes between them that are not read): each row's values
+// [first, first + n) as f32 rows of n, q8_0 as scale x code and f16 as the scalar conversion, bit for bit.
+TEST_P(VectorVariant, CacheRowsReadAsScaleTimesCodeOrHalf) {
   const VectorKernels* k = variant();
   if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
   std::mt19937 rng(9);
   std::uniform_int_distribution<int> byte(0, 255);
   std::normal_distribution<float> scale(0.0f, 0.05f);
+  constexpr int64_t kRows = 3, kGap = 6;
   for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{10}}) {
-    std::vector<uint8_t> row(static_cast<size_t>(blocks * 34));
-    for (auto& b : row) b = static_cast<uint8_t>(byte(rng));
-    for (int64_t b = 0; b < blocks; ++b) {  // finite scales (random bits could be NaN or inf)
-      const uint16_t d = f32_to_f16(scale(rng));
-      row[static_cast<size_t>(b * 34)] = static_cast<uint8_t>(d & 0xff);
-      row[static_cast<size_t>(b * 34 + 1)] = static_cast<uint8_t>(d >> 8);
-    }
+    const int64_t row_bytes = blocks * 34 + kGap;
+    std::vector<uint8_t> rows(static_cast<size_t>(kRows * row_bytes));
+    for (auto& b : rows) b = static_cast<uint8_t>(byte(rng));
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t b = 0; b < blocks; ++b) {  // finite scales (random bits could be NaN or inf)
+        const uint16_t d = f32_to_f16(scale(rng));
+        rows[static_cast<size_t>(r * row_bytes + b * 34)] = static_cast<uint8_t>(d & 0xff);
+        rows[static_cast<size_t>(r * row_bytes + b * 34 + 1)] = static_cast<uint8_t>(d >> 8);
+      }
     const int64_t n_all = blocks * 32;
     for (int64_t first : {int64_t{0}, int64_t{1}, int64_t{17}, int64_t{32}, n_all - 5}) {
       for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{32}, int64_t{48}, n_all}) {
         if (first < 0 || first + n > n_all) continue;
-        std::vector<float> got(static_cast<size_t>(n));
-        k->q8_0_to_f32(row.data(), first, n, got.data());
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = first + j, b = i / 32;
-          const uint8_t* block = row.data() + b * 34;
-          const float d = f16_to_f32(static_cast<uint16_t>(block[0] | (block[1] << 8)));
-          const float want = static_cast<float>(static_cast<int8_t>(block[2 + i % 32])) * d;
-          ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(j)]), std::bit_cast<uint32_t>(want))
-              << "blocks " << blocks << " first " << first << " n " << n << " j " << j;
-        }
+        std::vector<float> got(static_cast<size_t>(kRows * n));
+        k->q8_0_rows_to_f32(rows.data(), kRows, row_bytes, first, n, got.data());
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t i = first + j, b = i / 32;
+            const uint8_t* block = rows.data() + r * row_bytes + b * 34;
+            const float d = f16_to_f32(static_cast<uint16_t>(block[0] | (block[1] << 8)));
+            const float want = static_cast<float>(static_cast<int8_t>(block[2 + i % 32])) * d;
+            ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(r * n + j)]), std::bit_cast<uint32_t>(want))
+                << "q8_0 blocks " << blocks << " first " << first << " n " << n << " row " << r << " j " << j;
+          }
+        // The same bytes as f16 rows (half the row, rounded down, holds whole values).
+        if (first + n > row_bytes / 2) continue;
+        k->f16_rows_to_f32(rows.data(), kRows, row_bytes, first, n, got.data());
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t j = 0; j < n; ++j) {
+            const uint8_t* v = rows.data() + r * row_bytes + 2 * (first + j);
+            const float want = f16_to_f32(static_cast<uint16_t>(v[0] | (v[1] << 8)));
+            if (std::isnan(want)) continue;
+            ASSERT_EQ(std::bit_cast<uint32_t>(got[static_cast<size_t>(r * n + j)]), std::bit_cast<uint32_t>(want))
+                << "f16 first " << first << " n " << n << " row " << r << " j " << j;
+          }
       }
     }
   }
