@@ -3,7 +3,6 @@
 // preallocated KV cache (f16 or q8_0) per sequence. Prefill runs all prompt tokens through the GEMM path at once;
 // decode runs one token per sequence through the same code (the kernels' GEMV case). After construction a
 // decode step allocates nothing.
-#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/quant.h>
 #include <bitnet/thread_pool.h>
@@ -118,7 +117,7 @@ class Engine {
   int64_t q_dim_, kv_dim_;
   KvCacheTypes kv_types_;
   int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;  // one position's kv_dim values in the cache's type
-  std::vector<uint8_t, CountedAllocator<uint8_t>> k_cache_, v_cache_;  // [layer][seq][pos][row bytes]
+  std::vector<uint8_t> k_cache_, v_cache_;     // [layer][seq][pos][row bytes]
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)

@@ -26,19 +26,6 @@ void reset_peak_memory();
 // because fresh pages cost a page fault each; the counters count them as freed.
 void* aligned_alloc_counted(size_t bytes, size_t alignment = kAlignment);
 void aligned_free_counted(void* ptr, size_t bytes);
-// A std::vector allocator over aligned_alloc_counted: large buffers (a KV cache) land on transparent huge pages,
-// so that reading them at a stride costs one TLB entry per 2 MiB, and the counters see them.
-template <class T>
-struct CountedAllocator {
-  using value_type = T;
-  CountedAllocator() = default;
-  template <class U>
-  CountedAllocator(const CountedAllocator<U>&) {}  // NOLINT(google-explicit-constructor): the allocator model
-  T* allocate(size_t n) { return static_cast<T*>(aligned_alloc_counted(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) { aligned_free_counted(p, n * sizeof(T)); }
-  friend bool operator==(const CountedAllocator&, const CountedAllocator&) { return true; }
-};
-
 // Bytes held by the cache of freed large blocks, and a way to return them to the system.
 size_t cached_memory_bytes();
 void release_cached_memory();

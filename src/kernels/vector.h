@@ -36,6 +36,12 @@ struct VectorKernels {
                    int64_t out_stride);
   void (*axpy_rows)(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t g, int64_t n);
+  // The same two on rows of f16 values, each converted to f32 (exactly) as it is read: the same bits as
+  // converting the rows first, without the converted copy (decode reads its f16 cache so).
+  void (*dot_rows_f16)(const uint16_t* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n,
+                       float* out, int64_t out_stride);
+  void (*axpy_rows_f16)(const float* a, int64_t a_stride, const uint16_t* rows, int64_t n_rows, int64_t stride,
+                        float* y, int64_t g, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);

@@ -221,6 +221,10 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
 constexpr int64_t kDotLanes = 16;
 constexpr int64_t kMaxQueries = 4;  // queries (or outputs) per pass over the rows
 
+// A row element as f32: f16 converts exactly, so rows of either type give the same products.
+inline float value(float v) { return v; }
+inline float value(uint16_t v) { return f16_to_f32(v); }
+
 inline float lane_tree(float* a) {
   for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
   for (int64_t l = 0; l < 4; ++l) a[l] += a[l + 4];
@@ -231,36 +235,45 @@ inline float lane_tree(float* a) {
 
 #if defined(__AVX512F__)
 inline float lane_tree(__m512 v) {
-  // The zero-masked extract: GCC 12's plain one warns of an uninitialized temporary.
+  // Zero-masked extracts: GCC 12's plain extract (and the cast, built on it) warns of an uninitialized temporary.
+  const __m256 low = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(v), 0));
   const __m256 high = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(v), 1));
-  const __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v), high);
+  const __m256 v8 = _mm256_add_ps(low, high);
   const __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
   const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
   return _mm_cvtss_f32(_mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1)));
 }
-template <int G>
-void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+// 16 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
+inline __m512 row16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 row16(const uint16_t* p) {
+  // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
+  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 row16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 row16(const uint16_t* p, __mmask16 m) { return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, p)); }
+template <int G, class T>
+void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   const int64_t full = n / kDotLanes * kDotLanes;
   const auto tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
   for (int64_t j = 0; j < n_rows; ++j) {
-    const float* row = rows + j * stride;
+    const T* row = rows + j * stride;
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
     for (int64_t i = 0; i < full; i += kDotLanes) {
-      const __m512 r = _mm512_loadu_ps(row + i);
+      const __m512 r = row16(row + i);
       for (int q = 0; q < G; ++q) acc[q] = _mm512_fmadd_ps(r, _mm512_loadu_ps(x + q * n + i), acc[q]);
     }
     if (tail != 0) {
-      const __m512 r = _mm512_maskz_loadu_ps(tail, row + full);
+      const __m512 r = row16(row + full, tail);
       for (int q = 0; q < G; ++q)
         acc[q] = _mm512_mask3_fmadd_ps(r, _mm512_maskz_loadu_ps(tail, x + q * n + full), acc[q], tail);
     }
     for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(acc[q]);
   }
 }
-template <int G>
-void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class T>
+void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   constexpr int64_t kStrip = 4 * kDotLanes;
   int64_t i = 0;
@@ -270,7 +283,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t
       for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_loadu_ps(y + q * n + i + k * kDotLanes);
     for (int64_t j = 0; j < n_rows; ++j) {
       __m512 r[4];
-      for (int k = 0; k < 4; ++k) r[k] = _mm512_loadu_ps(rows + j * stride + i + k * kDotLanes);
+      for (int k = 0; k < 4; ++k) r[k] = row16(rows + j * stride + i + k * kDotLanes);
       for (int q = 0; q < G; ++q) {
         const __m512 w = _mm512_set1_ps(a[q * a_stride + j]);
         for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_fmadd_ps(w, r[k], acc[q][k]);
@@ -284,7 +297,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_maskz_loadu_ps(m, y + q * n + i);
     for (int64_t j = 0; j < n_rows; ++j) {
-      const __m512 r = _mm512_maskz_loadu_ps(m, rows + j * stride + i);
+      const __m512 r = row16(rows + j * stride + i, m);
       for (int q = 0; q < G; ++q) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(a[q * a_stride + j]), r, acc[q]);
     }
     for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(y + q * n + i, m, acc[q]);
@@ -303,24 +316,35 @@ inline __m256i lanes_below(int64_t k) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
 }
-template <int G>
-void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+// 8 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
+inline __m256 row8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 row8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 row8(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+inline __m256 row8(const uint16_t* p, __m256i m) {
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), m);
+  alignas(16) uint16_t v[8] = {};
+  for (int l = 0; l < 8; ++l) v[l] = lanes[l] != 0 ? p[l] : uint16_t{0};
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(v)));
+}
+template <int G, class T>
+void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   const int64_t full = n / kDotLanes * kDotLanes, rest = n - full;
   const __m256i m_lo = lanes_below(rest), m_hi = lanes_below(rest - 8);
   for (int64_t j = 0; j < n_rows; ++j) {
-    const float* row = rows + j * stride;
+    const T* row = rows + j * stride;
     __m256 lo[G], hi[G];
     for (int q = 0; q < G; ++q) lo[q] = hi[q] = _mm256_setzero_ps();
     for (int64_t i = 0; i < full; i += kDotLanes) {
-      const __m256 r0 = _mm256_loadu_ps(row + i), r1 = _mm256_loadu_ps(row + i + 8);
+      const __m256 r0 = row8(row + i), r1 = row8(row + i + 8);
       for (int q = 0; q < G; ++q) {
         lo[q] = _mm256_fmadd_ps(r0, _mm256_loadu_ps(x + q * n + i), lo[q]);
         hi[q] = _mm256_fmadd_ps(r1, _mm256_loadu_ps(x + q * n + i + 8), hi[q]);
       }
     }
     if (rest != 0) {
-      const __m256 r0 = _mm256_maskload_ps(row + full, m_lo), r1 = _mm256_maskload_ps(row + full + 8, m_hi);
+      const __m256 r0 = row8(row + full, m_lo), r1 = row8(row + full + 8, m_hi);
       for (int q = 0; q < G; ++q) {
         const __m256 f0 = _mm256_fmadd_ps(r0, _mm256_maskload_ps(x + q * n + full, m_lo), lo[q]);
         const __m256 f1 = _mm256_fmadd_ps(r1, _mm256_maskload_ps(x + q * n + full + 8, m_hi), hi[q]);
@@ -331,8 +355,8 @@ void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const floa
     for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(lo[q], hi[q]);
   }
 }
-template <int G>
-void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class T>
+void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   constexpr int64_t kStrip = 32;
   int64_t i = 0;
@@ -342,7 +366,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t
       for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_loadu_ps(y + q * n + i + k * 8);
     for (int64_t j = 0; j < n_rows; ++j) {
       __m256 r[4];
-      for (int k = 0; k < 4; ++k) r[k] = _mm256_loadu_ps(rows + j * stride + i + k * 8);
+      for (int k = 0; k < 4; ++k) r[k] = row8(rows + j * stride + i + k * 8);
       for (int q = 0; q < G; ++q) {
         const __m256 w = _mm256_set1_ps(a[q * a_stride + j]);
         for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_fmadd_ps(w, r[k], acc[q][k]);
@@ -354,36 +378,36 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t
   for (; i < n; ++i)
     for (int q = 0; q < G; ++q) {
       float acc = y[q * n + i];
-      for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(a[q * a_stride + j], rows[j * stride + i], acc);
+      for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(a[q * a_stride + j], value(rows[j * stride + i]), acc);
       y[q * n + i] = acc;
     }
 }
 #else
-template <int G>
-void dot_rows_pass(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+template <int G, class T>
+void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   for (int64_t j = 0; j < n_rows; ++j) {
-    const float* row = rows + j * stride;
+    const T* row = rows + j * stride;
     for (int q = 0; q < G; ++q) {
       const float* xq = x + q * n;
       float acc[kDotLanes] = {};
       int64_t i = 0;
       for (; i + kDotLanes <= n; i += kDotLanes)
-        BITNET_SIMD for (int64_t l = 0; l < kDotLanes; ++l) acc[l] = std::fma(row[i + l], xq[i + l], acc[l]);
-      for (int64_t l = 0; i + l < n; ++l) acc[l] = std::fma(row[i + l], xq[i + l], acc[l]);
+        BITNET_SIMD for (int64_t l = 0; l < kDotLanes; ++l) acc[l] = std::fma(value(row[i + l]), xq[i + l], acc[l]);
+      for (int64_t l = 0; i + l < n; ++l) acc[l] = std::fma(value(row[i + l]), xq[i + l], acc[l]);
       out[q * out_stride + j] = lane_tree(acc);
     }
   }
 }
-template <int G>
-void axpy_rows_pass(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class T>
+void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   for (int q = 0; q < G; ++q)
     for (int64_t j = 0; j < n_rows; ++j) {
       const float aj = a[q * a_stride + j];
-      const float* row = rows + j * stride;
+      const T* row = rows + j * stride;
       float* yq = y + q * n;
-      BITNET_SIMD for (int64_t i = 0; i < n; ++i) yq[i] = std::fma(aj, row[i], yq[i]);
+      BITNET_SIMD for (int64_t i = 0; i < n; ++i) yq[i] = std::fma(aj, value(row[i]), yq[i]);
     }
 }
 #endif
@@ -393,29 +417,31 @@ template <class Pass>
 void by_passes(int64_t g, Pass&& pass) {
   for (int64_t q0 = 0; q0 < g; q0 += kMaxQueries) pass(q0, std::min(kMaxQueries, g - q0));
 }
-void dot_rows(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
+template <class T>
+void dot_rows(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
               int64_t out_stride) {
   by_passes(g, [&](int64_t q0, int64_t k) {
     const float* xq = x + q0 * n;
     float* o = out + q0 * out_stride;
     switch (k) {
-      case 1: dot_rows_pass<1>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 2: dot_rows_pass<2>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 3: dot_rows_pass<3>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      default: dot_rows_pass<4>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 1: dot_rows_pass<1, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 2: dot_rows_pass<2, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 3: dot_rows_pass<3, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      default: dot_rows_pass<4, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
     }
   });
 }
-void axpy_rows(const float* a, int64_t a_stride, const float* rows, int64_t n_rows, int64_t stride, float* y,
+template <class T>
+void axpy_rows(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
                int64_t g, int64_t n) {
   by_passes(g, [&](int64_t q0, int64_t k) {
     const float* aq = a + q0 * a_stride;
     float* yq = y + q0 * n;
     switch (k) {
-      case 1: axpy_rows_pass<1>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 2: axpy_rows_pass<2>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 3: axpy_rows_pass<3>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      default: axpy_rows_pass<4>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 1: axpy_rows_pass<1, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 2: axpy_rows_pass<2, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 3: axpy_rows_pass<3, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      default: axpy_rows_pass<4, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
     }
   });
 }
@@ -498,8 +524,10 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
-    dot_rows,
-    axpy_rows,
+    dot_rows<float>,
+    axpy_rows<float>,
+    dot_rows<uint16_t>,
+    axpy_rows<uint16_t>,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

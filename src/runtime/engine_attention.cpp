@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/vector.h"
 #include "runtime/kv_cache_codec.h"
@@ -158,31 +159,32 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         for (int64_t u = it.unit0; u < it.unit1; ++u) {
           const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
-          // The cached rows of this KV head in the unit, chunk by chunk in position order, each chunk converted
-          // to f32 once; use(t, c0, upto) then reads rows [0, upto) of `rows` (positions p0 + c0 on) for token t's
-          // whole group of query heads.
-          auto over_chunks = [&](KvCacheType type, int64_t row_bytes, auto&& cache_row, auto&& use) {
-            const int64_t head_offset = kv_cache_row_bytes(type, it.kv_head * d);
-            const int64_t head_bytes = kv_cache_row_bytes(type, d) + (type == KvCacheType::q8_0 ? detail::kQ8BlockBytes : 0);
+          // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, r, stride): token
+          // t's whole group of query heads reads rows [0, upto) at r (positions p0 + c0 on, `stride` apart). A
+          // single token reads an f16 cache in place (the kernels convert in registers); otherwise each chunk
+          // is converted to f32 once for all the block's tokens.
+          auto over_rows = [&](KvCacheType type, int64_t row_bytes, auto&& cache_row, auto&& use) {
+            if (it.count == 1 && type == KvCacheType::f16) {
+              use(0, 0, seen(0), reinterpret_cast<const uint16_t*>(cache_row(p0)) + it.kv_head * d, kv_dim_);
+              return;
+            }
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
               detail::kv_decode_rows(type, cache_row(p0 + c0), nc, row_bytes, it.kv_head * d, d, rows);
-              // The next chunk's rows (this head's part of each: a few lines, 1 KiB or more apart) are fetched
-              // while this one is used: the hardware prefetchers ramp up too slowly over 32-row bursts.
-              const int64_t next = std::min<int64_t>(kChunkRows, n_keys - (p0 + c0 + nc));
-              for (int64_t j = 0; j < next; ++j) {
-                const uint8_t* r = cache_row(p0 + c0 + nc + j) + head_offset;
-                for (int64_t b = 0; b < head_bytes; b += 64) __builtin_prefetch(r + b);
-              }
               for (int64_t t = 0; t < it.count; ++t) {
                 const int64_t upto = std::min(nc, seen(t) - c0);
-                if (upto > 0) use(t, c0, upto);
+                if (upto > 0) use(t, c0, upto, static_cast<const float*>(rows), d);
               }
             }
           };
-          over_chunks(kv_types_.k, k_row_bytes_, [&](int64_t p) { return k_cache(layer, seq, p); }, [&](int64_t t, int64_t c0, int64_t upto) {
-            vk.dot_rows(rows, upto, d, query(t, 0), group, d, scores + t * group * kUnit + c0, kUnit);
-          });
+          over_rows(kv_types_.k, k_row_bytes_, [&](int64_t p) { return k_cache(layer, seq, p); },
+                    [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
+                      float* out = scores + t * group * kUnit + c0;
+                      if constexpr (std::is_same_v<decltype(r), const uint16_t*>)
+                        vk.dot_rows_f16(r, upto, stride, query(t, 0), group, d, out, kUnit);
+                      else
+                        vk.dot_rows(r, upto, stride, query(t, 0), group, d, out, kUnit);
+                    });
           // Each pair's softmax over the unit: the weights e^(s - m) replace the scores.
           for (int64_t t = 0; t < it.count; ++t) {
             const int64_t n = seen(t);
@@ -198,9 +200,15 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
-          over_chunks(kv_types_.v, v_row_bytes_, [&](int64_t p) { return v_cache(layer, seq, p); }, [&](int64_t t, int64_t c0, int64_t upto) {
-            vk.axpy_rows(scores + t * group * kUnit + c0, kUnit, rows, upto, d, values + t * group * d, group, d);
-          });
+          over_rows(kv_types_.v, v_row_bytes_, [&](int64_t p) { return v_cache(layer, seq, p); },
+                    [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
+                      const float* a = scores + t * group * kUnit + c0;
+                      float* y = values + t * group * d;
+                      if constexpr (std::is_same_v<decltype(r), const uint16_t*>)
+                        vk.axpy_rows_f16(a, kUnit, r, upto, stride, y, group, d);
+                      else
+                        vk.axpy_rows(a, kUnit, r, upto, stride, y, group, d);
+                    });
           // Hand each partial on: kept for the second pass, or folded into the pair's state.
           for (int64_t t = 0; t < it.count; ++t) {
             if (seen(t) <= 0) continue;

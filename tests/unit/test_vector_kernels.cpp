@@ -132,6 +132,24 @@ TEST_P(VectorVariant, AttentionRowProductsFollowTheSpecification) {
         k->dot_rows(rows.data() + (m - 1) * stride, 1, stride, x.data() + (g - 1) * n, 1, n, &alone, 1);
         ASSERT_TRUE(same(alone, got[static_cast<size_t>((g - 1) * out_stride + m - 1)])) << "dot_rows n=" << n << " g=" << g;
 
+        // On f16 rows: the same bits as converting the rows to f32 first (decode reads its f16 cache in place,
+        // prefill converts chunks; both must agree).
+        std::vector<uint16_t> half(rows.size());
+        std::vector<float> widened(rows.size());
+        for (size_t i = 0; i < rows.size(); ++i) widened[i] = f16_to_f32(half[i] = f32_to_f16(rows[i]));
+        std::vector<float> h_got(got.size()), h_want(got.size());
+        k->dot_rows_f16(half.data(), m, stride, x.data(), g, n, h_got.data(), out_stride);
+        ref().dot_rows(widened.data(), m, stride, x.data(), g, n, h_want.data(), out_stride);
+        for (int64_t q = 0; q < g; ++q)
+          for (int64_t j = 0; j < m; ++j)
+            ASSERT_TRUE(same(h_got[static_cast<size_t>(q * out_stride + j)], h_want[static_cast<size_t>(q * out_stride + j)]))
+                << "dot_rows_f16 n=" << n << " g=" << g << " q=" << q << " row " << j;
+        std::vector<float> hy_got = y0, hy_want = y0;
+        k->axpy_rows_f16(a.data(), out_stride, half.data(), m, stride, hy_got.data(), g, n);
+        ref().axpy_rows(a.data(), out_stride, widened.data(), m, stride, hy_want.data(), g, n);
+        for (size_t i = 0; i < hy_got.size(); ++i)
+          ASSERT_TRUE(same(hy_got[i], hy_want[i])) << "axpy_rows_f16 n=" << n << " g=" << g << " at " << i;
+
         std::vector<float> y_got = y0, y_want = y0;
         k->axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_got.data(), g, n);
         ref().axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_want.data(), g, n);
