@@ -136,6 +136,16 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
     return attn_partials_.data() + ((t * c.heads + h) * ctx_units + u) * partial_size;
   };
   auto output = [&](int64_t t, int64_t h) { return o_.data() + t * q_dim_ + h * d; };
+  // KV head kvh's part of n cached rows from `row` on (keys or values), into the cache hierarchy.
+  auto prefetch_rows = [&](const uint8_t* row, int64_t n, bool keys, int64_t kvh) {
+    const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
+    const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
+    // q8_0: from the block that holds the head's first value.
+    const int64_t begin = kv_cache_row_bytes(type, kvh * d) - (type == KvCacheType::q8_0 ? detail::kQ8BlockBytes : 0);
+    const int64_t end = std::min(row_bytes, kv_cache_row_bytes(type, (kvh + 1) * d));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t b = std::max<int64_t>(begin, 0); b < end; b += 64) __builtin_prefetch(row + j * row_bytes + b);
+  };
   pool_.parallel_for(workers, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
       float* rows = attn_rows_.data() + w * kChunkRows * d;
@@ -163,21 +173,32 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           // t's whole group of query heads reads rows [0, upto) at r (positions p0 + c0 on, `stride` apart). A
           // single token reads an f16 cache in place (the kernels convert in registers); otherwise each chunk
           // is converted to f32 once for all the block's tokens.
-          auto over_rows = [&](KvCacheType type, int64_t row_bytes, auto&& cache_row, auto&& use) {
-            if (it.count == 1 && type == KvCacheType::f16) {
-              use(0, 0, seen(0), reinterpret_cast<const uint16_t*>(cache_row(p0)) + it.kv_head * d, kv_dim_);
-              return;
-            }
+          // Each chunk starts by prefetching the rows the next one reads (the rest of this stream, then the
+          // unit's values, then the next unit's keys): a head's part of a cached row is a few cache lines, rows
+          // are 1 KiB or more apart, and the hardware prefetchers stop at every 4 KiB page.
+          auto over_rows = [&](bool keys, auto&& use) {
+            const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
+            const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
+            auto cache_row = [&](bool k, int64_t p) { return k ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
+            const bool in_place = it.count == 1 && type == KvCacheType::f16;
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
-              detail::kv_decode_rows(type, cache_row(p0 + c0), nc, row_bytes, it.kv_head * d, d, rows);
+              if (c0 + nc < n_rows) prefetch_rows(cache_row(keys, p0 + c0 + nc), std::min(kChunkRows, n_rows - c0 - nc), keys, it.kv_head);
+              else if (keys) prefetch_rows(cache_row(false, p0), std::min(kChunkRows, n_rows), false, it.kv_head);
+              else if (u + 1 < it.unit1) prefetch_rows(cache_row(true, p0 + kUnit), std::min(kChunkRows, n_keys - p0 - kUnit), true, it.kv_head);
+              if (in_place) {
+                use(0, c0, std::min(nc, seen(0) - c0), reinterpret_cast<const uint16_t*>(cache_row(keys, p0 + c0)) + it.kv_head * d,
+                    kv_dim_);
+                continue;
+              }
+              detail::kv_decode_rows(type, cache_row(keys, p0 + c0), nc, row_bytes, it.kv_head * d, d, rows);
               for (int64_t t = 0; t < it.count; ++t) {
                 const int64_t upto = std::min(nc, seen(t) - c0);
                 if (upto > 0) use(t, c0, upto, static_cast<const float*>(rows), d);
               }
             }
           };
-          over_rows(kv_types_.k, k_row_bytes_, [&](int64_t p) { return k_cache(layer, seq, p); },
+          over_rows(true,
                     [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
                       float* out = scores + t * group * kUnit + c0;
                       if constexpr (std::is_same_v<decltype(r), const uint16_t*>)
@@ -200,7 +221,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
-          over_rows(kv_types_.v, v_row_bytes_, [&](int64_t p) { return v_cache(layer, seq, p); },
+          over_rows(false,
                     [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
                       const float* a = scores + t * group * kUnit + c0;
                       float* y = values + t * group * d;
