@@ -221,9 +221,41 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
 constexpr int64_t kDotLanes = 16;
 constexpr int64_t kMaxQueries = 4;  // queries (or outputs) per pass over the rows
 
-// A row element as f32: f16 converts exactly, so rows of either type give the same products.
-inline float value(float v) { return v; }
-inline float value(uint16_t v) { return f16_to_f32(v); }
+// Rows are read through three kinds of handle: f32 or f16 pointers, and Q8Row, a q8_0 row's values from `index`
+// on (blocks of 32 from the row's start). row_at(rows, j, stride) is row j (stride: elements, or bytes for q8_0);
+// row + i moves along the row; value_at(row, i) is element i as f32. f16 and q8_0 (scale x code: an 11-bit by
+// 8-bit product) convert exactly, so every kind gives the products of the converted rows.
+struct Q8Row {
+  const uint8_t* row;
+  int64_t index;
+  Q8Row operator+(int64_t k) const { return {row, index + k}; }
+  const uint8_t* block() const { return row + index / 32 * 34; }
+  float scale() const {
+    const uint8_t* b = block();
+    const auto bits = static_cast<uint16_t>(b[0] | (b[1] << 8));
+#if defined(__F16C__)
+    return _cvtsh_ss(bits);
+#else
+    return f16_to_f32(bits);
+#endif
+  }
+  float value(int64_t i) const {
+    const Q8Row e = *this + i;
+    return static_cast<float>(reinterpret_cast<const int8_t*>(e.block() + 2)[e.index % 32]) * e.scale();
+  }
+};
+template <class T>
+const T* row_at(const T* rows, int64_t j, int64_t stride) { return rows + j * stride; }
+inline Q8Row row_at(Q8Row rows, int64_t j, int64_t stride) { return {rows.row + j * stride, rows.index}; }
+inline float value_at(const float* r, int64_t i) { return r[i]; }
+inline float value_at(const uint16_t* r, int64_t i) { return f16_to_f32(r[i]); }
+inline float value_at(Q8Row r, int64_t i) { return r.value(i); }
+// W values of a row from r on as f32, into out, the lanes below `lanes` only (the rest 0): the fallback when a
+// vector load does not fit (a q8_0 run across blocks, a tail).
+template <int W, class R>
+void values_into(R r, int64_t lanes, float* out) {
+  for (int l = 0; l < W; ++l) out[l] = l < lanes ? value_at(r, l) : 0.0f;
+}
 
 inline float lane_tree(float* a) {
   for (int64_t l = 0; l < 8; ++l) a[l] += a[l + 8];
@@ -249,15 +281,31 @@ inline __m512 row16(const uint16_t* p) {
   // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
   return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+inline __m512 row16(Q8Row p) {
+  if (p.index % 32 > 16) {  // across two blocks
+    alignas(64) float v[16];
+    values_into<16>(p, 16, v);
+    return _mm512_load_ps(v);
+  }
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.block() + 2 + p.index % 32));
+  // Zero-masked forms, as above (GCC 12 warnings).
+  const __m512 codes = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepi8_epi32(0xffff, q));
+  return _mm512_mul_ps(codes, _mm512_set1_ps(p.scale()));
+}
 inline __m512 row16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 row16(const uint16_t* p, __mmask16 m) { return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, p)); }
-template <int G, class T>
-void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+inline __m512 row16(Q8Row p, __mmask16 m) {
+  alignas(64) float v[16];
+  values_into<16>(p, std::popcount(static_cast<unsigned>(m)), v);  // m is always the lowest lanes
+  return _mm512_load_ps(v);
+}
+template <int G, class R>
+void dot_rows_pass(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   const int64_t full = n / kDotLanes * kDotLanes;
   const auto tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
   for (int64_t j = 0; j < n_rows; ++j) {
-    const T* row = rows + j * stride;
+    const auto row = row_at(rows, j, stride);
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
     for (int64_t i = 0; i < full; i += kDotLanes) {
@@ -272,8 +320,8 @@ void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x
     for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(acc[q]);
   }
 }
-template <int G, class T>
-void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class R>
+void axpy_rows_pass(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   constexpr int64_t kStrip = 4 * kDotLanes;
   int64_t i = 0;
@@ -283,7 +331,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_r
       for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_loadu_ps(y + q * n + i + k * kDotLanes);
     for (int64_t j = 0; j < n_rows; ++j) {
       __m512 r[4];
-      for (int k = 0; k < 4; ++k) r[k] = row16(rows + j * stride + i + k * kDotLanes);
+      for (int k = 0; k < 4; ++k) r[k] = row16(row_at(rows, j, stride) + (i + k * kDotLanes));
       for (int q = 0; q < G; ++q) {
         const __m512 w = _mm512_set1_ps(a[q * a_stride + j]);
         for (int k = 0; k < 4; ++k) acc[q][k] = _mm512_fmadd_ps(w, r[k], acc[q][k]);
@@ -297,7 +345,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_r
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_maskz_loadu_ps(m, y + q * n + i);
     for (int64_t j = 0; j < n_rows; ++j) {
-      const __m512 r = row16(rows + j * stride + i, m);
+      const __m512 r = row16(row_at(rows, j, stride) + i, m);
       for (int q = 0; q < G; ++q) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(a[q * a_stride + j]), r, acc[q]);
     }
     for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(y + q * n + i, m, acc[q]);
@@ -319,21 +367,34 @@ inline __m256i lanes_below(int64_t k) {
 // 8 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
 inline __m256 row8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 row8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 row8(Q8Row p) {
+  if (p.index % 32 > 24) {  // across two blocks
+    alignas(32) float v[8];
+    values_into<8>(p, 8, v);
+    return _mm256_load_ps(v);
+  }
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.block() + 2 + p.index % 32));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(p.scale()));
+}
+// The masked forms: m sets the lowest lanes (lanes_below).
 inline __m256 row8(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-inline __m256 row8(const uint16_t* p, __m256i m) {
+template <class R>
+__m256 row8(R p, __m256i m) {
   alignas(32) int32_t lanes[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), m);
-  alignas(16) uint16_t v[8] = {};
-  for (int l = 0; l < 8; ++l) v[l] = lanes[l] != 0 ? p[l] : uint16_t{0};
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(v)));
+  int64_t k = 0;
+  while (k < 8 && lanes[k] != 0) ++k;
+  alignas(32) float v[8];
+  values_into<8>(p, k, v);
+  return _mm256_load_ps(v);
 }
-template <int G, class T>
-void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+template <int G, class R>
+void dot_rows_pass(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   const int64_t full = n / kDotLanes * kDotLanes, rest = n - full;
   const __m256i m_lo = lanes_below(rest), m_hi = lanes_below(rest - 8);
   for (int64_t j = 0; j < n_rows; ++j) {
-    const T* row = rows + j * stride;
+    const auto row = row_at(rows, j, stride);
     __m256 lo[G], hi[G];
     for (int q = 0; q < G; ++q) lo[q] = hi[q] = _mm256_setzero_ps();
     for (int64_t i = 0; i < full; i += kDotLanes) {
@@ -355,8 +416,8 @@ void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x
     for (int q = 0; q < G; ++q) out[q * out_stride + j] = lane_tree(lo[q], hi[q]);
   }
 }
-template <int G, class T>
-void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class R>
+void axpy_rows_pass(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   constexpr int64_t kStrip = 32;
   int64_t i = 0;
@@ -366,7 +427,7 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_r
       for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_loadu_ps(y + q * n + i + k * 8);
     for (int64_t j = 0; j < n_rows; ++j) {
       __m256 r[4];
-      for (int k = 0; k < 4; ++k) r[k] = row8(rows + j * stride + i + k * 8);
+      for (int k = 0; k < 4; ++k) r[k] = row8(row_at(rows, j, stride) + (i + k * 8));
       for (int q = 0; q < G; ++q) {
         const __m256 w = _mm256_set1_ps(a[q * a_stride + j]);
         for (int k = 0; k < 4; ++k) acc[q][k] = _mm256_fmadd_ps(w, r[k], acc[q][k]);
@@ -378,36 +439,36 @@ void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_r
   for (; i < n; ++i)
     for (int q = 0; q < G; ++q) {
       float acc = y[q * n + i];
-      for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(a[q * a_stride + j], value(rows[j * stride + i]), acc);
+      for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(a[q * a_stride + j], value_at(row_at(rows, j, stride), i), acc);
       y[q * n + i] = acc;
     }
 }
 #else
-template <int G, class T>
-void dot_rows_pass(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
+template <int G, class R>
+void dot_rows_pass(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
   for (int64_t j = 0; j < n_rows; ++j) {
-    const T* row = rows + j * stride;
+    const auto row = row_at(rows, j, stride);
     for (int q = 0; q < G; ++q) {
       const float* xq = x + q * n;
       float acc[kDotLanes] = {};
       int64_t i = 0;
       for (; i + kDotLanes <= n; i += kDotLanes)
-        BITNET_SIMD for (int64_t l = 0; l < kDotLanes; ++l) acc[l] = std::fma(value(row[i + l]), xq[i + l], acc[l]);
-      for (int64_t l = 0; i + l < n; ++l) acc[l] = std::fma(value(row[i + l]), xq[i + l], acc[l]);
+        BITNET_SIMD for (int64_t l = 0; l < kDotLanes; ++l) acc[l] = std::fma(value_at(row, i + l), xq[i + l], acc[l]);
+      for (int64_t l = 0; i + l < n; ++l) acc[l] = std::fma(value_at(row, i + l), xq[i + l], acc[l]);
       out[q * out_stride + j] = lane_tree(acc);
     }
   }
 }
-template <int G, class T>
-void axpy_rows_pass(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
+template <int G, class R>
+void axpy_rows_pass(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t stride, float* y,
                     int64_t n) {
   for (int q = 0; q < G; ++q)
     for (int64_t j = 0; j < n_rows; ++j) {
       const float aj = a[q * a_stride + j];
-      const T* row = rows + j * stride;
+      const auto row = row_at(rows, j, stride);
       float* yq = y + q * n;
-      BITNET_SIMD for (int64_t i = 0; i < n; ++i) yq[i] = std::fma(aj, value(row[i]), yq[i]);
+      BITNET_SIMD for (int64_t i = 0; i < n; ++i) yq[i] = std::fma(aj, value_at(row, i), yq[i]);
     }
 }
 #endif
@@ -417,33 +478,42 @@ template <class Pass>
 void by_passes(int64_t g, Pass&& pass) {
   for (int64_t q0 = 0; q0 < g; q0 += kMaxQueries) pass(q0, std::min(kMaxQueries, g - q0));
 }
-template <class T>
-void dot_rows(const T* rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
+template <class R>
+void dot_rows(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
               int64_t out_stride) {
   by_passes(g, [&](int64_t q0, int64_t k) {
     const float* xq = x + q0 * n;
     float* o = out + q0 * out_stride;
     switch (k) {
-      case 1: dot_rows_pass<1, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 2: dot_rows_pass<2, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 3: dot_rows_pass<3, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      default: dot_rows_pass<4, T>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 1: dot_rows_pass<1, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 2: dot_rows_pass<2, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      case 3: dot_rows_pass<3, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
+      default: dot_rows_pass<4, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
     }
   });
 }
-template <class T>
-void axpy_rows(const float* a, int64_t a_stride, const T* rows, int64_t n_rows, int64_t stride, float* y,
+template <class R>
+void axpy_rows(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t stride, float* y,
                int64_t g, int64_t n) {
   by_passes(g, [&](int64_t q0, int64_t k) {
     const float* aq = a + q0 * a_stride;
     float* yq = y + q0 * n;
     switch (k) {
-      case 1: axpy_rows_pass<1, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 2: axpy_rows_pass<2, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 3: axpy_rows_pass<3, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      default: axpy_rows_pass<4, T>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 1: axpy_rows_pass<1, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 2: axpy_rows_pass<2, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      case 3: axpy_rows_pass<3, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
+      default: axpy_rows_pass<4, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
     }
   });
+}
+
+void dot_rows_q8_0(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, const float* x, int64_t g,
+                   int64_t n, float* out, int64_t out_stride) {
+  dot_rows(Q8Row{rows, first}, n_rows, row_bytes, x, g, n, out, out_stride);
+}
+void axpy_rows_q8_0(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
+                    int64_t first, float* y, int64_t g, int64_t n) {
+  axpy_rows(a, a_stride, Q8Row{rows, first}, n_rows, row_bytes, y, g, n);
 }
 
 // --- conversions -----------------------------------------------------------------------------------------
@@ -524,10 +594,12 @@ const VectorKernels kVectorKernels = {
     softmax_row,
     log_softmax_row,
     rms_norm_row,
-    dot_rows<float>,
-    axpy_rows<float>,
-    dot_rows<uint16_t>,
-    axpy_rows<uint16_t>,
+    dot_rows<const float*>,
+    axpy_rows<const float*>,
+    dot_rows<const uint16_t*>,
+    axpy_rows<const uint16_t*>,
+    dot_rows_q8_0,
+    axpy_rows_q8_0,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

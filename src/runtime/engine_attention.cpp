@@ -46,6 +46,16 @@ constexpr int64_t kPartialHeader = 2;
 
 int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
 
+// A head's cached rows read in place: f16 values `stride` apart, or q8_0 rows `row_bytes` apart from value `first`.
+struct F16Rows {
+  const uint16_t* rows;
+  int64_t stride;
+};
+struct Q8Rows {
+  const uint8_t* rows;
+  int64_t row_bytes, first;
+};
+
 // Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O); o is scaled in place. One
 // out-of-line function, so that an item's fold and the second pass's run the same instructions (no contraction
 // choices made per call site).
@@ -169,10 +179,10 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         for (int64_t u = it.unit0; u < it.unit1; ++u) {
           const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
-          // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, r, stride): token
-          // t's whole group of query heads reads rows [0, upto) at r (positions p0 + c0 on, `stride` apart). A
-          // single token reads an f16 cache in place (the kernels convert in registers); otherwise each chunk
-          // is converted to f32 once for all the block's tokens.
+          // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, src): token t's
+          // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). A single token reads
+          // the cache in place (src: f16 rows, or q8_0 rows; the kernels convert in registers); a block of
+          // several converts each chunk to f32 once for all its tokens (src: f32 rows).
           // Each chunk starts by prefetching the rows the next one reads (the rest of this stream, then the
           // unit's values, then the next unit's keys): a head's part of a cached row is a few cache lines, rows
           // are 1 KiB or more apart, and the hardware prefetchers stop at every 4 KiB page.
@@ -180,32 +190,35 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
             const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
             auto cache_row = [&](bool k, int64_t p) { return k ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
-            const bool in_place = it.count == 1 && type == KvCacheType::f16;
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
               if (c0 + nc < n_rows) prefetch_rows(cache_row(keys, p0 + c0 + nc), std::min(kChunkRows, n_rows - c0 - nc), keys, it.kv_head);
               else if (keys) prefetch_rows(cache_row(false, p0), std::min(kChunkRows, n_rows), false, it.kv_head);
               else if (u + 1 < it.unit1) prefetch_rows(cache_row(true, p0 + kUnit), std::min(kChunkRows, n_keys - p0 - kUnit), true, it.kv_head);
-              if (in_place) {
-                use(0, c0, std::min(nc, seen(0) - c0), reinterpret_cast<const uint16_t*>(cache_row(keys, p0 + c0)) + it.kv_head * d,
-                    kv_dim_);
-                continue;
-              }
-              detail::kv_decode_rows(type, cache_row(keys, p0 + c0), nc, row_bytes, it.kv_head * d, d, rows);
-              for (int64_t t = 0; t < it.count; ++t) {
-                const int64_t upto = std::min(nc, seen(t) - c0);
-                if (upto > 0) use(t, c0, upto, static_cast<const float*>(rows), d);
+              const uint8_t* first = cache_row(keys, p0 + c0);
+              if (it.count == 1 && type == KvCacheType::f16) {
+                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first) + it.kv_head * d, kv_dim_});
+              } else if (it.count == 1) {
+                use(0, c0, nc, Q8Rows{first, row_bytes, it.kv_head * d});
+              } else {
+                detail::kv_decode_rows(type, first, nc, row_bytes, it.kv_head * d, d, rows);
+                for (int64_t t = 0; t < it.count; ++t) {
+                  const int64_t upto = std::min(nc, seen(t) - c0);
+                  if (upto > 0) use(t, c0, upto, rows);
+                }
               }
             }
           };
-          over_rows(true,
-                    [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
-                      float* out = scores + t * group * kUnit + c0;
-                      if constexpr (std::is_same_v<decltype(r), const uint16_t*>)
-                        vk.dot_rows_f16(r, upto, stride, query(t, 0), group, d, out, kUnit);
-                      else
-                        vk.dot_rows(r, upto, stride, query(t, 0), group, d, out, kUnit);
-                    });
+          over_rows(true, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
+            float* out = scores + t * group * kUnit + c0;
+            const float* x = query(t, 0);
+            if constexpr (std::is_same_v<decltype(src), F16Rows>)
+              vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
+            else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
+              vk.dot_rows_q8_0(src.rows, upto, src.row_bytes, src.first, x, group, d, out, kUnit);
+            else
+              vk.dot_rows(src, upto, d, x, group, d, out, kUnit);
+          });
           // Each pair's softmax over the unit: the weights e^(s - m) replace the scores.
           for (int64_t t = 0; t < it.count; ++t) {
             const int64_t n = seen(t);
@@ -221,15 +234,16 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
-          over_rows(false,
-                    [&](int64_t t, int64_t c0, int64_t upto, auto* r, int64_t stride) {
-                      const float* a = scores + t * group * kUnit + c0;
-                      float* y = values + t * group * d;
-                      if constexpr (std::is_same_v<decltype(r), const uint16_t*>)
-                        vk.axpy_rows_f16(a, kUnit, r, upto, stride, y, group, d);
-                      else
-                        vk.axpy_rows(a, kUnit, r, upto, stride, y, group, d);
-                    });
+          over_rows(false, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
+            const float* a = scores + t * group * kUnit + c0;
+            float* y = values + t * group * d;
+            if constexpr (std::is_same_v<decltype(src), F16Rows>)
+              vk.axpy_rows_f16(a, kUnit, src.rows, upto, src.stride, y, group, d);
+            else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
+              vk.axpy_rows_q8_0(a, kUnit, src.rows, upto, src.row_bytes, src.first, y, group, d);
+            else
+              vk.axpy_rows(a, kUnit, src, upto, d, y, group, d);
+          });
           // Hand each partial on: kept for the second pass, or folded into the pair's state.
           for (int64_t t = 0; t < it.count; ++t) {
             if (seen(t) <= 0) continue;
