@@ -38,6 +38,8 @@ namespace {
 constexpr int64_t kUnit = 128;
 // Cached rows converted to f32 at a time: 32 x 128 floats = 16 KiB, in L1 while all pairs read them.
 constexpr int64_t kChunkRows = 32;
+// Chunks between the one that is read and the one that is prefetched.
+constexpr int64_t kPrefetchAhead = 2;
 // Batch tokens per block: 16 x a group of 4 query heads = 64 pairs share each converted chunk.
 constexpr int64_t kBlockTokens = 16;
 // Batches of at most this many tokens may split their blocks along the context (bounds attn_partials_).
@@ -193,15 +195,36 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           // rows are 1 KiB or more apart, and the hardware prefetchers stop at every 4 KiB page. (Into L1,
           // prefetcht0, the misses queue behind L1's few miss buffers: 8 layers at depth 4096 took 9.7 ms (f16)
           // and 14.5 ms (q8_0) against 6.9 and 6.9 into L2; prefetchnta, 9.6 and 14.7.)
+          // A chunk of the item's stream: keys then values of each unit, 32 rows at a time.
+          struct ChunkAt {
+            bool keys;
+            int64_t unit, c0;
+            const AttentionItem* item;
+            int64_t n_keys;
+            int64_t rows() const { return std::min(kUnit, n_keys - unit * kUnit); }
+            bool next() {  // to the following chunk; false past the item's last
+              if ((c0 += kChunkRows) < rows()) return true;
+              c0 = 0;
+              if (keys) return !(keys = false);
+              keys = true;
+              return ++unit < item->unit1;
+            }
+          };
+          auto prefetch_chunk = [&](const ChunkAt& at) {
+            const int64_t p = at.unit * kUnit + at.c0;
+            prefetch_rows(at.keys ? k_cache(layer, seq, p) : v_cache(layer, seq, p),
+                          std::min(kChunkRows, at.rows() - at.c0), at.keys, it.kv_head);
+          };
           auto over_rows = [&](bool keys, auto&& use) {
             const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
             const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
             auto cache_row = [&](bool k, int64_t p) { return k ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
-              if (c0 + nc < n_rows) prefetch_rows(cache_row(keys, p0 + c0 + nc), std::min(kChunkRows, n_rows - c0 - nc), keys, it.kv_head);
-              else if (keys) prefetch_rows(cache_row(false, p0), std::min(kChunkRows, n_rows), false, it.kv_head);
-              else if (u + 1 < it.unit1) prefetch_rows(cache_row(true, p0 + kUnit), std::min(kChunkRows, n_keys - p0 - kUnit), true, it.kv_head);
+              // The chunk kPrefetchAhead after this one (and at the item's start, the ones before it too).
+              ChunkAt ahead{keys, u, c0, &it, n_keys};
+              for (int64_t k = 1; k <= kPrefetchAhead && ahead.next(); ++k)
+                if (k == kPrefetchAhead || (u == it.unit0 && keys && c0 == 0)) prefetch_chunk(ahead);
               const uint8_t* first = cache_row(keys, p0 + c0);
               if (it.count == 1 && type == KvCacheType::f16) {
                 use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first) + it.kv_head * d, kv_dim_});
