@@ -190,11 +190,11 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). A single token reads
           // the cache in place (src: f16 rows, or q8_0 rows; the kernels convert in registers); a block of
           // several converts each chunk to f32 once for all its tokens (src: f32 rows).
-          // Each chunk starts by prefetching the rows the next one reads (the rest of this stream, then the
-          // unit's values, then the next unit's keys) into L2: a head's part of a cached row is a few cache lines,
-          // rows are 1 KiB or more apart, and the hardware prefetchers stop at every 4 KiB page. (Into L1,
-          // prefetcht0, the misses queue behind L1's few miss buffers: 8 layers at depth 4096 took 9.7 ms (f16)
-          // and 14.5 ms (q8_0) against 6.9 and 6.9 into L2; prefetchnta, 9.6 and 14.7.)
+          // Each chunk starts by prefetching, into L2, the rows of the chunk kPrefetchAhead further along the
+          // item's stream (keys, then values, of each unit in turn): a head's part of a cached row is a few cache
+          // lines, rows are 680 bytes or more apart, and the hardware prefetchers stop at every 4 KiB page. (Into
+          // L1, prefetcht0, the misses queue behind L1's few miss buffers: 8 layers at depth 4096 took 9.7 ms (f16)
+          // and 14.5 ms (q8_0) against 6.9 and 6.9 into L2, one chunk ahead; prefetchnta, 9.6 and 14.7.)
           // A chunk of the item's stream: keys then values of each unit, 32 rows at a time.
           struct ChunkAt {
             bool keys;
