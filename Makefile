@@ -38,8 +38,8 @@ test: release
 bench: release
 	./build/release/bench/bitnet_bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
-# Attention's cost per decoded token at depth 0/1024/4096 (f16 and q8_0 cache) and in a 512-token prefill, for one
-# layer of the 2B-4T shape (bench/bench_attention.cpp).
+# Attention's cost per decoded token at depth 0/1024/4096 (f16 and q8_0 cache), for 1 and 8 layers of the 2B-4T
+# attention shape, and in a 512-token prefill (bench/bench_attention.cpp).
 bench-attention: release
 	./build/release/bench/bitnet_bench_attention --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 

@@ -125,7 +125,7 @@ class Engine {
   std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
   std::vector<float> attn_rows_;      // [threads][chunk rows][head_dim]: cached keys or values as f32
   std::vector<float> attn_scores_;    // [threads][block tokens x group heads][unit]: one unit's scores, then weights
-  std::vector<float> attn_unit_;      // [threads][block tokens x group heads][2 + head_dim]: one unit's partials
+  std::vector<float> attn_unit_;      // [threads]: one unit's partials, the pairs' [2] headers then [head_dim] values
   std::vector<float> attn_state_;     // [threads][block tokens x group heads][2]: the folded max and sum
   std::vector<float> attn_partials_;  // [split tokens][heads][units of n_ctx][2 + head_dim]: split items' units
   std::vector<AttentionItem> attn_items_;

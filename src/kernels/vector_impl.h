@@ -275,7 +275,7 @@ inline float lane_tree(__m512 v) {
   const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
   return _mm_cvtss_f32(_mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1)));
 }
-// 16 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
+// 16 values of a row of f32, f16 or q8_0 (converted exactly) as f32; the masked form reads only the lanes in m.
 inline __m512 row16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 row16(const uint16_t* p) {
   // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
@@ -364,7 +364,7 @@ inline __m256i lanes_below(int64_t k) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
 }
-// 8 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
+// 8 values of a row of f32, f16 or q8_0 (converted exactly) as f32; the masked form reads only the lanes in m.
 inline __m256 row8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 row8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline __m256 row8(Q8Row p) {
@@ -473,37 +473,31 @@ void axpy_rows_pass(const float* a, int64_t a_stride, R rows, int64_t n_rows, in
 }
 #endif
 
-// g queries at a time, at most kMaxQueries per pass over the rows.
+// g queries at a time, at most kMaxQueries per pass over the rows: pass.template operator()<k>(q0) runs queries
+// [q0, q0 + k) with k a compile-time count (the accumulators stay in registers).
 template <class Pass>
 void by_passes(int64_t g, Pass&& pass) {
-  for (int64_t q0 = 0; q0 < g; q0 += kMaxQueries) pass(q0, std::min(kMaxQueries, g - q0));
+  for (int64_t q0 = 0; q0 < g; q0 += kMaxQueries) {
+    switch (std::min(kMaxQueries, g - q0)) {
+      case 1: pass.template operator()<1>(q0); break;
+      case 2: pass.template operator()<2>(q0); break;
+      case 3: pass.template operator()<3>(q0); break;
+      default: pass.template operator()<4>(q0); break;
+    }
+  }
 }
 template <class R>
 void dot_rows(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t g, int64_t n, float* out,
               int64_t out_stride) {
-  by_passes(g, [&](int64_t q0, int64_t k) {
-    const float* xq = x + q0 * n;
-    float* o = out + q0 * out_stride;
-    switch (k) {
-      case 1: dot_rows_pass<1, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 2: dot_rows_pass<2, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      case 3: dot_rows_pass<3, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
-      default: dot_rows_pass<4, R>(rows, n_rows, stride, xq, n, o, out_stride); break;
-    }
+  by_passes(g, [&]<int G>(int64_t q0) {
+    dot_rows_pass<G, R>(rows, n_rows, stride, x + q0 * n, n, out + q0 * out_stride, out_stride);
   });
 }
 template <class R>
 void axpy_rows(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t stride, float* y,
                int64_t g, int64_t n) {
-  by_passes(g, [&](int64_t q0, int64_t k) {
-    const float* aq = a + q0 * a_stride;
-    float* yq = y + q0 * n;
-    switch (k) {
-      case 1: axpy_rows_pass<1, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 2: axpy_rows_pass<2, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      case 3: axpy_rows_pass<3, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-      default: axpy_rows_pass<4, R>(aq, a_stride, rows, n_rows, stride, yq, n); break;
-    }
+  by_passes(g, [&]<int G>(int64_t q0) {
+    axpy_rows_pass<G, R>(a + q0 * a_stride, a_stride, rows, n_rows, stride, y + q0 * n, n);
   });
 }
 

@@ -90,9 +90,9 @@ void Engine::allocate_attention_scratch() {
   attn_state_.assign(floats(workers * pairs * kPartialHeader), 0.0f);
   attn_partials_.assign(floats(std::min(kSplitTokens, max_batch_) * c.heads * units_of(n_ctx_) * (kPartialHeader + d)),
                         0.0f);
-  // Without a split at most one item per (token, KV head); a split batch has fewer than 4 x threads blocks x
-  // KV heads, each split into at most 4 x threads ranges.
-  attn_items_.reserve(static_cast<size_t>(std::max(max_batch_ * c.kv_heads, 2 * 4 * workers * kSplitTokens * c.kv_heads)));
+  // Without a split at most one item per (token, KV head); a split batch has at most kSplitTokens blocks, each
+  // split into at most 4 x threads ranges per KV head (plan_attention).
+  attn_items_.reserve(static_cast<size_t>(std::max(max_batch_, kSplitTokens * 4 * workers) * c.kv_heads));
 }
 
 // Blocks of at most kBlockTokens consecutive batch tokens of one sequence, times KV heads, times ranges of
@@ -149,16 +149,17 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
     return attn_partials_.data() + ((t * c.heads + h) * ctx_units + u) * partial_size;
   };
   auto output = [&](int64_t t, int64_t h) { return o_.data() + t * q_dim_ + h * d; };
-  // KV head kvh's part of n cached rows from `row` on (keys or values), into the cache hierarchy.
+  // KV head kvh's part of n cached rows from `row` on (keys or values), into L2.
   auto prefetch_rows = [&](const uint8_t* row, int64_t n, bool keys, int64_t kvh) {
     const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
     const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
-    // q8_0: from the block that holds the head's first value.
-    const int64_t begin = kv_cache_row_bytes(type, kvh * d) - (type == KvCacheType::q8_0 ? detail::kQ8BlockBytes : 0);
-    const int64_t end = std::min(row_bytes, kv_cache_row_bytes(type, (kvh + 1) * d));
+    // Bytes [begin, end) of a row hold the head's values (q8_0: the blocks they fall in).
+    const int64_t begin = type == KvCacheType::q8_0 ? kvh * d / detail::kQ8Block * detail::kQ8BlockBytes
+                                                    : kv_cache_row_bytes(type, kvh * d);
+    const int64_t end = kv_cache_row_bytes(type, (kvh + 1) * d);
     for (int64_t j = 0; j < n; ++j) {
       // Every 64-byte line that holds a byte of [begin, end): rows need not start on a line.
-      const auto first = reinterpret_cast<uintptr_t>(row + j * row_bytes + std::max<int64_t>(begin, 0)) & ~uintptr_t{63};
+      const auto first = reinterpret_cast<uintptr_t>(row + j * row_bytes + begin) & ~uintptr_t{63};
       const auto last = reinterpret_cast<uintptr_t>(row + j * row_bytes + end);
       for (uintptr_t line = first; line < last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
     }
@@ -181,8 +182,10 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         const int seq = toks[0].seq;
         const int64_t n_keys = toks[it.count - 1].pos + 1;
         const int64_t head0 = static_cast<int64_t>(it.kv_head) * group;
-        // Pair p = (token t of the block, query head head0 + h) at index t * group + h.
-        auto query = [&](int64_t t, int64_t h) { return q_.data() + (it.first + t) * q_dim_ + (head0 + h) * d; };
+        // Pair p = (token t of the block, query head head0 + h) at index t * group + h. Token t's group of
+        // queries lies together in q_, and so do its outputs in o_.
+        auto queries = [&](int64_t t) { return q_.data() + (it.first + t) * q_dim_ + head0 * d; };
+        auto cache_row = [&](bool keys, int64_t p) { return keys ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
         for (int64_t u = it.unit0; u < it.unit1; ++u) {
           const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
@@ -212,13 +215,11 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           };
           auto prefetch_chunk = [&](const ChunkAt& at) {
             const int64_t p = at.unit * kUnit + at.c0;
-            prefetch_rows(at.keys ? k_cache(layer, seq, p) : v_cache(layer, seq, p),
-                          std::min(kChunkRows, at.rows() - at.c0), at.keys, it.kv_head);
+            prefetch_rows(cache_row(at.keys, p), std::min(kChunkRows, at.rows() - at.c0), at.keys, it.kv_head);
           };
           auto over_rows = [&](bool keys, auto&& use) {
             const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
             const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
-            auto cache_row = [&](bool k, int64_t p) { return k ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
               // The chunk kPrefetchAhead after this one (and at the item's start, the ones before it too).
@@ -241,7 +242,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           };
           over_rows(true, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
             float* out = scores + t * group * kUnit + c0;
-            const float* x = query(t, 0);
+            const float* x = queries(t);
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
             else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
