@@ -2,6 +2,7 @@
 //   GEMV (decode, 1 token): weight bytes streamed per second, beside this binary's own streaming-read figure.
 //     Weights rotate through > 64 MiB of copies so the 32 MiB L3 cannot hold them.
 //   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s.
+//   Batch (batched decode, 1-16 tokens, weights rotated out of the L3 as in GEMV): GOPS and weight bytes per second.
 // Every runnable variant, at 1 and 2 threads. Run: build/release/bench/bitnet_bench_ternary
 // GCC 12 warns about its own _mm512_undefined_* inside _mm512_reduce_add_epi64 (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -124,36 +125,62 @@ void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
   force_isa(std::nullopt);
 }
 
+// Batched decode: one step of B sequences multiplies every weight by B tokens, with the weights coming from
+// DRAM (rotated copies, as in BM_TernaryGemv).
+void BM_TernaryBatch(benchmark::State& state, LayerShape shape) {
+  const int threads = static_cast<int>(state.range(0));
+  const int64_t tokens = state.range(1);
+  ThreadPool pool(threads);
+  const size_t one = static_cast<size_t>(shape.rows * ((shape.cols + 255) / 256) * 64);
+  const size_t copies = std::max<size_t>(2, kRotateBytes / one + 1);
+  std::vector<TernaryMatrix> ws;
+  for (size_t i = 0; i < copies; ++i) ws.push_back(random_matrix(shape.rows, shape.cols, static_cast<unsigned>(i)));
+  const QuantizedActivations x = random_activations(tokens, shape.cols);
+  std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
+  size_t i = 0;
+  for (auto _ : state) {
+    ternary_matmul(ws[i], x, y.data(), shape.rows, pool);
+    i = (i + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(one));
+  state.counters["GOPS"] = benchmark::Counter(
+      2.0 * static_cast<double>(shape.rows * shape.cols * tokens) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
 // The 2B4T output head at decode: 128256 x 2560, f16 (as in the official files), int8 (per-row scales) or
-// int4 (groups of 32). 657 / 328 / 185 MB: far past the L3, no rotation needed.
+// int4 (groups of 32). 657 / 328 / 185 MB: far past the L3, no rotation needed. 1 token (one sequence) or 8
+// (a batched step of 8 sequences).
 void BM_HeadGemv(benchmark::State& state, HeadType head) {
   const int threads = static_cast<int>(state.range(0));
+  const int64_t tokens = state.range(1);
   ThreadPool pool(threads);
   constexpr int64_t kVocab = 128256, kHidden = 2560;
   std::mt19937 rng(3);
   std::normal_distribution<float> d(0.0f, 0.02f);
   Tensor w = Tensor::empty({kVocab, kHidden});
   for (int64_t i = 0; i < w.numel(); ++i) w.data_as<float>()[i] = d(rng);
-  std::vector<float> y(static_cast<size_t>(kVocab));
-  std::vector<float> xf(static_cast<size_t>(kHidden), 0.5f);
+  std::vector<float> y(static_cast<size_t>(kVocab * tokens));
+  std::vector<float> xf(static_cast<size_t>(kHidden * tokens), 0.5f);
   size_t bytes = 0;
   if (head == HeadType::int8) {
     const Int8Matrix m = Int8Matrix::quantize(w);
     w = Tensor();
-    const QuantizedActivations x = random_activations(1, kHidden);
+    const QuantizedActivations x = random_activations(tokens, kHidden);
     bytes = m.bytes();
     for (auto _ : state) int8_matmul(m, x, y.data(), kVocab, pool);
   } else if (head == HeadType::int4) {
     const Int4Matrix m = Int4Matrix::quantize(w);
     w = Tensor();
-    const QuantizedActivations x = random_activations(1, kHidden);
+    const QuantizedActivations x = random_activations(tokens, kHidden);
     bytes = m.bytes();
     for (auto _ : state) int4_matmul(m, x, y.data(), kVocab, pool);
   } else {
     const Tensor h = w.to(DType::f16);
     w = Tensor();
     bytes = h.nbytes();
-    for (auto _ : state) f16_matmul(h, xf.data(), 1, kHidden, y.data(), kVocab, pool);
+    for (auto _ : state) f16_matmul(h, xf.data(), tokens, kHidden, y.data(), kVocab, pool);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
@@ -180,10 +207,15 @@ void BM_NbitGemm(benchmark::State& state, int bits) {
 void register_all() {
   for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4})
     benchmark::RegisterBenchmark(("HeadGemv/" + std::string(head_type_name(head)) + "_128256x2560").c_str(), BM_HeadGemv, head)
-        ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->Args({1, 1})->Args({2, 1})->Args({2, 8})->UseRealTime()->Unit(benchmark::kMillisecond);
   for (int bits : {1, 2, 4, 8})
     benchmark::RegisterBenchmark(("NbitGemm/" + std::to_string(bits) + "bit_2560x6912").c_str(), BM_NbitGemm, bits)
         ->Args({2, 1})->Args({2, 128})->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (const auto& s : kShapes) {
+    auto* batch = benchmark::RegisterBenchmark(("TernaryBatch/" + std::string(s.name)).c_str(), BM_TernaryBatch, s);
+    for (int64_t tokens : {1, 2, 4, 6, 8, 12, 16}) batch->Args({2, tokens});
+    batch->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
   benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {
     if (kernels::ternary_family().variant(isa) == nullptr) continue;

@@ -21,7 +21,15 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   // A 4-row tile starting on a row group reads one sequential run (see dense.h).
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = a.w + dense_i8_offset(n0 + r, 0, a.k_pad);
+  // Several tokens (a batched step) consume the weights slower than the hardware prefetcher expects: the first
+  // token tile of a row group prefetches into L2 the same block of the group kI8PrefetchGroups ahead.
+  constexpr int64_t kI8PrefetchGroups = 4;
+  const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
+  const uint8_t* ahead = rows[0] + kI8PrefetchGroups * a.k_pad * kDenseI8RowGroup;
   for (int64_t k = 0; k < a.k_pad; k += 64) {
+    if (prefetch)
+      for (int l = 0; l < 4; ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + k / 64 * kDenseI8GroupStride + 64 * l), _MM_HINT_T1);
     __m512i w[R];
     for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(rows[r] + k / 64 * kDenseI8GroupStride);
     for (int t = 0; t < T; ++t) {
@@ -76,7 +84,15 @@ void tile_i4(const DenseI4Args& a, int64_t n0, int64_t t0) {
     sc[r] = a.scales + dense_i4_scale_index(n0 + r, 0, a.k_pad);
   }
   constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
-  for (int64_t b = 0; b < a.k_pad / kDenseI4SuperBlock; ++b) {
+  // As in tile_i8: with several tokens, the first token tile prefetches the group kI4PrefetchGroups ahead.
+  constexpr int64_t kI4PrefetchGroups = 4;
+  const int64_t blocks = a.k_pad / kDenseI4SuperBlock;
+  const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
+  const uint8_t* ahead = w[0] + kI4PrefetchGroups * blocks * kDenseI4GroupStride;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (prefetch)
+      for (int l = 0; l < 4; ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + b * kDenseI4GroupStride + 64 * l), _MM_HINT_T1);
     __m512i lo[R], hi[R];
     __m512 s_lo[R], s_hi[R];
     for (int r = 0; r < R; ++r) {
@@ -155,11 +171,16 @@ void rows_f16(const DenseF16Args& a, int64_t n0) {
 // same products in the same order as rows_f16, so a token's logits are bit-identical to computing it alone.
 template <int R, int TT>
 void rows_f16_tokens(const DenseF16Args& a, int64_t n0, int64_t t0) {
+  // The first token group of a row tile prefetches the next tile's rows into L2, as rows_f16 does.
+  const bool prefetch = t0 == 0 && n0 + 2 * R <= a.row_end;
+  const uint16_t* next = a.w + (n0 + R) * a.k_stride;
   __m512 acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 16 <= a.k; k += 16) {
+    if (prefetch && k % 32 == 0)
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * a.k_stride + k), _MM_HINT_T1);
     __m512 xv[TT];
     for (int t = 0; t < TT; ++t) xv[t] = _mm512_loadu_ps(a.x + (t0 + t) * a.x_stride + k);
     for (int r = 0; r < R; ++r) {
