@@ -36,25 +36,31 @@ TEST(DecodeAllocations, AWarmDecodeStepAllocatesNothing) {
   c.heads = 4;
   c.kv_heads = 2;
   c.head_dim = 64;
-  c.context = 64;
+  c.context = 300;
   // Every head type with the f16 cache, and the q8_0 cache (K, V or both).
   const KvCacheTypes f16{}, q8k{KvCacheType::q8_0, KvCacheType::f16}, q8v{KvCacheType::f16, KvCacheType::q8_0},
       q8{KvCacheType::q8_0, KvCacheType::q8_0};
   for (auto [head, kv] : {std::pair{HeadType::f16, f16}, std::pair{HeadType::int8, f16}, std::pair{HeadType::int4, f16},
                           std::pair{HeadType::f16, q8k}, std::pair{HeadType::f16, q8v}, std::pair{HeadType::int4, q8}}) {
     const Model m = Model::random(c, 1, head);
-    Engine e(m, 64, 2, 8, nullptr, kv);
-    std::vector<float> logits(static_cast<size_t>(2 * c.vocab));
-    std::vector<BatchToken> step = {{1, 0, 0, true}, {2, 0, 1, true}};
-    e.decode(step, logits.data());  // warm-up: first use of the kernels, thread pool and scratch
-    for (int32_t pos = 1; pos < 20; ++pos) {
-      step[0] = {static_cast<int32_t>(pos % 300), pos, 0, true};
-      step[1] = {static_cast<int32_t>((pos * 7) % 300), pos, 1, true};
-      const long news = g_news.load();
-      const int64_t counted = memory_stats().allocations;
-      e.decode(step, logits.data());
-      ASSERT_EQ(g_news.load(), news) << "operator new during decode at position " << pos;
-      ASSERT_EQ(memory_stats().allocations, counted) << "counted allocation during decode at position " << pos;
+    // 2 sequences (attention splits each one's context into ranges once it spans several 128-position units,
+    // and folds their partials in a second pass) and 8 (the projections' multi-token tiles, no split), decoded
+    // past two unit boundaries.
+    for (int n_seq : {2, 8}) {
+      Engine e(m, c.context, n_seq, 8, nullptr, kv);
+      std::vector<float> logits(static_cast<size_t>(n_seq * c.vocab));
+      std::vector<BatchToken> step;
+      for (int s = 0; s < n_seq; ++s) step.push_back({s + 1, 0, s, true});
+      e.decode(step, logits.data());  // warm-up: first use of the kernels, thread pool and scratch
+      for (int32_t pos = 1; pos < 280; ++pos) {
+        for (int s = 0; s < n_seq; ++s) step[static_cast<size_t>(s)] = {(pos * (2 * s + 1)) % 300, pos, s, true};
+        const long news = g_news.load();
+        const int64_t counted = memory_stats().allocations;
+        e.decode(step, logits.data());
+        ASSERT_EQ(g_news.load(), news) << "operator new during decode at position " << pos << ", " << n_seq << " sequences";
+        ASSERT_EQ(memory_stats().allocations, counted)
+            << "counted allocation during decode at position " << pos << ", " << n_seq << " sequences";
+      }
     }
   }
 }

@@ -52,9 +52,10 @@ struct Trained {
 Trained train_tiny(const TransformerConfig& shape, int steps, bool tie = true) {
   Trained t;
   t.vocab = train_bpe(corpus(), {.vocab_size = 300});
-  const std::string tok_path = temp_dir("tok") + "/tokenizer.json";
-  write_bpe_tokenizer_json(t.vocab, tok_path);
-  t.ids = Tokenizer::from_hf(tok_path)->encode(corpus(), false, false);
+  const std::string tok_dir = temp_dir("tok");
+  write_bpe_tokenizer_json(t.vocab, tok_dir + "/tokenizer.json");
+  t.ids = Tokenizer::from_hf(tok_dir + "/tokenizer.json")->encode(corpus(), false, false);
+  fs::remove_all(tok_dir);  // each run has its own pid in the name: left behind, they pile up in /tmp
   nn::ModelConfig c(shape, tie);
   c.vocab = 300;
   t.lm = std::make_unique<nn::CausalLM>(c, nn::QuantPolicy::bitnet_b158(), 7);
