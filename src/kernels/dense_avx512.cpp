@@ -25,11 +25,15 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   // token tile of a row group prefetches into L2 the same block of the group kI8PrefetchGroups ahead.
   constexpr int64_t kI8PrefetchGroups = 4;
   const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
-  const uint8_t* ahead = rows[0] + kI8PrefetchGroups * a.k_pad * kDenseI8RowGroup;
+  // (An address, not a pointer: near the end it lies past the matrix, where a prefetch is harmless.)
+  const uintptr_t ahead =
+      reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kI8PrefetchGroups * a.k_pad * kDenseI8RowGroup);
   for (int64_t k = 0; k < a.k_pad; k += 64) {
     if (prefetch)
       for (int l = 0; l < 4; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + k / 64 * kDenseI8GroupStride + 64 * l), _MM_HINT_T1);
+        _mm_prefetch(
+            reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(k / 64 * kDenseI8GroupStride + 64 * l)),
+            _MM_HINT_T1);
     __m512i w[R];
     for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(rows[r] + k / 64 * kDenseI8GroupStride);
     for (int t = 0; t < T; ++t) {
@@ -88,11 +92,13 @@ void tile_i4(const DenseI4Args& a, int64_t n0, int64_t t0) {
   constexpr int64_t kI4PrefetchGroups = 4;
   const int64_t blocks = a.k_pad / kDenseI4SuperBlock;
   const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
-  const uint8_t* ahead = w[0] + kI4PrefetchGroups * blocks * kDenseI4GroupStride;
+  const uintptr_t ahead =
+      reinterpret_cast<uintptr_t>(w[0]) + static_cast<uintptr_t>(kI4PrefetchGroups * blocks * kDenseI4GroupStride);
   for (int64_t b = 0; b < blocks; ++b) {
     if (prefetch)
       for (int l = 0; l < 4; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + b * kDenseI4GroupStride + 64 * l), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(b * kDenseI4GroupStride + 64 * l)),
+                     _MM_HINT_T1);
     __m512i lo[R], hi[R];
     __m512 s_lo[R], s_hi[R];
     for (int r = 0; r < R; ++r) {
@@ -180,7 +186,8 @@ void rows_f16_tokens(const DenseF16Args& a, int64_t n0, int64_t t0) {
   int64_t k = 0;
   for (; k + 16 <= a.k; k += 16) {
     if (prefetch && k % 32 == 0)
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * a.k_stride + k), _MM_HINT_T1);
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(next + r * a.k_stride + k), _MM_HINT_T1);
     __m512 xv[TT];
     for (int t = 0; t < TT; ++t) xv[t] = _mm512_loadu_ps(a.x + (t0 + t) * a.x_stride + k);
     for (int r = 0; r < R; ++r) {

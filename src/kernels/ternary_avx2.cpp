@@ -18,7 +18,9 @@ template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const __m256i mask = _mm256_set1_epi8(3);
   const bool prefetch = n0 % kTernaryRowGroup == 0 && t0 == 0 && a.tokens > 1;
-  const uint8_t* ahead = a.w + ternary_block_offset(n0, 0, a.k_blocks) + kPrefetchGroups * a.k_blocks * kTernaryGroupStride;
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(a.w) +
+                          static_cast<uintptr_t>(ternary_block_offset(n0, 0, a.k_blocks) +
+                                                 kPrefetchGroups * a.k_blocks * kTernaryGroupStride);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc[R][T];
   for (int r = 0; r < R; ++r)
@@ -28,7 +30,9 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
     if (prefetch)
-      for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(ahead + b * kTernaryGroupStride + 64 * l), _MM_HINT_T1);
+      for (int l = 0; l < 4; ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(b * kTernaryGroupStride + 64 * l)),
+                     _MM_HINT_T1);
     __m256i sum16[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) sum16[r][t] = _mm256_setzero_si256();
