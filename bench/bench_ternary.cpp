@@ -86,16 +86,15 @@ void BM_StreamRead(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
 
-void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
-  const int threads = static_cast<int>(state.range(0));
-  force_isa(isa);
-  ThreadPool pool(threads);
+// Runs ternary_matmul on `tokens` tokens over copies of a random matrix of `shape`, one copy after another, so
+// that the weights come from DRAM (more than 64 MiB of copies; the L3 is 32 MiB); bytes/s counts one copy per run.
+void run_rotated(benchmark::State& state, LayerShape shape, int64_t tokens, ThreadPool& pool) {
   const size_t one = static_cast<size_t>(shape.rows * ((shape.cols + 255) / 256) * 64);
   const size_t copies = std::max<size_t>(2, kRotateBytes / one + 1);
   std::vector<TernaryMatrix> ws;
   for (size_t i = 0; i < copies; ++i) ws.push_back(random_matrix(shape.rows, shape.cols, static_cast<unsigned>(i)));
-  const QuantizedActivations x = random_activations(1, shape.cols);
-  std::vector<float> y(static_cast<size_t>(shape.rows));
+  const QuantizedActivations x = random_activations(tokens, shape.cols);
+  std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
   size_t i = 0;
   for (auto _ : state) {
     ternary_matmul(ws[i], x, y.data(), shape.rows, pool);
@@ -104,6 +103,13 @@ void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(one));
   state.counters["copies"] = static_cast<double>(copies);
+}
+
+void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
+  const int threads = static_cast<int>(state.range(0));
+  force_isa(isa);
+  ThreadPool pool(threads);
+  run_rotated(state, shape, 1, pool);
   force_isa(std::nullopt);
 }
 
@@ -131,19 +137,7 @@ void BM_TernaryBatch(benchmark::State& state, LayerShape shape) {
   const int threads = static_cast<int>(state.range(0));
   const int64_t tokens = state.range(1);
   ThreadPool pool(threads);
-  const size_t one = static_cast<size_t>(shape.rows * ((shape.cols + 255) / 256) * 64);
-  const size_t copies = std::max<size_t>(2, kRotateBytes / one + 1);
-  std::vector<TernaryMatrix> ws;
-  for (size_t i = 0; i < copies; ++i) ws.push_back(random_matrix(shape.rows, shape.cols, static_cast<unsigned>(i)));
-  const QuantizedActivations x = random_activations(tokens, shape.cols);
-  std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
-  size_t i = 0;
-  for (auto _ : state) {
-    ternary_matmul(ws[i], x, y.data(), shape.rows, pool);
-    i = (i + 1) % copies;
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(one));
+  run_rotated(state, shape, tokens, pool);
   state.counters["GOPS"] = benchmark::Counter(
       2.0 * static_cast<double>(shape.rows * shape.cols * tokens) * static_cast<double>(state.iterations()),
       benchmark::Counter::kIsRate);
