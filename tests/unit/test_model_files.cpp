@@ -2,6 +2,7 @@
 // I2_S) -> HF packed must be byte-exact; latent weights are refused unless quantization is asked for; inspect
 // finds planted all-zero tensors, code-3 bytes and NaN scales.
 #include <bitnet/dtype.h>
+#include <bitnet/model.h>
 #include <bitnet/model_files.h>
 #include <bitnet/safetensors.h>
 #include <bitnet/ternary_formats.h>
@@ -448,6 +449,39 @@ TEST(ModelFiles, InspectFindsAllZeroAndBrokenTensors) {
   const std::string problems = b["problems"].dump();
   EXPECT_NE(problems.find("blk.0.attn_q.weight: 1 scales are NaN or Inf"), std::string::npos) << problems;
   EXPECT_NE(problems.find("blk.0.attn_k.weight: 4 codes are not ternary"), std::string::npos) << problems;
+}
+
+
+// scripts/gguf_as_upstream_bitnet.py (docs/performance.md: one file for this engine and upstream llama.cpp) keeps
+// every tensor byte for byte, renames the keys to llama.cpp's `bitnet` architecture, adds `no_vocab`, and the
+// engine loads the result as that architecture (SiLU gate).
+TEST(ModelFiles, UpstreamBitnetRewriteKeepsEveryTensor) {
+  if (!test::oracle_unavailable_reason("gguf").empty()) GTEST_SKIP() << "oracle unavailable: python module 'gguf'";
+  TempDir dir;
+  const TransformerConfig config = TransformerConfig::tiny(300);
+  Model::random(config, 3).save_gguf(dir.file("in.gguf"), GgmlType::tq2_0, {});
+  int status = 0;
+  const std::string out = test::run_command(std::string(BITNET_PYTHON) + " " + BITNET_SOURCE_DIR +
+                                                "/scripts/gguf_as_upstream_bitnet.py " + dir.file("in.gguf") + " " +
+                                                dir.file("out.gguf"),
+                                            &status);
+  ASSERT_EQ(status, 0) << out;
+  const GgufFile a = GgufFile::open(dir.file("in.gguf")), b = GgufFile::open(dir.file("out.gguf"));
+  EXPECT_EQ(b.at("general.architecture").str, "bitnet");
+  EXPECT_EQ(b.at("tokenizer.ggml.model").str, "no_vocab");
+  EXPECT_EQ(b.at("bitnet.embedding_length").as_int(), config.hidden);
+  EXPECT_EQ(b.at("bitnet.block_count").as_int(), config.layers);
+  EXPECT_EQ(b.find("bitnet-b1.58.embedding_length"), nullptr);
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  for (const auto& t : a.tensors()) {
+    const auto x = a.tensor_data(t), y = b.tensor_data(b.tensor(t.name));
+    ASSERT_EQ(x.size(), y.size()) << t.name;
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size()), 0) << t.name;
+  }
+  const Model m = Model::load_gguf(dir.file("out.gguf"));
+  EXPECT_EQ(m.config().arch, "bitnet");
+  EXPECT_EQ(m.config().activation, FfnActivation::silu);
+  EXPECT_EQ(m.config().vocab, 300);
 }
 
 }  // namespace
