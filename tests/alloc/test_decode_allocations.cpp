@@ -2,6 +2,7 @@
 // operator new (and the library's own counted allocator), and a warmed-up decode step makes none.
 #include <bitnet/engine.h>
 #include <bitnet/memory.h>
+#include <bitnet/thread_pool.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -45,9 +46,10 @@ TEST(DecodeAllocations, AWarmDecodeStepAllocatesNothing) {
     const Model m = Model::random(c, 1, head);
     // 2 sequences (attention splits each one's context into ranges once it spans several 128-position units,
     // and folds their partials in a second pass) and 8 (the projections' multi-token tiles, no split), decoded
-    // past two unit boundaries.
+    // past two unit boundaries. Two threads, whatever the machine: the split needs fewer items than 4 per thread.
+    ThreadPool pool(2);
     for (int n_seq : {2, 8}) {
-      Engine e(m, c.context, n_seq, 8, nullptr, kv);
+      Engine e(m, c.context, n_seq, 8, &pool, kv);
       std::vector<float> logits(static_cast<size_t>(n_seq * c.vocab));
       std::vector<BatchToken> step;
       for (int s = 0; s < n_seq; ++s) step.push_back({s + 1, 0, s, true});
