@@ -8,8 +8,11 @@
 
 #include "kernels/dense.h"
 #include "kernels/x86_hsum.h"
+#include "kernels/x86_prefetch.h"
 
 namespace bitnet::kernels::avx512 {
+
+static_assert(kDenseI8GroupStride == kPrefetchBlockBytes && kDenseI4GroupStride == kPrefetchBlockBytes);
 
 namespace {
 
@@ -21,19 +24,12 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   // A 4-row tile starting on a row group reads one sequential run (see dense.h).
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = a.w + dense_i8_offset(n0 + r, 0, a.k_pad);
-  // Several tokens (a batched step) consume the weights slower than the hardware prefetcher expects: the first
-  // token tile of a row group prefetches into L2 the same block of the group kI8PrefetchGroups ahead.
-  constexpr int64_t kI8PrefetchGroups = 4;
+  // With several tokens, the first token tile of a row group prefetches the group kPrefetchGroupsAhead on
+  // (x86_prefetch.h).
   const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
-  // (An address, not a pointer: near the end it lies past the matrix, where a prefetch is harmless.)
-  const uintptr_t ahead =
-      reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kI8PrefetchGroups * a.k_pad * kDenseI8RowGroup);
+  const int64_t ahead = kPrefetchGroupsAhead * a.k_pad * kDenseI8RowGroup;
   for (int64_t k = 0; k < a.k_pad; k += 64) {
-    if (prefetch)
-      for (int l = 0; l < 4; ++l)
-        _mm_prefetch(
-            reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(k / 64 * kDenseI8GroupStride + 64 * l)),
-            _MM_HINT_T1);
+    if (prefetch) prefetch_group_block(rows[0], ahead + k / 64 * kDenseI8GroupStride);
     __m512i w[R];
     for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(rows[r] + k / 64 * kDenseI8GroupStride);
     for (int t = 0; t < T; ++t) {
@@ -88,17 +84,12 @@ void tile_i4(const DenseI4Args& a, int64_t n0, int64_t t0) {
     sc[r] = a.scales + dense_i4_scale_index(n0 + r, 0, a.k_pad);
   }
   constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
-  // As in tile_i8: with several tokens, the first token tile prefetches the group kI4PrefetchGroups ahead.
-  constexpr int64_t kI4PrefetchGroups = 4;
+  // As in tile_i8: with several tokens, the first token tile prefetches the group kPrefetchGroupsAhead on.
   const int64_t blocks = a.k_pad / kDenseI4SuperBlock;
   const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
-  const uintptr_t ahead =
-      reinterpret_cast<uintptr_t>(w[0]) + static_cast<uintptr_t>(kI4PrefetchGroups * blocks * kDenseI4GroupStride);
+  const int64_t ahead = kPrefetchGroupsAhead * blocks * kDenseI4GroupStride;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (prefetch)
-      for (int l = 0; l < 4; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(b * kDenseI4GroupStride + 64 * l)),
-                     _MM_HINT_T1);
+    if (prefetch) prefetch_group_block(w[0], ahead + b * kDenseI4GroupStride);
     __m512i lo[R], hi[R];
     __m512 s_lo[R], s_hi[R];
     for (int r = 0; r < R; ++r) {

@@ -5,22 +5,22 @@
 
 #include "kernels/ternary.h"
 #include "kernels/x86_hsum.h"
+#include "kernels/x86_prefetch.h"
 
 namespace bitnet::kernels::avx2 {
 
-namespace {
+static_assert(kTernaryGroupStride == kPrefetchBlockBytes);
 
-// As in the AVX-512 variant: with several tokens, the first token tile of a row group's first row pair
-// prefetches into L2 the same block of the group kPrefetchGroups ahead.
-constexpr int64_t kPrefetchGroups = 4;
+namespace {
 
 template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const __m256i mask = _mm256_set1_epi8(3);
+  // With several tokens, the first token tile of a row group's first row pair prefetches the group
+  // kPrefetchGroupsAhead on (x86_prefetch.h).
   const bool prefetch = n0 % kTernaryRowGroup == 0 && t0 == 0 && a.tokens > 1;
-  const uintptr_t ahead = reinterpret_cast<uintptr_t>(a.w) +
-                          static_cast<uintptr_t>(ternary_block_offset(n0, 0, a.k_blocks) +
-                                                 kPrefetchGroups * a.k_blocks * kTernaryGroupStride);
+  const uint8_t* group = a.w + ternary_block_offset(n0, 0, a.k_blocks);
+  const int64_t ahead = kPrefetchGroupsAhead * a.k_blocks * kTernaryGroupStride;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc[R][T];
   for (int r = 0; r < R; ++r)
@@ -29,10 +29,7 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
-    if (prefetch)
-      for (int l = 0; l < 4; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(b * kTernaryGroupStride + 64 * l)),
-                     _MM_HINT_T1);
+    if (prefetch) prefetch_group_block(group, ahead + b * kTernaryGroupStride);
     __m256i sum16[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) sum16[r][t] = _mm256_setzero_si256();

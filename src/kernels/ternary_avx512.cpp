@@ -9,8 +9,11 @@
 
 #include "kernels/ternary.h"
 #include "kernels/x86_hsum.h"
+#include "kernels/x86_prefetch.h"
 
 namespace bitnet::kernels::avx512 {
+
+static_assert(kTernaryGroupStride == kPrefetchBlockBytes);
 
 namespace {
 
@@ -25,20 +28,13 @@ inline __m128i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
   return _mm512_castsi512_si128(s);  // lanes: row 0, row 1, row 2, row 3
 }
 
-// With several tokens the weights are consumed slower than the hardware prefetcher expects, and a row group's
-// second token tile rereads its rows: the stream from DRAM stalls (8 tokens on 6912 x 2560 weights: 455 us, 355
-// with this prefetch). One token (decode's GEMV) streams at full rate without it, and measured no better with it.
-constexpr int64_t kPrefetchGroups = 4;
-
 template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const __m512i mask = _mm512_set1_epi8(3);
-  // The first token tile of a row group prefetches into L2 the same block of the group kPrefetchGroups ahead.
+  // With several tokens, the first token tile of a row group prefetches the group kPrefetchGroupsAhead on.
   const bool prefetch = R == kTernaryRowGroup && t0 == 0 && a.tokens > 1;
-  // (An address, not a pointer: near the end it lies past the matrix, where a prefetch is harmless.)
-  const uintptr_t ahead = reinterpret_cast<uintptr_t>(a.w) +
-                          static_cast<uintptr_t>(ternary_block_offset(n0, 0, a.k_blocks) +
-                                                 kPrefetchGroups * a.k_blocks * kTernaryGroupStride);
+  const uint8_t* group = a.w + ternary_block_offset(n0, 0, a.k_blocks);
+  const int64_t ahead = kPrefetchGroupsAhead * a.k_blocks * kTernaryGroupStride;
   __m512i acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
@@ -46,10 +42,7 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   for (int r = 0; r < R; ++r) w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
   const int8_t* x = a.x + t0 * a.x_stride;
   for (int64_t b = 0; b < a.k_blocks; ++b) {
-    if (prefetch)
-      for (int l = 0; l < 4; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + static_cast<uintptr_t>(b * kTernaryGroupStride + 64 * l)),
-                     _MM_HINT_T1);
+    if (prefetch) prefetch_group_block(group, ahead + b * kTernaryGroupStride);
     for (int s = 0; s < 4; ++s) {
       // The packed block is loaded again for each shift (an L1 hit folded into the shift): measured 10% faster
       // than loading it once into 4 registers, even with the 4 x 4 tile's free registers.
