@@ -1,7 +1,8 @@
 // Ternary kernel benchmarks on the BitNet b1.58 2B4T layer shapes.
 //   GEMV (decode, 1 token): weight bytes streamed per second, beside this binary's own streaming-read figure.
 //     Weights rotate through > 64 MiB of copies so the 32 MiB L3 cannot hold them.
-//   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s.
+//   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s. At 1 token, one copy of
+//     the matrix that stays in the L2/L3: the GEMV's compute ceiling, in weight bytes per second.
 //   Batch (batched decode, 1-16 tokens, weights rotated out of the L3 as in GEMV): GOPS and weight bytes per second.
 // Every runnable variant, at 1 and 2 threads. Run: build/release/bench/bitnet_bench_ternary
 // GCC 12 warns about its own _mm512_undefined_* inside _mm512_reduce_add_epi64 (a false positive).
@@ -128,6 +129,7 @@ void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
   state.counters["GOPS"] = benchmark::Counter(
       2.0 * static_cast<double>(shape.rows * shape.cols * tokens) * static_cast<double>(state.iterations()),
       benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes()));
   force_isa(std::nullopt);
 }
 
@@ -219,7 +221,7 @@ void register_all() {
       gemv->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
       if (isa == Isa::ref) continue;  // the scalar reference is too slow to be worth timing on GEMM
       auto* gemm = benchmark::RegisterBenchmark(("TernaryGemm/" + suffix).c_str(), BM_TernaryGemm, s, isa);
-      gemm->Args({1, 128})->Args({2, 128})->Args({2, 512})->UseRealTime()->Unit(benchmark::kMillisecond);
+      gemm->Args({1, 1})->Args({2, 1})->Args({1, 128})->Args({2, 128})->Args({2, 512})->UseRealTime()->Unit(benchmark::kMillisecond);
     }
   }
 }

@@ -106,6 +106,31 @@ TEST_P(TernaryVariant, MatchesReferenceBitForBit) {
   }
 }
 
+// The decode GEMV keeps each 2-bit field's products scaled by 4^s in its own accumulator: the largest sums it can
+// meet (every weight +1 or -1, every activation -128 or 127, a long row) must come out exact.
+TEST_P(TernaryVariant, OneTokenExtremesAreExact) {
+  const auto* variant = kernels::ternary_family().variant(GetParam());
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
+  const int64_t rows = 9, cols = 65536 + 100;
+  std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t k = 0; k < cols; ++k) w[static_cast<size_t>(n * cols + k)] = static_cast<int8_t>(n % 2 ? 1 : -1);
+  const TernaryMatrix m = TernaryMatrix::pack(w.data(), rows, cols, 1.0f);
+  for (int v : {-128, 127}) {
+    Activations a;
+    a.stride = m.k_blocks() * 256;
+    a.storage.assign(static_cast<size_t>(a.stride), 0);
+    std::fill_n(a.storage.begin(), cols, static_cast<int8_t>(v));
+    a.x = a.storage.data();
+    a.sums = {static_cast<int32_t>(v * cols)};
+    a.scale = {1.0f};
+    const auto y = run(*variant, m, a, 1, 0, rows);
+    for (int64_t n = 0; n < rows; ++n)
+      ASSERT_EQ(y[static_cast<size_t>(n)], static_cast<float>((n % 2 ? 1 : -1) * int64_t{v} * cols))
+          << isa_name(GetParam()) << " activation " << v << " row " << n;
+  }
+}
+
 TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
   const auto* variant = kernels::ternary_family().variant(GetParam());
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
