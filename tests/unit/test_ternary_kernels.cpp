@@ -106,8 +106,8 @@ TEST_P(TernaryVariant, MatchesReferenceBitForBit) {
   }
 }
 
-// The decode GEMV keeps each 2-bit field's products scaled by 4^s in its own accumulator: the largest sums it can
-// meet (every weight +1 or -1, every activation -128 or 127, a long row) must come out exact.
+// One token at the largest sums the int32 accumulators meet (every weight +1 or -1, every activation -128 or 127,
+// a long row): exact in every variant, whatever order or scaling of partial sums it uses.
 TEST_P(TernaryVariant, OneTokenExtremesAreExact) {
   const auto* variant = kernels::ternary_family().variant(GetParam());
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
