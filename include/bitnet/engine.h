@@ -128,6 +128,11 @@ class Engine {
   std::vector<float> attn_unit_;      // [threads]: one unit's partials, the pairs' [2] headers then [head_dim] values
   std::vector<float> attn_state_;     // [threads][block tokens x group heads][2]: the folded max and sum
   std::vector<float> attn_partials_;  // [split tokens][heads][units of n_ctx][2 + head_dim]: split items' units
+  // [threads][block tokens x group heads][segments]: the queries rounded to int8 against q8_0 keys
+  // (kernels/attention_q8.h): 32 codes, a scale and a code sum per segment.
+  std::vector<int8_t> attn_query_codes_;
+  std::vector<float> attn_query_scales_;
+  std::vector<int32_t> attn_query_sums_;
   std::vector<AttentionItem> attn_items_;
   QuantizedActivations qa_;
   std::vector<BatchToken> eval_batch_;

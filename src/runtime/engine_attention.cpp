@@ -9,15 +9,18 @@
 // instead of the whole context.
 //
 // A work item is one KV head with its whole group of query heads, a block of at most kBlockTokens consecutive
-// batch tokens of one sequence, and a range of units. It converts each chunk of cached keys, then of values, to
-// f32 once for all of its (token, head) pairs. When the blocks give too few items to load every thread (decode:
-// 5 KV heads on 2 threads), each block's units are split into ranges, one item each; those items keep their
-// units' partials in attn_partials_ and a second pass folds them.
+// batch tokens of one sequence, and a range of units. With an f16 cache it converts each chunk of cached keys, then
+// of values, to f32 once for all of its (token, head) pairs (one token reads them in place). A q8_0 cache is read
+// in place by integer kernels (kernels/attention_q8.h): int8 query x key products, and the values summed with
+// 15-bit weights. When the blocks give too few items to load every thread (decode: 5 KV heads on 2 threads), each
+// block's units are split into ranges, one item each; those items keep their units' partials in attn_partials_
+// and a second pass folds them.
 //
 // Bit for bit: a pair's unit partial is the same whatever item computes it (block, split, thread count, other
 // sequences in the batch) -- the scores are row dots, the softmax is the same code, the values are added in
-// position order -- and the fold takes the units in order through the same function in an item and in the second
-// pass. So prefill equals token-by-token decode, and 1 thread equals 2.
+// position order (q8_0: in groups of 32 rows from the unit's start) -- and the fold takes the units in order
+// through the same function in an item and in the second pass. So prefill equals token-by-token decode, and 1
+// thread equals 2.
 #include <bitnet/engine.h>
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/attention_q8.h"
 #include "kernels/vector.h"
 #include "runtime/kv_cache_codec.h"
 
@@ -38,6 +42,8 @@ namespace {
 constexpr int64_t kUnit = 128;
 // Cached rows converted to f32 at a time: 32 x 128 floats = 16 KiB, in L1 while all pairs read them.
 constexpr int64_t kChunkRows = 32;
+// q8_0 values are summed in groups of kQ8SumRows rows from each call's first: chunks must start on a group.
+static_assert(kChunkRows % kernels::kQ8SumRows == 0 && kUnit % kChunkRows == 0);
 // Chunks between the one that is read and the one that is prefetched.
 constexpr int64_t kPrefetchAhead = 2;
 // Batch tokens per block: 16 x a group of 4 query heads = 64 pairs share each converted chunk.
@@ -48,15 +54,18 @@ constexpr int64_t kSplitTokens = 4;
 constexpr int64_t kPartialHeader = 2;
 
 int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
+// Segments of a head's query for q8_0 keys, at most (one per block it touches).
+int64_t max_query_segments(int64_t head_dim) { return (head_dim + kernels::kQ8Block - 1) / kernels::kQ8Block + 1; }
 
-// A head's cached rows read in place: f16 values `stride` apart, or q8_0 rows `row_bytes` apart from value `first`.
+// A head's cached rows read in place: f16 values `stride` apart, or q8_0 rows `row_bytes` apart (the head's values
+// in them: the item's Q8Span).
 struct F16Rows {
   const uint16_t* rows;
   int64_t stride;
 };
 struct Q8Rows {
   const uint8_t* rows;
-  int64_t row_bytes, first;
+  int64_t row_bytes;
 };
 
 // Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O); o is scaled in place. One
@@ -88,6 +97,12 @@ void Engine::allocate_attention_scratch() {
   attn_scores_.assign(floats(workers * pairs * kUnit), 0.0f);
   attn_unit_.assign(floats(workers * pairs * (kPartialHeader + d)), 0.0f);
   attn_state_.assign(floats(workers * pairs * kPartialHeader), 0.0f);
+  if (kv_types_.k == KvCacheType::q8_0) {
+    const int64_t segments = workers * pairs * max_query_segments(d);
+    attn_query_codes_.assign(floats(segments * kernels::kQ8Block), 0);
+    attn_query_scales_.assign(floats(segments), 0.0f);
+    attn_query_sums_.assign(floats(segments), 0);
+  }
   attn_partials_.assign(floats(std::min(kSplitTokens, max_batch_) * c.heads * units_of(n_ctx_) * (kPartialHeader + d)),
                         0.0f);
   // Without a split at most one item per (token, KV head); a split batch has at most kSplitTokens blocks, each
@@ -139,6 +154,10 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const auto mul = vk.binary_scalar[static_cast<int>(BinaryOp::mul)];
   const auto sub = vk.binary_scalar[static_cast<int>(BinaryOp::sub)];
   const auto exp = vk.unary[static_cast<int>(UnaryOp::exp)];
+  const auto& aq = kernels::attention_q8_kernels();
+  // q8_0 keys: each query is rounded to int8 once per item, with the score scale folded into its scales.
+  const bool keys_q8 = kv_types_.k == KvCacheType::q8_0;
+  const int64_t query_segments = max_query_segments(d);
   plan_attention(batch);
   int64_t total = 0;
   for (const AttentionItem& it : attn_items_) total += it.cost;
@@ -172,6 +191,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
       float* headers = attn_unit_.data() + w * max_pairs * partial_size;
       float* values = headers + max_pairs * kPartialHeader;
       float* states = attn_state_.data() + w * max_pairs * kPartialHeader;
+      const int64_t first_segment = w * max_pairs * query_segments;
       // Items go to workers by cost, in order: item i belongs to the worker whose share holds its midpoint.
       int64_t before = 0;
       for (const AttentionItem& it : attn_items_) {
@@ -186,13 +206,24 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         // queries lies together in q_, and so do its outputs in o_.
         auto queries = [&](int64_t t) { return q_.data() + (it.first + t) * q_dim_ + head0 * d; };
         auto cache_row = [&](bool keys, int64_t p) { return keys ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
+        // The KV head's values within a cached row (used with q8_0 rows).
+        const kernels::Q8Span span{it.kv_head * d, d};
+        // Token t's group of queries rounded for q8_0 keys.
+        auto rounded = [&](int64_t t) {
+          const int64_t at = first_segment + t * group * span.segments();
+          return kernels::Q8Queries{attn_query_codes_.data() + at * kernels::kQ8Block, attn_query_scales_.data() + at,
+                                    attn_query_sums_.data() + at};
+        };
+        if (keys_q8)
+          for (int64_t t = 0; t < it.count; ++t) kernels::quantize_queries(queries(t), group, span, scale, rounded(t));
         for (int64_t u = it.unit0; u < it.unit1; ++u) {
           const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
           // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, src): token t's
-          // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). A single token reads
-          // the cache in place (src: f16 rows, or q8_0 rows; the kernels convert in registers); a block of
-          // several converts each chunk to f32 once for all its tokens (src: f32 rows).
+          // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). q8_0 rows are read in
+          // place by every token (the integer kernels of kernels/attention_q8.h). f16 rows are read in place by a
+          // single token (converted in registers); a block of several converts each chunk to f32 once for all
+          // its tokens (src: f32 rows).
           // Each chunk starts by prefetching, into L2, the rows of the chunk kPrefetchAhead further along the
           // item's stream (keys, then values, of each unit in turn): a head's part of a cached row is a few cache
           // lines, rows are 680 bytes or more apart, and the hardware prefetchers stop at every 4 KiB page. (Into
@@ -227,10 +258,13 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               for (int64_t k = 1; k <= kPrefetchAhead && ahead.next(); ++k)
                 if (k == kPrefetchAhead || (u == it.unit0 && keys && c0 == 0)) prefetch_chunk(ahead);
               const uint8_t* first = cache_row(keys, p0 + c0);
-              if (it.count == 1 && type == KvCacheType::f16) {
-                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first) + it.kv_head * d, kv_dim_});
+              if (type == KvCacheType::q8_0) {
+                for (int64_t t = 0; t < it.count; ++t) {
+                  const int64_t upto = std::min(nc, seen(t) - c0);
+                  if (upto > 0) use(t, c0, upto, Q8Rows{first, row_bytes});
+                }
               } else if (it.count == 1) {
-                use(0, c0, nc, Q8Rows{first, row_bytes, it.kv_head * d});
+                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first) + it.kv_head * d, kv_dim_});
               } else {
                 detail::kv_decode_rows(type, first, nc, row_bytes, it.kv_head * d, d, rows);
                 for (int64_t t = 0; t < it.count; ++t) {
@@ -246,7 +280,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
             else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
-              vk.dot_rows_q8_0(src.rows, upto, src.row_bytes, src.first, x, group, d, out, kUnit);
+              aq.scores(src.rows, upto, src.row_bytes, span, rounded(t), group, out, kUnit);
             else
               vk.dot_rows(src, upto, d, x, group, d, out, kUnit);
           });
@@ -257,7 +291,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               const int64_t pair = t * group + h;
               float* s = scores + pair * kUnit;
               float* header = headers + pair * kPartialHeader;
-              mul(s, scale, s, n);
+              if (!keys_q8) mul(s, scale, s, n);  // (q8_0 scores come scaled)
               header[0] = vk.max(s, n);
               sub(s, header[0], s, n);
               exp(s, s, n);
@@ -271,7 +305,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.axpy_rows_f16(a, kUnit, src.rows, upto, src.stride, y, group, d);
             else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
-              vk.axpy_rows_q8_0(a, kUnit, src.rows, upto, src.row_bytes, src.first, y, group, d);
+              aq.weighted_sum(a, kUnit, src.rows, upto, src.row_bytes, span, y, group);
             else
               vk.axpy_rows(a, kUnit, src, upto, d, y, group, d);
           });

@@ -1,0 +1,62 @@
+// The attention_q8 family's variant table, and the query quantizer every variant shares.
+#include "kernels/attention_q8.h"
+
+#include <bitnet/cpu.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace bitnet::kernels {
+
+namespace ref { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
+#if defined(__x86_64__)
+namespace avx2 { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
+namespace avx512 { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
+#endif
+#if defined(__aarch64__)
+namespace neon { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
+#endif
+
+const Family<AttentionQ8Kernels>& attention_q8_family() {
+  static const Family<AttentionQ8Kernels> family("attention_q8", {
+      &ref::kAttentionQ8Kernels,
+#if defined(__x86_64__)
+      // The avx512 variant is the VNNI one; without VNNI the CPU gets the next variant down.
+      &avx2::kAttentionQ8Kernels, cpu_features().avx512vnni ? &avx512::kAttentionQ8Kernels : nullptr, nullptr,
+#elif defined(__aarch64__)
+      nullptr, nullptr, &neon::kAttentionQ8Kernels,
+#else
+      nullptr, nullptr, nullptr,
+#endif
+  });
+  return family;
+}
+
+void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale, const Q8Queries& out) {
+  const int64_t segs = span.segments();
+  for (int64_t q = 0; q < g; ++q)
+    for (int64_t s = 0; s < segs; ++s) {
+      const float* v = x + q * span.n + span.start(s);
+      const int64_t len = span.length(s), at = q * segs + s;
+      float amax = 0.0f;
+      bool finite = true;
+      for (int64_t i = 0; i < len; ++i) {
+        if (std::isfinite(v[i])) amax = std::max(amax, std::fabs(v[i]));
+        else finite = false;
+      }
+      // As the cache's blocks: e = max|x| / 127, codes round(x / e) (half away from zero), 0 for an all-zero
+      // segment. A value that is not finite makes the segment's scale NaN, so every score it touches shows it.
+      const float e = amax / 127.0f, inv = e != 0.0f ? 1.0f / e : 0.0f;
+      int8_t* codes = out.codes + at * kQ8Block;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kQ8Block; ++i) {
+        codes[i] = i < len && finite ? static_cast<int8_t>(std::round(v[i] * inv)) : int8_t{0};
+        sum += codes[i];
+      }
+      out.scales[at] = finite ? e * score_scale : std::numeric_limits<float>::quiet_NaN();
+      out.sums[at] = sum;
+    }
+}
+
+}  // namespace bitnet::kernels

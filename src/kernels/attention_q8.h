@@ -1,0 +1,71 @@
+#pragma once
+// Internal: attention's two products on a q8_0 KV cache, in integer arithmetic (the "attention_q8" family).
+//
+// A cached row is GGML q8_0: blocks of 32 values, each an f16 scale d and 32 int8 codes (value = code x d), from
+// the row's start. A head reads values [first, first + n) of a row; they fall into segments, one per block they
+// touch (Q8Span). Both products work segment by segment, so every integer part is exact and only the few float
+// steps below round; they are specified operation by operation and every variant gives the same bits.
+//
+// Scores (query . key): each query is quantized once per segment with quantize_queries (codes round(x / e),
+// e = max|x| / 127 over the segment, as the cache's own blocks), then for row j and query q, over the segments s
+// in order from acc = 0:
+//     acc = fma(float(sum_i code_k[i] x code_q[i]), d_js x e'_qs, acc)
+// where e'_qs = e_qs x score_scale (attention's 1 / sqrt(head_dim), folded in). As llama.cpp's q8_0 key products
+// (its query is rounded to q8_0 too), with the query's scale kept in f32.
+//
+// Weighted sum of values (y_q += sum_j a_qj x value_j): rows are taken in groups of 32 from the first one passed.
+// Within a group, for each query q and segment s, the weights w_j = a_qj x d_js (the value row's block scale
+// folded in) are rounded to 15 bits against the group's largest, m: code_j = round(w_j x (32767 / m)). Then for
+// each value i of the segment, y_q[i] = fma(float(sum_j code_j x code_v,j[i]), m / 32767, y_q[i]). Weights are
+// >= 0 (a is a softmax numerator); if m is not finite (a broken model) the codes are 0 and the factor is NaN,
+// so the output shows it. 15 bits against the group's largest weight: a relative step of 3e-5, far finer than
+// the cached values' own 8 bits.
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace bitnet::kernels {
+
+inline constexpr int64_t kQ8Block = 32;
+inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Block;
+// Rows per group of the weighted sum (the weights' rounding unit).
+inline constexpr int64_t kQ8SumRows = 32;
+
+// Values [first, first + n) of a q8_0 row, as segments: segment s lies in block first / 32 + s, from code
+// offset(s), length(s) codes; it holds the head's values [start(s), start(s) + length(s)).
+struct Q8Span {
+  int64_t first, n;
+  int64_t segments() const { return n <= 0 ? 0 : (first + n - 1) / kQ8Block - first / kQ8Block + 1; }
+  int64_t block(int64_t s) const { return first / kQ8Block + s; }
+  int64_t start(int64_t s) const { return s == 0 ? 0 : block(s) * kQ8Block - first; }
+  int64_t offset(int64_t s) const { return s == 0 ? first % kQ8Block : 0; }
+  int64_t length(int64_t s) const {
+    const int64_t begin = first + start(s), end = (block(s) + 1) * kQ8Block;
+    return (end < first + n ? end : first + n) - begin;
+  }
+};
+
+// Queries quantized for the scores, g queries of span.n values, segments() per query; query q's segment s is
+// at index q * segments + s. Caller-owned storage.
+struct Q8Queries {
+  int8_t* codes;   // 32 per segment, zero past its length
+  float* scales;   // e'_qs (NaN when the segment holds a value that is not finite)
+  int32_t* sums;   // sum of the segment's codes (the VNNI variant's correction for its unsigned operand)
+};
+
+// Quantizes g queries (n floats each, contiguous) for span; one plain function for every variant.
+void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale, const Q8Queries& out);
+
+struct AttentionQ8Kernels {
+  // out[q * out_stride + j] = the score of row j (at rows + j * row_bytes) against query q, for g queries.
+  void (*scores)(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
+                 int64_t g, float* out, int64_t out_stride);
+  // y_q (span.n floats, g outputs contiguous) += the weighted sum of the rows' values, weights a[q * a_stride + j].
+  void (*weighted_sum)(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
+                       Q8Span span, float* y, int64_t g);
+};
+
+const Family<AttentionQ8Kernels>& attention_q8_family();
+inline const AttentionQ8Kernels& attention_q8_kernels() { return attention_q8_family().get(); }
+
+}  // namespace bitnet::kernels

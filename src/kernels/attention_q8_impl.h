@@ -1,0 +1,292 @@
+// Internal: the body of the attention_q8 kernel family (attention_q8.h), included once per ISA file with
+// BITNET_VARIANT. The plain loops are the reference, and the variant wherever this file has no intrinsics for the
+// ISA; with AVX-512 VNNI the products run on vpdpbusd / vpdpwssd. No include guard on purpose.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include <bitnet/dtype.h>
+
+#include "kernels/attention_q8.h"
+
+#if defined(__AVX512VNNI__)
+#include <immintrin.h>
+#endif
+
+namespace bitnet::kernels::BITNET_VARIANT {
+namespace {
+
+inline float block_scale(const uint8_t* block) {
+  uint16_t bits;
+  std::memcpy(&bits, block, 2);
+  return f16_to_f32(bits);
+}
+inline const int8_t* block_codes(const uint8_t* block) { return reinterpret_cast<const int8_t*>(block + 2); }
+
+// --- the reference -------------------------------------------------------------------------------------------
+[[maybe_unused]] void scores_plain(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span,
+                                   const Q8Queries& queries, int64_t g, float* out, int64_t out_stride) {
+  const int64_t segs = span.segments();
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const uint8_t* row = rows + j * row_bytes;
+    for (int64_t q = 0; q < g; ++q) {
+      float acc = 0.0f;
+      for (int64_t s = 0; s < segs; ++s) {
+        const uint8_t* block = row + span.block(s) * kQ8BlockBytes;
+        const int8_t* k = block_codes(block) + span.offset(s);
+        const int8_t* c = queries.codes + (q * segs + s) * kQ8Block;
+        int32_t dot = 0;
+        for (int64_t i = 0; i < span.length(s); ++i) dot += static_cast<int32_t>(k[i]) * c[i];
+        acc = std::fma(static_cast<float>(dot), block_scale(block) * queries.scales[q * segs + s], acc);
+      }
+      out[q * out_stride + j] = acc;
+    }
+  }
+}
+
+// The 15-bit weights of one group's rows for query weights a (n rows): codes and the factor m / 32767.
+inline float round_weights(const float* a, const float* d, int64_t n, int32_t* codes) {
+  float m = 0.0f;
+  bool finite = true;
+  float w[kQ8SumRows];
+  for (int64_t j = 0; j < n; ++j) {
+    w[j] = a[j] * d[j];
+    if (std::isfinite(w[j])) m = std::max(m, std::fabs(w[j]));
+    else finite = false;
+  }
+  if (!finite) {
+    std::fill(codes, codes + n, 0);
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  const float inv = m > 0.0f ? 32767.0f / m : 0.0f;
+  for (int64_t j = 0; j < n; ++j) codes[j] = static_cast<int32_t>(std::nearbyint(w[j] * inv));
+  return m / 32767.0f;
+}
+
+[[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows,
+                                         int64_t row_bytes, Q8Span span, float* y, int64_t g) {
+  const int64_t segs = span.segments();
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    for (int64_t s = 0; s < segs; ++s) {
+      float d[kQ8SumRows];
+      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(rows + (j0 + j) * row_bytes + span.block(s) * kQ8BlockBytes);
+      for (int64_t q = 0; q < g; ++q) {
+        int32_t codes[kQ8SumRows];
+        const float factor = round_weights(a + q * a_stride + j0, d, nr, codes);
+        float* out = y + q * span.n + span.start(s);
+        for (int64_t i = 0; i < span.length(s); ++i) {
+          int32_t sum = 0;
+          for (int64_t j = 0; j < nr; ++j) {
+            const uint8_t* block = rows + (j0 + j) * row_bytes + span.block(s) * kQ8BlockBytes;
+            sum += codes[j] * block_codes(block)[span.offset(s) + i];
+          }
+          out[i] = std::fma(static_cast<float>(sum), factor, out[i]);
+        }
+      }
+    }
+  }
+}
+
+#if defined(__AVX512VNNI__)
+// --- AVX-512 VNNI ----------------------------------------------------------------------------------------------
+// Queries in passes of up to 4 (the accumulators of a pass stay in registers).
+template <class Pass>
+void by_passes(int64_t g, Pass&& pass) {
+  for (int64_t q0 = 0; q0 < g; q0 += 4) {
+    switch (std::min<int64_t>(4, g - q0)) {
+      case 1: pass.template operator()<1>(q0); break;
+      case 2: pass.template operator()<2>(q0); break;
+      case 3: pass.template operator()<3>(q0); break;
+      default: pass.template operator()<4>(q0); break;
+    }
+  }
+}
+
+inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (__mmask32{1} << len) - 1; }
+
+// The f16 scales at byte `offset` of 16 rows (row l at base + index[l]), as f32.
+inline __m512 row_scales(const uint8_t* base, __m512i index, int64_t offset) {
+  const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, index, base + offset, 1);
+  return _mm512_maskz_cvtph_ps(0xffff, _mm512_maskz_cvtepi32_epi16(0xffff, words));
+}
+
+// Scores of 16 rows at a time: each row's segment (32 codes, 8 dwords) is transposed so that lane l of t[k] holds
+// dword k of row l; then one vpdpbusd per dword and query adds 4 products of all 16 rows. The keys are made
+// unsigned (+128, by flipping the top bit), and the accumulator starts at -128 x the query's code sum.
+template <int G>
+void scores_pass(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const int8_t* codes,
+                 const float* scales, const int32_t* sums, int64_t segs, float* out, int64_t out_stride) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t j0 = 0; j0 < n_rows; j0 += 16) {
+    const int64_t nr = std::min<int64_t>(16, n_rows - j0);
+    const uint8_t* base = rows + j0 * row_bytes;
+    // Rows past the last repeat it (their scores are not stored).
+    const __m512i row_of = _mm512_maskz_min_epi32(0xffff, lanes, _mm512_set1_epi32(static_cast<int>(nr - 1)));
+    const __m512i index = _mm512_mullo_epi32(row_of, _mm512_set1_epi32(static_cast<int>(row_bytes)));
+    alignas(64) int32_t at[16];
+    _mm512_store_si512(at, index);
+    __m512 acc[G];
+    for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < segs; ++s) {
+      const int64_t block = span.block(s) * kQ8BlockBytes;
+      const int64_t first = block + 2 + span.offset(s);
+      const __mmask32 m = codes_mask(span.length(s));
+      const __m512 d = row_scales(base, index, block);
+      // z[i]: rows i and i + 4 (i < 4), rows i + 4 and i + 8 (i >= 4), so that the transposed lanes are rows 0-15.
+      __m512i z[8];
+      for (int i = 0; i < 8; ++i) {
+        const int lo = i < 4 ? i : i + 4, hi = lo + 4;
+        const __m256i a = _mm256_maskz_loadu_epi8(m, base + at[lo] + first);
+        const __m256i b = _mm256_maskz_loadu_epi8(m, base + at[hi] + first);
+        z[i] = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a), b, 1);
+      }
+      __m512i t[8], u[8];
+      for (int h = 0; h < 8; h += 4) {
+        t[h + 0] = _mm512_maskz_unpacklo_epi32(0xffff, z[h + 0], z[h + 1]);
+        t[h + 1] = _mm512_maskz_unpackhi_epi32(0xffff, z[h + 0], z[h + 1]);
+        t[h + 2] = _mm512_maskz_unpacklo_epi32(0xffff, z[h + 2], z[h + 3]);
+        t[h + 3] = _mm512_maskz_unpackhi_epi32(0xffff, z[h + 2], z[h + 3]);
+        u[h + 0] = _mm512_maskz_unpacklo_epi64(0xff, t[h + 0], t[h + 2]);
+        u[h + 1] = _mm512_maskz_unpackhi_epi64(0xff, t[h + 0], t[h + 2]);
+        u[h + 2] = _mm512_maskz_unpacklo_epi64(0xff, t[h + 1], t[h + 3]);
+        u[h + 3] = _mm512_maskz_unpackhi_epi64(0xff, t[h + 1], t[h + 3]);
+      }
+      __m512i k[8];
+      for (int e = 0; e < 4; ++e) {
+        k[e] = _mm512_xor_si512(_mm512_maskz_shuffle_i32x4(0xffff, u[e], u[e + 4], _MM_SHUFFLE(2, 0, 2, 0)), flip);
+        k[e + 4] = _mm512_xor_si512(_mm512_maskz_shuffle_i32x4(0xffff, u[e], u[e + 4], _MM_SHUFFLE(3, 1, 3, 1)), flip);
+      }
+      for (int q = 0; q < G; ++q) {
+        const int32_t* c = reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block);
+        __m512i even = _mm512_set1_epi32(-128 * sums[q * segs + s]), odd = _mm512_setzero_si512();
+        for (int e = 0; e < 8; e += 2) {
+          even = _mm512_dpbusd_epi32(even, k[e], _mm512_set1_epi32(c[e]));
+          odd = _mm512_dpbusd_epi32(odd, k[e + 1], _mm512_set1_epi32(c[e + 1]));
+        }
+        const __m512 dot = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(even, odd));
+        acc[q] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(scales[q * segs + s])), acc[q]);
+      }
+    }
+    const auto keep = static_cast<__mmask16>((1u << nr) - 1u);
+    for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(out + q * out_stride + j0, keep, acc[q]);
+  }
+}
+
+void scores_vnni(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
+                 int64_t g, float* out, int64_t out_stride) {
+  const int64_t segs = span.segments();
+  by_passes(g, [&]<int G>(int64_t q0) {
+    scores_pass<G>(rows, n_rows, row_bytes, span, queries.codes + q0 * segs * kQ8Block, queries.scales + q0 * segs,
+                   queries.sums + q0 * segs, segs, out + q0 * out_stride, out_stride);
+  });
+}
+
+// The weighted sum, 32 rows (one group) at a time: per segment, rows j and j + 1 are widened to int16 and
+// interleaved, so that one vpdpwssd per query adds both rows' products to 16 values; the weights' codes of the
+// pair are one broadcast dword. Accumulator `lo` holds values 8L + 0..3 of each 128-bit lane L, `hi` 8L + 4..7.
+template <int G>
+void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
+                       Q8Span span, float* y, int64_t segs) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 infinity = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  const __m512i order_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i order_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    const uint8_t* base = rows + j0 * row_bytes;
+    // Rows of each half (lanes) past the last repeat it; their weights are 0.
+    __m512i index[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m512i row_of = _mm512_maskz_min_epi32(0xffff, _mm512_add_epi32(lanes, _mm512_set1_epi32(16 * h)),
+                                              _mm512_set1_epi32(static_cast<int>(nr - 1)));
+      index[h] = _mm512_mullo_epi32(row_of, _mm512_set1_epi32(static_cast<int>(row_bytes)));
+    }
+    alignas(64) int32_t at[32];
+    _mm512_store_si512(at, index[0]);
+    _mm512_store_si512(at + 16, index[1]);
+    const __mmask16 in[2] = {static_cast<__mmask16>(nr >= 16 ? 0xffffu : (1u << nr) - 1u),
+                             static_cast<__mmask16>(nr <= 16 ? 0u : nr >= 32 ? 0xffffu : (1u << (nr - 16)) - 1u)};
+    for (int64_t s = 0; s < segs; ++s) {
+      const int64_t block = span.block(s) * kQ8BlockBytes;
+      const int64_t first = block + 2 + span.offset(s), len = span.length(s);
+      const __mmask32 m = codes_mask(len);
+      const __m512 d[2] = {row_scales(base, index[0], block), row_scales(base, index[1], block)};
+      alignas(64) int16_t codes[G][kQ8SumRows];
+      float factor[G];
+      for (int q = 0; q < G; ++q) {
+        __m512 w[2];
+        bool finite = true;
+        __m512 top = _mm512_setzero_ps();
+        for (int h = 0; h < 2; ++h) {
+          w[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(in[h], a + q * a_stride + j0 + 16 * h), d[h]);
+          const __m512 mag = _mm512_and_ps(w[h], magnitude);
+          finite = finite && _mm512_cmp_ps_mask(mag, infinity, _CMP_LT_OQ) == 0xffff;
+          top = _mm512_maskz_max_ps(0xffff, top, mag);
+        }
+        if (!finite) {
+          std::fill(codes[q], codes[q] + kQ8SumRows, int16_t{0});
+          factor[q] = std::numeric_limits<float>::quiet_NaN();
+          continue;
+        }
+        alignas(64) float tops[16];
+        _mm512_store_ps(tops, top);
+        const float mx = *std::max_element(tops, tops + 16);
+        const __m512 inv = _mm512_set1_ps(mx > 0.0f ? 32767.0f / mx : 0.0f);
+        factor[q] = mx / 32767.0f;
+        for (int h = 0; h < 2; ++h)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(codes[q] + 16 * h),
+                             _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w[h], inv))));
+      }
+      __m512i lo[G], hi[G];
+      for (int q = 0; q < G; ++q) lo[q] = hi[q] = _mm512_setzero_si512();
+      for (int64_t j = 0; j < nr; j += 2) {
+        const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j] + first));
+        const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j + 1] + first));
+        const __m512i pair_lo = _mm512_unpacklo_epi16(va, vb), pair_hi = _mm512_unpackhi_epi16(va, vb);
+        for (int q = 0; q < G; ++q) {
+          int32_t both;
+          std::memcpy(&both, codes[q] + j, 4);
+          const __m512i wq = _mm512_set1_epi32(both);
+          lo[q] = _mm512_dpwssd_epi32(lo[q], pair_lo, wq);
+          hi[q] = _mm512_dpwssd_epi32(hi[q], pair_hi, wq);
+        }
+      }
+      const __mmask32 out_mask = codes_mask(len);
+      for (int q = 0; q < G; ++q) {
+        float* out = y + q * span.n + span.start(s);
+        const __m512 f_lo = _mm512_maskz_cvtepi32_ps(0xffff, lo[q]), f_hi = _mm512_maskz_cvtepi32_ps(0xffff, hi[q]);
+        const __m512 f = _mm512_set1_ps(factor[q]);
+        const auto m0 = static_cast<__mmask16>(out_mask), m1 = static_cast<__mmask16>(out_mask >> 16);
+        const __m512 v0 = _mm512_permutex2var_ps(f_lo, order_lo, f_hi);
+        const __m512 v1 = _mm512_permutex2var_ps(f_lo, order_hi, f_hi);
+        _mm512_mask_storeu_ps(out, m0, _mm512_fmadd_ps(v0, f, _mm512_maskz_loadu_ps(m0, out)));
+        if (m1 != 0) _mm512_mask_storeu_ps(out + 16, m1, _mm512_fmadd_ps(v1, f, _mm512_maskz_loadu_ps(m1, out + 16)));
+      }
+    }
+  }
+}
+
+void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
+                       Q8Span span, float* y, int64_t g) {
+  const int64_t segs = span.segments();
+  by_passes(g, [&]<int G>(int64_t q0) {
+    weighted_sum_pass<G>(a + q0 * a_stride, a_stride, rows, n_rows, row_bytes, span, y + q0 * span.n, segs);
+  });
+}
+#endif
+
+}  // namespace
+
+extern const AttentionQ8Kernels kAttentionQ8Kernels;
+#if defined(__AVX512VNNI__)
+const AttentionQ8Kernels kAttentionQ8Kernels = {scores_vnni, weighted_sum_vnni};
+#else
+const AttentionQ8Kernels kAttentionQ8Kernels = {scores_plain, weighted_sum_plain};
+#endif
+
+}  // namespace bitnet::kernels::BITNET_VARIANT
