@@ -4,15 +4,23 @@
 // arithmetic. With 8 layers it is not (84 MB), as in the whole model (30 layers, 315 MB): attention's memory
 // access. (time at depth D) - (time at depth 0), divided by the layers, is attention over D cached positions
 // for one layer. The prefill benchmark times a 512-token chunk from an empty cache (pp512's attention share).
+// The Q8 kernel benchmarks time the two integer products of a q8_0 cache alone (kernels/attention_q8.h), on one
+// softmax unit (128 rows of the 2B-4T shape, a group of 4 query heads of 128; the rows in L1/L2), per ISA.
 #include <benchmark/benchmark.h>
 
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
 #include <bitnet/thread_pool.h>
 
+#include <bitnet/cpu.h>
+
+#include <cstring>
 #include <map>
 #include <memory>
+#include <random>
 #include <vector>
+
+#include "kernels/attention_q8.h"
 
 namespace {
 
@@ -64,6 +72,63 @@ void BM_Prefill512(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(engine.eval(0, prompt, 0));
 }
 BENCHMARK(BM_Prefill512)->ArgNames({"q8", "threads"})->ArgsProduct({{0, 1}, {2}})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// 128 q8_0 rows of 5 KV heads x 128 (680 bytes), random codes and scales; KV head 2's values.
+struct Q8Unit {
+  static constexpr int64_t kRows = 128, kHeadDim = 128, kGroup = 4, kRowBytes = 5 * 4 * kernels::kQ8BlockBytes;
+  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes);
+  kernels::Q8Span span{2 * kHeadDim, kHeadDim};
+  std::vector<float> queries = std::vector<float>(kGroup * kHeadDim), weights = std::vector<float>(kGroup * kRows);
+  std::vector<int8_t> codes = std::vector<int8_t>(kGroup * 5 * kernels::kQ8Block);
+  std::vector<float> scales = std::vector<float>(kGroup * 5);
+  std::vector<int32_t> sums = std::vector<int32_t>(kGroup * 5);
+  Q8Unit() {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> code(-127, 127);
+    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<uint8_t>(code(rng));
+    for (int64_t j = 0; j < kRows; ++j)
+      for (int64_t b = 0; b < kRowBytes / kernels::kQ8BlockBytes; ++b) {
+        const uint16_t half = 0x2000 + static_cast<uint16_t>(code(rng) & 0xff);  // about 0.008
+        std::memcpy(rows.data() + j * kRowBytes + b * kernels::kQ8BlockBytes, &half, 2);
+      }
+    for (float& x : queries) x = unit(rng) - 0.5f;
+    for (float& x : weights) x = unit(rng);
+    kernels::quantize_queries(queries.data(), kGroup, span, 0.088f, {codes.data(), scales.data(), sums.data()});
+  }
+};
+
+// Arg: the ISA (bitnet::Isa).
+void BM_Q8Scores(benchmark::State& state) {
+  const auto* k = kernels::attention_q8_family().variant(static_cast<Isa>(state.range(0)));
+  if (k == nullptr) return state.SkipWithError("this CPU cannot run the variant");
+  static const Q8Unit u;
+  std::vector<float> out(Q8Unit::kGroup * Q8Unit::kRows);
+  const kernels::Q8Queries q{const_cast<int8_t*>(u.codes.data()), const_cast<float*>(u.scales.data()),
+                             const_cast<int32_t*>(u.sums.data())};
+  for (auto _ : state) {
+    for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
+      k->scores(u.rows.data() + c * Q8Unit::kRowBytes, 32, Q8Unit::kRowBytes, u.span, q, Q8Unit::kGroup,
+                out.data() + c, Q8Unit::kRows);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);  // rows
+}
+void BM_Q8WeightedSum(benchmark::State& state) {
+  const auto* k = kernels::attention_q8_family().variant(static_cast<Isa>(state.range(0)));
+  if (k == nullptr) return state.SkipWithError("this CPU cannot run the variant");
+  static const Q8Unit u;
+  std::vector<float> y(Q8Unit::kGroup * Q8Unit::kHeadDim);
+  for (auto _ : state) {
+    for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
+      k->weighted_sum(u.weights.data() + c, Q8Unit::kRows, u.rows.data() + c * Q8Unit::kRowBytes, 32,
+                      Q8Unit::kRowBytes, u.span, y.data(), Q8Unit::kGroup);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);
+}
+BENCHMARK(BM_Q8Scores)->ArgName("isa")->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Q8WeightedSum)->ArgName("isa")->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -7,11 +7,13 @@
 #include <cstring>
 #include <limits>
 
+#define BITNET_SIMD _Pragma("omp simd")
+
 #include <bitnet/dtype.h>
 
 #include "kernels/attention_q8.h"
 
-#if defined(__AVX512VNNI__)
+#if defined(__AVX512VNNI__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -24,6 +26,9 @@ inline float block_scale(const uint8_t* block) {
   return f16_to_f32(bits);
 }
 inline const int8_t* block_codes(const uint8_t* block) { return reinterpret_cast<const int8_t*>(block + 2); }
+// The weighted sum's factor per weight code: m x kStep (a product, not m / 32767: cheaper, and the same in every
+// variant).
+constexpr float kStep = 1.0f / 32767.0f;
 
 // --- the reference -------------------------------------------------------------------------------------------
 [[maybe_unused]] void scores_plain(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span,
@@ -37,8 +42,9 @@ inline const int8_t* block_codes(const uint8_t* block) { return reinterpret_cast
         const uint8_t* block = row + span.block(s) * kQ8BlockBytes;
         const int8_t* k = block_codes(block) + span.offset(s);
         const int8_t* c = queries.codes + (q * segs + s) * kQ8Block;
+        const int64_t len = span.length(s);
         int32_t dot = 0;
-        for (int64_t i = 0; i < span.length(s); ++i) dot += static_cast<int32_t>(k[i]) * c[i];
+        for (int64_t i = 0; i < len; ++i) dot += static_cast<int32_t>(k[i]) * c[i];
         acc = std::fma(static_cast<float>(dot), block_scale(block) * queries.scales[q * segs + s], acc);
       }
       out[q * out_stride + j] = acc;
@@ -62,7 +68,7 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
   }
   const float inv = m > 0.0f ? 32767.0f / m : 0.0f;
   for (int64_t j = 0; j < n; ++j) codes[j] = static_cast<int32_t>(std::nearbyint(w[j] * inv));
-  return m / 32767.0f;
+  return m * kStep;
 }
 
 [[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows,
@@ -71,24 +77,76 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
     for (int64_t s = 0; s < segs; ++s) {
+      const int64_t len = span.length(s);
+      const uint8_t* blocks = rows + j0 * row_bytes + span.block(s) * kQ8BlockBytes;
       float d[kQ8SumRows];
-      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(rows + (j0 + j) * row_bytes + span.block(s) * kQ8BlockBytes);
+      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(blocks + j * row_bytes);
       for (int64_t q = 0; q < g; ++q) {
         int32_t codes[kQ8SumRows];
         const float factor = round_weights(a + q * a_stride + j0, d, nr, codes);
-        float* out = y + q * span.n + span.start(s);
-        for (int64_t i = 0; i < span.length(s); ++i) {
-          int32_t sum = 0;
-          for (int64_t j = 0; j < nr; ++j) {
-            const uint8_t* block = rows + (j0 + j) * row_bytes + span.block(s) * kQ8BlockBytes;
-            sum += codes[j] * block_codes(block)[span.offset(s) + i];
-          }
-          out[i] = std::fma(static_cast<float>(sum), factor, out[i]);
+        int32_t sums[kQ8Block] = {};
+        for (int64_t j = 0; j < nr; ++j) {
+          const int8_t* v = block_codes(blocks + j * row_bytes) + span.offset(s);
+          const int32_t c = codes[j];
+          BITNET_SIMD for (int64_t i = 0; i < len; ++i) sums[i] += c * v[i];
         }
+        float* out = y + q * span.n + span.start(s);
+        for (int64_t i = 0; i < len; ++i) out[i] = std::fma(static_cast<float>(sums[i]), factor, out[i]);
       }
     }
   }
 }
+
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512VNNI__)
+// --- AVX2 ------------------------------------------------------------------------------------------------------
+// Scores row by row: a segment's 32 codes against each query with vpmaddubsw on |key| and the query's codes
+// carrying the key's sign (at most 2 x 128 x 127 per pair of bytes: no saturation), the 4 queries' sums folded
+// together with vphaddd; then the same fma per segment as the reference, 4 queries in the lanes of one register.
+void scores_avx2(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
+                 int64_t g, float* out, int64_t out_stride) {
+  const int64_t segs = span.segments();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t q0 = 0; q0 < g; q0 += 4) {
+    const int64_t gq = std::min<int64_t>(4, g - q0);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const uint8_t* row = rows + j * row_bytes;
+      __m128 acc = _mm_setzero_ps();
+      for (int64_t s = 0; s < segs; ++s) {
+        const uint8_t* block = row + span.block(s) * kQ8BlockBytes;
+        const int64_t len = span.length(s);
+        __m256i k;
+        if (len == kQ8Block) {
+          k = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+        } else {
+          alignas(32) int8_t part[kQ8Block] = {};
+          std::memcpy(part, block_codes(block) + span.offset(s), static_cast<size_t>(len));
+          k = _mm256_load_si256(reinterpret_cast<const __m256i*>(part));
+        }
+        const __m256i magnitude = _mm256_sign_epi8(k, k);
+        __m256i dots[4];
+        alignas(16) float scale[4] = {};
+        for (int q = 0; q < 4; ++q) {
+          if (q >= gq) {
+            dots[q] = _mm256_setzero_si256();
+            continue;
+          }
+          const int64_t at = (q0 + q) * segs + s;
+          const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(queries.codes + at * kQ8Block));
+          dots[q] = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(c, k)), ones);
+          scale[q] = queries.scales[at];
+        }
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]), _mm256_hadd_epi32(dots[2], dots[3]));
+        const __m128i dot = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 w = _mm_mul_ps(_mm_set1_ps(block_scale(block)), _mm_load_ps(scale));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(dot), w, acc);
+      }
+      alignas(16) float got[4];
+      _mm_store_ps(got, acc);
+      for (int64_t q = 0; q < gq; ++q) out[(q0 + q) * out_stride + j] = got[q];
+    }
+  }
+}
+#endif
 
 #if defined(__AVX512VNNI__)
 // --- AVX-512 VNNI ----------------------------------------------------------------------------------------------
@@ -103,6 +161,15 @@ void by_passes(int64_t g, Pass&& pass) {
       default: pass.template operator()<4>(q0); break;
     }
   }
+}
+
+// The largest lane (none is NaN).
+inline float max_lane(__m512 v) {
+  // Zero-masked extracts: GCC 12's plain ones warn of an uninitialized temporary.
+  const __m256 m8 = _mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  return _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
 }
 
 inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (__mmask32{1} << len) - 1; }
@@ -233,11 +300,9 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           factor[q] = std::numeric_limits<float>::quiet_NaN();
           continue;
         }
-        alignas(64) float tops[16];
-        _mm512_store_ps(tops, top);
-        const float mx = *std::max_element(tops, tops + 16);
+        const float mx = max_lane(top);
         const __m512 inv = _mm512_set1_ps(mx > 0.0f ? 32767.0f / mx : 0.0f);
-        factor[q] = mx / 32767.0f;
+        factor[q] = mx * kStep;
         for (int h = 0; h < 2; ++h)
           _mm256_store_si256(reinterpret_cast<__m256i*>(codes[q] + 16 * h),
                              _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w[h], inv))));
@@ -285,8 +350,12 @@ void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* rows, in
 extern const AttentionQ8Kernels kAttentionQ8Kernels;
 #if defined(__AVX512VNNI__)
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_vnni, weighted_sum_vnni};
+#elif defined(__AVX2__) && defined(__FMA__)
+const AttentionQ8Kernels kAttentionQ8Kernels = {scores_avx2, weighted_sum_plain};
 #else
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_plain, weighted_sum_plain};
 #endif
 
 }  // namespace bitnet::kernels::BITNET_VARIANT
+
+#undef BITNET_SIMD

@@ -1,0 +1,243 @@
+// The attention_q8 kernels (kernels/attention_q8.h): the span's segments, the query rounding, every variant bit
+// for bit against the reference on awkward sizes (heads that begin mid-block, rows not a multiple of 16 or 32,
+// query counts not a multiple of 4), the reference against float math on the dequantized values, and a value
+// that is not finite showing in the output.
+#include <bitnet/cpu.h>
+#include <bitnet/dtype.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/attention_q8.h"
+
+namespace bitnet {
+namespace {
+
+using kernels::kQ8Block;
+using kernels::kQ8BlockBytes;
+using kernels::Q8Span;
+
+// Rows of q8_0 blocks covering `values` values: random codes in [-127, 127], random scales in [2^-10, 2^-5).
+struct Q8Rows {
+  int64_t n_rows, values, row_bytes;
+  std::vector<uint8_t> bytes;
+  Q8Rows(int64_t rows, int64_t vals, std::mt19937& rng)
+      : n_rows(rows), values(vals), row_bytes((vals + kQ8Block - 1) / kQ8Block * kQ8BlockBytes),
+        bytes(static_cast<size_t>(rows * row_bytes)) {
+    std::uniform_int_distribution<int> code(-127, 127);
+    std::uniform_real_distribution<float> exponent(-10.0f, -5.0f);
+    for (auto& b : bytes) b = static_cast<uint8_t>(code(rng));
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t b = 0; b < row_bytes / kQ8BlockBytes; ++b) {
+        const uint16_t half = f32_to_f16(std::exp2(exponent(rng)));
+        std::memcpy(bytes.data() + j * row_bytes + b * kQ8BlockBytes, &half, 2);
+      }
+  }
+  // Value i of row j: its block's scale, its code, and their product.
+  float scale(int64_t j, int64_t i) const {
+    uint16_t half;
+    std::memcpy(&half, bytes.data() + j * row_bytes + i / kQ8Block * kQ8BlockBytes, 2);
+    return f16_to_f32(half);
+  }
+  int code(int64_t j, int64_t i) const {
+    return reinterpret_cast<const int8_t*>(bytes.data() + j * row_bytes + i / kQ8Block * kQ8BlockBytes + 2)[i % kQ8Block];
+  }
+  float value(int64_t j, int64_t i) const { return static_cast<float>(code(j, i)) * scale(j, i); }
+};
+
+struct Rounded {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+  Rounded(const std::vector<float>& x, int64_t g, Q8Span span, float score_scale)
+      : codes(static_cast<size_t>(g * span.segments() * kQ8Block)), scales(static_cast<size_t>(g * span.segments())),
+        sums(scales.size()) {
+    kernels::quantize_queries(x.data(), g, span, score_scale, view());
+  }
+  kernels::Q8Queries view() { return {codes.data(), scales.data(), sums.data()}; }
+};
+
+std::vector<float> uniform(size_t n, float lo, float hi, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+bool same_bits(float a, float b) { return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b) || (a != a && b != b); }
+
+// Spans (first, n) of rows of `values` values: whole blocks, heads that begin and end mid-block, short heads.
+struct SpanCase {
+  int64_t first, n, values;
+};
+const SpanCase kSpans[] = {{256, 128, 640}, {0, 128, 128}, {48, 24, 96}, {100, 100, 400},
+                           {5, 3, 40},      {30, 70, 100}, {64, 64, 128}};
+
+TEST(AttentionQ8Span, SegmentsTileTheHeadOneBlockEach) {
+  for (const SpanCase& c : kSpans) {
+    const Q8Span span{c.first, c.n};
+    int64_t covered = 0;
+    for (int64_t s = 0; s < span.segments(); ++s) {
+      EXPECT_EQ(span.start(s), covered) << c.first << "+" << c.n << " segment " << s;
+      EXPECT_GT(span.length(s), 0);
+      EXPECT_EQ(span.block(s), (c.first + span.start(s)) / kQ8Block);
+      EXPECT_EQ(span.offset(s), (c.first + span.start(s)) % kQ8Block);
+      EXPECT_LE(span.offset(s) + span.length(s), kQ8Block);
+      covered += span.length(s);
+    }
+    EXPECT_EQ(covered, c.n);
+  }
+}
+
+TEST(AttentionQ8Queries, RoundLikeTheCacheBlocksAndFoldTheScoreScale) {
+  std::mt19937 rng(3);
+  const Q8Span span{48, 24};  // segments of 16 and 8
+  std::vector<float> x = uniform(2 * 24, -2.0f, 2.0f, rng);
+  x[20] = 0.0f;
+  Rounded r(x, 2, span, 0.25f);
+  ASSERT_EQ(span.segments(), 2);
+  for (int64_t q = 0; q < 2; ++q)
+    for (int64_t s = 0; s < 2; ++s) {
+      float amax = 0.0f;
+      for (int64_t i = 0; i < span.length(s); ++i) amax = std::max(amax, std::fabs(x[q * 24 + span.start(s) + i]));
+      const float e = amax / 127.0f;
+      EXPECT_EQ(r.scales[q * 2 + s], e * 0.25f);
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kQ8Block; ++i) {
+        const int8_t want = i < span.length(s) ? static_cast<int8_t>(std::round(x[q * 24 + span.start(s) + i] / e)) : 0;
+        EXPECT_NEAR(r.codes[(q * 2 + s) * kQ8Block + i], want, 1) << q << " " << s << " " << i;  // x / e vs x * (1 / e)
+        sum += r.codes[(q * 2 + s) * kQ8Block + i];
+      }
+      EXPECT_EQ(r.sums[q * 2 + s], sum);
+    }
+  x[3] = std::numeric_limits<float>::infinity();
+  Rounded bad(x, 2, span, 0.25f);
+  EXPECT_TRUE(std::isnan(bad.scales[0]));
+  EXPECT_FALSE(std::isnan(bad.scales[1]));
+  for (int64_t i = 0; i < kQ8Block; ++i) EXPECT_EQ(bad.codes[i], 0);
+}
+
+class AttentionQ8Variant : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
+  const auto* variant = kernels::attention_q8_family().variant(GetParam());
+  const auto* ref = kernels::attention_q8_family().variant(Isa::ref);
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(5);
+  for (const SpanCase& c : kSpans)
+    for (int64_t n_rows : {1, 5, 16, 17, 32, 45})
+      for (int64_t g : {1, 3, 4, 5}) {
+        const Q8Rows rows(n_rows, c.values, rng);
+        const Q8Span span{c.first, c.n};
+        const std::vector<float> x = uniform(static_cast<size_t>(g * c.n), -1.0f, 1.0f, rng);
+        Rounded r(x, g, span, 0.125f);
+        const int64_t stride = n_rows + 3;
+        std::vector<float> want(static_cast<size_t>(g * stride), -7.0f), got = want;
+        ref->scores(rows.bytes.data(), n_rows, rows.row_bytes, span, r.view(), g, want.data(), stride);
+        variant->scores(rows.bytes.data(), n_rows, rows.row_bytes, span, r.view(), g, got.data(), stride);
+        for (int64_t q = 0; q < g; ++q)
+          for (int64_t j = 0; j < stride; ++j) {
+            const auto at = static_cast<size_t>(q * stride + j);
+            ASSERT_TRUE(same_bits(got[at], want[at]))
+                << "span " << c.first << "+" << c.n << " rows " << n_rows << " g " << g << " q " << q << " j " << j;
+            if (j >= n_rows) continue;  // untouched
+            // The reference against the dequantized key and rounded query, in double.
+            double dot = 0.0, mag = 0.0;
+            for (int64_t s = 0; s < span.segments(); ++s)
+              for (int64_t i = 0; i < span.length(s); ++i) {
+                const double k = rows.value(j, c.first + span.start(s) + i);
+                const double qv = static_cast<double>(r.codes[(q * span.segments() + s) * kQ8Block + i]) *
+                                  r.scales[q * span.segments() + s];
+                dot += k * qv;
+                mag += std::fabs(k * qv);
+              }
+            ASSERT_NEAR(want[at], dot, 1e-6 * mag + 1e-30) << "span " << c.first << "+" << c.n << " j " << j;
+            // And against the unrounded query: within the query's rounding (half a step per value).
+            double exact = 0.0, bound = 0.0;
+            for (int64_t i = 0; i < c.n; ++i) {
+              const double k = rows.value(j, c.first + i);
+              exact += k * x[static_cast<size_t>(q * c.n + i)] * 0.125;
+              bound += std::fabs(k) * 0.125 * (1.0 / 254.0);
+            }
+            ASSERT_NEAR(want[at], exact, bound + 1e-6 * mag);
+          }
+      }
+}
+
+TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
+  const auto* variant = kernels::attention_q8_family().variant(GetParam());
+  const auto* ref = kernels::attention_q8_family().variant(Isa::ref);
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(9);
+  for (const SpanCase& c : kSpans)
+    for (int64_t n_rows : {1, 5, 17, 32, 45, 128})
+      for (int64_t g : {1, 3, 4, 5}) {
+        const Q8Rows rows(n_rows, c.values, rng);
+        const Q8Span span{c.first, c.n};
+        const int64_t a_stride = n_rows + 2;
+        std::vector<float> a = uniform(static_cast<size_t>(g * a_stride), 0.0f, 1.0f, rng);
+        a[0] = 0.0f;
+        if (g > 1) std::fill(a.begin() + a_stride, a.begin() + 2 * a_stride, 0.0f);  // an all-zero query
+        const std::vector<float> y0 = uniform(static_cast<size_t>(g * c.n), -1.0f, 1.0f, rng);
+        std::vector<float> want = y0, got = y0;
+        ref->weighted_sum(a.data(), a_stride, rows.bytes.data(), n_rows, rows.row_bytes, span, want.data(), g);
+        variant->weighted_sum(a.data(), a_stride, rows.bytes.data(), n_rows, rows.row_bytes, span, got.data(), g);
+        for (int64_t q = 0; q < g; ++q)
+          for (int64_t i = 0; i < c.n; ++i) {
+            const auto at = static_cast<size_t>(q * c.n + i);
+            ASSERT_TRUE(same_bits(got[at], want[at]))
+                << "span " << c.first << "+" << c.n << " rows " << n_rows << " g " << g << " q " << q << " i " << i;
+            // 15-bit weights per group of 32 rows: each weight a_j x d_j is off by at most half a step of the
+            // group's largest, which the value's code multiplies.
+            double sum = y0[at], bound = 0.0;
+            for (int64_t j0 = 0; j0 < n_rows; j0 += kernels::kQ8SumRows) {
+              const int64_t j1 = std::min(n_rows, j0 + kernels::kQ8SumRows);
+              double top = 0.0, codes = 0.0;
+              for (int64_t j = j0; j < j1; ++j) {
+                const double w = static_cast<double>(a[static_cast<size_t>(q * a_stride + j)]);
+                sum += w * rows.value(j, c.first + i);
+                top = std::max(top, w * rows.scale(j, c.first + i));
+                codes += std::abs(rows.code(j, c.first + i));
+              }
+              bound += 0.5 * top / 32767.0 * codes;
+            }
+            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum))) << "span " << c.first << "+" << c.n << " q " << q;
+          }
+      }
+}
+
+TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
+  const auto* variant = kernels::attention_q8_family().variant(GetParam());
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(13);
+  const Q8Rows rows(20, 128, rng);
+  const Q8Span span{0, 128};
+  std::vector<float> x = uniform(2 * 128, -1.0f, 1.0f, rng);
+  x[40] = std::numeric_limits<float>::quiet_NaN();  // query 0, segment 1
+  Rounded r(x, 2, span, 1.0f);
+  std::vector<float> scores(2 * 20);
+  variant->scores(rows.bytes.data(), 20, rows.row_bytes, span, r.view(), 2, scores.data(), 20);
+  for (int64_t j = 0; j < 20; ++j) {
+    EXPECT_TRUE(std::isnan(scores[static_cast<size_t>(j)])) << j;
+    EXPECT_TRUE(std::isfinite(scores[static_cast<size_t>(20 + j)])) << j;
+  }
+  std::vector<float> a = uniform(2 * 20, 0.0f, 1.0f, rng);
+  a[7] = std::numeric_limits<float>::infinity();  // query 0, first group
+  std::vector<float> y(2 * 128, 0.0f);
+  variant->weighted_sum(a.data(), 20, rows.bytes.data(), 20, rows.row_bytes, span, y.data(), 2);
+  for (int64_t i = 0; i < 128; ++i) {
+    EXPECT_TRUE(std::isnan(y[static_cast<size_t>(i)])) << i;
+    EXPECT_TRUE(std::isfinite(y[static_cast<size_t>(128 + i)])) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, AttentionQ8Variant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+}  // namespace
+}  // namespace bitnet
