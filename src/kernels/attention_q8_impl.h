@@ -2,6 +2,7 @@
 // BITNET_VARIANT. The plain loops are the reference, and the variant wherever this file has no intrinsics for the
 // ISA; with AVX-512 VNNI the products run on vpdpbusd / vpdpwssd. No include guard on purpose.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -163,14 +164,11 @@ void by_passes(int64_t g, Pass&& pass) {
   }
 }
 
-// The largest lane (none is NaN).
-inline float max_lane(__m512 v) {
-  // Zero-masked extracts: GCC 12's plain ones warn of an uninitialized temporary.
-  const __m256 m8 = _mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  return _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
-}
+// vpdpbusd / vpdpwssd tied to their accumulator: GCC 12 copies the accumulator to another register around most
+// _mm512_dpbusd_epi32 / _mm512_dpwssd_epi32 (half the instructions of the weighted sum's inner loop were such
+// copies).
+inline void dpbusd(__m512i& acc, __m512i u8, __m512i s8) { asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8)); }
+inline void dpwssd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b)); }
 
 inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (__mmask32{1} << len) - 1; }
 
@@ -231,8 +229,8 @@ void scores_pass(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
         const int32_t* c = reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block);
         __m512i even = _mm512_set1_epi32(-128 * sums[q * segs + s]), odd = _mm512_setzero_si512();
         for (int e = 0; e < 8; e += 2) {
-          even = _mm512_dpbusd_epi32(even, k[e], _mm512_set1_epi32(c[e]));
-          odd = _mm512_dpbusd_epi32(odd, k[e + 1], _mm512_set1_epi32(c[e + 1]));
+          dpbusd(even, k[e], _mm512_set1_epi32(c[e]));
+          dpbusd(odd, k[e + 1], _mm512_set1_epi32(c[e + 1]));
         }
         const __m512 dot = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(even, odd));
         acc[q] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(scales[q * segs + s])), acc[q]);
@@ -252,15 +250,29 @@ void scores_vnni(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
   });
 }
 
-// The weighted sum, 32 rows (one group) at a time: per segment, rows j and j + 1 are widened to int16 and
-// interleaved, so that one vpdpwssd per query adds both rows' products to 16 values; the weights' codes of the
-// pair are one broadcast dword. Accumulator `lo` holds values 8L + 0..3 of each 128-bit lane L, `hi` 8L + 4..7.
+// The largest of 16 uint32 lanes.
+inline uint32_t max_lane(__m512i v) {
+  // Zero-masked extracts: GCC 12's plain ones warn of an uninitialized temporary.
+  const __m256i m8 = _mm256_max_epu32(_mm512_maskz_extracti32x8_epi32(0xff, v, 0), _mm512_maskz_extracti32x8_epi32(0xff, v, 1));
+  __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m8), _mm256_extracti128_si256(m8, 1));
+  m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4e));
+  m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xb1));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(m4));
+}
+
+// The weighted sum, 32 rows (one group) at a time, segments 4 at a time.
+// - The weights: w = a x d for each query and segment; the largest |w| is taken on the float bits as unsigned
+//   integers (the same order for values >= 0, and NaN and infinity above every finite value, so one test on the
+//   largest finds them); then the 15-bit codes, as the reference.
+// - The sums: rows j and j + 1 widened to int16 and interleaved, so that one vpdpwssd per query adds both rows'
+//   products to 16 values, the pair's two weight codes one broadcast dword. Accumulator `lo` holds values
+//   8L + 0..3 of each 128-bit lane L, `hi` 8L + 4..7; a permute puts them in order at the end.
 template <int G>
 void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
                        Q8Span span, float* y, int64_t segs) {
+  constexpr int kBatch = 4;  // segments whose weights are rounded together
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-  const __m512 infinity = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
   const __m512i order_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i order_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
@@ -270,7 +282,7 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
     __m512i index[2];
     for (int h = 0; h < 2; ++h) {
       const __m512i row_of = _mm512_maskz_min_epi32(0xffff, _mm512_add_epi32(lanes, _mm512_set1_epi32(16 * h)),
-                                              _mm512_set1_epi32(static_cast<int>(nr - 1)));
+                                                    _mm512_set1_epi32(static_cast<int>(nr - 1)));
       index[h] = _mm512_mullo_epi32(row_of, _mm512_set1_epi32(static_cast<int>(row_bytes)));
     }
     alignas(64) int32_t at[32];
@@ -278,59 +290,72 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
     _mm512_store_si512(at + 16, index[1]);
     const __mmask16 in[2] = {static_cast<__mmask16>(nr >= 16 ? 0xffffu : (1u << nr) - 1u),
                              static_cast<__mmask16>(nr <= 16 ? 0u : nr >= 32 ? 0xffffu : (1u << (nr - 16)) - 1u)};
-    for (int64_t s = 0; s < segs; ++s) {
-      const int64_t block = span.block(s) * kQ8BlockBytes;
-      const int64_t first = block + 2 + span.offset(s), len = span.length(s);
-      const __mmask32 m = codes_mask(len);
-      const __m512 d[2] = {row_scales(base, index[0], block), row_scales(base, index[1], block)};
-      alignas(64) int16_t codes[G][kQ8SumRows];
-      float factor[G];
-      for (int q = 0; q < G; ++q) {
-        __m512 w[2];
-        bool finite = true;
-        __m512 top = _mm512_setzero_ps();
-        for (int h = 0; h < 2; ++h) {
-          w[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(in[h], a + q * a_stride + j0 + 16 * h), d[h]);
-          const __m512 mag = _mm512_and_ps(w[h], magnitude);
-          finite = finite && _mm512_cmp_ps_mask(mag, infinity, _CMP_LT_OQ) == 0xffff;
-          top = _mm512_maskz_max_ps(0xffff, top, mag);
-        }
-        if (!finite) {
-          std::fill(codes[q], codes[q] + kQ8SumRows, int16_t{0});
-          factor[q] = std::numeric_limits<float>::quiet_NaN();
-          continue;
-        }
-        const float mx = max_lane(top);
-        const __m512 inv = _mm512_set1_ps(mx > 0.0f ? 32767.0f / mx : 0.0f);
-        factor[q] = mx * kStep;
-        for (int h = 0; h < 2; ++h)
-          _mm256_store_si256(reinterpret_cast<__m256i*>(codes[q] + 16 * h),
-                             _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w[h], inv))));
-      }
-      __m512i lo[G], hi[G];
-      for (int q = 0; q < G; ++q) lo[q] = hi[q] = _mm512_setzero_si512();
-      for (int64_t j = 0; j < nr; j += 2) {
-        const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j] + first));
-        const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j + 1] + first));
-        const __m512i pair_lo = _mm512_unpacklo_epi16(va, vb), pair_hi = _mm512_unpackhi_epi16(va, vb);
+    __m512 weights[G][2];
+    for (int q = 0; q < G; ++q)
+      for (int h = 0; h < 2; ++h) weights[q][h] = _mm512_maskz_loadu_ps(in[h], a + q * a_stride + j0 + 16 * h);
+    for (int64_t s0 = 0; s0 < segs; s0 += kBatch) {
+      const int64_t batch = std::min<int64_t>(kBatch, segs - s0);
+      __m512 d[kBatch][2];
+      for (int64_t b = 0; b < batch; ++b)
+        for (int h = 0; h < 2; ++h) d[b][h] = row_scales(base, index[h], span.block(s0 + b) * kQ8BlockBytes);
+      uint32_t top[kBatch][G];
+      for (int64_t b = 0; b < batch; ++b)
         for (int q = 0; q < G; ++q) {
-          int32_t both;
-          std::memcpy(&both, codes[q] + j, 4);
-          const __m512i wq = _mm512_set1_epi32(both);
-          lo[q] = _mm512_dpwssd_epi32(lo[q], pair_lo, wq);
-          hi[q] = _mm512_dpwssd_epi32(hi[q], pair_hi, wq);
+          const __m512i w0 = _mm512_castps_si512(_mm512_mul_ps(weights[q][0], d[b][0]));
+          const __m512i w1 = _mm512_castps_si512(_mm512_mul_ps(weights[q][1], d[b][1]));
+          top[b][q] = max_lane(_mm512_maskz_max_epu32(0xffff, _mm512_and_si512(w0, magnitude), _mm512_and_si512(w1, magnitude)));
         }
-      }
-      const __mmask32 out_mask = codes_mask(len);
-      for (int q = 0; q < G; ++q) {
-        float* out = y + q * span.n + span.start(s);
-        const __m512 f_lo = _mm512_maskz_cvtepi32_ps(0xffff, lo[q]), f_hi = _mm512_maskz_cvtepi32_ps(0xffff, hi[q]);
-        const __m512 f = _mm512_set1_ps(factor[q]);
-        const auto m0 = static_cast<__mmask16>(out_mask), m1 = static_cast<__mmask16>(out_mask >> 16);
-        const __m512 v0 = _mm512_permutex2var_ps(f_lo, order_lo, f_hi);
-        const __m512 v1 = _mm512_permutex2var_ps(f_lo, order_hi, f_hi);
-        _mm512_mask_storeu_ps(out, m0, _mm512_fmadd_ps(v0, f, _mm512_maskz_loadu_ps(m0, out)));
-        if (m1 != 0) _mm512_mask_storeu_ps(out + 16, m1, _mm512_fmadd_ps(v1, f, _mm512_maskz_loadu_ps(m1, out + 16)));
+      alignas(64) int16_t codes[kBatch][G][kQ8SumRows];
+      float factor[kBatch][G];
+      for (int64_t b = 0; b < batch; ++b)
+        for (int q = 0; q < G; ++q) {
+          const float m = std::bit_cast<float>(top[b][q]);
+          if (!(m < std::numeric_limits<float>::infinity())) {  // NaN or infinity
+            std::fill(codes[b][q], codes[b][q] + kQ8SumRows, int16_t{0});
+            factor[b][q] = std::numeric_limits<float>::quiet_NaN();
+            continue;
+          }
+          const __m512 inv = _mm512_set1_ps(m > 0.0f ? 32767.0f / m : 0.0f);
+          factor[b][q] = m * kStep;
+          for (int h = 0; h < 2; ++h) {
+            const __m512 w = _mm512_mul_ps(weights[q][h], d[b][h]);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(codes[b][q] + 16 * h),
+                               _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w, inv))));
+          }
+        }
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t s = s0 + b;
+        const int64_t first = span.block(s) * kQ8BlockBytes + 2 + span.offset(s), len = span.length(s);
+        const __mmask32 m = codes_mask(len);
+        __m512i lo[G], hi[G];
+        for (int q = 0; q < G; ++q) {
+          lo[q] = _mm512_setzero_si512();
+          hi[q] = _mm512_setzero_si512();
+        }
+        for (int64_t j = 0; j < nr; j += 2) {
+          const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j] + first));
+          const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j + 1] + first));
+          const __m512i pair_lo = _mm512_unpacklo_epi16(va, vb), pair_hi = _mm512_unpackhi_epi16(va, vb);
+          for (int q = 0; q < G; ++q) {
+            int32_t both;
+            std::memcpy(&both, codes[b][q] + j, 4);
+            const __m512i wq = _mm512_set1_epi32(both);
+            dpwssd(lo[q], pair_lo, wq);
+            dpwssd(hi[q], pair_hi, wq);
+          }
+        }
+        const auto m0 = static_cast<__mmask16>(m), m1 = static_cast<__mmask16>(m >> 16);
+        for (int q = 0; q < G; ++q) {
+          float* out = y + q * span.n + span.start(s);
+          const __m512 f_lo = _mm512_maskz_cvtepi32_ps(0xffff, lo[q]), f_hi = _mm512_maskz_cvtepi32_ps(0xffff, hi[q]);
+          const __m512 f = _mm512_set1_ps(factor[b][q]);
+          const __m512 v0 = _mm512_permutex2var_ps(f_lo, order_lo, f_hi);
+          _mm512_mask_storeu_ps(out, m0, _mm512_fmadd_ps(v0, f, _mm512_maskz_loadu_ps(m0, out)));
+          if (m1 != 0) {
+            const __m512 v1 = _mm512_permutex2var_ps(f_lo, order_hi, f_hi);
+            _mm512_mask_storeu_ps(out + 16, m1, _mm512_fmadd_ps(v1, f, _mm512_maskz_loadu_ps(m1, out + 16)));
+          }
+        }
       }
     }
   }
