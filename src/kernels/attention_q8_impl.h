@@ -167,15 +167,22 @@ void by_passes(int64_t g, Pass&& pass) {
 // vpdpbusd / vpdpwssd tied to their accumulator: GCC 12 copies the accumulator to another register around most
 // _mm512_dpbusd_epi32 / _mm512_dpwssd_epi32 (half the instructions of the weighted sum's inner loop were such
 // copies).
-inline void dpbusd(__m512i& acc, __m512i u8, __m512i s8) { asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8)); }
-inline void dpwssd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b)); }
+// The second operand is one dword in memory, broadcast ({1to16}): a separate broadcast costs an instruction each.
+inline void dpbusd(__m512i& acc, __m512i u8, const int32_t* s8) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*s8));
+}
+inline void dpwssd(__m512i& acc, __m512i a, const int32_t* b) {
+  asm("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(a), "m"(*b));
+}
 
 inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (__mmask32{1} << len) - 1; }
 
-// The f16 scales at byte `offset` of 16 rows (row l at base + index[l]), as f32.
-inline __m512 row_scales(const uint8_t* base, __m512i index, int64_t offset) {
-  const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, index, base + offset, 1);
-  return _mm512_maskz_cvtph_ps(0xffff, _mm512_maskz_cvtepi32_epi16(0xffff, words));
+// The f16 scales at byte `offset` of 16 rows (row l at base + at[l]), as f32. Plain loads: on Zen 4 a vpgatherdd
+// stalled the loop (a fifth of the scores' time sat behind it).
+inline __m512 row_scales(const uint8_t* base, const int32_t* at, int64_t offset) {
+  alignas(32) uint16_t bits[16];
+  for (int l = 0; l < 16; ++l) std::memcpy(bits + l, base + at[l] + offset, 2);
+  return _mm512_maskz_cvtph_ps(0xffff, _mm256_load_si256(reinterpret_cast<const __m256i*>(bits)));
 }
 
 // Scores of 16 rows at a time: each row's segment (32 codes, 8 dwords) is transposed so that lane l of t[k] holds
@@ -200,7 +207,7 @@ void scores_pass(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
       const int64_t block = span.block(s) * kQ8BlockBytes;
       const int64_t first = block + 2 + span.offset(s);
       const __mmask32 m = codes_mask(span.length(s));
-      const __m512 d = row_scales(base, index, block);
+      const __m512 d = row_scales(base, at, block);
       // z[i]: rows i and i + 4 (i < 4), rows i + 4 and i + 8 (i >= 4), so that the transposed lanes are rows 0-15.
       __m512i z[8];
       for (int i = 0; i < 8; ++i) {
@@ -229,8 +236,8 @@ void scores_pass(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
         const int32_t* c = reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block);
         __m512i even = _mm512_set1_epi32(-128 * sums[q * segs + s]), odd = _mm512_setzero_si512();
         for (int e = 0; e < 8; e += 2) {
-          dpbusd(even, k[e], _mm512_set1_epi32(c[e]));
-          dpbusd(odd, k[e + 1], _mm512_set1_epi32(c[e + 1]));
+          dpbusd(even, k[e], c + e);
+          dpbusd(odd, k[e + 1], c + e + 1);
         }
         const __m512 dot = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(even, odd));
         acc[q] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(scales[q * segs + s])), acc[q]);
@@ -297,7 +304,7 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
       const int64_t batch = std::min<int64_t>(kBatch, segs - s0);
       __m512 d[kBatch][2];
       for (int64_t b = 0; b < batch; ++b)
-        for (int h = 0; h < 2; ++h) d[b][h] = row_scales(base, index[h], span.block(s0 + b) * kQ8BlockBytes);
+        for (int h = 0; h < 2; ++h) d[b][h] = row_scales(base, at + 16 * h, span.block(s0 + b) * kQ8BlockBytes);
       uint32_t top[kBatch][G];
       for (int64_t b = 0; b < batch; ++b)
         for (int q = 0; q < G; ++q) {
@@ -305,13 +312,14 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           const __m512i w1 = _mm512_castps_si512(_mm512_mul_ps(weights[q][1], d[b][1]));
           top[b][q] = max_lane(_mm512_maskz_max_epu32(0xffff, _mm512_and_si512(w0, magnitude), _mm512_and_si512(w1, magnitude)));
         }
-      alignas(64) int16_t codes[kBatch][G][kQ8SumRows];
+      // Pairs of 15-bit codes (rows 2i, 2i + 1 in dword i), written as vectors and read as dwords.
+      alignas(64) int32_t codes[kBatch][G][kQ8SumRows / 2];
       float factor[kBatch][G];
       for (int64_t b = 0; b < batch; ++b)
         for (int q = 0; q < G; ++q) {
           const float m = std::bit_cast<float>(top[b][q]);
           if (!(m < std::numeric_limits<float>::infinity())) {  // NaN or infinity
-            std::fill(codes[b][q], codes[b][q] + kQ8SumRows, int16_t{0});
+            std::fill(codes[b][q], codes[b][q] + kQ8SumRows / 2, 0);
             factor[b][q] = std::numeric_limits<float>::quiet_NaN();
             continue;
           }
@@ -319,7 +327,7 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           factor[b][q] = m * kStep;
           for (int h = 0; h < 2; ++h) {
             const __m512 w = _mm512_mul_ps(weights[q][h], d[b][h]);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(codes[b][q] + 16 * h),
+            _mm256_store_si256(reinterpret_cast<__m256i*>(codes[b][q] + 8 * h),
                                _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w, inv))));
           }
         }
@@ -337,11 +345,9 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j + 1] + first));
           const __m512i pair_lo = _mm512_unpacklo_epi16(va, vb), pair_hi = _mm512_unpackhi_epi16(va, vb);
           for (int q = 0; q < G; ++q) {
-            int32_t both;
-            std::memcpy(&both, codes[b][q] + j, 4);
-            const __m512i wq = _mm512_set1_epi32(both);
-            dpwssd(lo[q], pair_lo, wq);
-            dpwssd(hi[q], pair_hi, wq);
+            const int32_t* both = codes[b][q] + j / 2;  // the pair's two codes
+            dpwssd(lo[q], pair_lo, both);
+            dpwssd(hi[q], pair_hi, both);
           }
         }
         const auto m0 = static_cast<__mmask16>(m), m1 = static_cast<__mmask16>(m >> 16);
