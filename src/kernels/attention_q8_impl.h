@@ -147,6 +147,103 @@ void scores_avx2(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
     }
   }
 }
+
+// Lanes [0, k) of 8 set (for masked loads and stores).
+inline __m256i lanes_below(int64_t k) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// round_weights, 8 lanes at a time, for a group of n rows (d: 32 scales, 0 past n): the codes as int16 pairs, rows
+// 2i and 2i + 1 in dword i of `pairs` (16 dwords); returns the factor. The largest |w| is taken on the float bits
+// as unsigned integers (the same order for values >= 0; NaN and infinity above every finite value).
+inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32_t* pairs) {
+  __m256 w[4];
+  __m256i top = _mm256_setzero_si256();
+  const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+  for (int h = 0; h < 4; ++h) {
+    w[h] = _mm256_mul_ps(_mm256_maskload_ps(a + 8 * h, lanes_below(n - 8 * h)), _mm256_load_ps(d + 8 * h));
+    top = _mm256_max_epu32(top, _mm256_and_si256(_mm256_castps_si256(w[h]), magnitude));
+  }
+  __m128i t4 = _mm_max_epu32(_mm256_castsi256_si128(top), _mm256_extracti128_si256(top, 1));
+  t4 = _mm_max_epu32(t4, _mm_shuffle_epi32(t4, 0x4e));
+  t4 = _mm_max_epu32(t4, _mm_shuffle_epi32(t4, 0xb1));
+  const float m = std::bit_cast<float>(_mm_cvtsi128_si32(t4));
+  if (!(m < std::numeric_limits<float>::infinity())) {  // NaN or infinity
+    std::fill(pairs, pairs + kQ8SumRows / 2, 0);
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  const __m256 inv = _mm256_set1_ps(m > 0.0f ? 32767.0f / m : 0.0f);
+  for (int h = 0; h < 4; h += 2) {
+    // packs interleaves 128-bit lanes; the permute puts rows 16h/2 .. 16h/2 + 15 back in order.
+    const __m256i c = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(w[h], inv)),
+                                         _mm256_cvtps_epi32(_mm256_mul_ps(w[h + 1], inv)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + 4 * h), _mm256_permute4x64_epi64(c, 0xd8));
+  }
+  return m * kStep;
+}
+
+// 16 codes of a row's segment from code i on (fewer, zero-filled, at the segment's end), widened to int16.
+inline __m256i codes16(const int8_t* v, int64_t i, int64_t len, int64_t offset) {
+  if (i + 16 <= len || offset + i + 16 <= kQ8Block)  // within the block: the load stays inside the row
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
+  alignas(16) int8_t part[16] = {};
+  std::memcpy(part, v + i, static_cast<size_t>(std::min<int64_t>(16, len - i)));
+  return _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(part)));
+}
+
+// The weighted sum: rows j and j + 1 widened to int16 and interleaved, one vpmaddwd per query and 8 values adds
+// both rows' products (the pair's weight codes one broadcast dword); 2 queries at a time so that the 8
+// accumulators stay in registers. Accumulator lo holds values 0-3 and 8-11 of its 16, hi 4-7 and 12-15.
+void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
+                       Q8Span span, float* y, int64_t g) {
+  const int64_t segs = span.segments();
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    for (int64_t s = 0; s < segs; ++s) {
+      const int64_t len = span.length(s), offset = span.offset(s);
+      const uint8_t* blocks = rows + j0 * row_bytes + span.block(s) * kQ8BlockBytes;
+      alignas(32) float d[kQ8SumRows] = {};
+      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(blocks + j * row_bytes);
+      for (int64_t q0 = 0; q0 < g; q0 += 2) {
+        const int64_t gq = std::min<int64_t>(2, g - q0);
+        alignas(32) int32_t pairs[2][kQ8SumRows / 2] = {};
+        float factor[2] = {0.0f, 0.0f};
+        for (int64_t q = 0; q < gq; ++q) factor[q] = round_weights_avx2(a + (q0 + q) * a_stride + j0, d, nr, pairs[q]);
+        __m256i acc[2][4];
+        for (auto& per_query : acc)
+          for (__m256i& v : per_query) v = _mm256_setzero_si256();
+        for (int64_t j = 0; j < nr; j += 2) {
+          const int8_t* va = block_codes(blocks + j * row_bytes) + offset;
+          // Past the last row its weight is 0: the row before stands in.
+          const int8_t* vb = block_codes(blocks + std::min(j + 1, nr - 1) * row_bytes) + offset;
+          for (int64_t h = 0; h < 2 && 16 * h < len; ++h) {
+            const __m256i xa = codes16(va, 16 * h, len, offset), xb = codes16(vb, 16 * h, len, offset);
+            const __m256i lo = _mm256_unpacklo_epi16(xa, xb), hi = _mm256_unpackhi_epi16(xa, xb);
+            for (int64_t q = 0; q < 2; ++q) {
+              const __m256i both = _mm256_set1_epi32(pairs[q][j / 2]);
+              acc[q][2 * h] = _mm256_add_epi32(acc[q][2 * h], _mm256_madd_epi16(lo, both));
+              acc[q][2 * h + 1] = _mm256_add_epi32(acc[q][2 * h + 1], _mm256_madd_epi16(hi, both));
+            }
+          }
+        }
+        for (int64_t q = 0; q < gq; ++q) {
+          const __m256 f = _mm256_set1_ps(factor[q]);
+          for (int64_t h = 0; h < 2 && 16 * h < len; ++h) {
+            const __m256 lo = _mm256_cvtepi32_ps(acc[q][2 * h]), hi = _mm256_cvtepi32_ps(acc[q][2 * h + 1]);
+            const __m256 in_order[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
+            for (int64_t e = 0; e < 2; ++e) {
+              const int64_t i = 16 * h + 8 * e;
+              if (i >= len) break;
+              float* out = y + (q0 + q) * span.n + span.start(s) + i;
+              const __m256i keep = lanes_below(len - i);
+              _mm256_maskstore_ps(out, keep, _mm256_fmadd_ps(in_order[e], f, _mm256_maskload_ps(out, keep)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
 #endif
 
 #if defined(__AVX512VNNI__)
@@ -382,7 +479,7 @@ extern const AttentionQ8Kernels kAttentionQ8Kernels;
 #if defined(__AVX512VNNI__)
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_vnni, weighted_sum_vnni};
 #elif defined(__AVX2__) && defined(__FMA__)
-const AttentionQ8Kernels kAttentionQ8Kernels = {scores_avx2, weighted_sum_plain};
+const AttentionQ8Kernels kAttentionQ8Kernels = {scores_avx2, weighted_sum_avx2};
 #else
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_plain, weighted_sum_plain};
 #endif
