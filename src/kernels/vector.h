@@ -42,12 +42,6 @@ struct VectorKernels {
                        float* out, int64_t out_stride);
   void (*axpy_rows_f16)(const float* a, int64_t a_stride, const uint16_t* rows, int64_t n_rows, int64_t stride,
                         float* y, int64_t g, int64_t n);
-  // And on rows of q8_0 blocks (row j at rows + j * row_bytes; its values [first, first + n), each block's
-  // code x scale: exact), read in place.
-  void (*dot_rows_q8_0)(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, const float* x,
-                        int64_t g, int64_t n, float* out, int64_t out_stride);
-  void (*axpy_rows_q8_0)(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                         int64_t first, float* y, int64_t g, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* out, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* out, int64_t n);

@@ -221,37 +221,15 @@ void rms_norm_row(const float* x, const float* w, float* out, int64_t n, float e
 constexpr int64_t kDotLanes = 16;
 constexpr int64_t kMaxQueries = 4;  // queries (or outputs) per pass over the rows
 
-// Rows are read through three kinds of handle: f32 or f16 pointers, and Q8Row, a q8_0 row's values from `index`
-// on (blocks of 32 from the row's start). row_at(rows, j, stride) is row j (stride: elements, or bytes for q8_0);
-// row + i moves along the row; value_at(row, i) is element i as f32. f16 and q8_0 (scale x code: an 11-bit by
-// 8-bit product) convert exactly, so every kind gives the products of the converted rows.
-struct Q8Row {
-  const uint8_t* row;
-  int64_t index;
-  Q8Row operator+(int64_t k) const { return {row, index + k}; }
-  const uint8_t* block() const { return row + index / 32 * 34; }
-  float scale() const {
-    const uint8_t* b = block();
-    const auto bits = static_cast<uint16_t>(b[0] | (b[1] << 8));
-#if defined(__F16C__)
-    return _cvtsh_ss(bits);
-#else
-    return f16_to_f32(bits);
-#endif
-  }
-  float value(int64_t i) const {
-    const Q8Row e = *this + i;
-    return static_cast<float>(reinterpret_cast<const int8_t*>(e.block() + 2)[e.index % 32]) * e.scale();
-  }
-};
+// Rows are read through two kinds of handle: f32 or f16 pointers. row_at(rows, j, stride) is row j (stride in
+// elements); row + i moves along the row; value_at(row, i) is element i as f32. f16 converts exactly, so both
+// kinds give the products of the converted rows.
 template <class T>
 const T* row_at(const T* rows, int64_t j, int64_t stride) { return rows + j * stride; }
-inline Q8Row row_at(Q8Row rows, int64_t j, int64_t stride) { return {rows.row + j * stride, rows.index}; }
 inline float value_at(const float* r, int64_t i) { return r[i]; }
 inline float value_at(const uint16_t* r, int64_t i) { return f16_to_f32(r[i]); }
-inline float value_at(Q8Row r, int64_t i) { return r.value(i); }
 // W values of a row from r on as f32, into out, the lanes below `lanes` only (the rest 0): the fallback when a
-// vector load does not fit (a q8_0 run across blocks, a tail).
+// vector load does not fit (a tail).
 template <int W, class R>
 void values_into(R r, int64_t lanes, float* out) {
   for (int l = 0; l < W; ++l) out[l] = l < lanes ? value_at(r, l) : 0.0f;
@@ -275,30 +253,14 @@ inline float lane_tree(__m512 v) {
   const __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
   return _mm_cvtss_f32(_mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1)));
 }
-// 16 values of a row of f32, f16 or q8_0 (converted exactly) as f32; the masked form reads only the lanes in m.
+// 16 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
 inline __m512 row16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 row16(const uint16_t* p) {
   // The zero-masked form: GCC 12's plain _mm512_cvtph_ps warns of an uninitialized temporary.
   return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
-inline __m512 row16(Q8Row p) {
-  if (p.index % 32 > 16) {  // across two blocks
-    alignas(64) float v[16];
-    values_into<16>(p, 16, v);
-    return _mm512_load_ps(v);
-  }
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.block() + 2 + p.index % 32));
-  // Zero-masked forms, as above (GCC 12 warnings).
-  const __m512 codes = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepi8_epi32(0xffff, q));
-  return _mm512_mul_ps(codes, _mm512_set1_ps(p.scale()));
-}
 inline __m512 row16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 row16(const uint16_t* p, __mmask16 m) { return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, p)); }
-inline __m512 row16(Q8Row p, __mmask16 m) {
-  alignas(64) float v[16];
-  values_into<16>(p, std::popcount(static_cast<unsigned>(m)), v);  // m is always the lowest lanes
-  return _mm512_load_ps(v);
-}
 template <int G, class R>
 void dot_rows_pass(R rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out,
                    int64_t out_stride) {
@@ -364,18 +326,9 @@ inline __m256i lanes_below(int64_t k) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
 }
-// 8 values of a row of f32, f16 or q8_0 (converted exactly) as f32; the masked form reads only the lanes in m.
+// 8 values of a row of f32 or f16 (converted exactly) as f32; the masked form reads only the lanes in m.
 inline __m256 row8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 row8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-inline __m256 row8(Q8Row p) {
-  if (p.index % 32 > 24) {  // across two blocks
-    alignas(32) float v[8];
-    values_into<8>(p, 8, v);
-    return _mm256_load_ps(v);
-  }
-  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.block() + 2 + p.index % 32));
-  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(p.scale()));
-}
 // The masked forms: m sets the lowest lanes (lanes_below).
 inline __m256 row8(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
 template <class R>
@@ -501,15 +454,6 @@ void axpy_rows(const float* a, int64_t a_stride, R rows, int64_t n_rows, int64_t
   });
 }
 
-void dot_rows_q8_0(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first, const float* x, int64_t g,
-                   int64_t n, float* out, int64_t out_stride) {
-  dot_rows(Q8Row{rows, first}, n_rows, row_bytes, x, g, n, out, out_stride);
-}
-void axpy_rows_q8_0(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                    int64_t first, float* y, int64_t g, int64_t n) {
-  axpy_rows(a, a_stride, Q8Row{rows, first}, n_rows, row_bytes, y, g, n);
-}
-
 // --- conversions -----------------------------------------------------------------------------------------
 void f32_to_f16_row(const float* x, uint16_t* out, int64_t n) {
   int64_t i = 0;
@@ -592,8 +536,6 @@ const VectorKernels kVectorKernels = {
     axpy_rows<const float*>,
     dot_rows<const uint16_t*>,
     axpy_rows<const uint16_t*>,
-    dot_rows_q8_0,
-    axpy_rows_q8_0,
     f32_to_f16_row,
     f16_to_f32_row,
     f32_to_bf16_row,

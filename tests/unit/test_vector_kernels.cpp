@@ -150,40 +150,6 @@ TEST_P(VectorVariant, AttentionRowProductsFollowTheSpecification) {
         for (size_t i = 0; i < hy_got.size(); ++i)
           ASSERT_TRUE(same(hy_got[i], hy_want[i])) << "axpy_rows_f16 n=" << n << " g=" << g << " at " << i;
 
-        // On q8_0 rows read in place, from value `first` of each row (a head may begin mid-block): the same bits
-        // as the f32 rows of scale x code.
-        for (int64_t first : {int64_t{0}, int64_t{5}, int64_t{16}, int64_t{24}}) {
-          const int64_t blocks = (first + n + 31) / 32, row_bytes = blocks * 34 + 2;
-          std::vector<uint8_t> q8(static_cast<size_t>(m * row_bytes));
-          std::vector<float> q8_values(static_cast<size_t>(m * n));
-          std::uniform_int_distribution<int> code(-127, 127);
-          for (int64_t j = 0; j < m; ++j)
-            for (int64_t b = 0; b < blocks; ++b) {
-              uint8_t* block = q8.data() + j * row_bytes + b * 34;
-              const uint16_t scale = f32_to_f16(0.01f * static_cast<float>(b + j + 1));
-              block[0] = static_cast<uint8_t>(scale & 0xff);
-              block[1] = static_cast<uint8_t>(scale >> 8);
-              for (int64_t i = 0; i < 32; ++i) {
-                const auto c = static_cast<int8_t>(code(rng));
-                block[2 + i] = static_cast<uint8_t>(c);
-                const int64_t v = b * 32 + i - first;
-                if (v >= 0 && v < n) q8_values[static_cast<size_t>(j * n + v)] = static_cast<float>(c) * f16_to_f32(scale);
-              }
-            }
-          std::vector<float> q_got(got.size()), q_want(got.size());
-          k->dot_rows_q8_0(q8.data(), m, row_bytes, first, x.data(), g, n, q_got.data(), out_stride);
-          ref().dot_rows(q8_values.data(), m, n, x.data(), g, n, q_want.data(), out_stride);
-          for (int64_t q = 0; q < g; ++q)
-            for (int64_t j = 0; j < m; ++j)
-              ASSERT_TRUE(same(q_got[static_cast<size_t>(q * out_stride + j)], q_want[static_cast<size_t>(q * out_stride + j)]))
-                  << "dot_rows_q8_0 n=" << n << " first=" << first << " g=" << g << " q=" << q << " row " << j;
-          std::vector<float> qy_got = y0, qy_want = y0;
-          k->axpy_rows_q8_0(a.data(), out_stride, q8.data(), m, row_bytes, first, qy_got.data(), g, n);
-          ref().axpy_rows(a.data(), out_stride, q8_values.data(), m, n, qy_want.data(), g, n);
-          for (size_t i = 0; i < qy_got.size(); ++i)
-            ASSERT_TRUE(same(qy_got[i], qy_want[i])) << "axpy_rows_q8_0 n=" << n << " first=" << first << " g=" << g << " at " << i;
-        }
-
         std::vector<float> y_got = y0, y_want = y0;
         k->axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_got.data(), g, n);
         ref().axpy_rows(a.data(), out_stride, rows.data(), m, stride, y_want.data(), g, n);
