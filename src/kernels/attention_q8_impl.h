@@ -8,8 +8,6 @@
 #include <cstring>
 #include <limits>
 
-#define BITNET_SIMD _Pragma("omp simd")
-
 #include <bitnet/dtype.h>
 
 #include "kernels/attention_q8.h"
@@ -17,6 +15,9 @@
 #if defined(__AVX512VNNI__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
+
+// `omp simd` loops (the files build with -fopenmp-simd): vectorized for each variant's flags.
+#define BITNET_SIMD _Pragma("omp simd")
 
 namespace bitnet::kernels::BITNET_VARIANT {
 namespace {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/attention_q8.h"
+#include "test_util.h"
 
 namespace bitnet {
 namespace {
