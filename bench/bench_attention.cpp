@@ -8,11 +8,10 @@
 // softmax unit (128 rows of the 2B-4T shape, a group of 4 query heads of 128; the rows in L1/L2), per ISA.
 #include <benchmark/benchmark.h>
 
+#include <bitnet/cpu.h>
 #include <bitnet/engine.h>
 #include <bitnet/model.h>
 #include <bitnet/thread_pool.h>
-
-#include <bitnet/cpu.h>
 
 #include <cstring>
 #include <map>
