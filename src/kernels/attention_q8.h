@@ -15,11 +15,11 @@
 //
 // Weighted sum of values (y_q += sum_j a_qj x value_j): rows are taken in groups of 32 from the first one passed.
 // Within a group, for each query q and segment s, the weights w_j = a_qj x d_js (the value row's block scale
-// folded in) are rounded to 15 bits against the group's largest, m: code_j = round(w_j x (32767 / m)). Then for
-// each value i of the segment, y_q[i] = fma(float(sum_j code_j x code_v,j[i]), m / 32767, y_q[i]). Weights are
-// >= 0 (a is a softmax numerator); if m is not finite (a broken model) the codes are 0 and the factor is NaN,
-// so the output shows it. 15 bits against the group's largest weight: a relative step of 3e-5, far finer than
-// the cached values' own 8 bits.
+// folded in) are rounded to 15 bits against the group's largest |w|, m: code_j = round(w_j x (32767 / m)) (half
+// to even). Then for each value i of the segment, y_q[i] = fma(float(sum_j code_j x code_v,j[i]), m x (1 / 32767),
+// y_q[i]). In attention the weights are >= 0 (softmax numerators); if one is not finite (a broken model) the
+// codes are 0 and the factor is NaN, so the output shows it. 15 bits against the group's largest weight: a
+// relative step of 3e-5, far finer than the cached values' own 8 bits.
 #include <cstdint>
 
 #include "kernels/dispatch.h"
