@@ -6,9 +6,9 @@
 // touch (Q8Span). Both products work segment by segment, so every integer part is exact and only the few float
 // steps below round; they are specified operation by operation and every variant gives the same bits.
 //
-// Scores (query . key): each query is quantized once per segment with quantize_queries (codes round(x / e),
-// e = max|x| / 127 over the segment, as the cache's own blocks), then for row j and query q, over the segments s
-// in order from acc = 0:
+// Scores (query . key): each query is quantized once per segment with quantize_queries, as the cache's own blocks
+// (e = max|x| / 127 over the segment, codes round(x x (1 / e)), half away from zero); then for row j and query q,
+// over the segments s in order from acc = 0:
 //     acc = fma(float(sum_i code_k[i] x code_q[i]), d_js x e'_qs, acc)
 // where e'_qs = e_qs x score_scale (attention's 1 / sqrt(head_dim), folded in). As llama.cpp's q8_0 key products
 // (its query is rounded to q8_0 too), with the query's scale kept in f32.
