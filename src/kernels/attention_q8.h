@@ -23,11 +23,10 @@
 #include <cstdint>
 
 #include "kernels/dispatch.h"
+#include "kernels/q8_0_block.h"
 
 namespace bitnet::kernels {
 
-inline constexpr int64_t kQ8Block = 32;
-inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Block;
 // Rows per group of the weighted sum (the weights' rounding unit).
 inline constexpr int64_t kQ8SumRows = 32;
 

@@ -358,7 +358,8 @@ void scores_vnni(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span 
 // The largest of 16 uint32 lanes.
 inline uint32_t max_lane(__m512i v) {
   // Zero-masked extracts: GCC 12's plain ones warn of an uninitialized temporary.
-  const __m256i m8 = _mm256_max_epu32(_mm512_maskz_extracti32x8_epi32(0xff, v, 0), _mm512_maskz_extracti32x8_epi32(0xff, v, 1));
+  const __m256i m8 =
+      _mm256_max_epu32(_mm512_maskz_extracti32x8_epi32(0xff, v, 0), _mm512_maskz_extracti32x8_epi32(0xff, v, 1));
   __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m8), _mm256_extracti128_si256(m8, 1));
   m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4e));
   m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xb1));
@@ -408,7 +409,8 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
         for (int q = 0; q < G; ++q) {
           const __m512i w0 = _mm512_castps_si512(_mm512_mul_ps(weights[q][0], d[b][0]));
           const __m512i w1 = _mm512_castps_si512(_mm512_mul_ps(weights[q][1], d[b][1]));
-          top[b][q] = max_lane(_mm512_maskz_max_epu32(0xffff, _mm512_and_si512(w0, magnitude), _mm512_and_si512(w1, magnitude)));
+          const __m512i m0 = _mm512_and_si512(w0, magnitude), m1 = _mm512_and_si512(w1, magnitude);
+          top[b][q] = max_lane(_mm512_maskz_max_epu32(0xffff, m0, m1));
         }
       // Pairs of 15-bit codes (rows 2i, 2i + 1 in dword i), written as vectors and read as dwords.
       alignas(64) int32_t codes[kBatch][G][kQ8SumRows / 2];
@@ -425,8 +427,9 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           factor[b][q] = m * kStep;
           for (int h = 0; h < 2; ++h) {
             const __m512 w = _mm512_mul_ps(weights[q][h], d[b][h]);
+            const __m512i code = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w, inv));
             _mm256_store_si256(reinterpret_cast<__m256i*>(codes[b][q] + 8 * h),
-                               _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(w, inv))));
+                               _mm512_maskz_cvtepi32_epi16(0xffff, code));
           }
         }
       for (int64_t b = 0; b < batch; ++b) {

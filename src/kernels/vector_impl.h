@@ -12,6 +12,7 @@
 
 #include <bitnet/dtype.h>
 
+#include "kernels/q8_0_block.h"
 #include "kernels/vector.h"
 
 #if defined(__F16C__) || defined(__AVX512F__)
@@ -482,10 +483,9 @@ void f32_to_bf16_row(const float* x, uint16_t* out, int64_t n) {
   }
 }
 void q8_0_to_f32_row(const uint8_t* blocks, int64_t first, int64_t n, float* out) {
-  constexpr int64_t kBlock = 32, kBytes = 34;
   for (int64_t i = first; i < first + n;) {
-    const uint8_t* block = blocks + i / kBlock * kBytes;
-    const int64_t j0 = i % kBlock, len = std::min(kBlock - j0, first + n - i);
+    const uint8_t* block = blocks + i / kQ8Block * kQ8BlockBytes;
+    const int64_t j0 = i % kQ8Block, len = std::min(kQ8Block - j0, first + n - i);
     const auto bits = static_cast<uint16_t>(block[0] | (block[1] << 8));
 #if defined(__F16C__)
     const float d = _cvtsh_ss(bits);
@@ -494,8 +494,8 @@ void q8_0_to_f32_row(const uint8_t* blocks, int64_t first, int64_t n, float* out
 #endif
     const auto* q = reinterpret_cast<const int8_t*>(block + 2) + j0;
     float* o = out + (i - first);
-    if (len == kBlock) {
-      BITNET_SIMD for (int64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(q[j]) * d;
+    if (len == kQ8Block) {
+      BITNET_SIMD for (int64_t j = 0; j < kQ8Block; ++j) o[j] = static_cast<float>(q[j]) * d;
     } else {
       for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(q[j]) * d;
     }

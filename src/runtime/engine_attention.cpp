@@ -173,7 +173,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
     const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
     const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
     // Bytes [begin, end) of a row hold the head's values (q8_0: the blocks they fall in).
-    const int64_t begin = type == KvCacheType::q8_0 ? kvh * d / detail::kQ8Block * detail::kQ8BlockBytes
+    const int64_t begin = type == KvCacheType::q8_0 ? kvh * d / kernels::kQ8Block * kernels::kQ8BlockBytes
                                                     : kv_cache_row_bytes(type, kvh * d);
     const int64_t end = kv_cache_row_bytes(type, (kvh + 1) * d);
     for (int64_t j = 0; j < n; ++j) {

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 
+#include "kernels/q8_0_block.h"
+
 namespace bitnet::detail {
 
-inline constexpr int64_t kQ8Block = 32;
-inline constexpr int64_t kQ8BlockBytes = 2 + kQ8Block;
+using kernels::kQ8Block;
+using kernels::kQ8BlockBytes;
 
 // Rows take kv_cache_row_bytes (engine.h). q8_0 rows are blocks of 32 from the row's start (a head may begin
 // mid-block: head_dim need not be a multiple of 32); the last block may be shorter.

@@ -46,7 +46,8 @@ struct Q8Rows {
     return f16_to_f32(half);
   }
   int code(int64_t j, int64_t i) const {
-    return reinterpret_cast<const int8_t*>(bytes.data() + j * row_bytes + i / kQ8Block * kQ8BlockBytes + 2)[i % kQ8Block];
+    const uint8_t* block = bytes.data() + j * row_bytes + i / kQ8Block * kQ8BlockBytes;
+    return reinterpret_cast<const int8_t*>(block + 2)[i % kQ8Block];
   }
   float value(int64_t j, int64_t i) const { return static_cast<float>(code(j, i)) * scale(j, i); }
 };
@@ -70,7 +71,9 @@ std::vector<float> uniform(size_t n, float lo, float hi, std::mt19937& rng) {
   return v;
 }
 
-bool same_bits(float a, float b) { return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b) || (a != a && b != b); }
+bool same_bits(float a, float b) {
+  return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b) || (a != a && b != b);
+}
 
 // Spans (first, n) of rows of `values` values: whole blocks, heads that begin and end mid-block, short heads.
 struct SpanCase {
@@ -207,7 +210,8 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
               }
               bound += 0.5 * top / 32767.0 * codes;
             }
-            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum))) << "span " << c.first << "+" << c.n << " q " << q;
+            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum)))
+                << "span " << c.first << "+" << c.n << " q " << q;
           }
       }
 }
