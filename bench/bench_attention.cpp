@@ -72,15 +72,16 @@ void BM_Prefill512(benchmark::State& state) {
 }
 BENCHMARK(BM_Prefill512)->ArgNames({"q8", "threads"})->ArgsProduct({{0, 1}, {2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// 128 q8_0 rows of 5 KV heads x 128 (680 bytes), random codes and scales; KV head 2's values.
+// One KV head's 128 cached positions of 128 values, random codes and scales: as q8_0 rows (136 bytes, the values)
+// and as key tiles (the same rows transposed).
 struct Q8Unit {
-  static constexpr int64_t kRows = 128, kHeadDim = 128, kGroup = 4, kRowBytes = 5 * 4 * kernels::kQ8BlockBytes;
-  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes);
-  kernels::Q8Span span{2 * kHeadDim, kHeadDim};
+  static constexpr int64_t kRows = 128, kHeadDim = 128, kGroup = 4, kRowBytes = 4 * kernels::kQ8BlockBytes;
+  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes), tiles = rows;
+  kernels::Q8Span span{0, kHeadDim};
   std::vector<float> queries = std::vector<float>(kGroup * kHeadDim), weights = std::vector<float>(kGroup * kRows);
-  std::vector<int8_t> codes = std::vector<int8_t>(kGroup * 5 * kernels::kQ8Block);
-  std::vector<float> scales = std::vector<float>(kGroup * 5);
-  std::vector<int32_t> sums = std::vector<int32_t>(kGroup * 5);
+  std::vector<int8_t> codes = std::vector<int8_t>(kGroup * 4 * kernels::kQ8Block);
+  std::vector<float> scales = std::vector<float>(kGroup * 4);
+  std::vector<int32_t> sums = std::vector<int32_t>(kGroup * 4);
   Q8Unit() {
     std::mt19937 rng(7);
     std::uniform_int_distribution<int> code(-127, 127);
@@ -91,6 +92,10 @@ struct Q8Unit {
         const uint16_t half = 0x2000 + static_cast<uint16_t>(code(rng) & 0xff);  // about 0.008
         std::memcpy(rows.data() + j * kRowBytes + b * kernels::kQ8BlockBytes, &half, 2);
       }
+    for (int64_t j = 0; j < kRows; ++j)
+      kernels::q8_tile_put(rows.data() + j * kRowBytes, kHeadDim,
+                           tiles.data() + j / kernels::kQ8TileRows * kernels::q8_tile_bytes(kHeadDim),
+                           j % kernels::kQ8TileRows);
     for (float& x : queries) x = unit(rng) - 0.5f;
     for (float& x : weights) x = unit(rng);
     kernels::quantize_queries(queries.data(), kGroup, span, 0.088f, {codes.data(), scales.data(), sums.data()});
@@ -107,8 +112,8 @@ void BM_Q8Scores(benchmark::State& state) {
                              const_cast<int32_t*>(u.sums.data())};
   for (auto _ : state) {
     for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
-      k->scores(u.rows.data() + c * Q8Unit::kRowBytes, 32, Q8Unit::kRowBytes, u.span, q, Q8Unit::kGroup,
-                out.data() + c, Q8Unit::kRows);
+      k->scores(u.tiles.data() + c * Q8Unit::kRowBytes, 32, Q8Unit::kHeadDim, q, Q8Unit::kGroup, out.data() + c,
+                Q8Unit::kRows);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);  // rows

@@ -182,9 +182,9 @@ int run_bench(const BenchOptions& o) {
   const int max_depth = *std::max_element(o.depth.begin(), o.depth.end());
   const TransformerConfig& cfg = model.config();
   // K and V (f16) of one position in every layer: what a decode token reads per position of context.
-  const int64_t kv_dim = cfg.kv_heads * cfg.head_dim;
-  const auto kv_bytes_per_position = static_cast<double>(
-      cfg.layers * (kv_cache_row_bytes(o.kv_cache.k, kv_dim) + kv_cache_row_bytes(o.kv_cache.v, kv_dim)));
+  const auto kv_bytes_per_position =
+      static_cast<double>(cfg.layers * (kv_cache_row_bytes(o.kv_cache.k, cfg.kv_heads, cfg.head_dim) +
+                                        kv_cache_row_bytes(o.kv_cache.v, cfg.kv_heads, cfg.head_dim)));
   const int batch = effective_batch(o.batch, o.batch_given, o.ubatch);
   const bool gpu = o.device == "cuda" || o.gpu_layers > 0;
   std::mt19937 rng(1234);

@@ -3,6 +3,7 @@
 // preallocated KV cache (f16 or q8_0) per sequence. Prefill runs all prompt tokens through the GEMM path at once;
 // decode runs one token per sequence through the same code (the kernels' GEMV case). After construction a
 // decode step allocates nothing.
+#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/quant.h>
 #include <bitnet/thread_pool.h>
@@ -24,6 +25,10 @@ struct BatchToken {
 
 // A backend that runs the whole forward pass elsewhere (the CUDA backend, include/bitnet/cuda.h). Once one is
 // attached, decode() checks the batch as usual and hands it over; the CPU path is not used.
+namespace detail {
+struct KvPlane;
+}
+
 class EngineBackend {
  public:
   virtual ~EngineBackend() = default;
@@ -36,7 +41,9 @@ class EngineBackend {
 enum class KvCacheType : uint8_t { f16, q8_0 };
 std::string_view kv_cache_type_name(KvCacheType t);
 KvCacheType parse_kv_cache_type(std::string_view name);  // "f16" or "q8_0"; anything else throws naming both
-int64_t kv_cache_row_bytes(KvCacheType type, int64_t values);  // one position's values of one layer
+// One position's K (or V) in one layer: kv_heads heads of head_dim values, each head stored on its own (q8_0: in
+// blocks of 32 from the head's first value, the last one shorter when head_dim is not a multiple of 32).
+int64_t kv_cache_row_bytes(KvCacheType type, int64_t kv_heads, int64_t head_dim);
 struct KvCacheTypes {
   KvCacheType k = KvCacheType::f16, v = KvCacheType::f16;
 };
@@ -107,8 +114,13 @@ class Engine {
   void fill_rope_tables(int64_t seq_len);
   void fill_rope_row(int64_t pos);  // from rope_freq_
   void update_dynamic_rope(std::span<const BatchToken> batch);
-  uint8_t* k_cache(int64_t layer, int seq, int64_t pos);
-  uint8_t* v_cache(int64_t layer, int seq, int64_t pos);
+  // KV head kvh's plane of (layer, seq): its positions' keys or values (kv_cache_codec.h says where each lies).
+  uint8_t* k_plane(int64_t layer, int seq, int64_t kvh);
+  uint8_t* v_plane(int64_t layer, int seq, int64_t kvh);
+  const uint8_t* k_plane(int64_t layer, int seq, int64_t kvh) const;
+  const uint8_t* v_plane(int64_t layer, int seq, int64_t kvh) const;
+  detail::KvPlane k_layout() const;
+  detail::KvPlane v_layout() const;
 
   const Model& model_;
   ThreadPool& pool_;
@@ -116,8 +128,11 @@ class Engine {
   int n_seq_;
   int64_t q_dim_, kv_dim_;
   KvCacheTypes kv_types_;
-  int64_t k_row_bytes_ = 0, v_row_bytes_ = 0;  // one position's kv_dim values in the cache's type
-  std::vector<uint8_t> k_cache_, v_cache_;     // [layer][seq][pos][row bytes]
+  int64_t k_plane_bytes_ = 0, v_plane_bytes_ = 0;  // one KV head's n_ctx positions
+  // [layer][seq][kv head][plane]: each head's positions lie together, so that attention, which reads one KV head at
+  // a time, streams them in order. A plane holds rows (f16, or q8_0 blocks of 32 from the head's first value), or
+  // for q8_0 keys tiles of 16 positions transposed for the scores' vector lanes (kernels/attention_q8.h).
+  std::vector<uint8_t, CountedAllocator<uint8_t>> k_cache_, v_cache_;
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)

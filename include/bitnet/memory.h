@@ -26,6 +26,20 @@ void reset_peak_memory();
 // because fresh pages cost a page fault each; the counters count them as freed.
 void* aligned_alloc_counted(size_t bytes, size_t alignment = kAlignment);
 void aligned_free_counted(void* ptr, size_t bytes);
+// The same as a standard allocator, for containers (blocks of 2 MiB or more on transparent huge pages).
+template <class T>
+struct CountedAllocator {
+  using value_type = T;
+  CountedAllocator() = default;
+  template <class U>
+  CountedAllocator(const CountedAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebinding
+  T* allocate(size_t n) { return static_cast<T*>(aligned_alloc_counted(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { aligned_free_counted(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const CountedAllocator<U>&) const {
+    return true;
+  }
+};
 // Bytes held by the cache of freed large blocks, and a way to return them to the system.
 size_t cached_memory_bytes();
 void release_cached_memory();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace bitnet::kernels {
@@ -25,12 +26,33 @@ const Family<AttentionQ8Kernels>& attention_q8_family() {
       // The avx512 variant is the VNNI one; without VNNI the CPU gets the next variant down.
       &avx2::kAttentionQ8Kernels, cpu_features().avx512vnni ? &avx512::kAttentionQ8Kernels : nullptr, nullptr,
 #elif defined(__aarch64__)
-      nullptr, nullptr, &neon::kAttentionQ8Kernels,
+      // The neon variant's scores use sdot (the dot product extension).
+      nullptr, nullptr, cpu_features().dotprod ? &neon::kAttentionQ8Kernels : nullptr,
 #else
       nullptr, nullptr, nullptr,
 #endif
   });
   return family;
+}
+
+void q8_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane) {
+  for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
+    const uint8_t* block = row + s * kQ8BlockBytes;
+    uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+    std::memcpy(seg + 2 * lane, block, 2);
+    for (int64_t k = 0; k < kQ8Block / 4; ++k)
+      std::memcpy(seg + kQ8TileScaleBytes + 64 * k + 4 * lane, block + 2 + 4 * k, 4);
+  }
+}
+
+void q8_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row) {
+  for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
+    uint8_t* block = row + s * kQ8BlockBytes;
+    const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+    std::memcpy(block, seg + 2 * lane, 2);
+    for (int64_t k = 0; k < kQ8Block / 4; ++k)
+      std::memcpy(block + 2 + 4 * k, seg + kQ8TileScaleBytes + 64 * k + 4 * lane, 4);
+  }
 }
 
 void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale, const Q8Queries& out) {

@@ -6,6 +6,11 @@
 // touch (Q8Span). Both products work segment by segment, so every integer part is exact and only the few float
 // steps below round; they are specified operation by operation and every variant gives the same bits.
 //
+// Keys come in tiles of kQ8TileRows rows of one head (head_dim values from a block's start, so segment s is block
+// s), laid out for the scores' vector lanes: per segment, the 16 rows' f16 scales (kQ8TileScaleBytes), then for each
+// dword k of the block's codes (values 4k .. 4k + 3) the 16 rows' dwords in row order (64 bytes). A tile holds the
+// same bytes as 16 q8_0 rows, transposed (q8_tile_put / q8_tile_get convert).
+//
 // Scores (query . key): each query is quantized once per segment with quantize_queries, as the cache's own blocks
 // (e = max|x| / 127 over the segment, codes round(x x (1 / e)), half away from zero); then for row j and query q,
 // over the segments s in order from acc = 0:
@@ -29,6 +34,17 @@ namespace bitnet::kernels {
 
 // Rows per group of the weighted sum (the weights' rounding unit).
 inline constexpr int64_t kQ8SumRows = 32;
+
+// Key tiles: rows per tile, and the bytes of one segment of a tile (scales, then codes).
+inline constexpr int64_t kQ8TileRows = 16;
+inline constexpr int64_t kQ8TileScaleBytes = kQ8TileRows * 2;
+inline constexpr int64_t kQ8TileSegmentBytes = kQ8TileRows * kQ8BlockBytes;
+// Segments (blocks) of a head of head_dim values, and the bytes of its tile.
+inline constexpr int64_t q8_segments(int64_t head_dim) { return (head_dim + kQ8Block - 1) / kQ8Block; }
+inline constexpr int64_t q8_tile_bytes(int64_t head_dim) { return q8_segments(head_dim) * kQ8TileSegmentBytes; }
+// A q8_0 row of head_dim values (q8_segments blocks) to row `lane` of a tile, and back.
+void q8_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
+void q8_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
 
 // Values [first, first + n) of a q8_0 row, as segments: segment s lies in block first / 32 + s, from code
 // offset(s), length(s) codes; it holds the head's values [start(s), start(s) + length(s)).
@@ -56,9 +72,10 @@ struct Q8Queries {
 void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale, const Q8Queries& out);
 
 struct AttentionQ8Kernels {
-  // out[q * out_stride + j] = the score of row j (at rows + j * row_bytes) against query q, for g queries.
-  void (*scores)(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
-                 int64_t g, float* out, int64_t out_stride);
+  // out[q * out_stride + j] = the score of key row j against query q, for g queries quantized for Q8Span{0,
+  // head_dim}; the rows are the tiles' from `tiles` on (the last tile's rows past n_rows are read, not stored).
+  void (*scores)(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
+                 float* out, int64_t out_stride);
   // y_q (span.n floats, g outputs contiguous) += the weighted sum of the rows' values, weights a[q * a_stride + j].
   void (*weighted_sum)(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
                        Q8Span span, float* y, int64_t g);

@@ -1,6 +1,7 @@
 // Internal: the body of the attention_q8 kernel family (attention_q8.h), included once per ISA file with
 // BITNET_VARIANT. The plain loops are the reference, and the variant wherever this file has no intrinsics for the
-// ISA; with AVX-512 VNNI the products run on vpdpbusd / vpdpwssd. No include guard on purpose.
+// ISA; with AVX-512 VNNI the products run on vpdpbusd / vpdpwssd, on NEON the scores on sdot. No include guard on
+// purpose.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -14,6 +15,9 @@
 
 #if defined(__AVX512VNNI__) || defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if defined(__ARM_FEATURE_DOTPROD) && defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 // `omp simd` loops (the files build with -fopenmp-simd): vectorized for each variant's flags.
@@ -33,23 +37,34 @@ inline const int8_t* block_codes(const uint8_t* block) { return reinterpret_cast
 constexpr float kStep = 1.0f / 32767.0f;
 
 // --- the reference -------------------------------------------------------------------------------------------
-[[maybe_unused]] void scores_plain(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span,
-                                   const Q8Queries& queries, int64_t g, float* out, int64_t out_stride) {
-  const int64_t segs = span.segments();
-  for (int64_t j = 0; j < n_rows; ++j) {
-    const uint8_t* row = rows + j * row_bytes;
+// Key tiles (attention_q8.h): segment s of tile t holds the rows' scales, then dword k of every row.
+[[maybe_unused]] inline const uint8_t* tile_segment(const uint8_t* tiles, int64_t tile_bytes, int64_t j, int64_t s) {
+  return tiles + (j / kQ8TileRows) * tile_bytes + s * kQ8TileSegmentBytes;
+}
+
+// A tile at a time, its 16 rows in the innermost loops (stride-4 byte loads: NEON's ld4 where it vectorizes).
+[[maybe_unused]] void scores_plain(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries,
+                                   int64_t g, float* out, int64_t out_stride) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
+    const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
+    const int64_t nr = std::min(kQ8TileRows, n_rows - j0);
     for (int64_t q = 0; q < g; ++q) {
-      float acc = 0.0f;
+      float acc[kQ8TileRows] = {};
       for (int64_t s = 0; s < segs; ++s) {
-        const uint8_t* block = row + span.block(s) * kQ8BlockBytes;
-        const int8_t* k = block_codes(block) + span.offset(s);
+        const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
         const int8_t* c = queries.codes + (q * segs + s) * kQ8Block;
-        const int64_t len = span.length(s);
-        int32_t dot = 0;
-        for (int64_t i = 0; i < len; ++i) dot += static_cast<int32_t>(k[i]) * c[i];
-        acc = std::fma(static_cast<float>(dot), block_scale(block) * queries.scales[q * segs + s], acc);
+        int32_t dot[kQ8TileRows] = {};  // codes past the segment's length are 0 in both
+        for (int64_t i = 0; i < kQ8Block; ++i) {
+          const auto* column = reinterpret_cast<const int8_t*>(seg + kQ8TileScaleBytes + (i / 4) * 64 + i % 4);
+          const int32_t ci = c[i];
+          BITNET_SIMD for (int64_t l = 0; l < kQ8TileRows; ++l) dot[l] += static_cast<int32_t>(column[4 * l]) * ci;
+        }
+        const float e = queries.scales[q * segs + s];
+        for (int64_t l = 0; l < kQ8TileRows; ++l)
+          acc[l] = std::fma(static_cast<float>(dot[l]), block_scale(seg + 2 * l) * e, acc[l]);
       }
-      out[q * out_stride + j] = acc;
+      std::copy(acc, acc + nr, out + q * out_stride + j0);
     }
   }
 }
@@ -101,50 +116,46 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512VNNI__)
 // --- AVX2 ------------------------------------------------------------------------------------------------------
-// Scores row by row: a segment's 32 codes against each query with vpmaddubsw on |key| and the query's codes
-// carrying the key's sign (at most 2 x 128 x 127 per pair of bytes: no saturation), the 4 queries' sums folded
-// together with vphaddd; then the same fma per segment as the reference, 4 queries in the lanes of one register.
-void scores_avx2(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
-                 int64_t g, float* out, int64_t out_stride) {
-  const int64_t segs = span.segments();
+// Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
+// with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
+// no saturation), then vpmaddwd to int32; the same fma per segment as the reference. Up to 4 queries per pass.
+void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
+                 float* out, int64_t out_stride) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
     const int64_t gq = std::min<int64_t>(4, g - q0);
-    for (int64_t j = 0; j < n_rows; ++j) {
-      const uint8_t* row = rows + j * row_bytes;
-      __m128 acc = _mm_setzero_ps();
+    for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
+      const int64_t half = (j0 % kQ8TileRows) / 8;
+      __m256 acc[4];
+      for (__m256& v : acc) v = _mm256_setzero_ps();
       for (int64_t s = 0; s < segs; ++s) {
-        const uint8_t* block = row + span.block(s) * kQ8BlockBytes;
-        const int64_t len = span.length(s);
-        __m256i k;
-        if (len == kQ8Block) {
-          k = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
-        } else {
-          alignas(32) int8_t part[kQ8Block] = {};
-          std::memcpy(part, block_codes(block) + span.offset(s), static_cast<size_t>(len));
-          k = _mm256_load_si256(reinterpret_cast<const __m256i*>(part));
-        }
-        const __m256i magnitude = _mm256_sign_epi8(k, k);
-        __m256i dots[4];
-        alignas(16) float scale[4] = {};
-        for (int q = 0; q < 4; ++q) {
-          if (q >= gq) {
-            dots[q] = _mm256_setzero_si256();
-            continue;
+        const uint8_t* seg = tile_segment(tiles, tile_bytes, j0, s);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * half)));
+        __m256i dot[4];
+        for (__m256i& v : dot) v = _mm256_setzero_si256();
+        for (int64_t k = 0; k < kQ8Block / 4; ++k) {
+          const __m256i key =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + kQ8TileScaleBytes + 64 * k + 32 * half));
+          const __m256i magnitude = _mm256_sign_epi8(key, key);
+          for (int64_t q = 0; q < gq; ++q) {
+            int32_t word;
+            std::memcpy(&word, queries.codes + ((q0 + q) * segs + s) * kQ8Block + 4 * k, 4);
+            const __m256i c = _mm256_sign_epi8(_mm256_set1_epi32(word), key);
+            dot[q] = _mm256_add_epi32(dot[q], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, c), ones));
           }
-          const int64_t at = (q0 + q) * segs + s;
-          const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(queries.codes + at * kQ8Block));
-          dots[q] = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(c, k)), ones);
-          scale[q] = queries.scales[at];
         }
-        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]), _mm256_hadd_epi32(dots[2], dots[3]));
-        const __m128i dot = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-        const __m128 w = _mm_mul_ps(_mm_set1_ps(block_scale(block)), _mm_load_ps(scale));
-        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(dot), w, acc);
+        for (int64_t q = 0; q < gq; ++q) {
+          const __m256 w = _mm256_mul_ps(d, _mm256_set1_ps(queries.scales[(q0 + q) * segs + s]));
+          acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[q]), w, acc[q]);
+        }
       }
-      alignas(16) float got[4];
-      _mm_store_ps(got, acc);
-      for (int64_t q = 0; q < gq; ++q) out[(q0 + q) * out_stride + j] = got[q];
+      const int64_t nr = std::min<int64_t>(8, n_rows - j0);
+      alignas(32) float got[8];
+      for (int64_t q = 0; q < gq; ++q) {
+        _mm256_store_ps(got, acc[q]);
+        std::copy(got, got + nr, out + (q0 + q) * out_stride + j0);
+      }
     }
   }
 }
@@ -283,74 +294,43 @@ inline __m512 row_scales(const uint8_t* base, const int32_t* at, int64_t offset)
   return _mm512_maskz_cvtph_ps(0xffff, _mm256_load_si256(reinterpret_cast<const __m256i*>(bits)));
 }
 
-// Scores of 16 rows at a time: each row's segment (32 codes, 8 dwords) is transposed so that lane l of t[k] holds
-// dword k of row l; then one vpdpbusd per dword and query adds 4 products of all 16 rows. The keys are made
-// unsigned (+128, by flipping the top bit), and the accumulator starts at -128 x the query's code sum.
+// Scores of a tile (16 rows, lane l = row l) at a time: one vpdpbusd per key dword and query adds 4 products of
+// all 16 rows. The keys are made unsigned (+128, by flipping the top bit), and the accumulator starts at -128 x the
+// query's code sum.
 template <int G>
-void scores_pass(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const int8_t* codes,
-                 const float* scales, const int32_t* sums, int64_t segs, float* out, int64_t out_stride) {
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const int8_t* codes, const float* scales,
+                 const int32_t* sums, int64_t segs, float* out, int64_t out_stride) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t j0 = 0; j0 < n_rows; j0 += 16) {
-    const int64_t nr = std::min<int64_t>(16, n_rows - j0);
-    const uint8_t* base = rows + j0 * row_bytes;
-    // Rows past the last repeat it (their scores are not stored).
-    const __m512i row_of = _mm512_maskz_min_epi32(0xffff, lanes, _mm512_set1_epi32(static_cast<int>(nr - 1)));
-    const __m512i index = _mm512_mullo_epi32(row_of, _mm512_set1_epi32(static_cast<int>(row_bytes)));
-    alignas(64) int32_t at[16];
-    _mm512_store_si512(at, index);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
+    const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
     for (int64_t s = 0; s < segs; ++s) {
-      const int64_t block = span.block(s) * kQ8BlockBytes;
-      const int64_t first = block + 2 + span.offset(s);
-      const __mmask32 m = codes_mask(span.length(s));
-      const __m512 d = row_scales(base, at, block);
-      // z[i]: rows i and i + 4 (i < 4), rows i + 4 and i + 8 (i >= 4), so that the transposed lanes are rows 0-15.
-      __m512i z[8];
-      for (int i = 0; i < 8; ++i) {
-        const int lo = i < 4 ? i : i + 4, hi = lo + 4;
-        const __m256i a = _mm256_maskz_loadu_epi8(m, base + at[lo] + first);
-        const __m256i b = _mm256_maskz_loadu_epi8(m, base + at[hi] + first);
-        z[i] = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a), b, 1);
-      }
-      __m512i t[8], u[8];
-      for (int h = 0; h < 8; h += 4) {
-        t[h + 0] = _mm512_maskz_unpacklo_epi32(0xffff, z[h + 0], z[h + 1]);
-        t[h + 1] = _mm512_maskz_unpackhi_epi32(0xffff, z[h + 0], z[h + 1]);
-        t[h + 2] = _mm512_maskz_unpacklo_epi32(0xffff, z[h + 2], z[h + 3]);
-        t[h + 3] = _mm512_maskz_unpackhi_epi32(0xffff, z[h + 2], z[h + 3]);
-        u[h + 0] = _mm512_maskz_unpacklo_epi64(0xff, t[h + 0], t[h + 2]);
-        u[h + 1] = _mm512_maskz_unpackhi_epi64(0xff, t[h + 0], t[h + 2]);
-        u[h + 2] = _mm512_maskz_unpacklo_epi64(0xff, t[h + 1], t[h + 3]);
-        u[h + 3] = _mm512_maskz_unpackhi_epi64(0xff, t[h + 1], t[h + 3]);
-      }
-      __m512i k[8];
-      for (int e = 0; e < 4; ++e) {
-        k[e] = _mm512_xor_si512(_mm512_maskz_shuffle_i32x4(0xffff, u[e], u[e + 4], _MM_SHUFFLE(2, 0, 2, 0)), flip);
-        k[e + 4] = _mm512_xor_si512(_mm512_maskz_shuffle_i32x4(0xffff, u[e], u[e + 4], _MM_SHUFFLE(3, 1, 3, 1)), flip);
+      const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+      const __m512 d = _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg)));
+      __m512i dot[G];
+      for (int q = 0; q < G; ++q) dot[q] = _mm512_set1_epi32(-128 * sums[q * segs + s]);
+      for (int k = 0; k < kQ8Block / 4; ++k) {
+        const __m512i key = _mm512_xor_si512(_mm512_loadu_si512(seg + kQ8TileScaleBytes + 64 * k), flip);
+        for (int q = 0; q < G; ++q)
+          dpbusd(dot[q], key, reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block) + k);
       }
       for (int q = 0; q < G; ++q) {
-        const int32_t* c = reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block);
-        __m512i even = _mm512_set1_epi32(-128 * sums[q * segs + s]), odd = _mm512_setzero_si512();
-        for (int e = 0; e < 8; e += 2) {
-          dpbusd(even, k[e], c + e);
-          dpbusd(odd, k[e + 1], c + e + 1);
-        }
-        const __m512 dot = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(even, odd));
-        acc[q] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(scales[q * segs + s])), acc[q]);
+        const __m512 w = _mm512_mul_ps(d, _mm512_set1_ps(scales[q * segs + s]));
+        acc[q] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, dot[q]), w, acc[q]);
       }
     }
+    const int64_t nr = std::min<int64_t>(kQ8TileRows, n_rows - j0);
     const auto keep = static_cast<__mmask16>((1u << nr) - 1u);
     for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(out + q * out_stride + j0, keep, acc[q]);
   }
 }
 
-void scores_vnni(const uint8_t* rows, int64_t n_rows, int64_t row_bytes, Q8Span span, const Q8Queries& queries,
-                 int64_t g, float* out, int64_t out_stride) {
-  const int64_t segs = span.segments();
+void scores_vnni(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
+                 float* out, int64_t out_stride) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
   by_passes(g, [&]<int G>(int64_t q0) {
-    scores_pass<G>(rows, n_rows, row_bytes, span, queries.codes + q0 * segs * kQ8Block, queries.scales + q0 * segs,
+    scores_pass<G>(tiles, n_rows, tile_bytes, queries.codes + q0 * segs * kQ8Block, queries.scales + q0 * segs,
                    queries.sums + q0 * segs, segs, out + q0 * out_stride, out_stride);
   });
 }
@@ -477,6 +457,56 @@ void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* rows, in
 }
 #endif
 
+#if defined(__ARM_FEATURE_DOTPROD) && defined(__aarch64__)
+// --- NEON with the dot product extension (sdot) -------------------------------------------------------------------
+// Scores of a tile at a time: the 64 bytes of key dword k are 4 registers of 4 rows each, and one sdot per register
+// and query adds the dword's 4 products of 4 rows (the query dword duplicated in every lane). Up to 4 queries
+// per pass share the key loads. The same fma per segment as the reference. The weighted sum runs the plain loops.
+void scores_neon(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
+                 float* out, int64_t out_stride) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
+  for (int64_t q0 = 0; q0 < g; q0 += 4) {
+    const int64_t gq = std::min<int64_t>(4, g - q0);
+    for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
+      const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
+      float32x4_t acc[4][4];
+      for (auto& per_query : acc)
+        for (float32x4_t& v : per_query) v = vdupq_n_f32(0.0f);
+      for (int64_t s = 0; s < segs; ++s) {
+        const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+        int32x4_t dot[4][4];
+        for (auto& per_query : dot)
+          for (int32x4_t& v : per_query) v = vdupq_n_s32(0);
+        for (int64_t k = 0; k < kQ8Block / 4; ++k) {
+          int8x16_t key[4];
+          for (int r = 0; r < 4; ++r)
+            key[r] = vld1q_s8(reinterpret_cast<const int8_t*>(seg + kQ8TileScaleBytes + 64 * k + 16 * r));
+          for (int64_t q = 0; q < gq; ++q) {
+            int32_t word;
+            std::memcpy(&word, queries.codes + ((q0 + q) * segs + s) * kQ8Block + 4 * k, 4);
+            const int8x16_t c = vreinterpretq_s8_s32(vdupq_n_s32(word));
+            for (int r = 0; r < 4; ++r) dot[q][r] = vdotq_s32(dot[q][r], key[r], c);
+          }
+        }
+        for (int r = 0; r < 4; ++r) {
+          const float32x4_t d = vcvt_f32_f16(vld1_f16(reinterpret_cast<const float16_t*>(seg + 8 * r)));
+          for (int64_t q = 0; q < gq; ++q) {
+            const float32x4_t w = vmulq_f32(d, vdupq_n_f32(queries.scales[(q0 + q) * segs + s]));
+            acc[q][r] = vfmaq_f32(acc[q][r], vcvtq_f32_s32(dot[q][r]), w);
+          }
+        }
+      }
+      const int64_t nr = std::min(kQ8TileRows, n_rows - j0);
+      alignas(16) float got[kQ8TileRows];
+      for (int64_t q = 0; q < gq; ++q) {
+        for (int r = 0; r < 4; ++r) vst1q_f32(got + 4 * r, acc[q][r]);
+        std::copy(got, got + nr, out + (q0 + q) * out_stride + j0);
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 extern const AttentionQ8Kernels kAttentionQ8Kernels;
@@ -484,6 +514,8 @@ extern const AttentionQ8Kernels kAttentionQ8Kernels;
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_vnni, weighted_sum_vnni};
 #elif defined(__AVX2__) && defined(__FMA__)
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_avx2, weighted_sum_avx2};
+#elif defined(__ARM_FEATURE_DOTPROD) && defined(__aarch64__)
+const AttentionQ8Kernels kAttentionQ8Kernels = {scores_neon, weighted_sum_plain};
 #else
 const AttentionQ8Kernels kAttentionQ8Kernels = {scores_plain, weighted_sum_plain};
 #endif

@@ -23,11 +23,11 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
   BITNET_CHECK(static_cast<int64_t>(model.layers().size()) == c.layers, "[engine] the model has no weights");
   q_dim_ = c.heads * c.head_dim;
   kv_dim_ = c.kv_heads * c.head_dim;
-  k_row_bytes_ = kv_cache_row_bytes(kv.k, kv_dim_);
-  v_row_bytes_ = kv_cache_row_bytes(kv.v, kv_dim_);
-  const auto positions = static_cast<size_t>(c.layers * n_seq * n_ctx);
-  k_cache_.assign(positions * static_cast<size_t>(k_row_bytes_), 0);
-  v_cache_.assign(positions * static_cast<size_t>(v_row_bytes_), 0);
+  k_plane_bytes_ = k_layout().bytes(n_ctx);
+  v_plane_bytes_ = v_layout().bytes(n_ctx);
+  const auto planes = static_cast<size_t>(c.layers * n_seq * c.kv_heads);
+  k_cache_.assign(planes * static_cast<size_t>(k_plane_bytes_), 0);
+  v_cache_.assign(planes * static_cast<size_t>(v_plane_bytes_), 0);
   rope_cos_.resize(static_cast<size_t>(n_ctx * (c.head_dim / 2)));
   rope_sin_.resize(rope_cos_.size());
   fill_rope_tables(0);
@@ -87,19 +87,34 @@ void Engine::update_dynamic_rope(std::span<const BatchToken> batch) {
     for (const BatchToken& t : batch) fill_rope_row(t.pos);
 }
 
-uint8_t* Engine::k_cache(int64_t layer, int seq, int64_t pos) {
-  return k_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * k_row_bytes_;
+detail::KvPlane Engine::k_layout() const {
+  return {kv_types_.k, model_.config().head_dim, kv_types_.k == KvCacheType::q8_0};
 }
-uint8_t* Engine::v_cache(int64_t layer, int seq, int64_t pos) {
-  return v_cache_.data() + ((layer * n_seq_ + seq) * n_ctx_ + pos) * v_row_bytes_;
+detail::KvPlane Engine::v_layout() const { return {kv_types_.v, model_.config().head_dim, false}; }
+
+uint8_t* Engine::k_plane(int64_t layer, int seq, int64_t kvh) {
+  return k_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * k_plane_bytes_;
+}
+uint8_t* Engine::v_plane(int64_t layer, int seq, int64_t kvh) {
+  return v_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * v_plane_bytes_;
+}
+const uint8_t* Engine::k_plane(int64_t layer, int seq, int64_t kvh) const {
+  return k_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * k_plane_bytes_;
+}
+const uint8_t* Engine::v_plane(int64_t layer, int seq, int64_t kvh) const {
+  return v_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * v_plane_bytes_;
 }
 
 // Saved cache layout: kSequenceMagic, layers, kv_dim, n_tokens (int64 each), then per layer the K rows and the
-// V rows of positions 0..n_tokens-1 (f16, kv_dim each). A cache of another type is saved as kSequenceMagic2
-// with two more int64 (the K and V types, KvCacheType values) and its rows in that type.
+// V rows of positions 0..n_tokens-1 (f16, kv_dim each: the KV heads' values one after the other). A cache of
+// another type is saved as kSequenceMagic3 with two more int64 (the K and V types, KvCacheType values) and its rows
+// in that type, each head's values encoded on their own (kv_cache_row_bytes). kSequenceMagic2 is the same with
+// q8_0 blocks laid along the whole row (engines before 2026-12-06): the same bytes when every head starts on a
+// block (head_dim a multiple of 32), and only then read.
 namespace {
 constexpr int64_t kSequenceMagic = 0x3156'4B'4E'54'42;   // "BTNKV1" (little-endian bytes), the format's version
 constexpr int64_t kSequenceMagic2 = 0x3256'4B'4E'54'42;  // "BTNKV2"
+constexpr int64_t kSequenceMagic3 = 0x3356'4B'4E'54'42;  // "BTNKV3"
 constexpr size_t kSequenceHeader = 4 * sizeof(int64_t);
 constexpr size_t kSequenceHeader2 = 6 * sizeof(int64_t);
 }  // namespace
@@ -114,27 +129,31 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
   BITNET_CHECK(c.rope_scaling.type != RopeType::dynamic,
                "[engine] shift_sequence: dynamic NTK RoPE rotates by the sequence length; its cache cannot be shifted");
   const int64_t d = c.head_dim, half = d / 2;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half)), row(static_cast<size_t>(kv_dim_));
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half)), x(static_cast<size_t>(d));
   for (int64_t i = 0; i < half; ++i) {  // R(-discard), without the attention factor (the keys carry it already)
     const double angle = -static_cast<double>(discard) * rope_freq_.inv_freq[static_cast<size_t>(i)];
     cs[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle));
     sn[static_cast<size_t>(i)] = static_cast<float>(std::sin(angle));
   }
-  for (int64_t l = 0; l < c.layers; ++l) {
-    for (int64_t p = keep + discard; p < n_past; ++p) {
-      detail::kv_decode(kv_types_.k, k_cache(l, seq, p), 0, kv_dim_, row.data());
-      for (int64_t h = 0; h < c.kv_heads; ++h) {
-        float* x = row.data() + h * d;
+  const int64_t moved = n_past - keep - discard;
+  const detail::KvPlane kp = k_layout(), vp = v_layout();
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (int64_t h = 0; h < c.kv_heads; ++h) {
+      uint8_t* keys = k_plane(l, seq, h);
+      for (int64_t p = keep + discard; p < n_past; ++p) {
+        detail::kv_decode_at(kp, keys, p, x.data());
         for (int64_t i = 0; i < half; ++i) {
-          const float a = x[i], b = x[i + half];
-          x[i] = a * cs[static_cast<size_t>(i)] - b * sn[static_cast<size_t>(i)];
-          x[i + half] = b * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
+          const float a = x[static_cast<size_t>(i)], b = x[static_cast<size_t>(i + half)];
+          x[static_cast<size_t>(i)] = a * cs[static_cast<size_t>(i)] - b * sn[static_cast<size_t>(i)];
+          x[static_cast<size_t>(i + half)] = b * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
         }
+        detail::kv_encode_at(kp, x.data(), keys, p - discard);
       }
-      detail::kv_encode(kv_types_.k, row.data(), kv_dim_, k_cache(l, seq, p - discard));
-      std::memmove(v_cache(l, seq, p - discard), v_cache(l, seq, p), static_cast<size_t>(v_row_bytes_));
+      // Value rows: a head's positions lie together, so they move in one piece.
+      uint8_t* values = v_plane(l, seq, h);
+      std::memmove(values + vp.offset(keep), values + vp.offset(keep + discard),
+                   static_cast<size_t>(vp.span(keep, moved)));
     }
-  }
 }
 
 std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
@@ -147,21 +166,24 @@ std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
                "[engine] save_sequence: dynamic NTK RoPE past the trained context ({} > {}) depends on the history",
                n_ctx_, c.context);
   const auto rows = static_cast<size_t>(n_tokens);
-  const auto k_row = static_cast<size_t>(k_row_bytes_), v_row = static_cast<size_t>(v_row_bytes_);
+  const detail::KvPlane kp = k_layout(), vp = v_layout();
+  const auto k_row = static_cast<size_t>(c.kv_heads * kp.row_bytes());
+  const auto v_row = static_cast<size_t>(c.kv_heads * vp.row_bytes());
   const bool f16 = kv_types_.k == KvCacheType::f16 && kv_types_.v == KvCacheType::f16;
   const size_t header_bytes = f16 ? kSequenceHeader : kSequenceHeader2;
   std::vector<uint8_t> out(header_bytes + static_cast<size_t>(c.layers) * rows * (k_row + v_row));
-  const int64_t header[6] = {f16 ? kSequenceMagic : kSequenceMagic2, c.layers, kv_dim_, n_tokens,
+  const int64_t header[6] = {f16 ? kSequenceMagic : kSequenceMagic3, c.layers, kv_dim_, n_tokens,
                              static_cast<int64_t>(kv_types_.k), static_cast<int64_t>(kv_types_.v)};
   std::memcpy(out.data(), header, header_bytes);
   uint8_t* dst = out.data() + header_bytes;
-  for (int64_t l = 0; l < c.layers; ++l) {  // positions are contiguous
-    const int64_t first = (l * n_seq_ + seq) * n_ctx_;  // position 0 of this layer and sequence
-    std::memcpy(dst, k_cache_.data() + first * k_row_bytes_, rows * k_row);
-    dst += rows * k_row;
-    std::memcpy(dst, v_cache_.data() + first * v_row_bytes_, rows * v_row);
-    dst += rows * v_row;
-  }
+  // Position by position, each row the KV heads' values in turn (the cache keeps each head's positions together).
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (const bool keys : {true, false}) {
+      const detail::KvPlane& plane = keys ? kp : vp;
+      for (int64_t p = 0; p < n_tokens; ++p)
+        for (int64_t h = 0; h < c.kv_heads; ++h, dst += plane.row_bytes())
+          detail::kv_get_row(plane, keys ? k_plane(l, seq, h) : v_plane(l, seq, h), p, dst);
+    }
   return out;
 }
 
@@ -173,7 +195,7 @@ void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
                bytes.size(), kSequenceHeader);
   int64_t header[6] = {0, 0, 0, 0, static_cast<int64_t>(KvCacheType::f16), static_cast<int64_t>(KvCacheType::f16)};
   std::memcpy(header, bytes.data(), kSequenceHeader);
-  BITNET_CHECK(header[0] == kSequenceMagic || header[0] == kSequenceMagic2,
+  BITNET_CHECK(header[0] == kSequenceMagic || header[0] == kSequenceMagic2 || header[0] == kSequenceMagic3,
                "[engine] load_sequence: not a saved sequence (bad magic)");
   const size_t header_bytes = header[0] == kSequenceMagic ? kSequenceHeader : kSequenceHeader2;
   BITNET_CHECK(bytes.size() >= header_bytes, "[engine] load_sequence: {} bytes is shorter than the {}-byte header",
@@ -193,18 +215,26 @@ void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
   const int64_t n_tokens = header[3];
   BITNET_CHECK(n_tokens >= 0 && n_tokens <= n_ctx_, "[engine] load_sequence: {} saved tokens do not fit the context of {}",
                n_tokens, n_ctx_);
+  BITNET_CHECK(header[0] != kSequenceMagic2 || c.head_dim % kernels::kQ8Block == 0 ||
+                   (kv_types_.k != KvCacheType::q8_0 && kv_types_.v != KvCacheType::q8_0),
+               "[engine] load_sequence: saved by an older engine, whose q8_0 cache laid its blocks along the whole "
+               "row; with heads of {} values (not a multiple of 32) it cannot be read: save it again",
+               c.head_dim);
   const auto rows = static_cast<size_t>(n_tokens);
-  const auto k_row = static_cast<size_t>(k_row_bytes_), v_row = static_cast<size_t>(v_row_bytes_);
+  const detail::KvPlane kp = k_layout(), vp = v_layout();
+  const auto k_row = static_cast<size_t>(c.kv_heads * kp.row_bytes());
+  const auto v_row = static_cast<size_t>(c.kv_heads * vp.row_bytes());
   const size_t want = header_bytes + static_cast<size_t>(c.layers) * rows * (k_row + v_row);
   BITNET_CHECK(bytes.size() == want, "[engine] load_sequence: {} bytes, expected {} for {} tokens", bytes.size(),
                want, n_tokens);
   const uint8_t* src = bytes.data() + header_bytes;
-  for (int64_t l = 0; l < c.layers; ++l) {
-    std::memcpy(k_cache(l, seq, 0), src, rows * k_row);
-    src += rows * k_row;
-    std::memcpy(v_cache(l, seq, 0), src, rows * v_row);
-    src += rows * v_row;
-  }
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (const bool keys : {true, false}) {
+      const detail::KvPlane& plane = keys ? kp : vp;
+      for (int64_t p = 0; p < n_tokens; ++p)
+        for (int64_t h = 0; h < c.kv_heads; ++h, src += plane.row_bytes())
+          detail::kv_put_row(plane, src, keys ? k_plane(l, seq, h) : v_plane(l, seq, h), p);
+    }
 }
 
 // Half-split ("rotate_half", NeoX) pairing: element i rotates with element i + d/2 inside each head.
@@ -271,6 +301,7 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits, float* hid
       fn(0);
     }
   };
+  const detail::KvPlane kp = k_layout(), vp = v_layout();
   for (int64_t l = 0; l < c.layers; ++l) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
     // Attention block.
@@ -281,8 +312,11 @@ void Engine::decode(std::span<const BatchToken> batch, float* logits, float* hid
       const BatchToken& bt = batch[static_cast<size_t>(t)];
       rope(q_.data() + t * q_dim_, c.heads, bt.pos);
       rope(k_.data() + t * kv_dim_, c.kv_heads, bt.pos);
-      detail::kv_encode(kv_types_.k, k_.data() + t * kv_dim_, kv_dim_, k_cache(l, bt.seq, bt.pos));
-      detail::kv_encode(kv_types_.v, v_.data() + t * kv_dim_, kv_dim_, v_cache(l, bt.seq, bt.pos));
+      for (int64_t h = 0; h < c.kv_heads; ++h) {
+        const int64_t at = t * kv_dim_ + h * c.head_dim;
+        detail::kv_encode_at(kp, k_.data() + at, k_plane(l, bt.seq, h), bt.pos);
+        detail::kv_encode_at(vp, v_.data() + at, v_plane(l, bt.seq, h), bt.pos);
+      }
     });
     attention(l, batch);
     if (c.sub_norms) {

@@ -57,8 +57,8 @@ int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
 // Segments of a head's query for q8_0 keys, at most (one per block it touches).
 int64_t max_query_segments(int64_t head_dim) { return (head_dim + kernels::kQ8Block - 1) / kernels::kQ8Block + 1; }
 
-// A head's cached rows read in place: f16 values `stride` apart, or q8_0 rows `row_bytes` apart (the head's values
-// in them: the item's Q8Span).
+// A head's cached rows read in place: f16 values `stride` apart, q8_0 value rows `row_bytes` apart (the head's
+// values in them: the item's Q8Span), or q8_0 key tiles (kernels/attention_q8.h).
 struct F16Rows {
   const uint16_t* rows;
   int64_t stride;
@@ -66,6 +66,9 @@ struct F16Rows {
 struct Q8Rows {
   const uint8_t* rows;
   int64_t row_bytes;
+};
+struct Q8Tiles {
+  const uint8_t* tiles;
 };
 
 // Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O); o is scaled in place. One
@@ -168,20 +171,14 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
     return attn_partials_.data() + ((t * c.heads + h) * ctx_units + u) * partial_size;
   };
   auto output = [&](int64_t t, int64_t h) { return o_.data() + t * q_dim_ + h * d; };
-  // KV head kvh's part of n cached rows from `row` on (keys or values), into L2.
-  auto prefetch_rows = [&](const uint8_t* row, int64_t n, bool keys, int64_t kvh) {
-    const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
-    const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
-    // Bytes [begin, end) of a row hold the head's values (q8_0: the blocks they fall in).
-    const int64_t begin = type == KvCacheType::q8_0 ? kvh * d / kernels::kQ8Block * kernels::kQ8BlockBytes
-                                                    : kv_cache_row_bytes(type, kvh * d);
-    const int64_t end = kv_cache_row_bytes(type, (kvh + 1) * d);
-    for (int64_t j = 0; j < n; ++j) {
-      // Every 64-byte line that holds a byte of [begin, end): rows need not start on a line.
-      const auto first = reinterpret_cast<uintptr_t>(row + j * row_bytes + begin) & ~uintptr_t{63};
-      const auto last = reinterpret_cast<uintptr_t>(row + j * row_bytes + end);
-      for (uintptr_t line = first; line < last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
-    }
+  const detail::KvPlane k_layout_of = k_layout(), v_layout_of = v_layout();
+  // Positions [p, p + n) of a KV head's plane (keys or values), into L2.
+  auto prefetch_rows = [&](const uint8_t* plane, bool keys, int64_t p, int64_t n) {
+    const detail::KvPlane& layout = keys ? k_layout_of : v_layout_of;
+    const uint8_t* begin = plane + layout.offset(p);
+    const auto first = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{63};
+    const auto last = reinterpret_cast<uintptr_t>(begin + layout.span(p, n));
+    for (uintptr_t line = first; line < last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
   };
   pool_.parallel_for(workers, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
@@ -205,9 +202,14 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         // Pair p = (token t of the block, query head head0 + h) at index t * group + h. Token t's group of
         // queries lies together in q_, and so do its outputs in o_.
         auto queries = [&](int64_t t) { return q_.data() + (it.first + t) * q_dim_ + head0 * d; };
-        auto cache_row = [&](bool keys, int64_t p) { return keys ? k_cache(layer, seq, p) : v_cache(layer, seq, p); };
-        // The KV head's values within a cached row (used with q8_0 rows).
-        const kernels::Q8Span span{it.kv_head * d, d};
+        const uint8_t* key_plane = k_plane(layer, seq, it.kv_head);
+        const uint8_t* value_plane = v_plane(layer, seq, it.kv_head);
+        // Where position p's row (or, for tiled keys, its tile: p starts one) lies.
+        auto cache_row = [&](bool keys, int64_t p) {
+          return keys ? key_plane + k_layout_of.offset(p) : value_plane + v_layout_of.offset(p);
+        };
+        // A cached row is the KV head's values alone (q8_0: blocks from its first value).
+        const kernels::Q8Span span{0, d};
         // Token t's group of queries rounded for q8_0 keys.
         auto rounded = [&](int64_t t) {
           const int64_t at = first_segment + t * group * span.segments();
@@ -220,15 +222,15 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           const int64_t p0 = u * kUnit, n_rows = std::min(kUnit, n_keys - p0);
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
           // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, src): token t's
-          // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). q8_0 rows are read in
-          // place by every token (the integer kernels of kernels/attention_q8.h). f16 rows are read in place by a
-          // single token (converted in registers); a block of several converts each chunk to f32 once for all
-          // its tokens (src: f32 rows).
-          // Each chunk starts by prefetching, into L2, the rows of the chunk kPrefetchAhead further along the
-          // item's stream (keys, then values, of each unit in turn): a head's part of a cached row is a few cache
-          // lines, rows are 680 bytes or more apart, and the hardware prefetchers stop at every 4 KiB page. (Into
-          // L1, prefetcht0, the misses queue behind L1's few miss buffers: 8 layers at depth 4096 took 9.7 ms (f16)
-          // and 14.5 ms (q8_0) against 6.9 and 6.9 into L2, one chunk ahead; prefetchnta, 9.6 and 14.7.)
+          // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). A q8_0 cache is read in
+          // place by every token (the integer kernels of kernels/attention_q8.h: key tiles, value rows). f16 rows
+          // are read in place by a single token (converted in registers); a block of several converts each chunk
+          // to f32 once for all its tokens (src: f32 rows).
+          // Each chunk starts by prefetching, into L2, the chunk kPrefetchAhead further along the item's stream
+          // (keys, then values, of each unit in turn: two planes, read in order). Without it the stream stalls, even
+          // now that a head's positions lie together (8 layers of the 2B-4T shape at depth 4096, q8_0: 6.0 against
+          // 4.4 ms); 4 or 8 chunks ahead measured no better than 2. (Into L1, prefetcht0, when rows were 680 bytes
+          // apart, the misses queued behind L1's few miss buffers: 14.5 ms against 6.9 into L2.)
           // A chunk of the item's stream: keys then values of each unit, 32 rows at a time.
           struct ChunkAt {
             bool keys;
@@ -246,11 +248,12 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           };
           auto prefetch_chunk = [&](const ChunkAt& at) {
             const int64_t p = at.unit * kUnit + at.c0;
-            prefetch_rows(cache_row(at.keys, p), std::min(kChunkRows, at.rows() - at.c0), at.keys, it.kv_head);
+            prefetch_rows(at.keys ? key_plane : value_plane, at.keys, p, std::min(kChunkRows, at.rows() - at.c0));
           };
-          auto over_rows = [&](bool keys, auto&& use) {
+          auto over_rows = [&](auto keys_type, auto&& use) {
+            constexpr bool keys = decltype(keys_type)::value;
             const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
-            const int64_t row_bytes = keys ? k_row_bytes_ : v_row_bytes_;
+            const int64_t row_bytes = (keys ? k_layout_of : v_layout_of).row_bytes();
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
               // The chunk kPrefetchAhead after this one (and at the item's start, the ones before it too).
@@ -261,12 +264,14 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               if (type == KvCacheType::q8_0) {
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
-                  if (upto > 0) use(t, c0, upto, Q8Rows{first, row_bytes});
+                  if (upto <= 0) continue;
+                  if constexpr (keys) use(t, c0, upto, Q8Tiles{first});
+                  else use(t, c0, upto, Q8Rows{first, row_bytes});
                 }
               } else if (it.count == 1) {
-                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first) + it.kv_head * d, kv_dim_});
+                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
               } else {
-                detail::kv_decode_rows(type, first, nc, row_bytes, it.kv_head * d, d, rows);
+                detail::kv_decode_rows(type, first, nc, row_bytes, 0, d, rows);
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
                   if (upto > 0) use(t, c0, upto, rows);
@@ -274,13 +279,13 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               }
             }
           };
-          over_rows(true, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
+          over_rows(std::true_type{}, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
             float* out = scores + t * group * kUnit + c0;
             const float* x = queries(t);
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
-            else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
-              aq.scores(src.rows, upto, src.row_bytes, span, rounded(t), group, out, kUnit);
+            else if constexpr (std::is_same_v<decltype(src), Q8Tiles>)
+              aq.scores(src.tiles, upto, d, rounded(t), group, out, kUnit);
             else
               vk.dot_rows(src, upto, d, x, group, d, out, kUnit);
           });
@@ -299,7 +304,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
-          over_rows(false, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
+          over_rows(std::false_type{}, [&](int64_t t, int64_t c0, int64_t upto, auto src) {
             const float* a = scores + t * group * kUnit + c0;
             float* y = values + t * group * d;
             if constexpr (std::is_same_v<decltype(src), F16Rows>)

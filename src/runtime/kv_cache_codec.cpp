@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/attention_q8.h"
 #include "kernels/vector.h"
 
 namespace bitnet {
@@ -20,11 +21,15 @@ KvCacheType parse_kv_cache_type(std::string_view name) {
   fail("[engine] KV cache type '{}' is not supported (accepted: f16, q8_0)", name);
 }
 
-int64_t kv_cache_row_bytes(KvCacheType type, int64_t n) {
-  return type == KvCacheType::q8_0 ? (n + detail::kQ8Block - 1) / detail::kQ8Block * detail::kQ8BlockBytes : n * 2;
+int64_t kv_cache_row_bytes(KvCacheType type, int64_t kv_heads, int64_t head_dim) {
+  return kv_heads * detail::kv_values_bytes(type, head_dim);
 }
 
 namespace detail {
+
+int64_t kv_values_bytes(KvCacheType type, int64_t n) {
+  return type == KvCacheType::q8_0 ? (n + kQ8Block - 1) / kQ8Block * kQ8BlockBytes : n * 2;
+}
 
 void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
   if (type == KvCacheType::f16) {
@@ -47,6 +52,58 @@ void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
       q[j] = std::isfinite(x[b + j]) ? static_cast<int8_t>(std::round(x[b + j] * id)) : int8_t{0};
     for (int64_t j = len; j < kQ8Block; ++j) q[j] = 0;
   }
+}
+
+int64_t KvPlane::bytes(int64_t positions) const {
+  if (!tiled) return positions * row_bytes();
+  return (positions + kernels::kQ8TileRows - 1) / kernels::kQ8TileRows * kernels::q8_tile_bytes(head_dim);
+}
+
+int64_t KvPlane::offset(int64_t pos) const {
+  return tiled ? pos / kernels::kQ8TileRows * kernels::q8_tile_bytes(head_dim) : pos * row_bytes();
+}
+
+int64_t KvPlane::span(int64_t pos, int64_t n) const { return bytes(pos + n) - offset(pos); }
+
+// A tiled plane's position goes through one q8_0 block at a time (no scratch to allocate on the decode path).
+void kv_encode_at(const KvPlane& plane, const float* x, uint8_t* base, int64_t pos) {
+  uint8_t* at = base + plane.offset(pos);
+  if (!plane.tiled) {
+    kv_encode(plane.type, x, plane.head_dim, at);
+    return;
+  }
+  const int64_t lane = pos % kernels::kQ8TileRows;
+  for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
+    uint8_t block[kQ8BlockBytes];
+    kv_encode(KvCacheType::q8_0, x + s * kQ8Block, std::min(kQ8Block, plane.head_dim - s * kQ8Block), block);
+    kernels::q8_tile_put(block, kQ8Block, at + s * kernels::kQ8TileSegmentBytes, lane);
+  }
+}
+
+void kv_decode_at(const KvPlane& plane, const uint8_t* base, int64_t pos, float* x) {
+  const uint8_t* at = base + plane.offset(pos);
+  if (!plane.tiled) {
+    kv_decode(plane.type, at, 0, plane.head_dim, x);
+    return;
+  }
+  const int64_t lane = pos % kernels::kQ8TileRows;
+  for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
+    uint8_t block[kQ8BlockBytes];
+    kernels::q8_tile_get(at + s * kernels::kQ8TileSegmentBytes, lane, kQ8Block, block);
+    kv_decode(KvCacheType::q8_0, block, 0, std::min(kQ8Block, plane.head_dim - s * kQ8Block), x + s * kQ8Block);
+  }
+}
+
+void kv_get_row(const KvPlane& plane, const uint8_t* base, int64_t pos, uint8_t* row) {
+  const uint8_t* at = base + plane.offset(pos);
+  if (plane.tiled) kernels::q8_tile_get(at, pos % kernels::kQ8TileRows, plane.head_dim, row);
+  else std::memcpy(row, at, static_cast<size_t>(plane.row_bytes()));
+}
+
+void kv_put_row(const KvPlane& plane, const uint8_t* row, uint8_t* base, int64_t pos) {
+  uint8_t* at = base + plane.offset(pos);
+  if (plane.tiled) kernels::q8_tile_put(row, plane.head_dim, at, pos % kernels::kQ8TileRows);
+  else std::memcpy(at, row, static_cast<size_t>(plane.row_bytes()));
 }
 
 void kv_decode_rows(KvCacheType type, const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first,

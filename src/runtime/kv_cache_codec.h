@@ -1,8 +1,9 @@
 #pragma once
 // Internal: rows of the engine's KV cache in its element type (engine.h KvCacheType). f16 is the f32 value
 // rounded to half precision; q8_0 is GGML's block: per 32 values an f16 scale d = max|x| / 127 and 32 int8
-// q = round(x / d) (half away from zero, as ggml's reference quantizer), read back as q * d. Unlike GGML's
-// tensors, a row's length need not be a multiple of 32.
+// q = round(x / d) (half away from zero, as ggml's reference quantizer), read back as q * d, each KV head's values
+// on their own (blocks from the head's first value). Unlike GGML's tensors, a head's width need not be a multiple of
+// 32 (its last block is shorter).
 #include <bitnet/engine.h>
 
 #include <cstdint>
@@ -14,9 +15,33 @@ namespace bitnet::detail {
 using kernels::kQ8Block;
 using kernels::kQ8BlockBytes;
 
-// Rows take kv_cache_row_bytes (engine.h). q8_0 rows are blocks of 32 from the row's start (a head may begin
-// mid-block: head_dim need not be a multiple of 32); the last block may be shorter.
+// The bytes of n values in the cache's type. q8_0 values are blocks of 32 from the first (the engine encodes each
+// head on its own), the last block shorter when n is not a multiple of 32.
+int64_t kv_values_bytes(KvCacheType type, int64_t n);
+// n values, to kv_values_bytes(type, n) bytes at row.
 void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row);
+// Where one KV head's positions lie in its plane of the cache (engine.h): rows of kv_values_bytes, or, for q8_0 keys,
+// tiles of kernels::kQ8TileRows positions transposed for the scores (kernels/attention_q8.h). A position's bytes in
+// row form (what a saved sequence holds) are the same q8_0 blocks either way.
+struct KvPlane {
+  KvCacheType type;
+  int64_t head_dim;
+  bool tiled;
+  int64_t row_bytes() const { return kv_values_bytes(type, head_dim); }
+  // The plane's bytes for `positions` (tiled: rounded up to whole tiles).
+  int64_t bytes(int64_t positions) const;
+  // Where position pos begins: its row, or its tile (tiled).
+  int64_t offset(int64_t pos) const;
+  // The bytes from offset(pos) that hold positions [pos, pos + n) (tiled: pos starts a tile).
+  int64_t span(int64_t pos, int64_t n) const;
+};
+// One position's head_dim values x to the plane at `base`, and back.
+void kv_encode_at(const KvPlane& plane, const float* x, uint8_t* base, int64_t pos);
+void kv_decode_at(const KvPlane& plane, const uint8_t* base, int64_t pos, float* x);
+// One position's bytes in row form, out of the plane and into it.
+void kv_get_row(const KvPlane& plane, const uint8_t* base, int64_t pos, uint8_t* row);
+void kv_put_row(const KvPlane& plane, const uint8_t* row, uint8_t* base, int64_t pos);
+
 // Values [first, first + n) of each of n_rows rows that lie row_bytes apart, to out as rows of n floats.
 void kv_decode_rows(KvCacheType type, const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first,
                     int64_t n, float* out);

@@ -1,7 +1,7 @@
-// The attention_q8 kernels (kernels/attention_q8.h): the span's segments, the query rounding, every variant bit
-// for bit against the reference on awkward sizes (heads that begin mid-block, rows not a multiple of 16 or 32,
-// query counts not a multiple of 4), the reference against float math on the dequantized values, and a value
-// that is not finite showing in the output.
+// The attention_q8 kernels (kernels/attention_q8.h): the span's segments, the query rounding, the key tiles, every
+// variant bit for bit against the reference on awkward sizes (heads that begin mid-block or end mid-block, rows not
+// a multiple of 16 or 32, query counts not a multiple of 4), the reference against float math on the dequantized
+// values, and a value that is not finite showing in the output.
 #include <bitnet/cpu.h>
 #include <bitnet/dtype.h>
 #include <gtest/gtest.h>
@@ -126,6 +126,46 @@ TEST(AttentionQ8Queries, RoundLikeTheCacheBlocksAndFoldTheScoreScale) {
   for (int64_t i = 0; i < kQ8Block; ++i) EXPECT_EQ(bad.codes[i], 0);
 }
 
+// Rows of a head (from value 0) as key tiles; the last tile's lanes past the rows hold random bytes (stale
+// positions), which the scores must neither store nor mix into the others.
+std::vector<uint8_t> as_tiles(const Q8Rows& rows, std::mt19937& rng) {
+  const int64_t tiles = (rows.n_rows + kernels::kQ8TileRows - 1) / kernels::kQ8TileRows;
+  std::vector<uint8_t> out(static_cast<size_t>(tiles * kernels::q8_tile_bytes(rows.values)));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : out) b = static_cast<uint8_t>(byte(rng));
+  for (int64_t j = 0; j < rows.n_rows; ++j)
+    kernels::q8_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
+                         out.data() + j / kernels::kQ8TileRows * kernels::q8_tile_bytes(rows.values),
+                         j % kernels::kQ8TileRows);
+  return out;
+}
+
+TEST(AttentionQ8Tiles, HoldTheRowsTransposedAndGiveThemBack) {
+  std::mt19937 rng(4);
+  for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
+    const Q8Rows rows(37, values, rng);
+    const std::vector<uint8_t> tiles = as_tiles(rows, rng);
+    const int64_t tile_bytes = kernels::q8_tile_bytes(values);
+    ASSERT_EQ(tile_bytes, kernels::kQ8TileRows * rows.row_bytes);
+    for (int64_t j = 0; j < rows.n_rows; ++j) {
+      const uint8_t* tile = tiles.data() + j / 16 * tile_bytes;
+      const int64_t lane = j % 16;
+      std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
+      kernels::q8_tile_get(tile, lane, values, back.data());
+      ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size())) << values << " " << j;
+      // Value i's code sits in segment i / 32, dword (i % 32) / 4, lane j; its scale in the segment's scales.
+      for (int64_t i = 0; i < values; ++i) {
+        const uint8_t* seg = tile + i / 32 * kernels::kQ8TileSegmentBytes;
+        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8TileScaleBytes + (i % 32) / 4 * 64 + lane * 4 + i % 4]),
+                  rows.code(j, i));
+        uint16_t half;
+        std::memcpy(&half, seg + 2 * lane, 2);
+        ASSERT_EQ(f16_to_f32(half), rows.scale(j, i));
+      }
+    }
+  }
+}
+
 class AttentionQ8Variant : public ::testing::TestWithParam<Isa> {};
 
 TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
@@ -133,39 +173,43 @@ TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
   const auto* ref = kernels::attention_q8_family().variant(Isa::ref);
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
   std::mt19937 rng(5);
-  for (const SpanCase& c : kSpans)
-    for (int64_t n_rows : {1, 5, 16, 17, 32, 45})
+  for (int64_t head_dim : {128, 24, 100, 3, 70, 64, 48})
+    for (int64_t n_rows : {1, 5, 8, 16, 17, 32, 45})
       for (int64_t g : {1, 3, 4, 5}) {
-        const Q8Rows rows(n_rows, c.values, rng);
-        const Q8Span span{c.first, c.n};
-        const std::vector<float> x = uniform(static_cast<size_t>(g * c.n), -1.0f, 1.0f, rng);
+        const Q8Rows rows(n_rows, head_dim, rng);
+        const std::vector<uint8_t> tiles = as_tiles(rows, rng);
+        const Q8Span span{0, head_dim};
+        const std::vector<float> x = uniform(static_cast<size_t>(g * head_dim), -1.0f, 1.0f, rng);
         Rounded r(x, g, span, 0.125f);
         const int64_t stride = n_rows + 3;
         std::vector<float> want(static_cast<size_t>(g * stride), -7.0f), got = want;
-        ref->scores(rows.bytes.data(), n_rows, rows.row_bytes, span, r.view(), g, want.data(), stride);
-        variant->scores(rows.bytes.data(), n_rows, rows.row_bytes, span, r.view(), g, got.data(), stride);
+        ref->scores(tiles.data(), n_rows, head_dim, r.view(), g, want.data(), stride);
+        variant->scores(tiles.data(), n_rows, head_dim, r.view(), g, got.data(), stride);
         for (int64_t q = 0; q < g; ++q)
           for (int64_t j = 0; j < stride; ++j) {
             const auto at = static_cast<size_t>(q * stride + j);
             ASSERT_TRUE(same_bits(got[at], want[at]))
-                << "span " << c.first << "+" << c.n << " rows " << n_rows << " g " << g << " q " << q << " j " << j;
-            if (j >= n_rows) continue;  // untouched
+                << "head " << head_dim << " rows " << n_rows << " g " << g << " q " << q << " j " << j;
+            if (j >= n_rows) {
+              ASSERT_EQ(want[at], -7.0f);  // untouched
+              continue;
+            }
             // The reference against the dequantized key and rounded query, in double.
             double dot = 0.0, mag = 0.0;
             for (int64_t s = 0; s < span.segments(); ++s)
               for (int64_t i = 0; i < span.length(s); ++i) {
-                const double k = rows.value(j, c.first + span.start(s) + i);
+                const double k = rows.value(j, span.start(s) + i);
                 const double qv = static_cast<double>(r.codes[(q * span.segments() + s) * kQ8Block + i]) *
                                   r.scales[q * span.segments() + s];
                 dot += k * qv;
                 mag += std::fabs(k * qv);
               }
-            ASSERT_NEAR(want[at], dot, 1e-6 * mag + 1e-30) << "span " << c.first << "+" << c.n << " j " << j;
+            ASSERT_NEAR(want[at], dot, 1e-6 * mag + 1e-30) << "head " << head_dim << " j " << j;
             // And against the unrounded query: within the query's rounding (half a step per value).
             double exact = 0.0, bound = 0.0;
-            for (int64_t i = 0; i < c.n; ++i) {
-              const double k = rows.value(j, c.first + i);
-              exact += k * x[static_cast<size_t>(q * c.n + i)] * 0.125;
+            for (int64_t i = 0; i < head_dim; ++i) {
+              const double k = rows.value(j, i);
+              exact += k * x[static_cast<size_t>(q * head_dim + i)] * 0.125;
               bound += std::fabs(k) * 0.125 * (1.0 / 254.0);
             }
             ASSERT_NEAR(want[at], exact, bound + 1e-6 * mag);
@@ -226,7 +270,8 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   x[40] = std::numeric_limits<float>::quiet_NaN();  // query 0, segment 1
   Rounded r(x, 2, span, 1.0f);
   std::vector<float> scores(2 * 20);
-  variant->scores(rows.bytes.data(), 20, rows.row_bytes, span, r.view(), 2, scores.data(), 20);
+  const std::vector<uint8_t> tiles = as_tiles(rows, rng);
+  variant->scores(tiles.data(), 20, 128, r.view(), 2, scores.data(), 20);
   for (int64_t j = 0; j < 20; ++j) {
     EXPECT_TRUE(std::isnan(scores[static_cast<size_t>(j)])) << j;
     EXPECT_TRUE(std::isfinite(scores[static_cast<size_t>(20 + j)])) << j;

@@ -504,15 +504,16 @@ TEST(Engine, LoadingReportsProgressPerLayer) {
 namespace bitnet {
 namespace {
 
-// The q8_0 KV cache: ggml's block formula on a row whose heads straddle blocks, prefill equal to decode bit
-// for bit, logits close to the f16 cache's, saved sequences that name their cache type.
+// The q8_0 KV cache: ggml's block formula on each head's values (heads whose width is not a multiple of 32 too),
+// prefill equal to decode bit for bit, logits close to the f16 cache's, saved sequences that name their cache type.
 TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
   std::mt19937 rng(21);
   std::normal_distribution<float> dist(0.0f, 2.0f);
   for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{32}, int64_t{48}, int64_t{96}, int64_t{150}}) {
     std::vector<float> x(static_cast<size_t>(n));
     for (auto& v : x) v = dist(rng);
-    std::vector<uint8_t> row(static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, n)));
+    std::vector<uint8_t> row(static_cast<size_t>(detail::kv_values_bytes(KvCacheType::q8_0, n)));
+    ASSERT_EQ(kv_cache_row_bytes(KvCacheType::q8_0, 3, n), 3 * detail::kv_values_bytes(KvCacheType::q8_0, n));
     ASSERT_EQ(static_cast<int64_t>(row.size()), (n + 31) / 32 * 34);
     detail::kv_encode(KvCacheType::q8_0, x.data(), n, row.data());
     std::vector<float> all(static_cast<size_t>(n));
@@ -529,7 +530,7 @@ TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
         ASSERT_LE(std::fabs(all[i] - x[i]), 0.5f * d + 1e-3f * amax) << "n " << n << " element " << i;
       }
     }
-    // Any range reads what the whole row reads (heads of 48 begin mid-block).
+    // Any range reads what the whole row reads.
     for (int64_t first : {int64_t{0}, int64_t{5}, n / 2, n - 1}) {
       if (first >= n) continue;
       const int64_t len = std::min<int64_t>(n - first, 40);
@@ -545,7 +546,7 @@ TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
   bad[7] = std::numeric_limits<float>::infinity();
   bad[35] = -std::numeric_limits<float>::infinity();
   bad[10] = 2.0f;
-  std::vector<uint8_t> bad_row(static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, 40)));
+  std::vector<uint8_t> bad_row(static_cast<size_t>(detail::kv_values_bytes(KvCacheType::q8_0, 40)));
   detail::kv_encode(KvCacheType::q8_0, bad.data(), 40, bad_row.data());
   std::vector<float> back(40);
   detail::kv_decode(KvCacheType::q8_0, bad_row.data(), 0, 40, back.data());
@@ -561,7 +562,7 @@ TEST(KvCacheQ8, RowsFollowGgmlsBlockFormula) {
 
 TEST(KvCacheQ8, PrefillEqualsDecodeAndStaysCloseToF16) {
   TransformerConfig c = tiny(FfnActivation::silu, false);
-  c.head_dim = 24;  // heads straddle q8_0 blocks
+  c.head_dim = 24;  // each head one short q8_0 block
   const Model m = Model::random(c, 12);
   const int64_t V = c.vocab;
   std::vector<int32_t> tokens(140);  // past the first softmax unit (128 positions)
@@ -570,7 +571,8 @@ TEST(KvCacheQ8, PrefillEqualsDecodeAndStaysCloseToF16) {
                           KvCacheTypes{KvCacheType::f16, KvCacheType::q8_0}}) {
     ThreadPool one(1), two(2);
     Engine prefill(m, 144, 1, 64, &two, kv), decode(m, 144, 1, 64, &one, kv), f16(m, 144, 1, 64, &two);
-    EXPECT_EQ(prefill.kv_cache_bytes(), c.layers * 144 * (kv_cache_row_bytes(kv.k, 48) + kv_cache_row_bytes(kv.v, 48)));
+    EXPECT_EQ(prefill.kv_cache_bytes(),
+              c.layers * 144 * (kv_cache_row_bytes(kv.k, c.kv_heads, 24) + kv_cache_row_bytes(kv.v, c.kv_heads, 24)));
     const float* pa = prefill.eval(0, tokens, 0);
     const std::vector<float> a(pa, pa + V);
     const float* pb = nullptr;
@@ -593,8 +595,8 @@ TEST(KvCacheQ8, SavedSequencesCarryTheirCacheType) {
   const std::vector<float> want(pr, pr + V);
   e.eval(0, prompt, 0);
   const std::vector<uint8_t> saved = e.save_sequence(0, static_cast<int64_t>(prompt.size()));
-  const int64_t kv_dim = m.config().kv_heads * m.config().head_dim;
-  EXPECT_EQ(saved.size(), 48 + 2 * m.config().layers * prompt.size() * static_cast<size_t>(kv_cache_row_bytes(KvCacheType::q8_0, kv_dim)));
+  const int64_t row_bytes = kv_cache_row_bytes(KvCacheType::q8_0, m.config().kv_heads, m.config().head_dim);
+  EXPECT_EQ(saved.size(), 48 + 2 * m.config().layers * prompt.size() * static_cast<size_t>(row_bytes));
   e.eval(0, std::vector<int32_t>{7, 7, 7, 7, 7, 7, 7, 7, 7}, 0);
   e.load_sequence(0, saved);
   const float* pe = e.eval(0, next, static_cast<int32_t>(prompt.size()));
@@ -609,6 +611,39 @@ TEST(KvCacheQ8, SavedSequencesCarryTheirCacheType) {
   e.shift_sequence(0, 2, 3, static_cast<int64_t>(prompt.size()));
   const float* ps = e.eval(0, next, static_cast<int32_t>(prompt.size()) - 3);
   for (int64_t n = 0; n < V; ++n) ASSERT_TRUE(std::isfinite(ps[n]));
+  // A save of the older format (BTNKV2: q8_0 blocks along the whole row) is refused when heads of 16 values would
+  // have shared blocks.
+  std::vector<uint8_t> v2 = saved;
+  v2[0] = 0x42, v2[1] = 0x54, v2[2] = 0x4E, v2[3] = 0x4B, v2[4] = 0x56, v2[5] = 0x32;  // "BTNKV2"
+  try {
+    e.load_sequence(0, v2);
+    FAIL() << "a BTNKV2 save with heads of 16 q8_0 values was loaded";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("older engine"), std::string::npos) << err.what();
+  }
+}
+
+// Heads of 32 values: a BTNKV2 save holds the same bytes as today's, and loads.
+TEST(KvCacheQ8, OlderSavesLoadWhenHeadsStartOnABlock) {
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  c.head_dim = 32;
+  c.heads = 2;
+  c.kv_heads = 1;
+  const Model m = Model::random(c, 14);
+  const KvCacheTypes q8{KvCacheType::q8_0, KvCacheType::q8_0};
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6}, next = {5};
+  Engine e(m, 32, 1, 16, nullptr, q8);
+  e.eval(0, prompt, 0);
+  std::vector<uint8_t> saved = e.save_sequence(0, static_cast<int64_t>(prompt.size()));
+  const float* pw = e.eval(0, next, static_cast<int32_t>(prompt.size()));
+  const std::vector<float> want(pw, pw + c.vocab);
+  ASSERT_EQ(saved[5], 0x33);  // "BTNKV3"
+  saved[5] = 0x32;
+  e.eval(0, std::vector<int32_t>{7, 7, 7, 7, 7, 7, 7, 7, 7}, 0);
+  e.load_sequence(0, saved);
+  const float* pe = e.eval(0, next, static_cast<int32_t>(prompt.size()));
+  for (int64_t n = 0; n < c.vocab; ++n)
+    ASSERT_EQ(std::bit_cast<uint32_t>(want[static_cast<size_t>(n)]), std::bit_cast<uint32_t>(pe[n])) << n;
 }
 
 }  // namespace
