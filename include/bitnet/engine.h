@@ -69,11 +69,12 @@ class Engine {
   // Every position's final hidden state ([tokens.size(), hidden] floats), without the head.
   void eval_hidden(int seq, std::span<const int32_t> tokens, int32_t start_pos, float* hidden);
 
-  // A sequence's cache as bytes: positions 0..n_tokens-1 of every layer's K and V (f16), after a header naming
-  // the shape, so that load_sequence() restores it and the next eval() continues exactly (llama-cpp-python's
-  // save_state / load_state). load_sequence checks the header against this engine (layers, KV width, context)
-  // and names the mismatch; the positions past the saved ones are left as they are. CPU cache only (a backend
-  // keeps its own), and not with dynamic NTK RoPE past the trained context (the tables depend on the history).
+  // A sequence's cache as bytes: positions 0..n_tokens-1 of every layer's K and V (in the cache's types), after a
+  // header naming the shape, so that load_sequence() restores it and the next eval() continues exactly
+  // (llama-cpp-python's save_state / load_state). load_sequence checks the header against this engine (layers, KV
+  // width, context, cache types) and names the mismatch; the positions past the saved ones are left as they are.
+  // CPU cache only (a backend keeps its own), and not with dynamic NTK RoPE past the trained context (the tables
+  // depend on the history).
   std::vector<uint8_t> save_sequence(int seq, int64_t n_tokens) const;
   // Context shift (llama.cpp's): forgets positions [keep, keep + discard) of `seq` and moves positions
   // [keep + discard, n_past) down by `discard`; their keys are rotated back by `discard` positions (RoPE is a
