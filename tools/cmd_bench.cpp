@@ -181,7 +181,7 @@ int run_bench(const BenchOptions& o) {
   for (const auto& [p, g] : pgs) max_prompt = std::max(max_prompt, p), max_pg = std::max(max_pg, p + g);
   const int max_depth = *std::max_element(o.depth.begin(), o.depth.end());
   const TransformerConfig& cfg = model.config();
-  // K and V (f16) of one position in every layer: what a decode token reads per position of context.
+  // K and V of one position in every layer, in the cache's types: what a decode token reads per position of context.
   const auto kv_bytes_per_position =
       static_cast<double>(cfg.layers * (kv_cache_row_bytes(o.kv_cache.k, cfg.kv_heads, cfg.head_dim) +
                                         kv_cache_row_bytes(o.kv_cache.v, cfg.kv_heads, cfg.head_dim)));

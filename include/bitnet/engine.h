@@ -23,12 +23,12 @@ struct BatchToken {
   bool logits = false;  // compute this token's logits
 };
 
-// A backend that runs the whole forward pass elsewhere (the CUDA backend, include/bitnet/cuda.h). Once one is
-// attached, decode() checks the batch as usual and hands it over; the CPU path is not used.
 namespace detail {
-struct KvPlane;
+struct KvPlane;  // where a KV head's positions lie in the cache (runtime/kv_cache_codec.h)
 }
 
+// A backend that runs the whole forward pass elsewhere (the CUDA backend, include/bitnet/cuda.h). Once one is
+// attached, decode() checks the batch as usual and hands it over; the CPU path is not used.
 class EngineBackend {
  public:
   virtual ~EngineBackend() = default;
@@ -116,10 +116,13 @@ class Engine {
   void fill_rope_row(int64_t pos);  // from rope_freq_
   void update_dynamic_rope(std::span<const BatchToken> batch);
   // KV head kvh's plane of (layer, seq): its positions' keys or values (kv_cache_codec.h says where each lies).
-  uint8_t* k_plane(int64_t layer, int seq, int64_t kvh);
-  uint8_t* v_plane(int64_t layer, int seq, int64_t kvh);
-  const uint8_t* k_plane(int64_t layer, int seq, int64_t kvh) const;
-  const uint8_t* v_plane(int64_t layer, int seq, int64_t kvh) const;
+  int64_t plane_index(int64_t layer, int seq, int64_t kvh) const;
+  uint8_t* k_plane(int64_t layer, int seq, int64_t kvh) {
+    return k_cache_.data() + plane_index(layer, seq, kvh) * k_plane_bytes_;
+  }
+  uint8_t* v_plane(int64_t layer, int seq, int64_t kvh) {
+    return v_cache_.data() + plane_index(layer, seq, kvh) * v_plane_bytes_;
+  }
   detail::KvPlane k_layout() const;
   detail::KvPlane v_layout() const;
 

@@ -92,17 +92,8 @@ detail::KvPlane Engine::k_layout() const {
 }
 detail::KvPlane Engine::v_layout() const { return {kv_types_.v, model_.config().head_dim, false}; }
 
-uint8_t* Engine::k_plane(int64_t layer, int seq, int64_t kvh) {
-  return k_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * k_plane_bytes_;
-}
-uint8_t* Engine::v_plane(int64_t layer, int seq, int64_t kvh) {
-  return v_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * v_plane_bytes_;
-}
-const uint8_t* Engine::k_plane(int64_t layer, int seq, int64_t kvh) const {
-  return k_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * k_plane_bytes_;
-}
-const uint8_t* Engine::v_plane(int64_t layer, int seq, int64_t kvh) const {
-  return v_cache_.data() + ((layer * n_seq_ + seq) * model_.config().kv_heads + kvh) * v_plane_bytes_;
+int64_t Engine::plane_index(int64_t layer, int seq, int64_t kvh) const {
+  return (layer * n_seq_ + seq) * model_.config().kv_heads + kvh;
 }
 
 // Saved cache layout: kSequenceMagic, layers, kv_dim, n_tokens (int64 each), then per layer the K rows and the
@@ -182,7 +173,10 @@ std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
       const detail::KvPlane& plane = keys ? kp : vp;
       for (int64_t p = 0; p < n_tokens; ++p)
         for (int64_t h = 0; h < c.kv_heads; ++h, dst += plane.row_bytes())
-          detail::kv_get_row(plane, keys ? k_plane(l, seq, h) : v_plane(l, seq, h), p, dst);
+          detail::kv_get_row(plane,
+                             keys ? k_cache_.data() + plane_index(l, seq, h) * k_plane_bytes_
+                                  : v_cache_.data() + plane_index(l, seq, h) * v_plane_bytes_,
+                             p, dst);
     }
   return out;
 }

@@ -54,8 +54,6 @@ constexpr int64_t kSplitTokens = 4;
 constexpr int64_t kPartialHeader = 2;
 
 int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
-// Segments of a head's query for q8_0 keys, at most (one per block it touches).
-int64_t max_query_segments(int64_t head_dim) { return (head_dim + kernels::kQ8Block - 1) / kernels::kQ8Block + 1; }
 
 // A head's cached rows read in place: f16 values `stride` apart, q8_0 value rows `row_bytes` apart (the head's
 // values in them: the item's Q8Span), or q8_0 key tiles (kernels/attention_q8.h).
@@ -101,7 +99,7 @@ void Engine::allocate_attention_scratch() {
   attn_unit_.assign(floats(workers * pairs * (kPartialHeader + d)), 0.0f);
   attn_state_.assign(floats(workers * pairs * kPartialHeader), 0.0f);
   if (kv_types_.k == KvCacheType::q8_0) {
-    const int64_t segments = workers * pairs * max_query_segments(d);
+    const int64_t segments = workers * pairs * kernels::q8_segments(d);
     attn_query_codes_.assign(floats(segments * kernels::kQ8Block), 0);
     attn_query_scales_.assign(floats(segments), 0.0f);
     attn_query_sums_.assign(floats(segments), 0);
@@ -160,7 +158,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const auto& aq = kernels::attention_q8_kernels();
   // q8_0 keys: each query is rounded to int8 once per item, with the score scale folded into its scales.
   const bool keys_q8 = kv_types_.k == KvCacheType::q8_0;
-  const int64_t query_segments = max_query_segments(d);
+  const int64_t query_segments = kernels::q8_segments(d);
   plan_attention(batch);
   int64_t total = 0;
   for (const AttentionItem& it : attn_items_) total += it.cost;
