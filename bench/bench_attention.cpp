@@ -72,11 +72,11 @@ void BM_Prefill512(benchmark::State& state) {
 }
 BENCHMARK(BM_Prefill512)->ArgNames({"q8", "threads"})->ArgsProduct({{0, 1}, {2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// One KV head's 128 cached positions of 128 values, random codes and scales: as q8_0 rows (136 bytes, the values)
-// and as key tiles (the same rows transposed).
+// One KV head's 128 cached positions of 128 values, random codes and scales: as q8_0 rows (136 bytes), as key
+// tiles and as value tiles (the same rows transposed for each kernel).
 struct Q8Unit {
   static constexpr int64_t kRows = 128, kHeadDim = 128, kGroup = 4, kRowBytes = 4 * kernels::kQ8BlockBytes;
-  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes), tiles = rows;
+  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes), tiles = rows, value_tiles = rows;
   kernels::Q8Span span{0, kHeadDim};
   std::vector<float> queries = std::vector<float>(kGroup * kHeadDim), weights = std::vector<float>(kGroup * kRows);
   std::vector<int8_t> codes = std::vector<int8_t>(kGroup * 4 * kernels::kQ8Block);
@@ -92,10 +92,15 @@ struct Q8Unit {
         const uint16_t half = 0x2000 + static_cast<uint16_t>(code(rng) & 0xff);  // about 0.008
         std::memcpy(rows.data() + j * kRowBytes + b * kernels::kQ8BlockBytes, &half, 2);
       }
-    for (int64_t j = 0; j < kRows; ++j)
-      kernels::q8_tile_put(rows.data() + j * kRowBytes, kHeadDim,
-                           tiles.data() + j / kernels::kQ8TileRows * kernels::q8_tile_bytes(kHeadDim),
-                           j % kernels::kQ8TileRows);
+    for (int64_t j = 0; j < kRows; ++j) {
+      kernels::q8_key_tile_put(rows.data() + j * kRowBytes, kHeadDim,
+                               tiles.data() + j / kernels::kQ8KeyTileRows * kernels::q8_key_tile_bytes(kHeadDim),
+                               j % kernels::kQ8KeyTileRows);
+      kernels::q8_value_tile_put(
+          rows.data() + j * kRowBytes, kHeadDim,
+          value_tiles.data() + j / kernels::kQ8ValueTileRows * kernels::q8_value_tile_bytes(kHeadDim),
+          j % kernels::kQ8ValueTileRows);
+    }
     for (float& x : queries) x = unit(rng) - 0.5f;
     for (float& x : weights) x = unit(rng);
     kernels::quantize_queries(queries.data(), kGroup, span, 0.088f, {codes.data(), scales.data(), sums.data()});
@@ -125,8 +130,8 @@ void BM_Q8WeightedSum(benchmark::State& state) {
   std::vector<float> y(Q8Unit::kGroup * Q8Unit::kHeadDim);
   for (auto _ : state) {
     for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
-      k->weighted_sum(u.weights.data() + c, Q8Unit::kRows, u.rows.data() + c * Q8Unit::kRowBytes, 32,
-                      Q8Unit::kRowBytes, u.span, y.data(), Q8Unit::kGroup);
+      k->weighted_sum(u.weights.data() + c, Q8Unit::kRows, u.value_tiles.data() + c * Q8Unit::kRowBytes, 32,
+                      Q8Unit::kHeadDim, y.data(), Q8Unit::kGroup);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);

@@ -134,8 +134,9 @@ class Engine {
   KvCacheTypes kv_types_;
   int64_t k_plane_bytes_ = 0, v_plane_bytes_ = 0;  // one KV head's n_ctx positions
   // [layer][seq][kv head][plane]: each head's positions lie together, so that attention, which reads one KV head at
-  // a time, streams them in order. A plane holds rows (f16, or q8_0 blocks of 32 from the head's first value), or
-  // for q8_0 keys tiles of 16 positions transposed for the scores' vector lanes (kernels/attention_q8.h).
+  // a time, streams them in order. An f16 plane holds rows; a q8_0 plane (blocks of 32 from the head's first value)
+  // holds tiles laid out for attention's kernels (kernels/attention_q8.h): keys 16 positions transposed for the
+  // scores' vector lanes, values 32 positions with each pair of rows interleaved for the weighted sum.
   std::vector<uint8_t, CountedAllocator<uint8_t>> k_cache_, v_cache_;
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)

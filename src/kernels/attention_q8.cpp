@@ -35,23 +35,43 @@ const Family<AttentionQ8Kernels>& attention_q8_family() {
   return family;
 }
 
-void q8_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane) {
+void q8_key_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane) {
   for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
     const uint8_t* block = row + s * kQ8BlockBytes;
-    uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+    uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
     std::memcpy(seg + 2 * lane, block, 2);
     for (int64_t k = 0; k < kQ8Block / 4; ++k)
-      std::memcpy(seg + kQ8TileScaleBytes + 64 * k + 4 * lane, block + 2 + 4 * k, 4);
+      std::memcpy(seg + kQ8KeyTileScaleBytes + 64 * k + 4 * lane, block + 2 + 4 * k, 4);
   }
 }
 
-void q8_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row) {
+void q8_key_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row) {
   for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
     uint8_t* block = row + s * kQ8BlockBytes;
-    const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+    const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
     std::memcpy(block, seg + 2 * lane, 2);
     for (int64_t k = 0; k < kQ8Block / 4; ++k)
-      std::memcpy(block + 2 + 4 * k, seg + kQ8TileScaleBytes + 64 * k + 4 * lane, 4);
+      std::memcpy(block + 2 + 4 * k, seg + kQ8KeyTileScaleBytes + 64 * k + 4 * lane, 4);
+  }
+}
+
+void q8_value_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane) {
+  for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
+    const uint8_t* block = row + s * kQ8BlockBytes;
+    uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
+    std::memcpy(seg + 2 * lane, block, 2);
+    uint8_t* line = seg + kQ8ValueTileScaleBytes + (lane / 2) * 64 + lane % 2;
+    for (int64_t c = 0; c < kQ8Block; ++c) line[2 * c] = block[2 + c];
+  }
+}
+
+void q8_value_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row) {
+  for (int64_t s = 0; s < q8_segments(head_dim); ++s) {
+    uint8_t* block = row + s * kQ8BlockBytes;
+    const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
+    std::memcpy(block, seg + 2 * lane, 2);
+    const uint8_t* line = seg + kQ8ValueTileScaleBytes + (lane / 2) * 64 + lane % 2;
+    for (int64_t c = 0; c < kQ8Block; ++c) block[2 + c] = line[2 * c];
   }
 }
 

@@ -6,10 +6,10 @@
 // touch (Q8Span). Both products work segment by segment, so every integer part is exact and only the few float
 // steps below round; they are specified operation by operation and every variant gives the same bits.
 //
-// Keys come in tiles of kQ8TileRows rows of one head (head_dim values from a block's start, so segment s is block
-// s), laid out for the scores' vector lanes: per segment, the 16 rows' f16 scales (kQ8TileScaleBytes), then for each
+// Keys come in tiles of kQ8KeyTileRows rows of one head (head_dim values from a block's start, so segment s is block
+// s), laid out for the scores' vector lanes: per segment, the 16 rows' f16 scales (kQ8KeyTileScaleBytes), then for each
 // dword k of the block's codes (values 4k .. 4k + 3) the 16 rows' dwords in row order (64 bytes). A tile holds the
-// same bytes as 16 q8_0 rows, transposed (q8_tile_put / q8_tile_get convert).
+// same bytes as 16 q8_0 rows, transposed (q8_key_tile_put / q8_key_tile_get convert).
 //
 // Scores (query . key): each query is quantized once per segment with quantize_queries, as the cache's own blocks
 // (e = max|x| / 127 over the segment, codes round(x x (1 / e)), half away from zero); then for row j and query q,
@@ -17,6 +17,12 @@
 //     acc = fma(float(sum_i code_k[i] x code_q[i]), d_js x e'_qs, acc)
 // where e'_qs = e_qs x score_scale (attention's 1 / sqrt(head_dim), folded in). As llama.cpp's q8_0 key products
 // (its query is rounded to q8_0 too), with the query's scale kept in f32.
+//
+// Values come in tiles of kQ8ValueTileRows = kQ8SumRows rows of one head, laid out for the weighted sum's pairs: per
+// segment, the 32 rows' f16 scales (kQ8ValueTileScaleBytes), then for each pair of rows (2i, 2i + 1) their 32 codes
+// interleaved, code c of row 2i at byte 2c and of row 2i + 1 at 2c + 1 (64 bytes). Widened to int16, such a line is
+// what vpdpwssd / vpmaddwd multiply by a pair of weights. A tile holds the same bytes as 32 q8_0 rows
+// (q8_value_tile_put / q8_value_tile_get convert).
 //
 // Weighted sum of values (y_q += sum_j a_qj x value_j): rows are taken in groups of 32 from the first one passed.
 // Within a group, for each query q and segment s, the weights w_j = a_qj x d_js (the value row's block scale
@@ -36,15 +42,26 @@ namespace bitnet::kernels {
 inline constexpr int64_t kQ8SumRows = 32;
 
 // Key tiles: rows per tile, and the bytes of one segment of a tile (scales, then codes).
-inline constexpr int64_t kQ8TileRows = 16;
-inline constexpr int64_t kQ8TileScaleBytes = kQ8TileRows * 2;
-inline constexpr int64_t kQ8TileSegmentBytes = kQ8TileRows * kQ8BlockBytes;
+inline constexpr int64_t kQ8KeyTileRows = 16;
+inline constexpr int64_t kQ8KeyTileScaleBytes = kQ8KeyTileRows * 2;
+inline constexpr int64_t kQ8KeyTileSegmentBytes = kQ8KeyTileRows * kQ8BlockBytes;
 // Segments (blocks) of a head of head_dim values, and the bytes of its tile.
 inline constexpr int64_t q8_segments(int64_t head_dim) { return (head_dim + kQ8Block - 1) / kQ8Block; }
-inline constexpr int64_t q8_tile_bytes(int64_t head_dim) { return q8_segments(head_dim) * kQ8TileSegmentBytes; }
-// A q8_0 row of head_dim values (q8_segments blocks) to row `lane` of a tile, and back.
-void q8_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
-void q8_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
+inline constexpr int64_t q8_key_tile_bytes(int64_t head_dim) { return q8_segments(head_dim) * kQ8KeyTileSegmentBytes; }
+// A q8_0 row of head_dim values (q8_segments blocks) to row `lane` of a key tile, and back.
+void q8_key_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
+void q8_key_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
+
+// Value tiles: rows per tile (one group of the weighted sum), and the bytes of one segment of a tile.
+inline constexpr int64_t kQ8ValueTileRows = kQ8SumRows;
+inline constexpr int64_t kQ8ValueTileScaleBytes = kQ8ValueTileRows * 2;
+inline constexpr int64_t kQ8ValueTileSegmentBytes = kQ8ValueTileRows * kQ8BlockBytes;
+inline constexpr int64_t q8_value_tile_bytes(int64_t head_dim) {
+  return q8_segments(head_dim) * kQ8ValueTileSegmentBytes;
+}
+// A q8_0 row of head_dim values to row `lane` of a value tile, and back.
+void q8_value_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
+void q8_value_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
 
 // Values [first, first + n) of a q8_0 row, as segments: segment s lies in block first / 32 + s, from code
 // offset(s), length(s) codes; it holds the head's values [start(s), start(s) + length(s)).
@@ -76,9 +93,10 @@ struct AttentionQ8Kernels {
   // head_dim}; the rows are the tiles' from `tiles` on (the last tile's rows past n_rows are read, not stored).
   void (*scores)(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride);
-  // y_q (span.n floats, g outputs contiguous) += the weighted sum of the rows' values, weights a[q * a_stride + j].
-  void (*weighted_sum)(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                       Q8Span span, float* y, int64_t g);
+  // y_q (head_dim floats, g outputs contiguous) += the weighted sum of the values of rows [0, n_rows) of the value
+  // tiles from `tiles` on, weights a[q * a_stride + j] (the last tile's rows past n_rows are read with weight 0).
+  void (*weighted_sum)(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                       float* y, int64_t g);
 };
 
 const Family<AttentionQ8Kernels>& attention_q8_family();

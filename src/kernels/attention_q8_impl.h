@@ -39,29 +39,29 @@ constexpr float kStep = 1.0f / 32767.0f;
 // --- the reference -------------------------------------------------------------------------------------------
 // Key tiles (attention_q8.h): segment s of tile t holds the rows' scales, then dword k of every row.
 [[maybe_unused]] inline const uint8_t* tile_segment(const uint8_t* tiles, int64_t tile_bytes, int64_t j, int64_t s) {
-  return tiles + (j / kQ8TileRows) * tile_bytes + s * kQ8TileSegmentBytes;
+  return tiles + (j / kQ8KeyTileRows) * tile_bytes + s * kQ8KeyTileSegmentBytes;
 }
 
 // A tile at a time, its 16 rows in the innermost loops (stride-4 byte loads: NEON's ld4 where it vectorizes).
 [[maybe_unused]] void scores_plain(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries,
                                    int64_t g, float* out, int64_t out_stride) {
-  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
-  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
-    const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
-    const int64_t nr = std::min(kQ8TileRows, n_rows - j0);
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8KeyTileRows) {
+    const uint8_t* tile = tiles + (j0 / kQ8KeyTileRows) * tile_bytes;
+    const int64_t nr = std::min(kQ8KeyTileRows, n_rows - j0);
     for (int64_t q = 0; q < g; ++q) {
-      float acc[kQ8TileRows] = {};
+      float acc[kQ8KeyTileRows] = {};
       for (int64_t s = 0; s < segs; ++s) {
-        const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+        const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
         const int8_t* c = queries.codes + (q * segs + s) * kQ8Block;
-        int32_t dot[kQ8TileRows] = {};  // codes past the segment's length are 0 in both
+        int32_t dot[kQ8KeyTileRows] = {};  // codes past the segment's length are 0 in both
         for (int64_t i = 0; i < kQ8Block; ++i) {
-          const auto* column = reinterpret_cast<const int8_t*>(seg + kQ8TileScaleBytes + (i / 4) * 64 + i % 4);
+          const auto* column = reinterpret_cast<const int8_t*>(seg + kQ8KeyTileScaleBytes + (i / 4) * 64 + i % 4);
           const int32_t ci = c[i];
-          BITNET_SIMD for (int64_t l = 0; l < kQ8TileRows; ++l) dot[l] += static_cast<int32_t>(column[4 * l]) * ci;
+          BITNET_SIMD for (int64_t l = 0; l < kQ8KeyTileRows; ++l) dot[l] += static_cast<int32_t>(column[4 * l]) * ci;
         }
         const float e = queries.scales[q * segs + s];
-        for (int64_t l = 0; l < kQ8TileRows; ++l)
+        for (int64_t l = 0; l < kQ8KeyTileRows; ++l)
           acc[l] = std::fma(static_cast<float>(dot[l]), block_scale(seg + 2 * l) * e, acc[l]);
       }
       std::copy(acc, acc + nr, out + q * out_stride + j0);
@@ -88,26 +88,31 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
   return m * kStep;
 }
 
-[[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows,
-                                         int64_t row_bytes, Q8Span span, float* y, int64_t g) {
-  const int64_t segs = span.segments();
+// Value tiles (attention_q8.h): code c of row j of a segment, in its pair's line.
+[[maybe_unused]] inline int8_t value_code(const uint8_t* seg, int64_t j, int64_t c) {
+  return static_cast<int8_t>(seg[kQ8ValueTileScaleBytes + (j / 2) * 64 + 2 * c + j % 2]);
+}
+
+[[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows,
+                                         int64_t head_dim, float* y, int64_t g) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_value_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     for (int64_t s = 0; s < segs; ++s) {
-      const int64_t len = span.length(s);
-      const uint8_t* blocks = rows + j0 * row_bytes + span.block(s) * kQ8BlockBytes;
+      const int64_t len = std::min(kQ8Block, head_dim - s * kQ8Block);
+      const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
       float d[kQ8SumRows];
-      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(blocks + j * row_bytes);
+      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(seg + 2 * j);
       for (int64_t q = 0; q < g; ++q) {
         int32_t codes[kQ8SumRows];
         const float factor = round_weights(a + q * a_stride + j0, d, nr, codes);
         int32_t sums[kQ8Block] = {};
         for (int64_t j = 0; j < nr; ++j) {
-          const int8_t* v = block_codes(blocks + j * row_bytes) + span.offset(s);
           const int32_t c = codes[j];
-          BITNET_SIMD for (int64_t i = 0; i < len; ++i) sums[i] += c * v[i];
+          for (int64_t i = 0; i < len; ++i) sums[i] += c * value_code(seg, j, i);
         }
-        float* out = y + q * span.n + span.start(s);
+        float* out = y + q * head_dim + s * kQ8Block;
         for (int64_t i = 0; i < len; ++i) out[i] = std::fma(static_cast<float>(sums[i]), factor, out[i]);
       }
     }
@@ -121,12 +126,12 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 // no saturation), then vpmaddwd to int32; the same fma per segment as the reference. Up to 4 queries per pass.
 void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride) {
-  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
     const int64_t gq = std::min<int64_t>(4, g - q0);
     for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
-      const int64_t half = (j0 % kQ8TileRows) / 8;
+      const int64_t half = (j0 % kQ8KeyTileRows) / 8;
       __m256 acc[4];
       for (__m256& v : acc) v = _mm256_setzero_ps();
       for (int64_t s = 0; s < segs; ++s) {
@@ -136,7 +141,7 @@ void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q
         for (__m256i& v : dot) v = _mm256_setzero_si256();
         for (int64_t k = 0; k < kQ8Block / 4; ++k) {
           const __m256i key =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + kQ8TileScaleBytes + 64 * k + 32 * half));
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + kQ8KeyTileScaleBytes + 64 * k + 32 * half));
           const __m256i magnitude = _mm256_sign_epi8(key, key);
           for (int64_t q = 0; q < gq; ++q) {
             int32_t word;
@@ -194,28 +199,24 @@ inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32
   return m * kStep;
 }
 
-// 16 codes of a row's segment from code i on (fewer, zero-filled, at the segment's end), widened to int16.
-inline __m256i codes16(const int8_t* v, int64_t i, int64_t len, int64_t offset) {
-  if (i + 16 <= len || offset + i + 16 <= kQ8Block)  // within the block: the load stays inside the row
-    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
-  alignas(16) int8_t part[16] = {};
-  std::memcpy(part, v + i, static_cast<size_t>(std::min<int64_t>(16, len - i)));
-  return _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(part)));
-}
-
-// The weighted sum: rows j and j + 1 widened to int16 and interleaved, one vpmaddwd per query and 8 values adds
-// both rows' products (the pair's weight codes one broadcast dword); 2 queries at a time so that the 8
-// accumulators stay in registers. Accumulator lo holds values 0-3 and 8-11 of its 16, hi 4-7 and 12-15.
-void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                       Q8Span span, float* y, int64_t g) {
-  const int64_t segs = span.segments();
+// The weighted sum: a value tile's line holds rows 2i and 2i + 1 interleaved, so 16 of its bytes widened to int16
+// are 8 values' pairs, and one vpmaddwd per query adds both rows' products (the pair's weight codes one broadcast
+// dword). 2 queries at a time so that the 8 accumulators stay in registers.
+void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                       float* y, int64_t g) {
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_value_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
-    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0), pairs_in = (nr + 1) / 2;
+    const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     for (int64_t s = 0; s < segs; ++s) {
-      const int64_t len = span.length(s), offset = span.offset(s);
-      const uint8_t* blocks = rows + j0 * row_bytes + span.block(s) * kQ8BlockBytes;
-      alignas(32) float d[kQ8SumRows] = {};
-      for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(blocks + j * row_bytes);
+      const int64_t len = std::min(kQ8Block, head_dim - s * kQ8Block);
+      const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
+      // The rows' scales, 0 past the last row (a stale row's scale may be anything, even NaN).
+      alignas(32) float d[kQ8SumRows];
+      for (int64_t h = 0; h < 4; ++h) {
+        const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * h)));
+        _mm256_store_ps(d + 8 * h, _mm256_and_ps(scale, _mm256_castsi256_ps(lanes_below(nr - 8 * h))));
+      }
       for (int64_t q0 = 0; q0 < g; q0 += 2) {
         const int64_t gq = std::min<int64_t>(2, g - q0);
         alignas(32) int32_t pairs[2][kQ8SumRows / 2] = {};
@@ -224,32 +225,21 @@ void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* rows, in
         __m256i acc[2][4];
         for (auto& per_query : acc)
           for (__m256i& v : per_query) v = _mm256_setzero_si256();
-        for (int64_t j = 0; j < nr; j += 2) {
-          const int8_t* va = block_codes(blocks + j * row_bytes) + offset;
-          // Past the last row its weight is 0: the row before stands in.
-          const int8_t* vb = block_codes(blocks + std::min(j + 1, nr - 1) * row_bytes) + offset;
-          for (int64_t h = 0; h < 2 && 16 * h < len; ++h) {
-            const __m256i xa = codes16(va, 16 * h, len, offset), xb = codes16(vb, 16 * h, len, offset);
-            const __m256i lo = _mm256_unpacklo_epi16(xa, xb), hi = _mm256_unpackhi_epi16(xa, xb);
-            for (int64_t q = 0; q < 2; ++q) {
-              const __m256i both = _mm256_set1_epi32(pairs[q][j / 2]);
-              acc[q][2 * h] = _mm256_add_epi32(acc[q][2 * h], _mm256_madd_epi16(lo, both));
-              acc[q][2 * h + 1] = _mm256_add_epi32(acc[q][2 * h + 1], _mm256_madd_epi16(hi, both));
-            }
+        for (int64_t i = 0; i < pairs_in; ++i) {
+          const uint8_t* line = seg + kQ8ValueTileScaleBytes + 64 * i;
+          for (int64_t h = 0; h < 4 && 8 * h < len; ++h) {
+            const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(line + 16 * h)));
+            for (int64_t q = 0; q < 2; ++q)
+              acc[q][h] = _mm256_add_epi32(acc[q][h], _mm256_madd_epi16(x, _mm256_set1_epi32(pairs[q][i])));
           }
         }
         for (int64_t q = 0; q < gq; ++q) {
           const __m256 f = _mm256_set1_ps(factor[q]);
-          for (int64_t h = 0; h < 2 && 16 * h < len; ++h) {
-            const __m256 lo = _mm256_cvtepi32_ps(acc[q][2 * h]), hi = _mm256_cvtepi32_ps(acc[q][2 * h + 1]);
-            const __m256 in_order[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
-            for (int64_t e = 0; e < 2; ++e) {
-              const int64_t i = 16 * h + 8 * e;
-              if (i >= len) break;
-              float* out = y + (q0 + q) * span.n + span.start(s) + i;
-              const __m256i keep = lanes_below(len - i);
-              _mm256_maskstore_ps(out, keep, _mm256_fmadd_ps(in_order[e], f, _mm256_maskload_ps(out, keep)));
-            }
+          for (int64_t h = 0; h < 4 && 8 * h < len; ++h) {
+            float* out = y + (q0 + q) * head_dim + s * kQ8Block + 8 * h;
+            const __m256i keep = lanes_below(len - 8 * h);
+            _mm256_maskstore_ps(out, keep,
+                                _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q][h]), f, _mm256_maskload_ps(out, keep)));
           }
         }
       }
@@ -286,14 +276,6 @@ inline void dpwssd(__m512i& acc, __m512i a, const int32_t* b) {
 
 inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (__mmask32{1} << len) - 1; }
 
-// The f16 scales at byte `offset` of 16 rows (row l at base + at[l]), as f32. Plain loads: on Zen 4 a vpgatherdd
-// stalled the loop (a fifth of the scores' time sat behind it).
-inline __m512 row_scales(const uint8_t* base, const int32_t* at, int64_t offset) {
-  alignas(32) uint16_t bits[16];
-  for (int l = 0; l < 16; ++l) std::memcpy(bits + l, base + at[l] + offset, 2);
-  return _mm512_maskz_cvtph_ps(0xffff, _mm256_load_si256(reinterpret_cast<const __m256i*>(bits)));
-}
-
 // Scores of a tile (16 rows, lane l = row l) at a time: one vpdpbusd per key dword and query adds 4 products of
 // all 16 rows. The keys are made unsigned (+128, by flipping the top bit), and the accumulator starts at -128 x the
 // query's code sum.
@@ -301,17 +283,17 @@ template <int G>
 void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const int8_t* codes, const float* scales,
                  const int32_t* sums, int64_t segs, float* out, int64_t out_stride) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
-    const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8KeyTileRows) {
+    const uint8_t* tile = tiles + (j0 / kQ8KeyTileRows) * tile_bytes;
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
     for (int64_t s = 0; s < segs; ++s) {
-      const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+      const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
       const __m512 d = _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg)));
       __m512i dot[G];
       for (int q = 0; q < G; ++q) dot[q] = _mm512_set1_epi32(-128 * sums[q * segs + s]);
       for (int k = 0; k < kQ8Block / 4; ++k) {
-        const __m512i key = _mm512_xor_si512(_mm512_loadu_si512(seg + kQ8TileScaleBytes + 64 * k), flip);
+        const __m512i key = _mm512_xor_si512(_mm512_loadu_si512(seg + kQ8KeyTileScaleBytes + 64 * k), flip);
         for (int q = 0; q < G; ++q)
           dpbusd(dot[q], key, reinterpret_cast<const int32_t*>(codes + (q * segs + s) * kQ8Block) + k);
       }
@@ -320,7 +302,7 @@ void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const
         acc[q] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, dot[q]), w, acc[q]);
       }
     }
-    const int64_t nr = std::min<int64_t>(kQ8TileRows, n_rows - j0);
+    const int64_t nr = std::min<int64_t>(kQ8KeyTileRows, n_rows - j0);
     const auto keep = static_cast<__mmask16>((1u << nr) - 1u);
     for (int q = 0; q < G; ++q) _mm512_mask_storeu_ps(out + q * out_stride + j0, keep, acc[q]);
   }
@@ -328,7 +310,7 @@ void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const
 
 void scores_vnni(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride) {
-  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   by_passes(g, [&]<int G>(int64_t q0) {
     scores_pass<G>(tiles, n_rows, tile_bytes, queries.codes + q0 * segs * kQ8Block, queries.scales + q0 * segs,
                    queries.sums + q0 * segs, segs, out + q0 * out_stride, out_stride);
@@ -346,34 +328,23 @@ inline uint32_t max_lane(__m512i v) {
   return static_cast<uint32_t>(_mm_cvtsi128_si32(m4));
 }
 
-// The weighted sum, 32 rows (one group) at a time, segments 4 at a time.
-// - The weights: w = a x d for each query and segment; the largest |w| is taken on the float bits as unsigned
-//   integers (the same order for values >= 0, and NaN and infinity above every finite value, so one test on the
-//   largest finds them); then the 15-bit codes, as the reference.
-// - The sums: rows j and j + 1 widened to int16 and interleaved, so that one vpdpwssd per query adds both rows'
-//   products to 16 values, the pair's two weight codes one broadcast dword. Accumulator `lo` holds values
-//   8L + 0..3 of each 128-bit lane L, `hi` 8L + 4..7; a permute puts them in order at the end.
+// The weighted sum, a value tile (32 rows, one group) at a time, segments 4 at a time.
+// - The weights: w = a x d for each query and segment (0 past the last row, whose stale scale may be anything);
+//   the largest |w| is taken on the float bits as unsigned integers (the same order for values >= 0, and NaN and
+//   infinity above every finite value, so one test on the largest finds them); then the 15-bit codes, as the
+//   reference.
+// - The sums: a tile's line holds rows 2i and 2i + 1 interleaved, so its 32-byte halves widened to int16 are 16
+//   values' pairs, and one vpdpwssd per query adds both rows' products, the pair's two weight codes one broadcast
+//   dword. Accumulator `lo` holds values 0-15 of the segment, `hi` 16-31, in order.
 template <int G>
-void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                       Q8Span span, float* y, int64_t segs) {
+void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                       float* y, int64_t segs) {
   constexpr int kBatch = 4;  // segments whose weights are rounded together
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
-  const __m512i order_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-  const __m512i order_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  const int64_t tile_bytes = q8_value_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
-    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
-    const uint8_t* base = rows + j0 * row_bytes;
-    // Rows of each half (lanes) past the last repeat it; their weights are 0.
-    __m512i index[2];
-    for (int h = 0; h < 2; ++h) {
-      const __m512i row_of = _mm512_maskz_min_epi32(0xffff, _mm512_add_epi32(lanes, _mm512_set1_epi32(16 * h)),
-                                                    _mm512_set1_epi32(static_cast<int>(nr - 1)));
-      index[h] = _mm512_mullo_epi32(row_of, _mm512_set1_epi32(static_cast<int>(row_bytes)));
-    }
-    alignas(64) int32_t at[32];
-    _mm512_store_si512(at, index[0]);
-    _mm512_store_si512(at + 16, index[1]);
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0), pairs_in = (nr + 1) / 2;
+    const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     const __mmask16 in[2] = {static_cast<__mmask16>(nr >= 16 ? 0xffffu : (1u << nr) - 1u),
                              static_cast<__mmask16>(nr <= 16 ? 0u : nr >= 32 ? 0xffffu : (1u << (nr - 16)) - 1u)};
     __m512 weights[G][2];
@@ -383,7 +354,10 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
       const int64_t batch = std::min<int64_t>(kBatch, segs - s0);
       __m512 d[kBatch][2];
       for (int64_t b = 0; b < batch; ++b)
-        for (int h = 0; h < 2; ++h) d[b][h] = row_scales(base, at + 16 * h, span.block(s0 + b) * kQ8BlockBytes);
+        for (int h = 0; h < 2; ++h) {
+          const uint8_t* scales = tile + (s0 + b) * kQ8ValueTileSegmentBytes + 32 * h;
+          d[b][h] = _mm512_maskz_cvtph_ps(in[h], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
+        }
       uint32_t top[kBatch][G];
       for (int64_t b = 0; b < batch; ++b)
         for (int q = 0; q < G; ++q) {
@@ -413,46 +387,44 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* rows, in
           }
         }
       for (int64_t b = 0; b < batch; ++b) {
-        const int64_t s = s0 + b;
-        const int64_t first = span.block(s) * kQ8BlockBytes + 2 + span.offset(s), len = span.length(s);
-        const __mmask32 m = codes_mask(len);
+        const int64_t s = s0 + b, len = std::min(kQ8Block, head_dim - s * kQ8Block);
+        const uint8_t* lines = tile + s * kQ8ValueTileSegmentBytes + kQ8ValueTileScaleBytes;
         __m512i lo[G], hi[G];
         for (int q = 0; q < G; ++q) {
           lo[q] = _mm512_setzero_si512();
           hi[q] = _mm512_setzero_si512();
         }
-        for (int64_t j = 0; j < nr; j += 2) {
-          const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j] + first));
-          const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, base + at[j + 1] + first));
-          const __m512i pair_lo = _mm512_unpacklo_epi16(va, vb), pair_hi = _mm512_unpackhi_epi16(va, vb);
-          for (int q = 0; q < G; ++q) {
-            const int32_t* both = codes[b][q] + j / 2;  // the pair's two codes
-            dpwssd(lo[q], pair_lo, both);
-            dpwssd(hi[q], pair_hi, both);
+        const bool wide = len > 16;
+        for (int64_t i = 0; i < pairs_in; ++i) {
+          const uint8_t* line = lines + 64 * i;
+          const __m512i va = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(line)));
+          for (int q = 0; q < G; ++q) dpwssd(lo[q], va, codes[b][q] + i);
+          if (wide) {
+            const __m512i vb = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(line + 32)));
+            for (int q = 0; q < G; ++q) dpwssd(hi[q], vb, codes[b][q] + i);
           }
         }
-        const auto m0 = static_cast<__mmask16>(m), m1 = static_cast<__mmask16>(m >> 16);
+        const auto m0 = static_cast<__mmask16>(codes_mask(len)), m1 = static_cast<__mmask16>(codes_mask(len) >> 16);
         for (int q = 0; q < G; ++q) {
-          float* out = y + q * span.n + span.start(s);
-          const __m512 f_lo = _mm512_maskz_cvtepi32_ps(0xffff, lo[q]), f_hi = _mm512_maskz_cvtepi32_ps(0xffff, hi[q]);
+          float* out = y + q * head_dim + s * kQ8Block;
           const __m512 f = _mm512_set1_ps(factor[b][q]);
-          const __m512 v0 = _mm512_permutex2var_ps(f_lo, order_lo, f_hi);
-          _mm512_mask_storeu_ps(out, m0, _mm512_fmadd_ps(v0, f, _mm512_maskz_loadu_ps(m0, out)));
-          if (m1 != 0) {
-            const __m512 v1 = _mm512_permutex2var_ps(f_lo, order_hi, f_hi);
-            _mm512_mask_storeu_ps(out + 16, m1, _mm512_fmadd_ps(v1, f, _mm512_maskz_loadu_ps(m1, out + 16)));
-          }
+          _mm512_mask_storeu_ps(
+              out, m0, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, lo[q]), f, _mm512_maskz_loadu_ps(m0, out)));
+          if (m1 != 0)
+            _mm512_mask_storeu_ps(out + 16, m1,
+                                  _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, hi[q]), f,
+                                                  _mm512_maskz_loadu_ps(m1, out + 16)));
         }
       }
     }
   }
 }
 
-void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* rows, int64_t n_rows, int64_t row_bytes,
-                       Q8Span span, float* y, int64_t g) {
-  const int64_t segs = span.segments();
+void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                       float* y, int64_t g) {
+  const int64_t segs = q8_segments(head_dim);
   by_passes(g, [&]<int G>(int64_t q0) {
-    weighted_sum_pass<G>(a + q0 * a_stride, a_stride, rows, n_rows, row_bytes, span, y + q0 * span.n, segs);
+    weighted_sum_pass<G>(a + q0 * a_stride, a_stride, tiles, n_rows, head_dim, y + q0 * head_dim, segs);
   });
 }
 #endif
@@ -464,23 +436,23 @@ void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* rows, in
 // per pass share the key loads. The same fma per segment as the reference. The weighted sum runs the plain loops.
 void scores_neon(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride) {
-  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_tile_bytes(head_dim);
+  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
     const int64_t gq = std::min<int64_t>(4, g - q0);
-    for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8TileRows) {
-      const uint8_t* tile = tiles + (j0 / kQ8TileRows) * tile_bytes;
+    for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8KeyTileRows) {
+      const uint8_t* tile = tiles + (j0 / kQ8KeyTileRows) * tile_bytes;
       float32x4_t acc[4][4];
       for (auto& per_query : acc)
         for (float32x4_t& v : per_query) v = vdupq_n_f32(0.0f);
       for (int64_t s = 0; s < segs; ++s) {
-        const uint8_t* seg = tile + s * kQ8TileSegmentBytes;
+        const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
         int32x4_t dot[4][4];
         for (auto& per_query : dot)
           for (int32x4_t& v : per_query) v = vdupq_n_s32(0);
         for (int64_t k = 0; k < kQ8Block / 4; ++k) {
           int8x16_t key[4];
           for (int r = 0; r < 4; ++r)
-            key[r] = vld1q_s8(reinterpret_cast<const int8_t*>(seg + kQ8TileScaleBytes + 64 * k + 16 * r));
+            key[r] = vld1q_s8(reinterpret_cast<const int8_t*>(seg + kQ8KeyTileScaleBytes + 64 * k + 16 * r));
           for (int64_t q = 0; q < gq; ++q) {
             int32_t word;
             std::memcpy(&word, queries.codes + ((q0 + q) * segs + s) * kQ8Block + 4 * k, 4);
@@ -496,8 +468,8 @@ void scores_neon(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q
           }
         }
       }
-      const int64_t nr = std::min(kQ8TileRows, n_rows - j0);
-      alignas(16) float got[kQ8TileRows];
+      const int64_t nr = std::min(kQ8KeyTileRows, n_rows - j0);
+      alignas(16) float got[kQ8KeyTileRows];
       for (int64_t q = 0; q < gq; ++q) {
         for (int r = 0; r < 4; ++r) vst1q_f32(got + 4 * r, acc[q][r]);
         std::copy(got, got + nr, out + (q0 + q) * out_stride + j0);

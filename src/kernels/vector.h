@@ -23,6 +23,10 @@ struct VectorKernels {
   double (*sum_sq_dev)(const float* x, double center, int64_t n);  // sum((x - center)^2)
   float (*max)(const float* x, int64_t n);  // NaN if any element is NaN (as NumPy)
   float (*min)(const float* x, int64_t n);
+  // out[i] = e^(x[i] - m), and their sum (a softmax's numerators and denominator, for the caller's largest m).
+  double (*exp_shifted_sum)(const float* x, float m, float* out, int64_t n);
+  // y[i] = y[i] * a + x[i] * b (two products and a sum, each rounded: no fused multiply-add in any variant).
+  void (*scale_add)(float* y, float a, const float* x, float b, int64_t n);
   void (*softmax_row)(const float* x, float* out, int64_t n);
   void (*log_softmax_row)(const float* x, float* out, int64_t n);
   // out = x / sqrt(mean(x^2) + eps) * w; w may be null.

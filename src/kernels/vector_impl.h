@@ -185,13 +185,22 @@ float extreme(const float* x, int64_t n) {
   return nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
-void softmax_row(const float* x, float* out, int64_t n) {
-  const float m = extreme<true>(x, n);
+double exp_shifted_sum(const float* x, float m, float* out, int64_t n) {
   double total = 0.0;
   BITNET_SIMD_SUM(total) for (int64_t i = 0; i < n; ++i) {
     out[i] = exp_f(x[i] - m);
     total += static_cast<double>(out[i]);
   }
+  return total;
+}
+
+void scale_add(float* y, float a, const float* x, float b, int64_t n) {
+  BITNET_SIMD for (int64_t i = 0; i < n; ++i) y[i] = y[i] * a + x[i] * b;
+}
+
+void softmax_row(const float* x, float* out, int64_t n) {
+  const float m = extreme<true>(x, n);
+  const double total = exp_shifted_sum(x, m, out, n);
   const auto inv = static_cast<float>(1.0 / total);
   BITNET_SIMD for (int64_t i = 0; i < n; ++i) out[i] *= inv;
 }
@@ -529,6 +538,8 @@ const VectorKernels kVectorKernels = {
     sum_sq_dev,
     extreme<true>,
     extreme<false>,
+    exp_shifted_sum,
+    scale_add,
     softmax_row,
     log_softmax_row,
     rms_norm_row,

@@ -87,10 +87,15 @@ void Engine::update_dynamic_rope(std::span<const BatchToken> batch) {
     for (const BatchToken& t : batch) fill_rope_row(t.pos);
 }
 
+// q8_0 planes are tiled for attention's integer kernels; f16 planes are rows.
 detail::KvPlane Engine::k_layout() const {
-  return {kv_types_.k, model_.config().head_dim, kv_types_.k == KvCacheType::q8_0};
+  const bool q8 = kv_types_.k == KvCacheType::q8_0;
+  return {kv_types_.k, model_.config().head_dim, q8 ? detail::KvForm::key_tiles : detail::KvForm::rows};
 }
-detail::KvPlane Engine::v_layout() const { return {kv_types_.v, model_.config().head_dim, false}; }
+detail::KvPlane Engine::v_layout() const {
+  const bool q8 = kv_types_.v == KvCacheType::q8_0;
+  return {kv_types_.v, model_.config().head_dim, q8 ? detail::KvForm::value_tiles : detail::KvForm::rows};
+}
 
 int64_t Engine::plane_index(int64_t layer, int seq, int64_t kvh) const {
   return (layer * n_seq_ + seq) * model_.config().kv_heads + kvh;
@@ -121,6 +126,7 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
                "[engine] shift_sequence: dynamic NTK RoPE rotates by the sequence length; its cache cannot be shifted");
   const int64_t d = c.head_dim, half = d / 2;
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half)), x(static_cast<size_t>(d));
+  std::vector<uint8_t> row(static_cast<size_t>(v_layout().row_bytes()));
   for (int64_t i = 0; i < half; ++i) {  // R(-discard), without the attention factor (the keys carry it already)
     const double angle = -static_cast<double>(discard) * rope_freq_.inv_freq[static_cast<size_t>(i)];
     cs[static_cast<size_t>(i)] = static_cast<float>(std::cos(angle));
@@ -140,10 +146,17 @@ void Engine::shift_sequence(int seq, int64_t keep, int64_t discard, int64_t n_pa
         }
         detail::kv_encode_at(kp, x.data(), keys, p - discard);
       }
-      // Value rows: a head's positions lie together, so they move in one piece.
+      // Value rows: a head's positions lie together, so they move in one piece; tiled values one row at a time.
       uint8_t* values = v_plane(l, seq, h);
-      std::memmove(values + vp.offset(keep), values + vp.offset(keep + discard),
-                   static_cast<size_t>(vp.span(keep, moved)));
+      if (vp.form == detail::KvForm::rows) {
+        std::memmove(values + vp.offset(keep), values + vp.offset(keep + discard),
+                     static_cast<size_t>(vp.span(keep, moved)));
+        continue;
+      }
+      for (int64_t p = keep + discard; p < n_past; ++p) {
+        detail::kv_get_row(vp, values, p, row.data());
+        detail::kv_put_row(vp, row.data(), values, p - discard);
+      }
     }
 }
 

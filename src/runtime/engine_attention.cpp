@@ -35,15 +35,16 @@
 namespace bitnet {
 
 using kernels::BinaryOp;
-using kernels::UnaryOp;
 
 namespace {
 // Positions per softmax unit: the unit of the split along the context and of the partials kept per pair.
 constexpr int64_t kUnit = 128;
 // Cached rows converted to f32 at a time: 32 x 128 floats = 16 KiB, in L1 while all pairs read them.
 constexpr int64_t kChunkRows = 32;
-// q8_0 values are summed in groups of kQ8SumRows rows from each call's first: chunks must start on a group.
+// q8_0 values are summed in groups of kQ8SumRows rows from each call's first, and q8_0 planes are read from a
+// tile's start: chunks must start on a group and on a key and a value tile.
 static_assert(kChunkRows % kernels::kQ8SumRows == 0 && kUnit % kChunkRows == 0);
+static_assert(kChunkRows % kernels::kQ8KeyTileRows == 0 && kChunkRows % kernels::kQ8ValueTileRows == 0);
 // Chunks between the one that is read and the one that is prefetched.
 constexpr int64_t kPrefetchAhead = 2;
 // Batch tokens per block: 16 x a group of 4 query heads = 64 pairs share each converted chunk.
@@ -55,33 +56,28 @@ constexpr int64_t kPartialHeader = 2;
 
 int64_t units_of(int64_t positions) { return (positions + kUnit - 1) / kUnit; }
 
-// A head's cached rows read in place: f16 values `stride` apart, q8_0 value rows `row_bytes` apart (the head's
-// values in them: the item's Q8Span), or q8_0 key tiles (kernels/attention_q8.h).
+// A head's cached rows read in place: f16 values `stride` apart, or q8_0 key or value tiles (kernels/attention_q8.h).
 struct F16Rows {
   const uint16_t* rows;
   int64_t stride;
 };
-struct Q8Rows {
-  const uint8_t* rows;
-  int64_t row_bytes;
+struct Q8KeyTiles {
+  const uint8_t* tiles;
 };
-struct Q8Tiles {
+struct Q8ValueTiles {
   const uint8_t* tiles;
 };
 
-// Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O); o is scaled in place. One
-// out-of-line function, so that an item's fold and the second pass's run the same instructions (no contraction
-// choices made per call site).
+// Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O). One out-of-line function, so that
+// an item's fold and the second pass's run the same instructions (no contraction choices made per call site).
 [[gnu::noinline]] void fold_partial(const kernels::VectorKernels& vk, float* state, float* out, const float* header,
-                                    float* o, int64_t d) {
+                                    const float* o, int64_t d) {
   const float m = std::max(state[0], header[0]);
   const float a = std::exp(state[0] - m), b = std::exp(header[0] - m);
   const float old_part = state[1] * a, new_part = header[1] * b;
   state[0] = m;
   state[1] = old_part + new_part;
-  vk.binary_scalar[static_cast<int>(BinaryOp::mul)](out, a, out, d);
-  vk.binary_scalar[static_cast<int>(BinaryOp::mul)](o, b, o, d);
-  vk.binary[static_cast<int>(BinaryOp::add)](out, o, out, d);
+  vk.scale_add(out, a, o, b, d);
 }
 
 [[gnu::noinline]] void finish_pair(const kernels::VectorKernels& vk, const float* state, float* out, int64_t d) {
@@ -153,8 +149,6 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const auto& vk = kernels::vector_kernels();
   const auto mul = vk.binary_scalar[static_cast<int>(BinaryOp::mul)];
-  const auto sub = vk.binary_scalar[static_cast<int>(BinaryOp::sub)];
-  const auto exp = vk.unary[static_cast<int>(UnaryOp::exp)];
   const auto& aq = kernels::attention_q8_kernels();
   // q8_0 keys: each query is rounded to int8 once per item, with the score scale folded into its scales.
   const bool keys_q8 = kv_types_.k == KvCacheType::q8_0;
@@ -202,7 +196,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
         auto queries = [&](int64_t t) { return q_.data() + (it.first + t) * q_dim_ + head0 * d; };
         const uint8_t* key_plane = k_plane(layer, seq, it.kv_head);
         const uint8_t* value_plane = v_plane(layer, seq, it.kv_head);
-        // Where position p's row (or, for tiled keys, its tile: p starts one) lies.
+        // Where position p's row (or, in a tiled plane, its tile: p starts one) lies.
         auto cache_row = [&](bool keys, int64_t p) {
           return keys ? key_plane + k_layout_of.offset(p) : value_plane + v_layout_of.offset(p);
         };
@@ -221,7 +215,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           auto seen = [&](int64_t t) { return std::min<int64_t>(n_rows, toks[t].pos + 1 - p0); };  // <= 0: none
           // The cached rows of this KV head in the unit, in position order, for use(t, c0, upto, src): token t's
           // whole group of query heads reads rows [0, upto) of src (positions p0 + c0 on). A q8_0 cache is read in
-          // place by every token (the integer kernels of kernels/attention_q8.h: key tiles, value rows). f16 rows
+          // place by every token (the integer kernels of kernels/attention_q8.h: key tiles, value tiles). f16 rows
           // are read in place by a single token (converted in registers); a block of several converts each chunk
           // to f32 once for all its tokens (src: f32 rows).
           // Each chunk starts by prefetching, into L2, the chunk kPrefetchAhead further along the item's stream
@@ -263,8 +257,8 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
                   if (upto <= 0) continue;
-                  if constexpr (keys) use(t, c0, upto, Q8Tiles{first});
-                  else use(t, c0, upto, Q8Rows{first, row_bytes});
+                  if constexpr (keys) use(t, c0, upto, Q8KeyTiles{first});
+                  else use(t, c0, upto, Q8ValueTiles{first});
                 }
               } else if (it.count == 1) {
                 use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
@@ -282,7 +276,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             const float* x = queries(t);
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
-            else if constexpr (std::is_same_v<decltype(src), Q8Tiles>)
+            else if constexpr (std::is_same_v<decltype(src), Q8KeyTiles>)
               aq.scores(src.tiles, upto, d, rounded(t), group, out, kUnit);
             else
               vk.dot_rows(src, upto, d, x, group, d, out, kUnit);
@@ -296,9 +290,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               float* header = headers + pair * kPartialHeader;
               if (!keys_q8) mul(s, scale, s, n);  // (q8_0 scores come scaled)
               header[0] = vk.max(s, n);
-              sub(s, header[0], s, n);
-              exp(s, s, n);
-              header[1] = static_cast<float>(vk.sum(s, n));
+              header[1] = static_cast<float>(vk.exp_shifted_sum(s, header[0], s, n));
               std::fill(values + pair * d, values + (pair + 1) * d, 0.0f);
             }
           }
@@ -307,8 +299,8 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             float* y = values + t * group * d;
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.axpy_rows_f16(a, kUnit, src.rows, upto, src.stride, y, group, d);
-            else if constexpr (std::is_same_v<decltype(src), Q8Rows>)
-              aq.weighted_sum(a, kUnit, src.rows, upto, src.row_bytes, span, y, group);
+            else if constexpr (std::is_same_v<decltype(src), Q8ValueTiles>)
+              aq.weighted_sum(a, kUnit, src.tiles, upto, d, y, group);
             else
               vk.axpy_rows(a, kUnit, src, upto, d, y, group, d);
           });

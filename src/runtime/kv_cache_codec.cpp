@@ -54,56 +54,85 @@ void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
   }
 }
 
-int64_t KvPlane::bytes(int64_t positions) const {
-  if (!tiled) return positions * row_bytes();
-  return (positions + kernels::kQ8TileRows - 1) / kernels::kQ8TileRows * kernels::q8_tile_bytes(head_dim);
+int64_t KvPlane::tile_rows() const {
+  switch (form) {
+    case KvForm::key_tiles: return kernels::kQ8KeyTileRows;
+    case KvForm::value_tiles: return kernels::kQ8ValueTileRows;
+    case KvForm::rows: break;
+  }
+  return 1;
 }
 
-int64_t KvPlane::offset(int64_t pos) const {
-  return tiled ? pos / kernels::kQ8TileRows * kernels::q8_tile_bytes(head_dim) : pos * row_bytes();
+int64_t KvPlane::tile_bytes() const {
+  switch (form) {
+    case KvForm::key_tiles: return kernels::q8_key_tile_bytes(head_dim);
+    case KvForm::value_tiles: return kernels::q8_value_tile_bytes(head_dim);
+    case KvForm::rows: break;
+  }
+  return row_bytes();
 }
+
+int64_t KvPlane::bytes(int64_t positions) const { return (positions + tile_rows() - 1) / tile_rows() * tile_bytes(); }
+
+int64_t KvPlane::offset(int64_t pos) const { return pos / tile_rows() * tile_bytes(); }
 
 int64_t KvPlane::span(int64_t pos, int64_t n) const { return bytes(pos + n) - offset(pos); }
+
+namespace {
+// A tiled plane's row put and get (kernels/attention_q8.h), and the bytes of one segment of its tile.
+struct TileAccess {
+  void (*put)(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
+  void (*get)(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
+  int64_t segment_bytes;
+};
+TileAccess tile_access(KvForm form) {
+  if (form == KvForm::key_tiles)
+    return {kernels::q8_key_tile_put, kernels::q8_key_tile_get, kernels::kQ8KeyTileSegmentBytes};
+  return {kernels::q8_value_tile_put, kernels::q8_value_tile_get, kernels::kQ8ValueTileSegmentBytes};
+}
+}  // namespace
 
 // A tiled plane's position goes through one q8_0 block at a time (no scratch to allocate on the decode path).
 void kv_encode_at(const KvPlane& plane, const float* x, uint8_t* base, int64_t pos) {
   uint8_t* at = base + plane.offset(pos);
-  if (!plane.tiled) {
+  if (plane.form == KvForm::rows) {
     kv_encode(plane.type, x, plane.head_dim, at);
     return;
   }
-  const int64_t lane = pos % kernels::kQ8TileRows;
+  const TileAccess tiles = tile_access(plane.form);
+  const int64_t lane = pos % plane.tile_rows();
   for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
     uint8_t block[kQ8BlockBytes];
     kv_encode(KvCacheType::q8_0, x + s * kQ8Block, std::min(kQ8Block, plane.head_dim - s * kQ8Block), block);
-    kernels::q8_tile_put(block, kQ8Block, at + s * kernels::kQ8TileSegmentBytes, lane);
+    tiles.put(block, kQ8Block, at + s * tiles.segment_bytes, lane);
   }
 }
 
 void kv_decode_at(const KvPlane& plane, const uint8_t* base, int64_t pos, float* x) {
   const uint8_t* at = base + plane.offset(pos);
-  if (!plane.tiled) {
+  if (plane.form == KvForm::rows) {
     kv_decode(plane.type, at, 0, plane.head_dim, x);
     return;
   }
-  const int64_t lane = pos % kernels::kQ8TileRows;
+  const TileAccess tiles = tile_access(plane.form);
+  const int64_t lane = pos % plane.tile_rows();
   for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
     uint8_t block[kQ8BlockBytes];
-    kernels::q8_tile_get(at + s * kernels::kQ8TileSegmentBytes, lane, kQ8Block, block);
+    tiles.get(at + s * tiles.segment_bytes, lane, kQ8Block, block);
     kv_decode(KvCacheType::q8_0, block, 0, std::min(kQ8Block, plane.head_dim - s * kQ8Block), x + s * kQ8Block);
   }
 }
 
 void kv_get_row(const KvPlane& plane, const uint8_t* base, int64_t pos, uint8_t* row) {
   const uint8_t* at = base + plane.offset(pos);
-  if (plane.tiled) kernels::q8_tile_get(at, pos % kernels::kQ8TileRows, plane.head_dim, row);
-  else std::memcpy(row, at, static_cast<size_t>(plane.row_bytes()));
+  if (plane.form == KvForm::rows) std::memcpy(row, at, static_cast<size_t>(plane.row_bytes()));
+  else tile_access(plane.form).get(at, pos % plane.tile_rows(), plane.head_dim, row);
 }
 
 void kv_put_row(const KvPlane& plane, const uint8_t* row, uint8_t* base, int64_t pos) {
   uint8_t* at = base + plane.offset(pos);
-  if (plane.tiled) kernels::q8_tile_put(row, plane.head_dim, at, pos % kernels::kQ8TileRows);
-  else std::memcpy(at, row, static_cast<size_t>(plane.row_bytes()));
+  if (plane.form == KvForm::rows) std::memcpy(at, row, static_cast<size_t>(plane.row_bytes()));
+  else tile_access(plane.form).put(row, plane.head_dim, at, pos % plane.tile_rows());
 }
 
 void kv_decode_rows(KvCacheType type, const uint8_t* rows, int64_t n_rows, int64_t row_bytes, int64_t first,

@@ -20,19 +20,26 @@ using kernels::kQ8BlockBytes;
 int64_t kv_values_bytes(KvCacheType type, int64_t n);
 // n values, to kv_values_bytes(type, n) bytes at row.
 void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row);
-// Where one KV head's positions lie in its plane of the cache (engine.h): rows of kv_values_bytes, or, for q8_0 keys,
-// tiles of kernels::kQ8TileRows positions transposed for the scores (kernels/attention_q8.h). A position's bytes in
-// row form (what a saved sequence holds) are the same q8_0 blocks either way.
+// How a plane holds its positions: rows of kv_values_bytes, or q8_0 tiles transposed for attention's kernels
+// (kernels/attention_q8.h): keys in tiles of kQ8KeyTileRows for the scores, values in tiles of kQ8ValueTileRows for
+// the weighted sum.
+enum class KvForm : uint8_t { rows, key_tiles, value_tiles };
+
+// Where one KV head's positions lie in its plane of the cache (engine.h). A position's bytes in row form (what a
+// saved sequence holds) are the same q8_0 blocks whatever the form.
 struct KvPlane {
   KvCacheType type;
   int64_t head_dim;
-  bool tiled;
+  KvForm form;
   int64_t row_bytes() const { return kv_values_bytes(type, head_dim); }
-  // The plane's bytes for `positions` (tiled: rounded up to whole tiles).
+  // Positions per tile (1 for rows) and the bytes of one tile (or row).
+  int64_t tile_rows() const;
+  int64_t tile_bytes() const;
+  // The plane's bytes for `positions` (rounded up to whole tiles).
   int64_t bytes(int64_t positions) const;
-  // Where position pos begins: its row, or its tile (tiled).
+  // Where position pos begins: its row, or its tile.
   int64_t offset(int64_t pos) const;
-  // The bytes from offset(pos) that hold positions [pos, pos + n) (tiled: pos starts a tile).
+  // The bytes from offset(pos) that hold positions [pos, pos + n) (tiles: pos starts a tile).
   int64_t span(int64_t pos, int64_t n) const;
 };
 // One position's head_dim values x to the plane at `base`, and back.

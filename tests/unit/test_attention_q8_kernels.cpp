@@ -1,7 +1,7 @@
-// The attention_q8 kernels (kernels/attention_q8.h): the span's segments, the query rounding, the key tiles, every
-// variant bit for bit against the reference on awkward sizes (heads that begin mid-block or end mid-block, rows not
-// a multiple of 16 or 32, query counts not a multiple of 4), the reference against float math on the dequantized
-// values, and a value that is not finite showing in the output.
+// The attention_q8 kernels (kernels/attention_q8.h): the span's segments, the query rounding, the key and value
+// tiles, every variant bit for bit against the reference on awkward sizes (heads that end mid-block, rows not a
+// multiple of 16 or 32, stale rows in the last tile, query counts not a multiple of 4), the reference against float
+// math on the dequantized values, and a value that is not finite showing in the output.
 #include <bitnet/cpu.h>
 #include <bitnet/dtype.h>
 #include <gtest/gtest.h>
@@ -129,14 +129,14 @@ TEST(AttentionQ8Queries, RoundLikeTheCacheBlocksAndFoldTheScoreScale) {
 // Rows of a head (from value 0) as key tiles; the last tile's lanes past the rows hold random bytes (stale
 // positions), which the scores must neither store nor mix into the others.
 std::vector<uint8_t> as_tiles(const Q8Rows& rows, std::mt19937& rng) {
-  const int64_t tiles = (rows.n_rows + kernels::kQ8TileRows - 1) / kernels::kQ8TileRows;
-  std::vector<uint8_t> out(static_cast<size_t>(tiles * kernels::q8_tile_bytes(rows.values)));
+  const int64_t tiles = (rows.n_rows + kernels::kQ8KeyTileRows - 1) / kernels::kQ8KeyTileRows;
+  std::vector<uint8_t> out(static_cast<size_t>(tiles * kernels::q8_key_tile_bytes(rows.values)));
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : out) b = static_cast<uint8_t>(byte(rng));
   for (int64_t j = 0; j < rows.n_rows; ++j)
-    kernels::q8_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
-                         out.data() + j / kernels::kQ8TileRows * kernels::q8_tile_bytes(rows.values),
-                         j % kernels::kQ8TileRows);
+    kernels::q8_key_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
+                         out.data() + j / kernels::kQ8KeyTileRows * kernels::q8_key_tile_bytes(rows.values),
+                         j % kernels::kQ8KeyTileRows);
   return out;
 }
 
@@ -145,18 +145,62 @@ TEST(AttentionQ8Tiles, HoldTheRowsTransposedAndGiveThemBack) {
   for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
     const Q8Rows rows(37, values, rng);
     const std::vector<uint8_t> tiles = as_tiles(rows, rng);
-    const int64_t tile_bytes = kernels::q8_tile_bytes(values);
-    ASSERT_EQ(tile_bytes, kernels::kQ8TileRows * rows.row_bytes);
+    const int64_t tile_bytes = kernels::q8_key_tile_bytes(values);
+    ASSERT_EQ(tile_bytes, kernels::kQ8KeyTileRows * rows.row_bytes);
     for (int64_t j = 0; j < rows.n_rows; ++j) {
       const uint8_t* tile = tiles.data() + j / 16 * tile_bytes;
       const int64_t lane = j % 16;
       std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
-      kernels::q8_tile_get(tile, lane, values, back.data());
+      kernels::q8_key_tile_get(tile, lane, values, back.data());
       ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size())) << values << " " << j;
       // Value i's code sits in segment i / 32, dword (i % 32) / 4, lane j; its scale in the segment's scales.
       for (int64_t i = 0; i < values; ++i) {
-        const uint8_t* seg = tile + i / 32 * kernels::kQ8TileSegmentBytes;
-        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8TileScaleBytes + (i % 32) / 4 * 64 + lane * 4 + i % 4]),
+        const uint8_t* seg = tile + i / 32 * kernels::kQ8KeyTileSegmentBytes;
+        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8KeyTileScaleBytes + (i % 32) / 4 * 64 + lane * 4 + i % 4]),
+                  rows.code(j, i));
+        uint16_t half;
+        std::memcpy(&half, seg + 2 * lane, 2);
+        ASSERT_EQ(f16_to_f32(half), rows.scale(j, i));
+      }
+    }
+  }
+}
+
+// Rows of a head as value tiles; the last tile's lanes past the rows hold random codes and NaN scales (stale
+// positions), which the weighted sum must leave out.
+std::vector<uint8_t> as_value_tiles(const Q8Rows& rows, std::mt19937& rng) {
+  const int64_t tiles = (rows.n_rows + kernels::kQ8ValueTileRows - 1) / kernels::kQ8ValueTileRows;
+  const int64_t tile_bytes = kernels::q8_value_tile_bytes(rows.values);
+  std::vector<uint8_t> out(static_cast<size_t>(tiles * tile_bytes));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : out) b = static_cast<uint8_t>(byte(rng));
+  const uint16_t nan = 0x7e00;
+  for (int64_t s = 0; s < kernels::q8_segments(rows.values); ++s)
+    for (int64_t lane = 0; lane < kernels::kQ8ValueTileRows; ++lane)
+      std::memcpy(out.data() + (tiles - 1) * tile_bytes + s * kernels::kQ8ValueTileSegmentBytes + 2 * lane, &nan, 2);
+  for (int64_t j = 0; j < rows.n_rows; ++j)
+    kernels::q8_value_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
+                               out.data() + j / kernels::kQ8ValueTileRows * tile_bytes, j % kernels::kQ8ValueTileRows);
+  return out;
+}
+
+TEST(AttentionQ8ValueTiles, HoldTheRowsInInterleavedPairsAndGiveThemBack) {
+  std::mt19937 rng(6);
+  for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
+    const Q8Rows rows(45, values, rng);
+    const std::vector<uint8_t> tiles = as_value_tiles(rows, rng);
+    const int64_t tile_bytes = kernels::q8_value_tile_bytes(values);
+    ASSERT_EQ(tile_bytes, kernels::kQ8ValueTileRows * rows.row_bytes);
+    for (int64_t j = 0; j < rows.n_rows; ++j) {
+      const uint8_t* tile = tiles.data() + j / 32 * tile_bytes;
+      const int64_t lane = j % 32;
+      std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
+      kernels::q8_value_tile_get(tile, lane, values, back.data());
+      ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size())) << values << " " << j;
+      // Value i's code sits in segment i / 32, the line of rows (lane & ~1, lane | 1), byte 2 (i % 32) + lane % 2.
+      for (int64_t i = 0; i < values; ++i) {
+        const uint8_t* seg = tile + i / 32 * kernels::kQ8ValueTileSegmentBytes;
+        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8ValueTileScaleBytes + lane / 2 * 64 + 2 * (i % 32) + lane % 2]),
                   rows.code(j, i));
         uint16_t half;
         std::memcpy(&half, seg + 2 * lane, 2);
@@ -222,24 +266,24 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
   const auto* ref = kernels::attention_q8_family().variant(Isa::ref);
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
   std::mt19937 rng(9);
-  for (const SpanCase& c : kSpans)
+  for (int64_t head_dim : {128, 24, 100, 3, 70, 64, 48})
     for (int64_t n_rows : {1, 5, 17, 32, 45, 128})
       for (int64_t g : {1, 3, 4, 5}) {
-        const Q8Rows rows(n_rows, c.values, rng);
-        const Q8Span span{c.first, c.n};
+        const Q8Rows rows(n_rows, head_dim, rng);
+        const std::vector<uint8_t> tiles = as_value_tiles(rows, rng);
         const int64_t a_stride = n_rows + 2;
         std::vector<float> a = uniform(static_cast<size_t>(g * a_stride), 0.0f, 1.0f, rng);
         a[0] = 0.0f;
         if (g > 1) std::fill(a.begin() + a_stride, a.begin() + 2 * a_stride, 0.0f);  // an all-zero query
-        const std::vector<float> y0 = uniform(static_cast<size_t>(g * c.n), -1.0f, 1.0f, rng);
+        const std::vector<float> y0 = uniform(static_cast<size_t>(g * head_dim), -1.0f, 1.0f, rng);
         std::vector<float> want = y0, got = y0;
-        ref->weighted_sum(a.data(), a_stride, rows.bytes.data(), n_rows, rows.row_bytes, span, want.data(), g);
-        variant->weighted_sum(a.data(), a_stride, rows.bytes.data(), n_rows, rows.row_bytes, span, got.data(), g);
+        ref->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, want.data(), g);
+        variant->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, got.data(), g);
         for (int64_t q = 0; q < g; ++q)
-          for (int64_t i = 0; i < c.n; ++i) {
-            const auto at = static_cast<size_t>(q * c.n + i);
+          for (int64_t i = 0; i < head_dim; ++i) {
+            const auto at = static_cast<size_t>(q * head_dim + i);
             ASSERT_TRUE(same_bits(got[at], want[at]))
-                << "span " << c.first << "+" << c.n << " rows " << n_rows << " g " << g << " q " << q << " i " << i;
+                << "head " << head_dim << " rows " << n_rows << " g " << g << " q " << q << " i " << i;
             // 15-bit weights per group of 32 rows: each weight a_j x d_j is off by at most half a step of the
             // group's largest, which the value's code multiplies.
             double sum = y0[at], bound = 0.0;
@@ -248,14 +292,13 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
               double top = 0.0, codes = 0.0;
               for (int64_t j = j0; j < j1; ++j) {
                 const double w = static_cast<double>(a[static_cast<size_t>(q * a_stride + j)]);
-                sum += w * rows.value(j, c.first + i);
-                top = std::max(top, w * rows.scale(j, c.first + i));
-                codes += std::abs(rows.code(j, c.first + i));
+                sum += w * rows.value(j, i);
+                top = std::max(top, w * rows.scale(j, i));
+                codes += std::abs(rows.code(j, i));
               }
               bound += 0.5 * top / 32767.0 * codes;
             }
-            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum)))
-                << "span " << c.first << "+" << c.n << " q " << q;
+            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum))) << "head " << head_dim << " q " << q;
           }
       }
 }
@@ -279,7 +322,8 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   std::vector<float> a = uniform(2 * 20, 0.0f, 1.0f, rng);
   a[7] = std::numeric_limits<float>::infinity();  // query 0, first group
   std::vector<float> y(2 * 128, 0.0f);
-  variant->weighted_sum(a.data(), 20, rows.bytes.data(), 20, rows.row_bytes, span, y.data(), 2);
+  const std::vector<uint8_t> value_tiles = as_value_tiles(rows, rng);
+  variant->weighted_sum(a.data(), 20, value_tiles.data(), 20, 128, y.data(), 2);
   for (int64_t i = 0; i < 128; ++i) {
     EXPECT_TRUE(std::isnan(y[static_cast<size_t>(i)])) << i;
     EXPECT_TRUE(std::isfinite(y[static_cast<size_t>(128 + i)])) << i;

@@ -571,8 +571,10 @@ TEST(KvCacheQ8, PrefillEqualsDecodeAndStaysCloseToF16) {
                           KvCacheTypes{KvCacheType::f16, KvCacheType::q8_0}}) {
     ThreadPool one(1), two(2);
     Engine prefill(m, 144, 1, 64, &two, kv), decode(m, 144, 1, 64, &one, kv), f16(m, 144, 1, 64, &two);
-    EXPECT_EQ(prefill.kv_cache_bytes(),
-              c.layers * 144 * (kv_cache_row_bytes(kv.k, c.kv_heads, 24) + kv_cache_row_bytes(kv.v, c.kv_heads, 24)));
+    // q8_0 planes hold whole tiles: keys of 16 positions (144 is 9 tiles), values of 32 (144 positions take 160).
+    const int64_t k_positions = 144, v_positions = kv.v == KvCacheType::q8_0 ? 160 : 144;
+    EXPECT_EQ(prefill.kv_cache_bytes(), c.layers * (k_positions * kv_cache_row_bytes(kv.k, c.kv_heads, 24) +
+                                                    v_positions * kv_cache_row_bytes(kv.v, c.kv_heads, 24)));
     const float* pa = prefill.eval(0, tokens, 0);
     const std::vector<float> a(pa, pa + V);
     const float* pb = nullptr;

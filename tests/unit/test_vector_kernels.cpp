@@ -87,6 +87,26 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
     k->softmax_row(xp, got.data(), n);
     ref().softmax_row(xp, want.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-30f)) << "softmax n=" << n;
+    // Attention's softmax numerators against the row's largest value, and its fold (bit for bit: two products and
+    // a sum, each rounded, in every variant).
+    const float top = ref().max(xp, n);
+    const double got_sum = k->exp_shifted_sum(xp, top, got.data(), n);
+    const double want_sum = ref().exp_shifted_sum(xp, top, want.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 5e-7f, 1e-30f)) << "exp_shifted_sum n=" << n;
+    double plain = 0.0;
+    for (int64_t i = 0; i < n; ++i) plain += std::exp(static_cast<double>(xp[i]) - top);
+    EXPECT_NEAR(got_sum, plain, 1e-6 * plain);
+    EXPECT_NEAR(want_sum, plain, 1e-6 * plain);
+    std::vector<float> y_got(w.begin(), w.begin() + n), y_want = y_got;
+    k->scale_add(y_got.data(), 0.375f, xp, -1.25f, n);
+    ref().scale_add(y_want.data(), 0.375f, xp, -1.25f, n);
+    for (int64_t i = 0; i < n; ++i) {
+      // Each product rounded on its own (volatile: no contraction into a fused multiply-add here either).
+      const volatile float left = w[static_cast<size_t>(i)] * 0.375f, right = xp[i] * -1.25f;
+      const float want_i = left + right;
+      ASSERT_EQ(std::bit_cast<uint32_t>(y_got[static_cast<size_t>(i)]), std::bit_cast<uint32_t>(want_i)) << n;
+      ASSERT_EQ(std::bit_cast<uint32_t>(y_want[static_cast<size_t>(i)]), std::bit_cast<uint32_t>(want_i)) << n;
+    }
     k->log_softmax_row(xp, got.data(), n);
     ref().log_softmax_row(xp, want.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(close(got[i], want[i], 1e-6f, 1e-6f)) << "log_softmax n=" << n;
