@@ -75,6 +75,16 @@ void q8_value_tile_get(const uint8_t* tile, int64_t lane, int64_t head_dim, uint
   }
 }
 
+namespace {
+// std::round (half away from zero) for |x| < 2^31, inline: libm's roundf is a call per value on baseline x86. The
+// truncation and x - t are exact, so the tie test is too.
+inline int32_t round_half_away(float x) {
+  const auto t = static_cast<int32_t>(x);
+  const float frac = x - static_cast<float>(t);
+  return t + (frac >= 0.5f) - (frac <= -0.5f);
+}
+}  // namespace
+
 void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale, const Q8Queries& out) {
   const int64_t segs = span.segments();
   for (int64_t q = 0; q < g; ++q)
@@ -93,7 +103,7 @@ void quantize_queries(const float* x, int64_t g, Q8Span span, float score_scale,
       int8_t* codes = out.codes + at * kQ8Block;
       int32_t sum = 0;
       for (int64_t i = 0; i < kQ8Block; ++i) {
-        codes[i] = i < len && finite ? static_cast<int8_t>(std::round(v[i] * inv)) : int8_t{0};
+        codes[i] = i < len && finite ? static_cast<int8_t>(round_half_away(v[i] * inv)) : int8_t{0};
         sum += codes[i];
       }
       out.scales[at] = finite ? e * score_scale : std::numeric_limits<float>::quiet_NaN();

@@ -54,30 +54,6 @@ void kv_encode(KvCacheType type, const float* x, int64_t n, uint8_t* row) {
   }
 }
 
-int64_t KvPlane::tile_rows() const {
-  switch (form) {
-    case KvForm::key_tiles: return kernels::kQ8KeyTileRows;
-    case KvForm::value_tiles: return kernels::kQ8ValueTileRows;
-    case KvForm::rows: break;
-  }
-  return 1;
-}
-
-int64_t KvPlane::tile_bytes() const {
-  switch (form) {
-    case KvForm::key_tiles: return kernels::q8_key_tile_bytes(head_dim);
-    case KvForm::value_tiles: return kernels::q8_value_tile_bytes(head_dim);
-    case KvForm::rows: break;
-  }
-  return row_bytes();
-}
-
-int64_t KvPlane::bytes(int64_t positions) const { return (positions + tile_rows() - 1) / tile_rows() * tile_bytes(); }
-
-int64_t KvPlane::offset(int64_t pos) const { return pos / tile_rows() * tile_bytes(); }
-
-int64_t KvPlane::span(int64_t pos, int64_t n) const { return bytes(pos + n) - offset(pos); }
-
 namespace {
 // A tiled plane's row put and get (kernels/attention_q8.h), and the bytes of one segment of its tile.
 struct TileAccess {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_q8.h"
 #include "kernels/q8_0_block.h"
 
 namespace bitnet::detail {
@@ -32,15 +33,23 @@ struct KvPlane {
   int64_t head_dim;
   KvForm form;
   int64_t row_bytes() const { return kv_values_bytes(type, head_dim); }
-  // Positions per tile (1 for rows) and the bytes of one tile (or row).
-  int64_t tile_rows() const;
-  int64_t tile_bytes() const;
+  // Positions per tile (1 for rows) and the bytes of one tile (or row). Inline: attention asks per chunk.
+  int64_t tile_rows() const {
+    return form == KvForm::key_tiles     ? kernels::kQ8KeyTileRows
+           : form == KvForm::value_tiles ? kernels::kQ8ValueTileRows
+                                         : 1;
+  }
+  int64_t tile_bytes() const {
+    return form == KvForm::key_tiles     ? kernels::q8_key_tile_bytes(head_dim)
+           : form == KvForm::value_tiles ? kernels::q8_value_tile_bytes(head_dim)
+                                         : row_bytes();
+  }
   // The plane's bytes for `positions` (rounded up to whole tiles).
-  int64_t bytes(int64_t positions) const;
+  int64_t bytes(int64_t positions) const { return (positions + tile_rows() - 1) / tile_rows() * tile_bytes(); }
   // Where position pos begins: its row, or its tile.
-  int64_t offset(int64_t pos) const;
+  int64_t offset(int64_t pos) const { return pos / tile_rows() * tile_bytes(); }
   // The bytes from offset(pos) that hold positions [pos, pos + n) (tiles: pos starts a tile).
-  int64_t span(int64_t pos, int64_t n) const;
+  int64_t span(int64_t pos, int64_t n) const { return bytes(pos + n) - offset(pos); }
 };
 // One position's head_dim values x to the plane at `base`, and back.
 void kv_encode_at(const KvPlane& plane, const float* x, uint8_t* base, int64_t pos);

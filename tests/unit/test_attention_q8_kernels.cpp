@@ -126,6 +126,16 @@ TEST(AttentionQ8Queries, RoundLikeTheCacheBlocksAndFoldTheScoreScale) {
   for (int64_t i = 0; i < kQ8Block; ++i) EXPECT_EQ(bad.codes[i], 0);
 }
 
+TEST(AttentionQ8Queries, RoundHalfAwayFromZeroAsTheCache) {
+  // max|x| = 127, so the scale is 1 and the codes are the values rounded: ties go away from zero.
+  const std::vector<float> x = {127.0f, 2.5f, -3.5f, 0.5f, -0.5f, 1.49999988f, -1.49999988f, 0.49999997f,
+                                -126.5f, 4.0f, -0.0f, 99.5f};
+  const int8_t want[] = {127, 3, -4, 1, -1, 1, -1, 0, -127, 4, 0, 100};
+  Rounded r(x, 1, Q8Span{0, static_cast<int64_t>(x.size())}, 1.0f);
+  ASSERT_EQ(r.scales[0], 1.0f);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(r.codes[i], want[i]) << x[i];
+}
+
 // Rows of a head (from value 0) as key tiles; the last tile's lanes past the rows hold random bytes (stale
 // positions), which the scores must neither store nor mix into the others.
 std::vector<uint8_t> as_tiles(const Q8Rows& rows, std::mt19937& rng) {

@@ -8,6 +8,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "kernels/vector.h"
@@ -117,6 +118,31 @@ TEST_P(VectorVariant, RowsAgreeWithReference) {
     EXPECT_TRUE(std::isnan(k->max(x.data(), n + 1)));
     EXPECT_TRUE(std::isnan(k->min(x.data(), n + 1)));
   }
+}
+
+// The softmax numerators at the edges: far below the maximum (0), -inf (0, not NaN), NaN (kept), and the tail of a
+// row that is not a multiple of 16.
+TEST_P(VectorVariant, ExpShiftedSumAtTheEdges) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = {0.0f, -1.0f, -200.0f, -inf, -90.0f, 3.0f, -0.5f, 2.0f, -87.0f, 1.0f,
+                          -1e30f, 0.25f, -3.0f, -4.0f, -5.0f, -6.0f, -7.0f, -8.0f, 2.5f};
+  std::vector<float> out(x.size(), -1.0f);
+  const double total = k->exp_shifted_sum(x.data(), 3.0f, out.data(), static_cast<int64_t>(x.size()));
+  double want = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double e = std::exp(static_cast<double>(x[i]) - 3.0);
+    want += e;
+    ASSERT_NEAR(out[i], e, 1e-6 * e + 1e-38) << x[i];
+  }
+  EXPECT_EQ(out[3], 0.0f);
+  EXPECT_EQ(out[5], 1.0f);
+  EXPECT_NEAR(total, want, 1e-6 * want);
+  x[7] = std::nanf("");
+  EXPECT_TRUE(std::isnan(k->exp_shifted_sum(x.data(), 3.0f, out.data(), static_cast<int64_t>(x.size()))));
+  EXPECT_TRUE(std::isnan(out[7]));
+  EXPECT_FALSE(std::isnan(out[6]));  // the others stay numbers
 }
 
 // Attention's two row products for g = 1..9 queries (two passes of up to 4 and a remainder), over 1..37 rows
