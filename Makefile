@@ -1,6 +1,6 @@
 # The README's two commands. Both run the idempotent set-up first.
 JOBS ?= 2
-.PHONY: run test setup release python asan bench bench-attention bench-grammar bench-check bench-baseline clean fuzz soak soak-asan
+.PHONY: run test setup release python asan bench bench-attention bench-depth bench-grammar bench-check bench-baseline clean fuzz soak soak-asan
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +42,12 @@ bench: release
 # attention shape, and in a 512-token prefill (bench/bench_attention.cpp).
 bench-attention: release
 	./build/release/bench/bitnet_bench_attention --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+# Whole-model decode (2B-4T shape, random weights, q8_0 cache) at depth 0 and 4096, repetitions interleaved at random so
+# that both depths meet the same minutes of the machine's bandwidth (bench/bench_depth.cpp); a few minutes.
+bench-depth: release
+	./build/release/bench/bitnet_bench_depth --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
+		--benchmark_report_aggregates_only=true
 
 # The grammar sampler's cost per token on Llama-3's and GPT-2's vocabularies (bench/bench_grammar.cpp).
 bench-grammar: release
