@@ -88,9 +88,9 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
   return m * kStep;
 }
 
-// Value tiles (attention_q8.h): code c of row j of a segment, in its pair's line.
-[[maybe_unused]] inline int8_t value_code(const uint8_t* seg, int64_t j, int64_t c) {
-  return static_cast<int8_t>(seg[kQ8ValueTileScaleBytes + (j / 2) * 64 + 2 * c + j % 2]);
+// Value tiles (attention_q8.h): row j's codes of a segment, every other byte of its pair's line from here.
+[[maybe_unused]] inline const int8_t* value_codes(const uint8_t* seg, int64_t j) {
+  return reinterpret_cast<const int8_t*>(seg + kQ8ValueTileScaleBytes + (j / 2) * 64 + j % 2);
 }
 
 [[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows,
@@ -109,8 +109,9 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
         const float factor = round_weights(a + q * a_stride + j0, d, nr, codes);
         int32_t sums[kQ8Block] = {};
         for (int64_t j = 0; j < nr; ++j) {
+          const int8_t* v = value_codes(seg, j);
           const int32_t c = codes[j];
-          for (int64_t i = 0; i < len; ++i) sums[i] += c * value_code(seg, j, i);
+          BITNET_SIMD for (int64_t i = 0; i < len; ++i) sums[i] += c * v[2 * i];  // NEON: ld2
         }
         float* out = y + q * head_dim + s * kQ8Block;
         for (int64_t i = 0; i < len; ++i) out[i] = std::fma(static_cast<float>(sums[i]), factor, out[i]);
