@@ -308,7 +308,8 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
               }
               bound += 0.5 * top / 32767.0 * codes;
             }
-            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum))) << "head " << head_dim << " q " << q;
+            ASSERT_NEAR(want[at], sum, bound * 1.01 + 1e-6 * (1.0 + std::fabs(sum)))
+                << "head " << head_dim << " q " << q;
           }
       }
 }
