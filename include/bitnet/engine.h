@@ -116,13 +116,15 @@ class Engine {
   void fill_rope_row(int64_t pos);  // from rope_freq_
   void update_dynamic_rope(std::span<const BatchToken> batch);
   // KV head kvh's plane of (layer, seq): its positions' keys or values (kv_cache_codec.h says where each lies).
-  int64_t plane_index(int64_t layer, int seq, int64_t kvh) const;
-  uint8_t* k_plane(int64_t layer, int seq, int64_t kvh) {
-    return k_cache_.data() + plane_index(layer, seq, kvh) * k_plane_bytes_;
+  // One definition for the const engine (save_sequence) and the others.
+  template <class Self>
+  static auto* plane(Self& self, bool keys, int64_t layer, int seq, int64_t kvh) {
+    const int64_t index = (layer * self.n_seq_ + seq) * self.model_.config().kv_heads + kvh;
+    return keys ? self.k_cache_.data() + index * self.k_plane_bytes_
+                : self.v_cache_.data() + index * self.v_plane_bytes_;
   }
-  uint8_t* v_plane(int64_t layer, int seq, int64_t kvh) {
-    return v_cache_.data() + plane_index(layer, seq, kvh) * v_plane_bytes_;
-  }
+  uint8_t* k_plane(int64_t layer, int seq, int64_t kvh) { return plane(*this, true, layer, seq, kvh); }
+  uint8_t* v_plane(int64_t layer, int seq, int64_t kvh) { return plane(*this, false, layer, seq, kvh); }
   detail::KvPlane k_layout() const;
   detail::KvPlane v_layout() const;
 

@@ -47,6 +47,10 @@ inline constexpr int64_t kQ8KeyTileScaleBytes = kQ8KeyTileRows * 2;
 inline constexpr int64_t kQ8KeyTileSegmentBytes = kQ8KeyTileRows * kQ8BlockBytes;
 // Segments (blocks) of a head of head_dim values, and the bytes of its tile.
 inline constexpr int64_t q8_segments(int64_t head_dim) { return (head_dim + kQ8Block - 1) / kQ8Block; }
+// Values in segment s of such a head (32, the last one fewer).
+inline constexpr int64_t q8_segment_length(int64_t head_dim, int64_t s) {
+  return head_dim - s * kQ8Block < kQ8Block ? head_dim - s * kQ8Block : kQ8Block;
+}
 inline constexpr int64_t q8_key_tile_bytes(int64_t head_dim) { return q8_segments(head_dim) * kQ8KeyTileSegmentBytes; }
 // A q8_0 row of head_dim values (q8_segments blocks) to row `lane` of a key tile, and back.
 void q8_key_tile_put(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);

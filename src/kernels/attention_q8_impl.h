@@ -31,7 +31,6 @@ inline float block_scale(const uint8_t* block) {
   std::memcpy(&bits, block, 2);
   return f16_to_f32(bits);
 }
-inline const int8_t* block_codes(const uint8_t* block) { return reinterpret_cast<const int8_t*>(block + 2); }
 // The weighted sum's factor per weight code: m x kStep (a product, not m / 32767: cheaper, and the same in every
 // variant).
 constexpr float kStep = 1.0f / 32767.0f;
@@ -100,7 +99,7 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
     const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     for (int64_t s = 0; s < segs; ++s) {
-      const int64_t len = std::min(kQ8Block, head_dim - s * kQ8Block);
+      const int64_t len = q8_segment_length(head_dim, s);
       const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
       float d[kQ8SumRows];
       for (int64_t j = 0; j < nr; ++j) d[j] = block_scale(seg + 2 * j);
@@ -210,7 +209,7 @@ void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, i
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0), pairs_in = (nr + 1) / 2;
     const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     for (int64_t s = 0; s < segs; ++s) {
-      const int64_t len = std::min(kQ8Block, head_dim - s * kQ8Block);
+      const int64_t len = q8_segment_length(head_dim, s);
       const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
       // The rows' scales, 0 past the last row (a stale row's scale may be anything, even NaN).
       alignas(32) float d[kQ8SumRows];
@@ -390,7 +389,7 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* tiles, i
           }
         }
       for (int64_t b = 0; b < batch; ++b) {
-        const int64_t s = s0 + b, len = std::min(kQ8Block, head_dim - s * kQ8Block);
+        const int64_t s = s0 + b, len = q8_segment_length(head_dim, s);
         const uint8_t* lines = tile + s * kQ8ValueTileSegmentBytes + kQ8ValueTileScaleBytes;
         __m512i lo[G], hi[G];
         for (int q = 0; q < G; ++q) {

@@ -97,10 +97,6 @@ detail::KvPlane Engine::v_layout() const {
   return {kv_types_.v, model_.config().head_dim, q8 ? detail::KvForm::value_tiles : detail::KvForm::rows};
 }
 
-int64_t Engine::plane_index(int64_t layer, int seq, int64_t kvh) const {
-  return (layer * n_seq_ + seq) * model_.config().kv_heads + kvh;
-}
-
 // Saved cache layout: kSequenceMagic, layers, kv_dim, n_tokens (int64 each), then per layer the K rows and the
 // V rows of positions 0..n_tokens-1 (f16, kv_dim each: the KV heads' values one after the other). A cache of
 // another type is saved as kSequenceMagic3 with two more int64 (the K and V types, KvCacheType values) and its rows
@@ -186,10 +182,7 @@ std::vector<uint8_t> Engine::save_sequence(int seq, int64_t n_tokens) const {
       const detail::KvPlane& plane = keys ? kp : vp;
       for (int64_t p = 0; p < n_tokens; ++p)
         for (int64_t h = 0; h < c.kv_heads; ++h, dst += plane.row_bytes())
-          detail::kv_get_row(plane,
-                             keys ? k_cache_.data() + plane_index(l, seq, h) * k_plane_bytes_
-                                  : v_cache_.data() + plane_index(l, seq, h) * v_plane_bytes_,
-                             p, dst);
+          detail::kv_get_row(plane, Engine::plane(*this, keys, l, seq, h), p, dst);
     }
   return out;
 }
@@ -240,7 +233,7 @@ void Engine::load_sequence(int seq, std::span<const uint8_t> bytes) {
       const detail::KvPlane& plane = keys ? kp : vp;
       for (int64_t p = 0; p < n_tokens; ++p)
         for (int64_t h = 0; h < c.kv_heads; ++h, src += plane.row_bytes())
-          detail::kv_put_row(plane, src, keys ? k_plane(l, seq, h) : v_plane(l, seq, h), p);
+          detail::kv_put_row(plane, src, Engine::plane(*this, keys, l, seq, h), p);
     }
 }
 

@@ -79,7 +79,7 @@ void kv_encode_at(const KvPlane& plane, const float* x, uint8_t* base, int64_t p
   const int64_t lane = pos % plane.tile_rows();
   for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
     uint8_t block[kQ8BlockBytes];
-    kv_encode(KvCacheType::q8_0, x + s * kQ8Block, std::min(kQ8Block, plane.head_dim - s * kQ8Block), block);
+    kv_encode(KvCacheType::q8_0, x + s * kQ8Block, kernels::q8_segment_length(plane.head_dim, s), block);
     tiles.put(block, kQ8Block, at + s * tiles.segment_bytes, lane);
   }
 }
@@ -95,7 +95,7 @@ void kv_decode_at(const KvPlane& plane, const uint8_t* base, int64_t pos, float*
   for (int64_t s = 0; s < kernels::q8_segments(plane.head_dim); ++s) {
     uint8_t block[kQ8BlockBytes];
     tiles.get(at + s * tiles.segment_bytes, lane, kQ8Block, block);
-    kv_decode(KvCacheType::q8_0, block, 0, std::min(kQ8Block, plane.head_dim - s * kQ8Block), x + s * kQ8Block);
+    kv_decode(KvCacheType::q8_0, block, 0, kernels::q8_segment_length(plane.head_dim, s), x + s * kQ8Block);
   }
 }
 

@@ -136,88 +136,70 @@ TEST(AttentionQ8Queries, RoundHalfAwayFromZeroAsTheCache) {
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(r.codes[i], want[i]) << x[i];
 }
 
-// Rows of a head (from value 0) as key tiles; the last tile's lanes past the rows hold random bytes (stale
-// positions), which the scores must neither store nor mix into the others.
-std::vector<uint8_t> as_tiles(const Q8Rows& rows, std::mt19937& rng) {
-  const int64_t tiles = (rows.n_rows + kernels::kQ8KeyTileRows - 1) / kernels::kQ8KeyTileRows;
-  std::vector<uint8_t> out(static_cast<size_t>(tiles * kernels::q8_key_tile_bytes(rows.values)));
-  std::uniform_int_distribution<int> byte(0, 255);
-  for (auto& b : out) b = static_cast<uint8_t>(byte(rng));
-  for (int64_t j = 0; j < rows.n_rows; ++j)
-    kernels::q8_key_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
-                         out.data() + j / kernels::kQ8KeyTileRows * kernels::q8_key_tile_bytes(rows.values),
-                         j % kernels::kQ8KeyTileRows);
-  return out;
-}
+// The two tile layouts (kernels/attention_q8.h): rows per tile, bytes per tile and per segment, the row put/get,
+// and where the code of value i % 32 of row `lane` sits in its segment (after the scales, lane l's at 2 l).
+struct TileLayout {
+  const char* name;
+  int64_t rows;
+  int64_t (*tile_bytes)(int64_t head_dim);
+  int64_t segment_bytes;
+  void (*put)(const uint8_t* row, int64_t head_dim, uint8_t* tile, int64_t lane);
+  void (*get)(const uint8_t* tile, int64_t lane, int64_t head_dim, uint8_t* row);
+  int64_t (*code_byte)(int64_t lane, int64_t i);
+};
+// Keys: dword (i % 32) / 4 of the segment's codes holds the 16 rows' dwords in order.
+const TileLayout kKeyTiles = {
+    "key", kernels::kQ8KeyTileRows, kernels::q8_key_tile_bytes, kernels::kQ8KeyTileSegmentBytes,
+    kernels::q8_key_tile_put, kernels::q8_key_tile_get,
+    [](int64_t lane, int64_t i) { return kernels::kQ8KeyTileScaleBytes + (i % 32) / 4 * 64 + lane * 4 + i % 4; }};
+// Values: the line of rows (lane & ~1, lane | 1), byte 2 (i % 32) + lane % 2.
+const TileLayout kValueTiles = {
+    "value", kernels::kQ8ValueTileRows, kernels::q8_value_tile_bytes, kernels::kQ8ValueTileSegmentBytes,
+    kernels::q8_value_tile_put, kernels::q8_value_tile_get,
+    [](int64_t lane, int64_t i) { return kernels::kQ8ValueTileScaleBytes + lane / 2 * 64 + 2 * (i % 32) + lane % 2; }};
 
-TEST(AttentionQ8Tiles, HoldTheRowsTransposedAndGiveThemBack) {
-  std::mt19937 rng(4);
-  for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
-    const Q8Rows rows(37, values, rng);
-    const std::vector<uint8_t> tiles = as_tiles(rows, rng);
-    const int64_t tile_bytes = kernels::q8_key_tile_bytes(values);
-    ASSERT_EQ(tile_bytes, kernels::kQ8KeyTileRows * rows.row_bytes);
-    for (int64_t j = 0; j < rows.n_rows; ++j) {
-      const uint8_t* tile = tiles.data() + j / 16 * tile_bytes;
-      const int64_t lane = j % 16;
-      std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
-      kernels::q8_key_tile_get(tile, lane, values, back.data());
-      ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size())) << values << " " << j;
-      // Value i's code sits in segment i / 32, dword (i % 32) / 4, lane j; its scale in the segment's scales.
-      for (int64_t i = 0; i < values; ++i) {
-        const uint8_t* seg = tile + i / 32 * kernels::kQ8KeyTileSegmentBytes;
-        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8KeyTileScaleBytes + (i % 32) / 4 * 64 + lane * 4 + i % 4]),
-                  rows.code(j, i));
-        uint16_t half;
-        std::memcpy(&half, seg + 2 * lane, 2);
-        ASSERT_EQ(f16_to_f32(half), rows.scale(j, i));
-      }
-    }
-  }
-}
-
-// Rows of a head as value tiles; the last tile's lanes past the rows hold random codes and NaN scales (stale
-// positions), which the weighted sum must leave out.
-std::vector<uint8_t> as_value_tiles(const Q8Rows& rows, std::mt19937& rng) {
-  const int64_t tiles = (rows.n_rows + kernels::kQ8ValueTileRows - 1) / kernels::kQ8ValueTileRows;
-  const int64_t tile_bytes = kernels::q8_value_tile_bytes(rows.values);
+// Rows of a head (from value 0) as tiles; the last tile's lanes past the rows hold random codes and NaN scales
+// (stale positions), which the kernels must neither store nor mix into the others.
+std::vector<uint8_t> as_tiles(const TileLayout& layout, const Q8Rows& rows, std::mt19937& rng) {
+  const int64_t tiles = (rows.n_rows + layout.rows - 1) / layout.rows, tile_bytes = layout.tile_bytes(rows.values);
   std::vector<uint8_t> out(static_cast<size_t>(tiles * tile_bytes));
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : out) b = static_cast<uint8_t>(byte(rng));
   const uint16_t nan = 0x7e00;
   for (int64_t s = 0; s < kernels::q8_segments(rows.values); ++s)
-    for (int64_t lane = 0; lane < kernels::kQ8ValueTileRows; ++lane)
-      std::memcpy(out.data() + (tiles - 1) * tile_bytes + s * kernels::kQ8ValueTileSegmentBytes + 2 * lane, &nan, 2);
+    for (int64_t lane = 0; lane < layout.rows; ++lane)
+      std::memcpy(out.data() + (tiles - 1) * tile_bytes + s * layout.segment_bytes + 2 * lane, &nan, 2);
   for (int64_t j = 0; j < rows.n_rows; ++j)
-    kernels::q8_value_tile_put(rows.bytes.data() + j * rows.row_bytes, rows.values,
-                               out.data() + j / kernels::kQ8ValueTileRows * tile_bytes, j % kernels::kQ8ValueTileRows);
+    layout.put(rows.bytes.data() + j * rows.row_bytes, rows.values, out.data() + j / layout.rows * tile_bytes,
+               j % layout.rows);
   return out;
 }
 
-TEST(AttentionQ8ValueTiles, HoldTheRowsInInterleavedPairsAndGiveThemBack) {
-  std::mt19937 rng(6);
-  for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
-    const Q8Rows rows(45, values, rng);
-    const std::vector<uint8_t> tiles = as_value_tiles(rows, rng);
-    const int64_t tile_bytes = kernels::q8_value_tile_bytes(values);
-    ASSERT_EQ(tile_bytes, kernels::kQ8ValueTileRows * rows.row_bytes);
-    for (int64_t j = 0; j < rows.n_rows; ++j) {
-      const uint8_t* tile = tiles.data() + j / 32 * tile_bytes;
-      const int64_t lane = j % 32;
-      std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
-      kernels::q8_value_tile_get(tile, lane, values, back.data());
-      ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size())) << values << " " << j;
-      // Value i's code sits in segment i / 32, the line of rows (lane & ~1, lane | 1), byte 2 (i % 32) + lane % 2.
-      for (int64_t i = 0; i < values; ++i) {
-        const uint8_t* seg = tile + i / 32 * kernels::kQ8ValueTileSegmentBytes;
-        ASSERT_EQ(static_cast<int8_t>(seg[kernels::kQ8ValueTileScaleBytes + lane / 2 * 64 + 2 * (i % 32) + lane % 2]),
-                  rows.code(j, i));
-        uint16_t half;
-        std::memcpy(&half, seg + 2 * lane, 2);
-        ASSERT_EQ(f16_to_f32(half), rows.scale(j, i));
+TEST(AttentionQ8Tiles, HoldTheRowsTransposedAndGiveThemBack) {
+  std::mt19937 rng(4);
+  for (const TileLayout& layout : {kKeyTiles, kValueTiles})
+    for (int64_t values : {int64_t{24}, int64_t{100}, int64_t{128}}) {
+      const Q8Rows rows(45, values, rng);
+      const std::vector<uint8_t> tiles = as_tiles(layout, rows, rng);
+      const int64_t tile_bytes = layout.tile_bytes(values);
+      ASSERT_EQ(tile_bytes, layout.rows * rows.row_bytes) << layout.name;
+      for (int64_t j = 0; j < rows.n_rows; ++j) {
+        const uint8_t* tile = tiles.data() + j / layout.rows * tile_bytes;
+        const int64_t lane = j % layout.rows;
+        std::vector<uint8_t> back(static_cast<size_t>(rows.row_bytes));
+        layout.get(tile, lane, values, back.data());
+        ASSERT_EQ(0, std::memcmp(back.data(), rows.bytes.data() + j * rows.row_bytes, back.size()))
+            << layout.name << " " << values << " " << j;
+        // Value i's code sits in segment i / 32 at code_byte; its scale in the segment's scales.
+        for (int64_t i = 0; i < values; ++i) {
+          const uint8_t* seg = tile + i / 32 * layout.segment_bytes;
+          ASSERT_EQ(static_cast<int8_t>(seg[layout.code_byte(lane, i)]), rows.code(j, i)) << layout.name;
+          uint16_t half;
+          std::memcpy(&half, seg + 2 * lane, 2);
+          ASSERT_EQ(f16_to_f32(half), rows.scale(j, i)) << layout.name;
+        }
       }
     }
-  }
 }
 
 class AttentionQ8Variant : public ::testing::TestWithParam<Isa> {};
@@ -231,7 +213,7 @@ TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
     for (int64_t n_rows : {1, 5, 8, 16, 17, 32, 45})
       for (int64_t g : {1, 3, 4, 5}) {
         const Q8Rows rows(n_rows, head_dim, rng);
-        const std::vector<uint8_t> tiles = as_tiles(rows, rng);
+        const std::vector<uint8_t> tiles = as_tiles(kKeyTiles, rows, rng);
         const Q8Span span{0, head_dim};
         const std::vector<float> x = uniform(static_cast<size_t>(g * head_dim), -1.0f, 1.0f, rng);
         Rounded r(x, g, span, 0.125f);
@@ -280,7 +262,7 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
     for (int64_t n_rows : {1, 5, 17, 32, 45, 128})
       for (int64_t g : {1, 3, 4, 5}) {
         const Q8Rows rows(n_rows, head_dim, rng);
-        const std::vector<uint8_t> tiles = as_value_tiles(rows, rng);
+        const std::vector<uint8_t> tiles = as_tiles(kValueTiles, rows, rng);
         const int64_t a_stride = n_rows + 2;
         std::vector<float> a = uniform(static_cast<size_t>(g * a_stride), 0.0f, 1.0f, rng);
         a[0] = 0.0f;
@@ -324,7 +306,7 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   x[40] = std::numeric_limits<float>::quiet_NaN();  // query 0, segment 1
   Rounded r(x, 2, span, 1.0f);
   std::vector<float> scores(2 * 20);
-  const std::vector<uint8_t> tiles = as_tiles(rows, rng);
+  const std::vector<uint8_t> tiles = as_tiles(kKeyTiles, rows, rng);
   variant->scores(tiles.data(), 20, 128, r.view(), 2, scores.data(), 20);
   for (int64_t j = 0; j < 20; ++j) {
     EXPECT_TRUE(std::isnan(scores[static_cast<size_t>(j)])) << j;
@@ -333,7 +315,7 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   std::vector<float> a = uniform(2 * 20, 0.0f, 1.0f, rng);
   a[7] = std::numeric_limits<float>::infinity();  // query 0, first group
   std::vector<float> y(2 * 128, 0.0f);
-  const std::vector<uint8_t> value_tiles = as_value_tiles(rows, rng);
+  const std::vector<uint8_t> value_tiles = as_tiles(kValueTiles, rows, rng);
   variant->weighted_sum(a.data(), 20, value_tiles.data(), 20, 128, y.data(), 2);
   for (int64_t i = 0; i < 128; ++i) {
     EXPECT_TRUE(std::isnan(y[static_cast<size_t>(i)])) << i;
