@@ -81,7 +81,8 @@ TEST_P(DenseVariant, F16WithinToleranceOfReference) {
   const auto& ref = *kernels::dense_family().variant(Isa::ref);
   std::mt19937 rng(2);
   for (auto [rows, cols, tokens] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 17, 2}, {6, 2560, 3}, {3, 1001, 1},
-                                     {7, 35, 5}, {9, 2560, 8}, {4, 33, 11}}) {
+                                     {7, 35, 5}, {9, 2560, 8}, {4, 33, 11},
+                                     {10, 75, 13}, {8, 2560, 16}}) {
     const Tensor w = test::random_tensor({rows, cols}, rng).to(DType::f16);
     const Tensor x = test::random_tensor({tokens, cols}, rng);
     std::vector<float> want(static_cast<size_t>(tokens * rows)), got(want.size());
