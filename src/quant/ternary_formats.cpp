@@ -3,9 +3,12 @@
 #include <bitnet/dtype.h>
 #include <bitnet/error.h>
 #include <bitnet/ternary_formats.h>
+#include <bitnet/thread_pool.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 
 namespace bitnet {
@@ -35,33 +38,40 @@ struct Codes {
   std::vector<float> block_scale;  // TQ: per block; I2_S: one; hf_u8: none
 };
 
-Codes decode(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
-  const uint64_t need = ternary_nbytes(f, rows, cols);
-  if (bytes.size() != need)
-    fail("[ternary] {} [{}, {}] needs {} bytes, got {}", ternary_format_name(f), rows, cols, need, bytes.size());
+// Blocks are independent, so the pool decodes them in parallel (a 2B4T model has 2 billion weights to load), and
+// each layout's loops run over whole 32-byte groups with no division inside, which the compiler vectorizes.
+// Into `code` (rows x cols bytes, which the caller sized after ternary_nbytes); returns the block scales.
+std::vector<float> decode_into(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols,
+                               uint8_t* code) {
   const int64_t n = rows * cols;
-  Codes c;
-  c.code.resize(static_cast<size_t>(n));
+  std::vector<float> scales;  // TQ: per block; I2_S: one; hf_u8: none
+  const uint8_t* in = bytes.data();
   switch (f) {
     case TernaryFormat::hf_u8: {
       const int64_t R = rows / 4;
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t k = 0; k < cols; ++k) {
-          const uint8_t b = bytes[r * cols + k];
-          for (int i = 0; i < 4; ++i) c.code[(r + i * R) * cols + k] = (b >> (2 * i)) & 3;
-        }
+      default_pool().parallel_for(R, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t* b = in + r * cols;
+            uint8_t* out = code + (r + i * R) * cols;
+            for (int64_t k = 0; k < cols; ++k) out[k] = (b[k] >> (2 * i)) & 3;
+          }
+      });
       break;
     }
     case TernaryFormat::tq2_0: {
-      for (int64_t blk = 0; blk < n / kQK; ++blk) {
-        const uint8_t* q = bytes.data() + blk * kTq2Bytes;
-        uint8_t* out = c.code.data() + blk * kQK;
-        for (int e = 0; e < kQK; ++e) {
-          const int h = e / 128, l = (e % 128) / 32, m = e % 32;
-          out[e] = (q[32 * h + m] >> (2 * l)) & 3;
+      scales.resize(static_cast<size_t>(n / kQK));
+      default_pool().parallel_for(n / kQK, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          const uint8_t* q = in + blk * kTq2Bytes;
+          uint8_t* out = code + blk * kQK;
+          // Element 128 h + 32 l + m is bits 2l of byte 32 h + m.
+          for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 4; ++l)
+              for (int m = 0; m < 32; ++m) out[128 * h + 32 * l + m] = (q[32 * h + m] >> (2 * l)) & 3;
+          scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 64));
         }
-        c.block_scale.push_back(f16_to_f32(load_u16(q + 64)));
-      }
+      });
       break;
     }
     case TernaryFormat::tq1_0: {
@@ -70,31 +80,52 @@ Codes decode(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int6
         const auto v = static_cast<uint8_t>(byte * kPow3[k]);  // wraps mod 256 on purpose: the fixed-point trick
         return static_cast<uint8_t>((uint16_t(v) * 3) >> 8);
       };
-      for (int64_t blk = 0; blk < n / kQK; ++blk) {
-        const uint8_t* q = bytes.data() + blk * kTq1Bytes;
-        uint8_t* out = c.code.data() + blk * kQK;
-        for (int m = 0; m < 32; ++m)
-          for (int k = 0; k < 5; ++k) out[m + 32 * k] = trit(q[m], k);
-        for (int m = 0; m < 16; ++m)
-          for (int k = 0; k < 5; ++k) out[160 + m + 16 * k] = trit(q[32 + m], k);
-        for (int j = 0; j < 4; ++j)
-          for (int k = 0; k < 4; ++k) out[240 + j + 4 * k] = trit(q[48 + j], k);
-        c.block_scale.push_back(f16_to_f32(load_u16(q + 52)));
-      }
+      scales.resize(static_cast<size_t>(n / kQK));
+      default_pool().parallel_for(n / kQK, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          const uint8_t* q = in + blk * kTq1Bytes;
+          uint8_t* out = code + blk * kQK;
+          for (int k = 0; k < 5; ++k)
+            for (int m = 0; m < 32; ++m) out[m + 32 * k] = trit(q[m], k);
+          for (int k = 0; k < 5; ++k)
+            for (int m = 0; m < 16; ++m) out[160 + m + 16 * k] = trit(q[32 + m], k);
+          for (int j = 0; j < 4; ++j)
+            for (int k = 0; k < 4; ++k) out[240 + j + 4 * k] = trit(q[48 + j], k);
+          scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 52));
+        }
+      });
       break;
     }
     case TernaryFormat::i2_s: {
-      for (int64_t blk = 0; blk < n / kI2Block; ++blk) {
-        const uint8_t* q = bytes.data() + blk * 32;
-        uint8_t* out = c.code.data() + blk * kI2Block;
-        for (int j = 0; j < kI2Block; ++j) out[j] = (q[j % 32] >> (6 - 2 * (j / 32))) & 3;
-      }
-      float s;
-      std::memcpy(&s, bytes.data() + n / 4, 4);
-      c.block_scale.push_back(s);
+      default_pool().parallel_for(n / kI2Block, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          const uint8_t* q = in + blk * 32;
+          uint8_t* out = code + blk * kI2Block;
+          // Element 32 g + m is bits 6 - 2g of byte m.
+          for (int g = 0; g < 4; ++g)
+            for (int m = 0; m < 32; ++m) out[32 * g + m] = (q[m] >> (6 - 2 * g)) & 3;
+        }
+      });
+      float scale;
+      std::memcpy(&scale, in + n / 4, 4);
+      scales.push_back(scale);
       break;
     }
   }
+  return scales;
+}
+
+void check_size(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  const uint64_t need = ternary_nbytes(f, rows, cols);
+  if (bytes.size() != need)
+    fail("[ternary] {} [{}, {}] needs {} bytes, got {}", ternary_format_name(f), rows, cols, need, bytes.size());
+}
+
+Codes decode(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
+  check_size(f, bytes, rows, cols);
+  Codes c;
+  c.code.resize(static_cast<size_t>(rows * cols));
+  c.block_scale = decode_into(f, bytes, rows, cols, c.code.data());
   return c;
 }
 }  // namespace
@@ -203,26 +234,54 @@ std::vector<uint8_t> pack_ternary(TernaryFormat f, std::span<const int8_t> value
 }
 
 TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
-  Codes c = decode(f, bytes, rows, cols);
+  check_size(f, bytes, rows, cols);
   TernaryTensor t;
   t.rows = rows;
   t.cols = cols;
-  t.values.resize(c.code.size());
-  for (size_t i = 0; i < c.code.size(); ++i) {
-    if (c.code[i] == 3)
-      fail("[ternary] {}: element {} (row {}, col {}) has code 3, which is not a ternary value", ternary_format_name(f),
-           i, int64_t(i) / cols, int64_t(i) % cols);
-    t.values[i] = static_cast<int8_t>(c.code[i] - 1);
-  }
+  // The codes are decoded into the values' own bytes and turned into values in place (code - 1): no second
+  // buffer of rows x cols bytes to allocate and fault in for each tensor.
+  t.values.resize(static_cast<size_t>(rows * cols));
+  uint8_t* const code = reinterpret_cast<uint8_t*>(t.values.data());
+  const std::vector<float> block_scale = decode_into(f, bytes, rows, cols, code);
+  // In parallel, as decode; the error names the first code 3 (the smallest index any chunk found).
+  std::atomic<int64_t> first_bad{std::numeric_limits<int64_t>::max()};
+  default_pool().parallel_for(rows * cols, [&](int64_t i0, int64_t i1) {
+    uint8_t* const p = code;  // a local copy: through the capture, each store could change it (no vectorizing)
+    uint8_t bad = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      bad |= p[i] == 3;
+      p[i] = static_cast<uint8_t>(p[i] - 1);  // 0, 1, 2 -> the bytes of -1, 0, +1
+    }
+    if (!bad) return;
+    for (int64_t i = i0; i < i1; ++i)
+      if (p[i] == 2) {  // code 3, less 1
+        int64_t seen = first_bad.load();
+        while (i < seen && !first_bad.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+  }, int64_t{1} << 16);
+  if (const int64_t i = first_bad.load(); i != std::numeric_limits<int64_t>::max())
+    fail("[ternary] {}: element {} (row {}, col {}) has code 3, which is not a ternary value", ternary_format_name(f),
+         i, i / cols, i % cols);
   if (f == TernaryFormat::i2_s) {
-    t.scale = c.block_scale[0];
+    t.scale = block_scale[0];
   } else if (f != TernaryFormat::hf_u8) {
-    // One canonical scale: every block holding a non-zero value must carry the same d.
-    for (size_t b = 0; b < c.block_scale.size(); ++b) {
-      bool any = false;
-      for (int64_t e = 0; e < kQK && !any; ++e) any = t.values[b * kQK + e] != 0;
-      if (!any) continue;
-      const float d = c.block_scale[b];
+    // One canonical scale: every block holding a non-zero value must carry the same d. Which blocks hold one is
+    // found in parallel, the scales compared in block order.
+    const int64_t blocks = static_cast<int64_t>(block_scale.size());
+    std::vector<uint8_t> any(static_cast<size_t>(blocks));
+    default_pool().parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int8_t* block = t.values.data() + b * kQK;
+        int8_t nonzero = 0;
+        for (int64_t e = 0; e < kQK; ++e) nonzero |= block[e];
+        any[static_cast<size_t>(b)] = static_cast<uint8_t>(nonzero != 0);
+      }
+    });
+    for (int64_t b = 0; b < blocks; ++b) {
+      if (!any[static_cast<size_t>(b)]) continue;
+      const float d = block_scale[static_cast<size_t>(b)];
       if (t.scale == 0.0f) t.scale = d;
       else if (!(d == t.scale))
         fail("[ternary] {}: block {} has scale {} but an earlier block has {}; a tensor with per-block scales has no "

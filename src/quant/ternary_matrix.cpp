@@ -37,9 +37,9 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
   default_pool().parallel_for(rows, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       const int8_t* row = values + n * cols;
-      bool ok = true;
-      for (int64_t k = 0; k < cols; ++k) ok &= static_cast<uint8_t>(row[k] + 1) <= 2;
-      if (!ok) {
+      uint8_t bad = 0;  // a byte, not a bool, so the test vectorizes
+      for (int64_t k = 0; k < cols; ++k) bad |= static_cast<uint8_t>(row[k] + 1) > 2;
+      if (bad) {
         bad_row.store(n);
         continue;
       }
@@ -48,9 +48,12 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
         const int64_t k0 = b * kTernaryBlock;
         if (k0 + kTernaryBlock <= cols) {
           const int8_t* v = row + k0;
+          // Built in a local array and copied: stores through `block` could alias `v`, and would not vectorize.
+          uint8_t packed[64];
           for (int j = 0; j < 64; ++j)
-            block[j] = static_cast<uint8_t>((v[j] + 1) | ((v[j + 64] + 1) << 2) | ((v[j + 128] + 1) << 4) |
-                                            ((v[j + 192] + 1) << 6));
+            packed[j] = static_cast<uint8_t>((v[j] + 1) | ((v[j + 64] + 1) << 2) | ((v[j + 128] + 1) << 4) |
+                                             ((v[j + 192] + 1) << 6));
+          std::memcpy(block, packed, 64);
         } else {  // the last, partial block: missing elements keep code 1
           for (int64_t k = k0; k < cols; ++k) {
             const int64_t e = k - k0;

@@ -120,6 +120,27 @@ TEST(TernaryFormats, TqMatchesGgufQuants) {
   }
 }
 
+// Tensors large enough that decoding and the code-3 test run in several chunks on the thread pool: every layout
+// gives back the values exactly, and of two bad codes in different chunks the error names the first.
+TEST(TernaryFormats, LargeTensorsUnpackExactlyAndNameTheFirstBadCode) {
+  std::mt19937 rng(21);
+  const int64_t rows = 72, cols = 7936;  // 571392 elements; cols a multiple of 256, rows of 4
+  const auto v = random_ternary(rows * cols, rng);
+  for (TernaryFormat f : {TernaryFormat::hf_u8, TernaryFormat::tq2_0, TernaryFormat::tq1_0, TernaryFormat::i2_s}) {
+    const auto bytes = pack_ternary(f, v, rows, cols, 0.5f);
+    const TernaryTensor t = unpack_ternary(f, bytes, rows, cols);
+    EXPECT_EQ(t.values, v) << ternary_format_name(f);
+    EXPECT_EQ(t.scale, f == TernaryFormat::hf_u8 ? 0.0f : 0.5f) << ternary_format_name(f);
+  }
+  auto i2 = pack_ternary(TernaryFormat::i2_s, v, rows, cols, 0.5f);
+  for (int64_t e : {int64_t{500001}, int64_t{300077}}) {  // I2_S: element e is in byte 32 (e / 128) + e % 32
+    const int64_t j = e % 128;
+    i2[static_cast<size_t>(32 * (e / 128) + j % 32)] |= static_cast<uint8_t>(3 << (6 - 2 * (j / 32)));
+  }
+  const std::string msg = test::error_of([&] { unpack_ternary(TernaryFormat::i2_s, i2, rows, cols); });
+  EXPECT_NE(msg.find("element 300077 (row 37, col 6445)"), std::string::npos) << msg;
+}
+
 TEST(TernaryFormats, StrictUnpackRefusesWhatHasNoCanonicalForm) {
   std::vector<uint8_t> hf(4, 0xFF);  // code 3 everywhere
   std::string msg = test::error_of([&] { unpack_ternary(TernaryFormat::hf_u8, hf, 4, 4); });
