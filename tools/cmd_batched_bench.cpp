@@ -70,7 +70,9 @@ int run_batched_bench(const BatchedOptions& o) {
   // One cache slot per parallel sequence, each as long as the longest PP + TG.
   Engine engine(model, std::max(max_len, 1), max_pl, max_batch);
   const int64_t vocab = model.config().vocab;
-  std::vector<float> logits(static_cast<size_t>(std::max<int64_t>(max_batch, max_pl)) * static_cast<size_t>(vocab));
+  // Logits rows: a decode() writes one per token marked for logits, and at most one token per sequence is (a
+  // prompt's last, each step's): max_pl rows. Sized by the batch instead, this took 1 GB at -b 2048.
+  std::vector<float> logits(static_cast<size_t>(max_pl) * static_cast<size_t>(vocab));
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
   const int threads = default_pool().size();

@@ -38,6 +38,9 @@ std::vector<uint8_t> pack_ternary(TernaryFormat f, std::span<const int8_t> value
 // blocks disagree on d are errors, since they have no canonical form. TQ scale = the common d (0 if all blocks
 // are zero); I2_S scale = the tail f32; hf_u8 scale = 0 (the checkpoint stores it separately).
 TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
+// The same into `out`, reusing its values' capacity: a loader that unpacks tensor after tensor through one
+// TernaryTensor allocates (and faults in) the largest once, instead of a fresh rows x cols buffer for each.
+void unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols, TernaryTensor& out);
 
 // Values as floats (value · block scale), for layouts whose blocks carry different scales. Code 3 is an error.
 std::vector<float> dequantize_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);

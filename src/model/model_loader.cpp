@@ -103,19 +103,20 @@ std::vector<float> load_vector(const GgufFile& f, const std::string& name, int64
 // asked for it); otherwise they are refused.
 // llama.cpp's "llama" files hold attn_q / attn_k rows permuted for its interleaved RoPE; the engine rotates
 // half-split pairs, so they are put back in Hugging Face order (model_files.h).
+// `t`: scratch reused from one projection to the next (unpack_ternary), so the loader's transient values are one
+// buffer the size of the largest projection, not a fresh one per tensor left as holes in the heap.
 TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize,
-                              const TransformerConfig& c) {
+                              const TransformerConfig& c, TernaryTensor& t) {
   const GgufTensorInfo& info = f.tensor(name);
   const auto shape = info.torch_shape();
   BITNET_CHECK(shape.size() == 2 && shape[0] == rows && shape[1] == cols,
                "[model] '{}': {} has shape {}, expected [{}, {}]", f.path(), name, shape_str(shape), rows, cols);
   const auto raw = f.tensor_data(info);
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
-  TernaryTensor t;
   switch (info.type) {
-    case GgmlType::tq1_0: t = unpack_ternary(TernaryFormat::tq1_0, bytes, rows, cols); break;
-    case GgmlType::tq2_0: t = unpack_ternary(TernaryFormat::tq2_0, bytes, rows, cols); break;
-    case GgmlType::i2_s: t = unpack_ternary(TernaryFormat::i2_s, bytes, rows, cols); break;
+    case GgmlType::tq1_0: unpack_ternary(TernaryFormat::tq1_0, bytes, rows, cols, t); break;
+    case GgmlType::tq2_0: unpack_ternary(TernaryFormat::tq2_0, bytes, rows, cols, t); break;
+    case GgmlType::i2_s: unpack_ternary(TernaryFormat::i2_s, bytes, rows, cols, t); break;
     case GgmlType::f32:
     case GgmlType::f16:
     case GgmlType::bf16: {
@@ -169,6 +170,7 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
   m.description = path.substr(path.find_last_of('/') + 1);
   const TransformerConfig& c = m.config_;
   const int64_t q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
+  TernaryTensor scratch;
   for (int64_t l = 0; l < c.layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     LayerWeights w;
@@ -178,13 +180,13 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
       w.attn_sub_norm = load_vector(f, b + "attn_sub_norm.weight", q_dim);
       w.ffn_sub_norm = load_vector(f, b + "ffn_sub_norm.weight", c.ffn);
     }
-    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, c);
-    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, c);
-    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize, c);
-    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize, c);
-    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize, c);
-    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c);
-    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c);
+    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, c, scratch);
+    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, c, scratch);
+    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize, c, scratch);
+    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize, c, scratch);
+    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize, c, scratch);
+    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c, scratch);
+    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c, scratch);
     m.layers_.push_back(std::move(w));
     if (options.progress) options.progress(l + 1, c.layers);
   }

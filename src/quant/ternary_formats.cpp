@@ -234,10 +234,16 @@ std::vector<uint8_t> pack_ternary(TernaryFormat f, std::span<const int8_t> value
 }
 
 TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
-  check_size(f, bytes, rows, cols);
   TernaryTensor t;
+  unpack_ternary(f, bytes, rows, cols, t);
+  return t;
+}
+
+void unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols, TernaryTensor& t) {
+  check_size(f, bytes, rows, cols);
   t.rows = rows;
   t.cols = cols;
+  t.scale = 0.0f;
   // The codes are decoded into the values' own bytes and turned into values in place (code - 1): no second
   // buffer of rows x cols bytes to allocate and fault in for each tensor.
   t.values.resize(static_cast<size_t>(rows * cols));
@@ -288,7 +294,6 @@ TernaryTensor unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, in
              "single-scale ternary form", ternary_format_name(f), b, d, t.scale);
     }
   }
-  return t;
 }
 
 std::vector<float> dequantize_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
