@@ -32,8 +32,11 @@ Int8Matrix Int8Matrix::quantize(const Tensor& weights) {
     const float scale = amax > 0 ? amax / 127.0f : 1.0f;
     const float inv = 1.0f / scale;
     uint8_t* out = m.data_.get();
+    // Round half to even as nearbyint does, by adding and subtracting 1.5 x 2^23 (exact: |row[k] x inv| <= 127):
+    // on the baseline ISA nearbyint is a library call per weight (int4_matrix.cpp does the same).
+    constexpr float kMagic = 12582912.0f;
     for (int64_t k = 0; k < m.cols_; ++k) {
-      const float q = std::clamp(std::nearbyint(row[k] * inv), -127.0f, 127.0f);
+      const float q = std::clamp((row[k] * inv + kMagic) - kMagic, -127.0f, 127.0f);
       out[kernels::dense_i8_offset(n, k, m.k_pad_)] = static_cast<uint8_t>(static_cast<int>(q) + 128);
     }
     m.row_scales_[static_cast<size_t>(n)] = scale;
