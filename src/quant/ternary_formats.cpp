@@ -38,9 +38,16 @@ struct Codes {
   std::vector<float> block_scale;  // TQ: per block; I2_S: one; hf_u8: none
 };
 
-// Blocks are independent, so the pool decodes them in parallel (a 2B4T model has 2 billion weights to load), and
-// each layout's loops run over whole 32-byte groups with no division inside, which the compiler vectorizes.
-// Into `code` (rows x cols bytes, which the caller sized after ternary_nbytes); returns the block scales.
+// Blocks are independent, so the pool decodes them in parallel (a 2B4T model has 2 billion weights to load).
+template <class F>
+void for_each_block(int64_t blocks, F&& decode_block) {
+  default_pool().parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) decode_block(b);
+  });
+}
+
+// Into `code` (rows x cols bytes, which the caller sized after ternary_nbytes); returns the block scales. Each
+// layout's loops run over whole 32-byte groups with no division inside, which the compiler vectorizes.
 std::vector<float> decode_into(TernaryFormat f, std::span<const uint8_t> bytes, int64_t rows, int64_t cols,
                                uint8_t* code) {
   const int64_t n = rows * cols;
@@ -49,28 +56,25 @@ std::vector<float> decode_into(TernaryFormat f, std::span<const uint8_t> bytes, 
   switch (f) {
     case TernaryFormat::hf_u8: {
       const int64_t R = rows / 4;
-      default_pool().parallel_for(R, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          for (int i = 0; i < 4; ++i) {
-            const uint8_t* b = in + r * cols;
-            uint8_t* out = code + (r + i * R) * cols;
-            for (int64_t k = 0; k < cols; ++k) out[k] = (b[k] >> (2 * i)) & 3;
-          }
+      for_each_block(R, [&](int64_t r) {  // byte row r holds rows r, r + R, r + 2R, r + 3R
+        const uint8_t* b = in + r * cols;
+        for (int i = 0; i < 4; ++i) {
+          uint8_t* out = code + (r + i * R) * cols;
+          for (int64_t k = 0; k < cols; ++k) out[k] = (b[k] >> (2 * i)) & 3;
+        }
       });
       break;
     }
     case TernaryFormat::tq2_0: {
       scales.resize(static_cast<size_t>(n / kQK));
-      default_pool().parallel_for(n / kQK, [&](int64_t b0, int64_t b1) {
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          const uint8_t* q = in + blk * kTq2Bytes;
-          uint8_t* out = code + blk * kQK;
-          // Element 128 h + 32 l + m is bits 2l of byte 32 h + m.
-          for (int h = 0; h < 2; ++h)
-            for (int l = 0; l < 4; ++l)
-              for (int m = 0; m < 32; ++m) out[128 * h + 32 * l + m] = (q[32 * h + m] >> (2 * l)) & 3;
-          scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 64));
-        }
+      for_each_block(n / kQK, [&](int64_t blk) {
+        const uint8_t* q = in + blk * kTq2Bytes;
+        uint8_t* out = code + blk * kQK;
+        // Element 128 h + 32 l + m is bits 2l of byte 32 h + m.
+        for (int h = 0; h < 2; ++h)
+          for (int l = 0; l < 4; ++l)
+            for (int m = 0; m < 32; ++m) out[128 * h + 32 * l + m] = (q[32 * h + m] >> (2 * l)) & 3;
+        scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 64));
       });
       break;
     }
@@ -81,30 +85,26 @@ std::vector<float> decode_into(TernaryFormat f, std::span<const uint8_t> bytes, 
         return static_cast<uint8_t>((uint16_t(v) * 3) >> 8);
       };
       scales.resize(static_cast<size_t>(n / kQK));
-      default_pool().parallel_for(n / kQK, [&](int64_t b0, int64_t b1) {
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          const uint8_t* q = in + blk * kTq1Bytes;
-          uint8_t* out = code + blk * kQK;
-          for (int k = 0; k < 5; ++k)
-            for (int m = 0; m < 32; ++m) out[m + 32 * k] = trit(q[m], k);
-          for (int k = 0; k < 5; ++k)
-            for (int m = 0; m < 16; ++m) out[160 + m + 16 * k] = trit(q[32 + m], k);
-          for (int j = 0; j < 4; ++j)
-            for (int k = 0; k < 4; ++k) out[240 + j + 4 * k] = trit(q[48 + j], k);
-          scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 52));
-        }
+      for_each_block(n / kQK, [&](int64_t blk) {
+        const uint8_t* q = in + blk * kTq1Bytes;
+        uint8_t* out = code + blk * kQK;
+        for (int k = 0; k < 5; ++k)
+          for (int m = 0; m < 32; ++m) out[m + 32 * k] = trit(q[m], k);
+        for (int k = 0; k < 5; ++k)
+          for (int m = 0; m < 16; ++m) out[160 + m + 16 * k] = trit(q[32 + m], k);
+        for (int j = 0; j < 4; ++j)
+          for (int k = 0; k < 4; ++k) out[240 + j + 4 * k] = trit(q[48 + j], k);
+        scales[static_cast<size_t>(blk)] = f16_to_f32(load_u16(q + 52));
       });
       break;
     }
     case TernaryFormat::i2_s: {
-      default_pool().parallel_for(n / kI2Block, [&](int64_t b0, int64_t b1) {
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          const uint8_t* q = in + blk * 32;
-          uint8_t* out = code + blk * kI2Block;
-          // Element 32 g + m is bits 6 - 2g of byte m.
-          for (int g = 0; g < 4; ++g)
-            for (int m = 0; m < 32; ++m) out[32 * g + m] = (q[m] >> (6 - 2 * g)) & 3;
-        }
+      for_each_block(n / kI2Block, [&](int64_t blk) {
+        const uint8_t* q = in + blk * 32;
+        uint8_t* out = code + blk * kI2Block;
+        // Element 32 g + m is bits 6 - 2g of byte m.
+        for (int g = 0; g < 4; ++g)
+          for (int m = 0; m < 32; ++m) out[32 * g + m] = (q[m] >> (6 - 2 * g)) & 3;
       });
       float scale;
       std::memcpy(&scale, in + n / 4, 4);
@@ -277,13 +277,11 @@ void unpack_ternary(TernaryFormat f, std::span<const uint8_t> bytes, int64_t row
     // found in parallel, the scales compared in block order.
     const int64_t blocks = static_cast<int64_t>(block_scale.size());
     std::vector<uint8_t> any(static_cast<size_t>(blocks));
-    default_pool().parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int8_t* block = t.values.data() + b * kQK;
-        int8_t nonzero = 0;
-        for (int64_t e = 0; e < kQK; ++e) nonzero |= block[e];
-        any[static_cast<size_t>(b)] = static_cast<uint8_t>(nonzero != 0);
-      }
+    for_each_block(blocks, [&](int64_t b) {
+      const int8_t* block = t.values.data() + b * kQK;
+      int8_t nonzero = 0;
+      for (int64_t e = 0; e < kQK; ++e) nonzero |= block[e];
+      any[static_cast<size_t>(b)] = static_cast<uint8_t>(nonzero != 0);
     });
     for (int64_t b = 0; b < blocks; ++b) {
       if (!any[static_cast<size_t>(b)]) continue;
