@@ -7,25 +7,41 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace bitnet {
 
-// Weights {-1, 0, +1} repacked once (at load time) into 2-bit codes in 256-weight blocks of 64 bytes, the
-// layout every kernel variant reads (see src/kernels/ternary.h). One dequant scale per tensor, and optionally
-// one per output row (per-channel quantization).
+// How the kernels hold ternary weights in memory:
+//   two_bit: 2-bit codes, 256-weight blocks of 64 bytes (src/kernels/ternary.h), the fastest to decode;
+//   base3:   five weights per byte (1.6 bits per weight; src/kernels/ternary_base3.h), 20% fewer bytes to
+//            store and to stream per token, for a costlier decode (AVX-512 VBMI or NEON make it cheap).
+// Both give bit-identical results.
+enum class TernaryPacking { two_bit, base3 };
+TernaryPacking parse_ternary_packing(std::string_view name);  // "2bit" or "base3"; anything else throws naming them
+std::string_view ternary_packing_name(TernaryPacking packing);
+const std::vector<std::string>& ternary_packing_names();
+
+// Weights {-1, 0, +1} repacked once (at load time) into one of the kernels' layouts (TernaryPacking). One
+// dequant scale per tensor, and optionally one per output row (per-channel quantization).
 class TernaryMatrix {
  public:
   TernaryMatrix() = default;
   // values: rows * cols int8 in {-1, 0, +1} (anything else is an error naming the offending index).
-  static TernaryMatrix pack(const int8_t* values, int64_t rows, int64_t cols, float scale);
-  static TernaryMatrix pack(const TernaryWeights& weights);  // per-tensor or per-channel scales
+  static TernaryMatrix pack(const int8_t* values, int64_t rows, int64_t cols, float scale,
+                            TernaryPacking packing = TernaryPacking::two_bit);
+  // Per-tensor or per-channel scales.
+  static TernaryMatrix pack(const TernaryWeights& weights, TernaryPacking packing = TernaryPacking::two_bit);
   // Absmean-quantizes float weights [rows, cols] (per tensor, as BitNet b1.58) and packs them.
-  static TernaryMatrix quantize(const Tensor& weights);
+  static TernaryMatrix quantize(const Tensor& weights, TernaryPacking packing = TernaryPacking::two_bit);
+  // The same weights and scales in `packing` (this matrix itself when it already is).
+  TernaryMatrix repack(TernaryPacking packing) const;
 
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  int64_t k_blocks() const { return k_blocks_; }
+  int64_t k_blocks() const { return k_blocks_; }  // K_pad / 256, in both packings (the activations' padding)
+  TernaryPacking packing() const { return packing_; }
   float scale() const { return scale_; }
   const std::vector<float>& row_scales() const { return row_scales_; }  // empty unless per channel
   const uint8_t* data() const { return data_.get(); }
@@ -34,6 +50,7 @@ class TernaryMatrix {
 
  private:
   int64_t rows_ = 0, cols_ = 0, k_blocks_ = 0;
+  TernaryPacking packing_ = TernaryPacking::two_bit;
   float scale_ = 1.0f;
   std::vector<float> row_scales_;
   std::shared_ptr<uint8_t[]> data_;

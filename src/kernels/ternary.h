@@ -11,6 +11,7 @@
 //   ones). Padding weights (k >= K, and the rows that fill the last group) have code 1 (zero).
 // Activations: int8 rows of at least K_pad bytes, zero beyond K, with their per-token sum (the offset trick:
 //   sum(code * x) - sum(x) = sum(w * x), exact in int32: |sum| <= 2 * 128 * K_pad < 2^31 for K_pad < 2^22).
+// Both layouts take the same activations and give the same results.
 // Output: y[t][n] = float(sum_k w[n][k] * x[t][k]) * scale[t]  (scale: activation dequant x weight scale,
 //   computed once by the caller, so every variant rounds identically and results agree bit for bit).
 #include <cstdint>
@@ -49,7 +50,8 @@ struct TernaryGemmArgs {
 };
 
 struct TernaryKernels {
-  void (*gemm)(const TernaryGemmArgs& args);
+  void (*gemm)(const TernaryGemmArgs& args);        // w in the 2-bit layout above
+  void (*gemm_base3)(const TernaryGemmArgs& args);  // w in the base-3 layout (kernels/ternary_base3.h)
 };
 
 const Family<TernaryKernels>& ternary_family();

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 #include "kernels/x86_hsum.h"
 #include "kernels/x86_prefetch.h"
 
@@ -85,6 +86,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3};
 
 }  // namespace bitnet::kernels::avx2

@@ -9,25 +9,16 @@
 #include <immintrin.h>
 
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 #include "kernels/x86_hsum.h"
 #include "kernels/x86_prefetch.h"
+#include "kernels/x86_vnni.h"
 
 namespace bitnet::kernels::avx512 {
 
 static_assert(kTernaryGroupStride == kPrefetchBlockBytes);
 
 namespace {
-
-// The four row sums of acc[0..3] in lanes 0..3: interleave pairs, add, interleave again, add, then fold the
-// four 128-bit quarters. 13 operations for 4 sums instead of 4 full reductions (about 32).
-inline __m128i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
-  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-  __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-  s = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0x4e));
-  s = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0xb1));
-  return _mm512_castsi512_si128(s);  // lanes: row 0, row 1, row 2, row 3
-}
 
 template <int R, int T>
 void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
@@ -61,18 +52,13 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
     const int32_t offset = a.x_sum[t0 + t];
     const float scale = a.scale[t0 + t];
     if constexpr (R == 4) {
-      const __m128i dots = _mm_sub_epi32(hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
+      const __m128i dots = _mm_sub_epi32(hsum4_epi32(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
       _mm_storeu_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(scale)));
     } else {
       for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum_epi32(acc[r][t]) - offset) * scale;
     }
   }
 }
-
-// vpdpbusd tied to a named accumulator. With _mm512_dpbusd_epi32 GCC 12 copies most of the 16 accumulators to
-// other registers and the stack around each product, and so it does with the asm on array elements; 16 named
-// variables stay in registers (checked in the disassembly).
-#define BITNET_DPBUSD(acc, a, b) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 
 // One token (decode's GEMV), 4 rows: each 2-bit field is masked in place (0x03, 0x0c, 0x30, 0xc0) instead of
 // shifted down and masked, so field s holds code x 4^s and feeds its own accumulator; the four are brought back to
@@ -111,7 +97,7 @@ void gemv_masked(const TernaryGemmArgs& a, int64_t n0) {
     return _mm512_add_epi32(_mm512_add_epi32(p, _mm512_srai_epi32(q, 2)),
                             _mm512_add_epi32(_mm512_srai_epi32(r, 4), _mm512_srai_epi32(s, 6)));
   };
-  const __m128i dots = _mm_sub_epi32(hsum4(fold(r0a, r0b, r0c, r0d), fold(r1a, r1b, r1c, r1d),
+  const __m128i dots = _mm_sub_epi32(hsum4_epi32(fold(r0a, r0b, r0c, r0d), fold(r1a, r1b, r1c, r1d),
                                            fold(r2a, r2b, r2c, r2d), fold(r3a, r3b, r3c, r3d)),
                                      _mm_set1_epi32(a.x_sum[0]));
   _mm_storeu_ps(a.y + n0, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(a.scale[0])));
@@ -150,6 +136,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3};
 
 }  // namespace bitnet::kernels::avx512

@@ -37,12 +37,22 @@ extern const ActQuantKernels kActQuantKernels;
 }  // namespace neon
 #endif
 
+#if defined(__x86_64__)
+// The AVX-512 variant's base-3 kernel also needs VBMI (vpermi2b); a CPU with VNNI but not VBMI (Cascade Lake)
+// runs the 2-bit layout with AVX-512 and the base-3 one with AVX2.
+const TernaryKernels* avx512_ternary() {
+  if (!cpu_features().avx512vnni) return nullptr;
+  static const TernaryKernels without_vbmi = {avx512::kTernaryKernels.gemm, avx2::kTernaryKernels.gemm_base3};
+  return cpu_features().avx512vbmi ? &avx512::kTernaryKernels : &without_vbmi;
+}
+#endif
+
 const Family<TernaryKernels>& ternary_family() {
   // The AVX-512 variant uses VNNI (vpdpbusd) and the NEON one SDOT: without them, the next variant serves.
   static const Family<TernaryKernels> family("ternary", {
       &ref::kTernaryKernels,
 #if defined(__x86_64__)
-      &avx2::kTernaryKernels, cpu_features().avx512vnni ? &avx512::kTernaryKernels : nullptr, nullptr,
+      &avx2::kTernaryKernels, avx512_ternary(), nullptr,
 #elif defined(__aarch64__)
       nullptr, nullptr, cpu_features().dotprod ? &neon::kTernaryKernels : nullptr,
 #else

@@ -4,6 +4,7 @@
 #include <arm_neon.h>
 
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 
 namespace bitnet::kernels::neon {
 
@@ -66,6 +67,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3};
 
 }  // namespace bitnet::kernels::neon

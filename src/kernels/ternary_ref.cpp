@@ -1,6 +1,7 @@
 // Scalar reference of the ternary kernel: decodes each code and multiplies, no offset trick. Obviously right,
 // and the definition every other variant must match bit for bit.
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 
 namespace bitnet::kernels::ref {
 
@@ -24,6 +25,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3};
 
 }  // namespace bitnet::kernels::ref

@@ -8,13 +8,98 @@
 #include <cstring>
 
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 
 namespace bitnet {
 
 using kernels::kTernaryBlock;
 using kernels::kTernaryBlockBytes;
 
-TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t cols, float scale) {
+TernaryPacking parse_ternary_packing(std::string_view name) {
+  for (TernaryPacking p : {TernaryPacking::two_bit, TernaryPacking::base3})
+    if (name == ternary_packing_name(p)) return p;
+  fail("[ternary] unknown packing '{}': use 2bit or base3", name);
+}
+
+std::string_view ternary_packing_name(TernaryPacking packing) {
+  return packing == TernaryPacking::base3 ? "base3" : "2bit";
+}
+
+const std::vector<std::string>& ternary_packing_names() {
+  static const std::vector<std::string> names = {"2bit", "base3"};
+  return names;
+}
+
+namespace {
+
+// Block b (256 weights) of a row in the 2-bit block format: byte j holds elements j, j+64, j+128, j+192 (2 bits
+// each, code = w + 1). `block` starts as code 1 everywhere, which the elements past `cols` keep.
+void pack_block_2bit(const int8_t* row, int64_t cols, int64_t b, uint8_t* block) {
+  const int64_t k0 = b * kTernaryBlock;
+  if (k0 + kTernaryBlock <= cols) {
+    const int8_t* v = row + k0;
+    // Built in a local array and copied: stores through `block` could alias `v`, and would not vectorize.
+    uint8_t packed[64];
+    for (int j = 0; j < 64; ++j)
+      packed[j] = static_cast<uint8_t>((v[j] + 1) | ((v[j + 64] + 1) << 2) | ((v[j + 128] + 1) << 4) |
+                                       ((v[j + 192] + 1) << 6));
+    std::memcpy(block, packed, 64);
+  } else {  // the last, partial block
+    for (int64_t k = k0; k < cols; ++k) {
+      const int64_t e = k - k0;
+      const int shift = static_cast<int>(2 * (e / 64));
+      uint8_t& byte = block[e % 64];
+      byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(row[k] + 1) << shift));
+    }
+  }
+}
+
+// Row n in the 2-bit layout (kernels/ternary.h).
+void pack_row_2bit(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks, uint8_t* data) {
+  for (int64_t b = 0; b < k_blocks; ++b) pack_block_2bit(row, cols, b, data + kernels::ternary_block_offset(n, b, k_blocks));
+}
+
+// Row n in the base-3 layout (kernels/ternary_base3.h); row == nullptr packs a row of zeros (a padding row).
+void pack_row_base3(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks, uint8_t* data) {
+  using namespace kernels;
+  const int64_t supers = base3_superblocks(k_blocks);
+  for (int64_t s = 0; s < supers; ++s) {
+    const int64_t k0 = s * kBase3SuperWeights;
+    // The code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 of each byte (at most 242: byte arithmetic, vectorized),
+    // then its byte.
+    uint8_t tuple[kBase3SuperBytes];
+    if (row != nullptr && k0 + kBase3SuperWeights <= cols) {
+      const int8_t* v = row + k0;
+      for (int j = 0; j < kBase3SuperBytes; ++j)
+        tuple[j] = static_cast<uint8_t>((v[j] + 1) + 3 * (v[j + 256] + 1) + 9 * (v[j + 512] + 1) +
+                                        27 * (v[j + 768] + 1) + 81 * (v[j + 1024] + 1));
+    } else {  // past `cols` (or a padding row) the code is 1
+      for (int j = 0; j < kBase3SuperBytes; ++j) {
+        int t = 0;
+        for (int i = 4; i >= 0; --i) {
+          const int64_t k = k0 + j + 256 * i;
+          t = 3 * t + (row != nullptr && k < cols ? row[k] + 1 : 1);
+        }
+        tuple[j] = static_cast<uint8_t>(t);
+      }
+    }
+    uint8_t* out = data + base3_super_offset(n, s, k_blocks);
+    for (int j = 0; j < kBase3SuperBytes; ++j) out[j] = kBase3.encode[tuple[j]];
+  }
+  if (row == nullptr) return;  // the tail blocks already hold code 1
+  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
+    pack_block_2bit(row, cols, kBase3Blocks * supers + t, data + base3_tail_offset(n, t, k_blocks));
+}
+
+int64_t matrix_bytes(TernaryPacking packing, int64_t rows, int64_t k_blocks) {
+  return packing == TernaryPacking::base3 ? kernels::base3_matrix_bytes(rows, k_blocks)
+                                          : kernels::ternary_matrix_bytes(rows, k_blocks);
+}
+
+}  // namespace
+
+TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t cols, float scale,
+                                  TernaryPacking packing) {
   BITNET_CHECK(rows > 0 && cols > 0 && cols <= kernels::kMaxTernaryK,
                "[ternary] need rows > 0 and 0 < cols <= {}, got {} x {}", kernels::kMaxTernaryK, rows, cols);
   BITNET_CHECK(std::isfinite(scale), "[ternary] weight scale is {}, not a finite number", scale);
@@ -22,17 +107,20 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
   m.rows_ = rows;
   m.cols_ = cols;
   m.k_blocks_ = (cols + kTernaryBlock - 1) / kTernaryBlock;
+  m.packing_ = packing;
   m.scale_ = scale;
-  const auto bytes = static_cast<size_t>(kernels::ternary_matrix_bytes(rows, m.k_blocks_));
+  const auto bytes = static_cast<size_t>(matrix_bytes(packing, rows, m.k_blocks_));
   // Counted (memory_stats) and, when large, on huge pages: see aligned_alloc_counted.
   m.data_ = std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(aligned_alloc_counted(bytes)),
                                        [bytes](uint8_t* p) { aligned_free_counted(p, bytes); });
-  // Code 1 (weight 0) in every position: the padding past `cols` and past `rows` stays so.
+  // Code 1 (weight 0) in every 2-bit position: the padding past `cols` and past `rows` stays so.
   std::memset(m.data_.get(), 0x55, bytes);
-  // One 64-byte block at a time: byte j holds elements j, j+64, j+128, j+192 (2 bits each, code = w + 1).
-  // Rows are independent, so the pool packs them in parallel (a 2B4T model has 2 billion weights to pack).
   const int64_t k_blocks = m.k_blocks_;
   uint8_t* data = m.data_.get();
+  const auto pack_row = packing == TernaryPacking::base3 ? pack_row_base3 : pack_row_2bit;
+  if (packing == TernaryPacking::base3)  // the padding rows' superblocks (their bytes are not 0x55)
+    for (int64_t n = rows; n % kernels::kTernaryRowGroup != 0; ++n) pack_row_base3(nullptr, cols, n, k_blocks, data);
+  // Rows are independent, so the pool packs them in parallel (a 2B4T model has 2 billion weights to pack).
   std::atomic<int64_t> bad_row{-1};
   default_pool().parallel_for(rows, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
@@ -43,26 +131,7 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
         bad_row.store(n);
         continue;
       }
-      for (int64_t b = 0; b < k_blocks; ++b) {
-        uint8_t* block = data + kernels::ternary_block_offset(n, b, k_blocks);
-        const int64_t k0 = b * kTernaryBlock;
-        if (k0 + kTernaryBlock <= cols) {
-          const int8_t* v = row + k0;
-          // Built in a local array and copied: stores through `block` could alias `v`, and would not vectorize.
-          uint8_t packed[64];
-          for (int j = 0; j < 64; ++j)
-            packed[j] = static_cast<uint8_t>((v[j] + 1) | ((v[j + 64] + 1) << 2) | ((v[j + 128] + 1) << 4) |
-                                             ((v[j + 192] + 1) << 6));
-          std::memcpy(block, packed, 64);
-        } else {  // the last, partial block: missing elements keep code 1
-          for (int64_t k = k0; k < cols; ++k) {
-            const int64_t e = k - k0;
-            const int shift = static_cast<int>(2 * (e / 64));
-            uint8_t& byte = block[e % 64];
-            byte = static_cast<uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(row[k] + 1) << shift));
-          }
-        }
-      }
+      pack_row(row, cols, n, k_blocks, data);
     }
   }, 16);
   if (const int64_t n = bad_row.load(); n >= 0) {
@@ -73,28 +142,48 @@ TernaryMatrix TernaryMatrix::pack(const int8_t* values, int64_t rows, int64_t co
   return m;
 }
 
-TernaryMatrix TernaryMatrix::pack(const TernaryWeights& w) {
+TernaryMatrix TernaryMatrix::pack(const TernaryWeights& w, TernaryPacking packing) {
   BITNET_CHECK(w.granularity != Granularity::per_group,
                "[ternary] per-group scales cannot be applied after the integer dot product; use per_tensor or "
                "per_channel for inference");
-  if (w.granularity == Granularity::per_tensor) return pack(w.values.data(), w.rows, w.cols, w.scales.at(0));
-  TernaryMatrix m = pack(w.values.data(), w.rows, w.cols, 1.0f);
+  if (w.granularity == Granularity::per_tensor) return pack(w.values.data(), w.rows, w.cols, w.scales.at(0), packing);
+  TernaryMatrix m = pack(w.values.data(), w.rows, w.cols, 1.0f, packing);
   m.row_scales_ = w.scales;
   return m;
 }
 
-TernaryMatrix TernaryMatrix::quantize(const Tensor& weights) { return pack(quantize_ternary(weights)); }
+TernaryMatrix TernaryMatrix::quantize(const Tensor& weights, TernaryPacking packing) {
+  return pack(quantize_ternary(weights), packing);
+}
 
-size_t TernaryMatrix::bytes() const { return static_cast<size_t>(kernels::ternary_matrix_bytes(rows_, k_blocks_)); }
+TernaryMatrix TernaryMatrix::repack(TernaryPacking packing) const {
+  if (packing == packing_ || rows_ == 0) return *this;
+  TernaryMatrix m = pack(unpack().data(), rows_, cols_, scale_, packing);
+  m.row_scales_ = row_scales_;
+  return m;
+}
+
+size_t TernaryMatrix::bytes() const { return static_cast<size_t>(matrix_bytes(packing_, rows_, k_blocks_)); }
 
 std::vector<int8_t> TernaryMatrix::unpack() const {
+  using namespace kernels;
   std::vector<int8_t> out(static_cast<size_t>(rows_ * cols_));
+  const int64_t supers = packing_ == TernaryPacking::base3 ? base3_superblocks(k_blocks_) : 0;
   for (int64_t n = 0; n < rows_; ++n) {
-    for (int64_t k = 0; k < cols_; ++k) {
-      const int64_t e = k % kTernaryBlock;
-      const uint8_t byte = data_[static_cast<size_t>(kernels::ternary_block_offset(n, k / kTernaryBlock, k_blocks_) + e % 64)];
-      const int code = (byte >> (2 * (e / 64))) & 3;
-      out[static_cast<size_t>(n * cols_ + k)] = static_cast<int8_t>(code - 1);
+    int8_t* row = out.data() + n * cols_;
+    int64_t k = 0;
+    for (; k < std::min(cols_, supers * kBase3SuperWeights); ++k) {
+      const int64_t e = k % kBase3SuperWeights;
+      const uint8_t byte = data_[static_cast<size_t>(base3_super_offset(n, k / kBase3SuperWeights, k_blocks_) +
+                                                     e % kBase3SuperBytes)];
+      row[k] = static_cast<int8_t>(base3_decode(kBase3, byte)[static_cast<size_t>(e / kBase3SuperBytes)] - 1);
+    }
+    for (; k < cols_; ++k) {  // 2-bit blocks: the whole row, or base3's tail
+      const int64_t b = k / kTernaryBlock, e = k % kTernaryBlock;
+      const int64_t at = packing_ == TernaryPacking::base3 ? base3_tail_offset(n, b - kBase3Blocks * supers, k_blocks_)
+                                                           : ternary_block_offset(n, b, k_blocks_);
+      const int code = (data_[static_cast<size_t>(at + e % 64)] >> (2 * (e / 64))) & 3;
+      row[k] = static_cast<int8_t>(code - 1);
     }
   }
   return out;
@@ -140,10 +229,11 @@ void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedAct
       if (b >= e) continue;
       const TernaryProduct& p = products[i];
       const TernaryMatrix& w = *p.w;
+      const auto gemm = w.packing() == TernaryPacking::base3 ? k.gemm_base3 : k.gemm;
       kernels::TernaryGemmArgs part{w.data(), w.k_blocks(), x.row(0), x.k_pad(), x.sums(), scales + i * tokens,
                                     p.y, p.y_stride, (b - first_unit[i]) * 16,
                                     std::min((e - first_unit[i]) * 16, w.rows()), tokens};
-      k.gemm(part);
+      gemm(part);
       const auto& row_scales = w.row_scales();
       if (!row_scales.empty())
         for (int64_t t = 0; t < tokens; ++t)

@@ -1,6 +1,7 @@
-// Every ternary kernel variant against the scalar reference, bit for bit, and the reference against an
-// independent dot product over the unpacked int8 weights: awkward shapes, row sub-ranges, 1 and many tokens,
-// padded and misaligned activation rows, extreme activations and all-zero / all-one weight rows.
+// Every ternary kernel variant against the scalar reference, bit for bit, in both packings (2-bit and base-3),
+// and the reference against an independent dot product over the unpacked int8 weights: awkward shapes (base-3
+// superblocks with and without 2-bit tail blocks), row sub-ranges, 1 and many tokens, padded and misaligned
+// activation rows, extreme activations and all-zero / all-one weight rows.
 #include <bitnet/cpu.h>
 #include <bitnet/quant.h>
 #include <bitnet/ternary.h>
@@ -69,7 +70,7 @@ std::vector<float> run(const kernels::TernaryKernels& k, const TernaryMatrix& m,
   std::vector<float> y(static_cast<size_t>(tokens * y_stride), -7.0f);
   kernels::TernaryGemmArgs args{m.data(), m.k_blocks(), a.x, a.stride, a.sums.data(), a.scale.data(),
                                 y.data(), y_stride, row_begin, row_end, tokens};
-  k.gemm(args);
+  (m.packing() == TernaryPacking::base3 ? k.gemm_base3 : k.gemm)(args);
   return y;
 }
 
@@ -80,18 +81,26 @@ TEST_P(TernaryVariant, MatchesReferenceBitForBit) {
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
   const auto& ref = *kernels::ternary_family().variant(Isa::ref);
   std::mt19937 rng(static_cast<unsigned>(GetParam()) + 17);
-  const Case cases[] = {{1, 1, 1},   {3, 5, 2},     {4, 256, 1},  {5, 257, 7},  {7, 511, 6},
-                        {16, 768, 13}, {17, 1000, 3}, {33, 300, 12}, {9, 2560, 1}, {6, 64, 25}};
-  for (const auto& c : cases) {
+  // Base-3 superblocks hold 1280 weights: 1280 and 2560 are superblocks only, 1281 one with a partial tail block,
+  // 2860 two with a partial one, 6912 five with two tail blocks (2B4T's down projection).
+  const Case cases[] = {{1, 1, 1},     {3, 5, 2},    {4, 256, 1},    {5, 257, 7},   {7, 511, 6},  {16, 768, 13},
+                        {17, 1000, 3}, {33, 300, 12}, {9, 2560, 1},  {6, 64, 25},   {5, 1280, 3}, {13, 1281, 9},
+                        {7, 2860, 1},  {10, 2860, 5}, {8, 6912, 1},  {3, 3839, 4}};
+  std::vector<std::pair<Case, TernaryPacking>> runs;
+  for (const auto& c : cases)
+    for (const TernaryPacking p : {TernaryPacking::two_bit, TernaryPacking::base3}) runs.emplace_back(c, p);
+  for (const auto& [c, packing] : runs) {
     const auto w = random_weights(c.rows, c.cols, rng);
-    const TernaryMatrix m = TernaryMatrix::pack(w.data(), c.rows, c.cols, 1.0f);
+    const TernaryMatrix m = TernaryMatrix::pack(w.data(), c.rows, c.cols, 1.0f, packing);
+    ASSERT_EQ(m.unpack(), w) << ternary_packing_name(packing) << " rows=" << c.rows << " cols=" << c.cols;
     const Activations a = random_activations(c.tokens, c.cols, m.k_blocks() * 256, rng);
     for (auto [b, e] : {std::pair<int64_t, int64_t>{0, c.rows}, {c.rows / 3, c.rows - c.rows / 4}}) {
       const auto want = run(ref, m, a, c.tokens, b, e);
       const auto got = run(*variant, m, a, c.tokens, b, e);
       for (size_t i = 0; i < want.size(); ++i)
         ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-            << isa_name(GetParam()) << " rows=" << c.rows << " cols=" << c.cols << " tokens=" << c.tokens
+            << isa_name(GetParam()) << " " << ternary_packing_name(packing) << " rows=" << c.rows
+            << " cols=" << c.cols << " tokens=" << c.tokens
             << " range=[" << b << "," << e << ") index " << i;
     }
     if (GetParam() != Isa::ref) continue;
@@ -115,8 +124,9 @@ TEST_P(TernaryVariant, OneTokenExtremesAreExact) {
   std::vector<int8_t> w(static_cast<size_t>(rows * cols));
   for (int64_t n = 0; n < rows; ++n)
     for (int64_t k = 0; k < cols; ++k) w[static_cast<size_t>(n * cols + k)] = static_cast<int8_t>(n % 2 ? 1 : -1);
-  const TernaryMatrix m = TernaryMatrix::pack(w.data(), rows, cols, 1.0f);
-  for (int v : {-128, 127}) {
+  using P = TernaryPacking;
+  for (const auto& [packing, v] : {std::pair{P::two_bit, -128}, {P::two_bit, 127}, {P::base3, -128}, {P::base3, 127}}) {
+    const TernaryMatrix m = TernaryMatrix::pack(w.data(), rows, cols, 1.0f, packing);
     Activations a;
     a.stride = m.k_blocks() * 256;
     a.storage.assign(static_cast<size_t>(a.stride), 0);
@@ -127,7 +137,7 @@ TEST_P(TernaryVariant, OneTokenExtremesAreExact) {
     const auto y = run(*variant, m, a, 1, 0, rows);
     for (int64_t n = 0; n < rows; ++n)
       ASSERT_EQ(y[static_cast<size_t>(n)], static_cast<float>((n % 2 ? 1 : -1) * int64_t{v} * cols))
-          << isa_name(GetParam()) << " activation " << v << " row " << n;
+          << isa_name(GetParam()) << " " << ternary_packing_name(packing) << " activation " << v << " row " << n;
   }
 }
 
@@ -135,27 +145,34 @@ TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
   const auto* variant = kernels::ternary_family().variant(GetParam());
   if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
   std::mt19937 rng(3);
-  const auto w = random_weights(20, 300, rng);
-  const TernaryMatrix m = TernaryMatrix::pack(w.data(), 20, 300, 1.0f);
-  const Activations a = random_activations(3, 300, m.k_blocks() * 256, rng);
-  const auto y = run(*variant, m, a, 3, 5, 11);
-  for (int64_t t = 0; t < 3; ++t)
-    for (int64_t n = 0; n < 25; ++n)
-      if (n < 5 || n >= 11) {
-        EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f);
-      }
+  const auto w = random_weights(20, 1300, rng);
+  for (const TernaryPacking packing : {TernaryPacking::two_bit, TernaryPacking::base3}) {
+    const TernaryMatrix m = TernaryMatrix::pack(w.data(), 20, 1300, 1.0f, packing);
+    const Activations a = random_activations(3, 1300, m.k_blocks() * 256, rng);
+    for (int64_t tokens : {1, 3}) {
+      const auto y = run(*variant, m, a, tokens, 5, 11);
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t n = 0; n < 25; ++n)
+          if (n < 5 || n >= 11) {
+            EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f) << ternary_packing_name(packing);
+          }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
-// Several products in one region (q/k/v, gate/up) give exactly what each gives alone, whatever the pool.
+// Several products in one region (q/k/v, gate/up) give exactly what each gives alone, whatever the pool and
+// whatever their packings.
 TEST(TernaryMatmul, FusedProductsEqualSeparateOnes) {
   std::mt19937 rng(11);
-  const int64_t cols = 300;  // a partial last block
+  const int64_t cols = 1300;  // a partial last block (in base3: a superblock and a tail block)
   const int64_t rows[] = {37, 8, 130};
   std::vector<TernaryMatrix> ms;
-  for (int64_t r : rows) ms.push_back(TernaryMatrix::pack(random_weights(r, cols, rng).data(), r, cols, 0.25f + r));
+  for (int64_t r : rows)  // the packings mixed in one call
+    ms.push_back(TernaryMatrix::pack(random_weights(r, cols, rng).data(), r, cols, 0.25f + r,
+                                     r == 8 ? TernaryPacking::base3 : TernaryPacking::two_bit));
   for (int64_t tokens : {1, 3, 70}) {
     std::vector<float> x(static_cast<size_t>(tokens * cols));
     std::normal_distribution<float> d(0.0f, 1.0f);

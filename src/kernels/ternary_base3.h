@@ -1,0 +1,126 @@
+#pragma once
+// Internal: the base-3 ternary layout ("base3", 1.6 bits per weight) and its byte code.
+//
+// Five weights per byte. A row of K_pad = k_blocks * 256 weights (the same activations as the 2-bit layout) is
+// k_blocks / 5 superblocks of 1280 weights in 256 bytes, then the k_blocks % 5 blocks left over in the 2-bit
+// layout (kernels/ternary.h's 64-byte blocks, at most 4). Byte j (0..255) of superblock s holds the codes
+// (w + 1) of elements 1280 s + j + 256 i, i = 0..4, so one 64-byte load decodes into five planes of 64 codes,
+// each lined up with 64 consecutive activations, as the 2-bit layout's four fields are.
+// Rows are interleaved in groups of 4 as in the 2-bit layout: superblock s of rows 4g..4g+3 are 4 consecutive
+// 256-byte runs, then each tail block of the 4 rows is 4 consecutive 64-byte blocks. Padding weights are 0.
+//
+// The byte code is made for AVX-512 VBMI's 128-entry byte lookup (vpermi2b), which reads the low 7 bits of each
+// index byte. Byte v = b0 | m << 1 | b7 << 7 (m: 6 bits) is decoded with two such lookups:
+//   A = kBase3.lo[v & 127] = c0 | c1 << 2 | p << 5      (from b0 and m)
+//   B = kBase3.hi[v >> 1]  = c2 | c3 << 2 | q << 5      (from m and b7)
+// and the fifth code is c4 = p + q. So the five planes are A & 3, A & 12 (x 4), B & 3, B & 12 (x 4) and
+// (A + B) & 0x60 (x 32): one load, one shift, two lookups, one add, five `and` per 320 weights, with the fields
+// masked in place and scaled back once per row (no field sum crosses bit 5: c0 + 4 c1 + c2 + 4 c3 <= 20).
+//
+// Why such a code exists: for each m, (c0, c1) takes 2 values (b0) and (c2, c3) 2 values (b7), so each m covers
+// a 2 x 2 "rectangle" of the 9 x 9 grid of ((c0, c1), (c2, c3)) pairs, with c4 = p(b0) + q(b7) at its corners.
+// Three m's with (p, q) = ((0,1), (0,1)), ((0,1), (1,0)) and ((2,0), (0,0)) give each corner of one rectangle
+// c4 = 0, 1 and 2. The 72 off-diagonal cells of the grid split into 18 disjoint rectangles (a decomposition of
+// K(9,9) minus a perfect matching into 4-cycles, kBase3Rectangles, found by a short search), 54 m's; each of the
+// 9 diagonal cells takes one m on its own (p, q in {0, 1}: c4 = 0, 1, 1, 2). 63 of the 64 m's, 252 of the 256
+// bytes: every one of the 243 code tuples has a byte (checked at compile time below).
+#include <array>
+#include <cstdint>
+
+#include "kernels/ternary.h"
+
+namespace bitnet::kernels {
+
+inline constexpr int64_t kBase3Blocks = 5;          // 256-weight blocks per superblock
+inline constexpr int64_t kBase3SuperWeights = kBase3Blocks * kTernaryBlock;  // 1280
+inline constexpr int64_t kBase3SuperBytes = 256;
+inline constexpr int64_t kBase3GroupSuperStride = kTernaryRowGroup * kBase3SuperBytes;  // superblock s -> s+1
+
+inline int64_t base3_superblocks(int64_t k_blocks) { return k_blocks / kBase3Blocks; }
+inline int64_t base3_tail_blocks(int64_t k_blocks) { return k_blocks % kBase3Blocks; }
+// Bytes of one row group (4 rows).
+inline int64_t base3_group_bytes(int64_t k_blocks) {
+  return kTernaryRowGroup *
+         (base3_superblocks(k_blocks) * kBase3SuperBytes + base3_tail_blocks(k_blocks) * kTernaryBlockBytes);
+}
+// Byte offset of superblock s of row n.
+inline int64_t base3_super_offset(int64_t n, int64_t s, int64_t k_blocks) {
+  return n / kTernaryRowGroup * base3_group_bytes(k_blocks) + s * kBase3GroupSuperStride +
+         n % kTernaryRowGroup * kBase3SuperBytes;
+}
+// Byte offset of tail block t (0 .. tail_blocks - 1, block 5 * superblocks + t of the row) of row n.
+inline int64_t base3_tail_offset(int64_t n, int64_t t, int64_t k_blocks) {
+  return n / kTernaryRowGroup * base3_group_bytes(k_blocks) + base3_superblocks(k_blocks) * kBase3GroupSuperStride +
+         t * kTernaryGroupStride + n % kTernaryRowGroup * kTernaryBlockBytes;
+}
+// Bytes of a matrix of `rows` rows (whole row groups).
+inline int64_t base3_matrix_bytes(int64_t rows, int64_t k_blocks) {
+  return (rows + kTernaryRowGroup - 1) / kTernaryRowGroup * base3_group_bytes(k_blocks);
+}
+
+// The 18 rectangles (rows a1, a2; columns b1, b2) of the grid of pair indices a = c0 + 3 c1, b = c2 + 3 c3.
+inline constexpr int kBase3Rectangles[18][4] = {
+    {0, 2, 1, 3}, {0, 1, 2, 4}, {0, 1, 5, 6}, {0, 1, 7, 8}, {1, 4, 0, 3}, {2, 3, 0, 4},
+    {2, 3, 5, 6}, {2, 3, 7, 8}, {3, 4, 1, 2}, {4, 6, 5, 7}, {4, 5, 6, 8}, {5, 6, 0, 1},
+    {5, 6, 2, 3}, {5, 8, 4, 7}, {6, 7, 4, 8}, {7, 8, 0, 1}, {7, 8, 2, 3}, {7, 8, 5, 6}};
+
+struct Base3Tables {
+  std::array<uint8_t, 128> lo{}, hi{};  // the two lookups (see above), 64-byte aligned where loaded
+  std::array<uint8_t, 243> encode{};    // code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 -> byte
+  bool complete = false;                // every tuple has a byte
+};
+
+// The five codes of byte v.
+constexpr std::array<int, 5> base3_decode(const Base3Tables& t, unsigned v) {
+  const unsigned a = t.lo[v & 127], b = t.hi[v >> 1];
+  return {static_cast<int>(a & 3), static_cast<int>((a >> 2) & 3), static_cast<int>(b & 3),
+          static_cast<int>((b >> 2) & 3), static_cast<int>((a >> 5) + (b >> 5))};
+}
+
+constexpr Base3Tables make_base3_tables() {
+  Base3Tables t;
+  int m = 0;
+  // One m: rows a[b0], columns b[b7], c4 = p[b0] + q[b7].
+  auto put = [&](const int a[2], const int b[2], const int p[2], const int q[2]) {
+    for (int bit = 0; bit < 2; ++bit) {
+      t.lo[static_cast<size_t>(bit + 2 * m)] = static_cast<uint8_t>(a[bit] % 3 | a[bit] / 3 << 2 | p[bit] << 5);
+      t.hi[static_cast<size_t>(m + 64 * bit)] = static_cast<uint8_t>(b[bit] % 3 | b[bit] / 3 << 2 | q[bit] << 5);
+    }
+    ++m;
+  };
+  const int p3[3][2] = {{0, 1}, {0, 1}, {2, 0}}, q3[3][2] = {{0, 1}, {1, 0}, {0, 0}}, one[2] = {0, 1};
+  for (const auto& r : kBase3Rectangles) {
+    const int a[2] = {r[0], r[1]}, b[2] = {r[2], r[3]};
+    for (int k = 0; k < 3; ++k) put(a, b, p3[k], q3[k]);
+  }
+  for (int d = 0; d < 9; ++d) {
+    const int a[2] = {d, d};
+    put(a, a, one, one);
+  }
+  bool seen[243] = {};
+  for (unsigned v = 0; v < 256; ++v) {
+    const auto c = base3_decode(t, v);
+    if (c[4] > 2 || (v >> 1 & 63) >= static_cast<unsigned>(m)) continue;  // an unused m, or c4 = 3
+    const int tuple = c[0] + 3 * c[1] + 9 * c[2] + 27 * c[3] + 81 * c[4];
+    if (!seen[tuple]) t.encode[static_cast<size_t>(tuple)] = static_cast<uint8_t>(v);
+    seen[tuple] = true;
+  }
+  t.complete = true;
+  for (bool s : seen) t.complete = t.complete && s;
+  return t;
+}
+
+inline constexpr Base3Tables kBase3 = make_base3_tables();
+static_assert(kBase3.complete, "the base-3 byte code must cover all 243 code tuples");
+
+// The base-3 kernels of each instruction set (TernaryKernels::gemm_base3).
+namespace ref { void gemm_base3(const TernaryGemmArgs& a); }
+#if defined(__x86_64__)
+namespace avx2 { void gemm_base3(const TernaryGemmArgs& a); }
+namespace avx512 { void gemm_base3(const TernaryGemmArgs& a); }  // needs AVX-512 VBMI and VNNI
+#endif
+#if defined(__aarch64__)
+namespace neon { void gemm_base3(const TernaryGemmArgs& a); }
+#endif
+
+}  // namespace bitnet::kernels

@@ -1,0 +1,107 @@
+// AVX2 kernel of the base-3 layout (kernels/ternary_base3.h). AVX2 has no 128-entry byte lookup: each lookup is
+// eight 16-entry `vpshufb` (one per value of the index's bits 4-6) merged by a tree of `vpblendvb` on those
+// bits, about 18 operations where AVX-512 VBMI needs one. So this variant is bound by its decode, a few times
+// the 2-bit kernel's work per weight (docs/kernels.md): the packing is for memory here, not speed.
+// Tiles of 1 row x T tokens share the decode; `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
+// 16 bits over one superblock (20 per lane, < 2^15) and widened once per superblock.
+#include <immintrin.h>
+
+#include "kernels/ternary_base3.h"
+#include "kernels/x86_hsum.h"
+
+namespace bitnet::kernels::avx2 {
+
+namespace {
+
+// One 128-entry table as eight 16-byte slices, each in both 128-bit lanes.
+struct Table {
+  __m256i slice[8];
+  explicit Table(const uint8_t* t) {
+    for (int j = 0; j < 8; ++j)
+      slice[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 16 * j)));
+  }
+  // Entry (i & 127) of each byte of i.
+  __m256i look(__m256i i) const {
+    // vpblendvb selects by each byte's bit 7: shifted left by 3, 2 and 1, bits 4, 5 and 6 land there (a 16-bit
+    // shift carries the low byte's top bits into the high byte's low bits, never into bit 7).
+    const __m256i b4 = _mm256_slli_epi16(i, 3), b5 = _mm256_slli_epi16(i, 2), b6 = _mm256_slli_epi16(i, 1);
+    // vpshufb reads bits 0-3 (and zeroes a lane whose bit 7 is set: masked off first).
+    const __m256i lo = _mm256_and_si256(i, _mm256_set1_epi8(15));
+    __m256i s[8];
+    for (int j = 0; j < 8; ++j) s[j] = _mm256_shuffle_epi8(slice[j], lo);
+    const __m256i s01 = _mm256_blendv_epi8(s[0], s[1], b4), s23 = _mm256_blendv_epi8(s[2], s[3], b4),
+                  s45 = _mm256_blendv_epi8(s[4], s[5], b4), s67 = _mm256_blendv_epi8(s[6], s[7], b4);
+    return _mm256_blendv_epi8(_mm256_blendv_epi8(s01, s23, b5), _mm256_blendv_epi8(s45, s67, b5), b6);
+  }
+};
+
+struct Lookups {
+  Table lo{kBase3.lo.data()}, hi{kBase3.hi.data()};
+};
+
+template <int T>
+void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
+  const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+  __m256i acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+  const int8_t* x = a.x + t0 * a.x_stride;
+  __m256i sum16[T];
+  auto feed = [&](__m256i codes, int64_t k) {
+    for (int t = 0; t < T; ++t)
+      sum16[t] = _mm256_add_epi16(
+          sum16[t], _mm256_maddubs_epi16(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + t * a.x_stride + k))));
+  };
+  auto widen = [&] {
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(sum16[t], ones));
+  };
+  const int64_t supers = base3_superblocks(a.k_blocks);
+  const uint8_t* w = a.w + base3_super_offset(n, 0, a.k_blocks);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    for (int t = 0; t < T; ++t) sum16[t] = _mm256_setzero_si256();
+    for (int64_t j = 0; j < kBase3SuperBytes; j += 32) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + sb * kBase3GroupSuperStride + j));
+      const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
+      const int64_t k = sb * kBase3SuperWeights + j;
+      feed(_mm256_and_si256(A, m3), k);
+      feed(_mm256_and_si256(_mm256_srli_epi16(A, 2), m3), k + 256);
+      feed(_mm256_and_si256(B, m3), k + 512);
+      feed(_mm256_and_si256(_mm256_srli_epi16(B, 2), m3), k + 768);
+      feed(_mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(A, B), 5), m3), k + 1024);
+    }
+    widen();
+  }
+  for (int64_t tb = 0; tb < base3_tail_blocks(a.k_blocks); ++tb) {
+    const uint8_t* blk = a.w + base3_tail_offset(n, tb, a.k_blocks);
+    const int64_t k = supers * kBase3SuperWeights + tb * kTernaryBlock;
+    for (int t = 0; t < T; ++t) sum16[t] = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * half));
+      for (int f = 0; f < 4; ++f) feed(_mm256_and_si256(_mm256_srli_epi16(v, 2 * f), m3), k + 64 * f + 32 * half);
+    }
+    widen();
+  }
+  for (int t = 0; t < T; ++t)
+    a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(hsum_epi32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
+}
+
+template <int T>
+void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens, const Lookups& lut) {
+  if constexpr (T > 0) {
+    if (tokens == T) return tile<T>(a, n, t0, lut);
+    return tile_tokens<T - 1>(a, n, t0, tokens, lut);
+  }
+}
+
+}  // namespace
+
+void gemm_base3(const TernaryGemmArgs& a) {
+  constexpr int kT = 4;
+  const Lookups lut;
+  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
+    int64_t t = 0;
+    for (; t + kT <= a.tokens; t += kT) tile<kT>(a, n, t, lut);
+    if (t < a.tokens) tile_tokens<kT - 1>(a, n, t, a.tokens - t, lut);
+  }
+}
+
+}  // namespace bitnet::kernels::avx2

@@ -1,0 +1,85 @@
+// Arm NEON (dot product) kernel of the base-3 layout (kernels/ternary_base3.h): each 16 bytes of weights are
+// decoded by two 128-entry lookups (`tbl` over the first 64 entries, `tbx` over the next 64), each plane shifted
+// down to codes {0, 1, 2} and multiplied with `sdot`. Tiles of 1 row x T tokens: the decode is shared by the
+// tokens, the activations come from L1.
+#include <arm_neon.h>
+
+#include "kernels/ternary_base3.h"
+
+namespace bitnet::kernels::neon {
+
+namespace {
+
+struct Lookups {
+  uint8x16x4_t lo0, lo1, hi0, hi1;
+  Lookups()
+      : lo0(vld1q_u8_x4(kBase3.lo.data())), lo1(vld1q_u8_x4(kBase3.lo.data() + 64)),
+        hi0(vld1q_u8_x4(kBase3.hi.data())), hi1(vld1q_u8_x4(kBase3.hi.data() + 64)) {}
+  // 128 entries: indices 64..127 are out of range for the first lookup (0) and in range, less 64, for the
+  // second; indices 0..63 wrap to 192..255 in the second, which leaves them as they are.
+  static uint8x16_t look(const uint8x16x4_t& t0, const uint8x16x4_t& t1, uint8x16_t i) {
+    return vqtbx4q_u8(vqtbl4q_u8(t0, i), t1, vsubq_u8(i, vdupq_n_u8(64)));
+  }
+  uint8x16_t a(uint8x16_t v) const { return look(lo0, lo1, vandq_u8(v, vdupq_n_u8(127))); }
+  uint8x16_t b(uint8x16_t v) const { return look(hi0, hi1, vshrq_n_u8(v, 1)); }
+};
+
+template <int T>
+void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
+  const uint8x16_t m3 = vdupq_n_u8(3);
+  int32x4_t acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_s32(0);
+  const int8_t* x = a.x + t0 * a.x_stride;
+  auto feed = [&](uint8x16_t codes, int64_t k) {
+    for (int t = 0; t < T; ++t) acc[t] = vdotq_s32(acc[t], vreinterpretq_s8_u8(codes), vld1q_s8(x + t * a.x_stride + k));
+  };
+  const int64_t supers = base3_superblocks(a.k_blocks);
+  const uint8_t* w = a.w + base3_super_offset(n, 0, a.k_blocks);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    for (int64_t j = 0; j < kBase3SuperBytes; j += 16) {
+      const uint8x16_t v = vld1q_u8(w + sb * kBase3GroupSuperStride + j);
+      const uint8x16_t A = lut.a(v), B = lut.b(v);
+      const int64_t k = sb * kBase3SuperWeights + j;
+      feed(vandq_u8(A, m3), k);
+      feed(vandq_u8(vshrq_n_u8(A, 2), m3), k + 256);
+      feed(vandq_u8(B, m3), k + 512);
+      feed(vandq_u8(vshrq_n_u8(B, 2), m3), k + 768);
+      feed(vshrq_n_u8(vaddq_u8(A, B), 5), k + 1024);  // p + q: bits 5-6, nothing above
+    }
+  }
+  for (int64_t tb = 0; tb < base3_tail_blocks(a.k_blocks); ++tb) {
+    const uint8_t* blk = a.w + base3_tail_offset(n, tb, a.k_blocks);
+    const int64_t k = supers * kBase3SuperWeights + tb * kTernaryBlock;
+    for (int q = 0; q < 4; ++q) {
+      const uint8x16_t v = vld1q_u8(blk + 16 * q);
+      feed(vandq_u8(v, m3), k + 16 * q);
+      feed(vandq_u8(vshrq_n_u8(v, 2), m3), k + 64 + 16 * q);
+      feed(vandq_u8(vshrq_n_u8(v, 4), m3), k + 128 + 16 * q);
+      feed(vshrq_n_u8(v, 6), k + 192 + 16 * q);
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(vaddvq_s32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
+}
+
+template <int T>
+void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens, const Lookups& lut) {
+  if constexpr (T > 0) {
+    if (tokens == T) return tile<T>(a, n, t0, lut);
+    return tile_tokens<T - 1>(a, n, t0, tokens, lut);
+  }
+}
+
+}  // namespace
+
+void gemm_base3(const TernaryGemmArgs& a) {
+  constexpr int kT = 4;
+  const Lookups lut;
+  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
+    int64_t t = 0;
+    for (; t + kT <= a.tokens; t += kT) tile<kT>(a, n, t, lut);
+    if (t < a.tokens) tile_tokens<kT - 1>(a, n, t, a.tokens - t, lut);
+  }
+}
+
+}  // namespace bitnet::kernels::neon
