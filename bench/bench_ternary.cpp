@@ -4,7 +4,9 @@
 //   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s. At 1 token, one copy of
 //     the matrix that stays in the L2/L3: the GEMV's compute ceiling, in weight bytes per second.
 //   Batch (batched decode, 1-16 tokens, weights rotated out of the L3 as in GEMV): GOPS and weight bytes per second.
-// Every runnable variant, at 1 and 2 threads. Run: build/release/bench/bitnet_bench_ternary
+// Every runnable variant, at 1 and 2 threads, in both packings (the base-3 shapes' names end in "_base3"; bytes/s
+// counts the bytes of the packing, so compare the base-3 and 2-bit figures by time or by the "Gw/s" counter, giga
+// weights per second). Run: build/release/bench/bitnet_bench_ternary
 // GCC 12 warns about its own _mm512_undefined_* inside _mm512_reduce_add_epi64 (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <benchmark/benchmark.h>
@@ -18,6 +20,7 @@
 
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/ternary.h"
@@ -27,20 +30,36 @@ namespace {
 using namespace bitnet;
 
 struct LayerShape {
-  const char* name;
+  std::string name;
   int64_t rows, cols;  // out_features x in_features
+  TernaryPacking packing;
 };
-constexpr LayerShape kShapes[] = {
-    {"qo_2560x2560", 2560, 2560}, {"kv_640x2560", 640, 2560}, {"gateup_6912x2560", 6912, 2560},
-    {"down_2560x6912", 2560, 6912}};
+// The 2B4T shapes in the 2-bit packing, then in the base-3 one.
+std::vector<LayerShape> shapes() {
+  std::vector<LayerShape> out;
+  for (TernaryPacking p : {TernaryPacking::two_bit, TernaryPacking::base3}) {
+    const std::string suffix = p == TernaryPacking::base3 ? "_base3" : "";
+    for (const auto& [name, rows, cols] : {std::tuple{"qo_2560x2560", 2560, 2560}, {"kv_640x2560", 640, 2560},
+                                            {"gateup_6912x2560", 6912, 2560}, {"down_2560x6912", 2560, 6912}})
+      out.push_back({name + suffix, rows, cols, p});
+  }
+  return out;
+}
 constexpr int64_t kRotateBytes = int64_t{96} << 20;
 
-TernaryMatrix random_matrix(int64_t rows, int64_t cols, unsigned seed) {
+TernaryMatrix random_matrix(const LayerShape& shape, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> d(-1, 1);
-  std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+  std::vector<int8_t> w(static_cast<size_t>(shape.rows * shape.cols));
   for (auto& v : w) v = static_cast<int8_t>(d(rng));
-  return TernaryMatrix::pack(w.data(), rows, cols, 0.5f);
+  return TernaryMatrix::pack(w.data(), shape.rows, shape.cols, 0.5f, shape.packing);
+}
+
+// Giga weights per second: the figure that compares the packings.
+void count_weights(benchmark::State& state, const LayerShape& shape) {
+  state.counters["Gw/s"] = benchmark::Counter(static_cast<double>(shape.rows * shape.cols) * 1e-9 *
+                                                  static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
 }
 
 QuantizedActivations random_activations(int64_t tokens, int64_t cols) {
@@ -89,11 +108,11 @@ void BM_StreamRead(benchmark::State& state) {
 
 // Runs ternary_matmul on `tokens` tokens over copies of a random matrix of `shape`, one copy after another, so
 // that the weights come from DRAM (more than 64 MiB of copies; the L3 is 32 MiB); bytes/s counts one copy per run.
-void run_rotated(benchmark::State& state, LayerShape shape, int64_t tokens, ThreadPool& pool) {
-  const size_t one = static_cast<size_t>(shape.rows * ((shape.cols + 255) / 256) * 64);
+void run_rotated(benchmark::State& state, const LayerShape& shape, int64_t tokens, ThreadPool& pool) {
+  std::vector<TernaryMatrix> ws{random_matrix(shape, 0)};
+  const size_t one = ws[0].bytes();
   const size_t copies = std::max<size_t>(2, kRotateBytes / one + 1);
-  std::vector<TernaryMatrix> ws;
-  for (size_t i = 0; i < copies; ++i) ws.push_back(random_matrix(shape.rows, shape.cols, static_cast<unsigned>(i)));
+  for (size_t i = 1; i < copies; ++i) ws.push_back(random_matrix(shape, static_cast<unsigned>(i)));
   const QuantizedActivations x = random_activations(tokens, shape.cols);
   std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
   size_t i = 0;
@@ -104,9 +123,10 @@ void run_rotated(benchmark::State& state, LayerShape shape, int64_t tokens, Thre
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(one));
   state.counters["copies"] = static_cast<double>(copies);
+  count_weights(state, shape);
 }
 
-void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
+void BM_TernaryGemv(benchmark::State& state, const LayerShape& shape, Isa isa) {
   const int threads = static_cast<int>(state.range(0));
   force_isa(isa);
   ThreadPool pool(threads);
@@ -114,12 +134,12 @@ void BM_TernaryGemv(benchmark::State& state, LayerShape shape, Isa isa) {
   force_isa(std::nullopt);
 }
 
-void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
+void BM_TernaryGemm(benchmark::State& state, const LayerShape& shape, Isa isa) {
   const int threads = static_cast<int>(state.range(0));
   const int64_t tokens = state.range(1);
   force_isa(isa);
   ThreadPool pool(threads);
-  const TernaryMatrix w = random_matrix(shape.rows, shape.cols, 7);
+  const TernaryMatrix w = random_matrix(shape, 7);
   const QuantizedActivations x = random_activations(tokens, shape.cols);
   std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
   for (auto _ : state) {
@@ -130,12 +150,13 @@ void BM_TernaryGemm(benchmark::State& state, LayerShape shape, Isa isa) {
       2.0 * static_cast<double>(shape.rows * shape.cols * tokens) * static_cast<double>(state.iterations()),
       benchmark::Counter::kIsRate);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes()));
+  count_weights(state, shape);
   force_isa(std::nullopt);
 }
 
 // Batched decode: one step of B sequences multiplies every weight by B tokens, with the weights coming from
 // DRAM (rotated copies, as in BM_TernaryGemv).
-void BM_TernaryBatch(benchmark::State& state, LayerShape shape) {
+void BM_TernaryBatch(benchmark::State& state, const LayerShape& shape) {
   const int threads = static_cast<int>(state.range(0));
   const int64_t tokens = state.range(1);
   ThreadPool pool(threads);
@@ -207,16 +228,16 @@ void register_all() {
   for (int bits : {1, 2, 4, 8})
     benchmark::RegisterBenchmark(("NbitGemm/" + std::to_string(bits) + "bit_2560x6912").c_str(), BM_NbitGemm, bits)
         ->Args({2, 1})->Args({2, 128})->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (const auto& s : kShapes) {
-    auto* batch = benchmark::RegisterBenchmark(("TernaryBatch/" + std::string(s.name)).c_str(), BM_TernaryBatch, s);
+  for (const auto& s : shapes()) {
+    auto* batch = benchmark::RegisterBenchmark(("TernaryBatch/" + s.name).c_str(), BM_TernaryBatch, s);
     for (int64_t tokens : {1, 2, 4, 6, 8, 12, 16}) batch->Args({2, tokens});
     batch->UseRealTime()->Unit(benchmark::kMicrosecond);
   }
   benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {
     if (kernels::ternary_family().variant(isa) == nullptr) continue;
-    for (const auto& s : kShapes) {
-      const std::string suffix = std::string(s.name) + "/" + std::string(isa_name(isa));
+    for (const auto& s : shapes()) {
+      const std::string suffix = s.name + "/" + std::string(isa_name(isa));
       auto* gemv = benchmark::RegisterBenchmark(("TernaryGemv/" + suffix).c_str(), BM_TernaryGemv, s, isa);
       gemv->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
       if (isa == Isa::ref) continue;  // the scalar reference is too slow to be worth timing on GEMM

@@ -59,7 +59,7 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int t = 0; t < T; ++t) sum16[t] = _mm256_setzero_si256();
     for (int64_t j = 0; j < kBase3SuperBytes; j += 32) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + sb * kBase3GroupSuperStride + j));
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64));
       const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
       const int64_t k = sb * kBase3SuperWeights + j;
       feed(_mm256_and_si256(A, m3), k);

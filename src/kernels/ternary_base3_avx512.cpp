@@ -28,15 +28,6 @@ struct Lookups {
   __m512i b(__m512i v) const { return _mm512_permutex2var_epi8(hi0, _mm512_srli_epi16(v, 1), hi1); }
 };
 
-// Decoding runs ahead of the hardware prefetcher: a base-3 byte takes longer to consume than a 2-bit one, and
-// without help the stream from DRAM fell to about 21 GB/s against 27 with this prefetch, 2 KB (two superblocks
-// of the row group) ahead of each load (stand-alone loop on 6912 x 2560, 2 threads).
-constexpr int64_t kGemvPrefetchBytes = 2048;
-
-inline void prefetch_ahead(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kGemvPrefetchBytes), _MM_HINT_T0);
-}
-
 // One token, 4 rows. Accumulators per row: u (planes 0 and 2, scale 1), f (planes 1 and 3, scale 4) and s
 // (plane 4, scale 32). Every lane of f is a multiple of 4 and of s a multiple of 32, so the fold is exact; a lane
 // of s is at most 4 x 64 x 128 per vpdpbusd, K / 320 of them: below 2^31 up to kMaxTernaryK.
@@ -51,12 +42,11 @@ void gemv(const TernaryGemmArgs& a, int64_t n0, const Lookups& lut) {
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t q = 0; q < 4; ++q) {
       const int8_t* xp = a.x + sb * kBase3SuperWeights + 64 * q;
-      const int64_t at = sb * kBase3GroupSuperStride + 64 * q;
+      const int64_t at = sb * kBase3GroupSuperStride + q * kBase3PieceStride;
       const __m512i x0 = _mm512_loadu_si512(xp), x1 = _mm512_loadu_si512(xp + 256), x2 = _mm512_loadu_si512(xp + 512),
                     x3 = _mm512_loadu_si512(xp + 768), x4 = _mm512_loadu_si512(xp + 1024);
 #define BITNET_ROW(r, U, F, S)                                              \
   {                                                                         \
-    prefetch_ahead(w[r] + at);                                              \
     const __m512i v = _mm512_loadu_si512(w[r] + at);                        \
     const __m512i A = lut.a(v), B = lut.b(v);                               \
     BITNET_DPBUSD(U, _mm512_and_si512(A, m3), x0);                          \
@@ -115,12 +105,13 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
   const int8_t* x = a.x + t0 * a.x_stride;
   auto feed = [&](int r, __m512i codes, int64_t k) {
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], codes, _mm512_loadu_si512(x + t * a.x_stride + k));
+    for (int t = 0; t < T; ++t)
+      acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], codes, _mm512_loadu_si512(x + t * a.x_stride + k));
   };
   const int64_t supers = base3_superblocks(a.k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t q = 0; q < 4; ++q) {
-      const int64_t at = sb * kBase3GroupSuperStride + 64 * q, k = sb * kBase3SuperWeights + 64 * q;
+      const int64_t at = sb * kBase3GroupSuperStride + q * kBase3PieceStride, k = sb * kBase3SuperWeights + 64 * q;
       if (prefetch) prefetch_group_block(group, ahead + sb * kBase3GroupSuperStride + 256 * q);
       for (int r = 0; r < R; ++r) {
         const __m512i v = _mm512_loadu_si512(a.w + base3_super_offset(n0 + r, 0, a.k_blocks) + at);
@@ -154,6 +145,78 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
   }
 }
 
+// vpdpbusd of a named accumulator with activations read from memory (an asm operand, so the compiler neither
+// keeps the 20 activation vectors of a step in registers nor moves the accumulators).
+#define BITNET_DPBUSD_M(acc, a, p) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "m"(*reinterpret_cast<const __m512i*>(p)))
+
+// The 4 x 4 tile (prefill, batches of 4 or more) with 16 named accumulators: with an array of them (tile<4, 4>)
+// GCC 12 moved them between registers and the stack around the products, and prefill ran 1.7 times slower.
+void tile44(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) {
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const bool prefetch = t0 == 0;
+  const uint8_t* group = a.w + base3_super_offset(n0, 0, a.k_blocks);
+  const int64_t ahead = kPrefetchGroupsAhead * base3_group_bytes(a.k_blocks);
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
+          c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+  const int8_t* x0 = a.x + t0 * a.x_stride;
+  const int8_t *x1 = x0 + a.x_stride, *x2 = x1 + a.x_stride, *x3 = x2 + a.x_stride;
+  const uint8_t* w[4];
+  for (int r = 0; r < 4; ++r) w[r] = a.w + base3_super_offset(n0 + r, 0, a.k_blocks);
+#define BITNET_FEED(codes, k, A0, A1, A2, A3) \
+  {                                           \
+    const __m512i c = codes;                  \
+    BITNET_DPBUSD_M(A0, c, x0 + (k));         \
+    BITNET_DPBUSD_M(A1, c, x1 + (k));         \
+    BITNET_DPBUSD_M(A2, c, x2 + (k));         \
+    BITNET_DPBUSD_M(A3, c, x3 + (k));         \
+  }
+  const int64_t supers = base3_superblocks(a.k_blocks);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    for (int64_t q = 0; q < 4; ++q) {
+      const int64_t at = sb * kBase3GroupSuperStride + q * kBase3PieceStride, k = sb * kBase3SuperWeights + 64 * q;
+      if (prefetch) prefetch_group_block(group, ahead + at);
+#define BITNET_ROW(r, A0, A1, A2, A3)                                                                     \
+  {                                                                                                       \
+    const __m512i v = _mm512_loadu_si512(w[r] + at);                                                      \
+    const __m512i A = lut.a(v), B = lut.b(v);                                                             \
+    BITNET_FEED(_mm512_and_si512(A, m3), k, A0, A1, A2, A3)                                               \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(A, 2), m3), k + 256, A0, A1, A2, A3)                   \
+    BITNET_FEED(_mm512_and_si512(B, m3), k + 512, A0, A1, A2, A3)                                         \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(B, 2), m3), k + 768, A0, A1, A2, A3)                   \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3), k + 1024, A0, A1, A2, A3) \
+  }
+      BITNET_ROW(0, c00, c01, c02, c03)
+      BITNET_ROW(1, c10, c11, c12, c13)
+      BITNET_ROW(2, c20, c21, c22, c23)
+      BITNET_ROW(3, c30, c31, c32, c33)
+#undef BITNET_ROW
+    }
+  }
+  for (int64_t tb = 0; tb < base3_tail_blocks(a.k_blocks); ++tb) {
+    const int64_t k = supers * kBase3SuperWeights + tb * kTernaryBlock;
+#define BITNET_TAIL(r, A0, A1, A2, A3)                                                              \
+  {                                                                                                 \
+    const __m512i v = _mm512_loadu_si512(a.w + base3_tail_offset(n0 + r, tb, a.k_blocks));          \
+    BITNET_FEED(_mm512_and_si512(v, m3), k, A0, A1, A2, A3)                                         \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 2), m3), k + 64, A0, A1, A2, A3)              \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 4), m3), k + 128, A0, A1, A2, A3)             \
+    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 6), m3), k + 192, A0, A1, A2, A3)             \
+  }
+    BITNET_TAIL(0, c00, c01, c02, c03)
+    BITNET_TAIL(1, c10, c11, c12, c13)
+    BITNET_TAIL(2, c20, c21, c22, c23)
+    BITNET_TAIL(3, c30, c31, c32, c33)
+#undef BITNET_TAIL
+  }
+#undef BITNET_FEED
+  const __m512i sums[4][4] = {{c00, c10, c20, c30}, {c01, c11, c21, c31}, {c02, c12, c22, c32}, {c03, c13, c23, c33}};
+  for (int t = 0; t < 4; ++t) {
+    const __m128i dots = _mm_sub_epi32(hsum4_epi32(sums[t][0], sums[t][1], sums[t][2], sums[t][3]),
+                                       _mm_set1_epi32(a.x_sum[t0 + t]));
+    _mm_storeu_ps(a.y + (t0 + t) * a.y_stride + n0, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(a.scale[t0 + t])));
+  }
+}
+
 // Token remainders 1..T-1 of a tile of R rows.
 template <int R, int T>
 void tile_tokens(const TernaryGemmArgs& a, int64_t n0, int64_t t0, int64_t tokens, const Lookups& lut) {
@@ -167,7 +230,10 @@ template <int R>
 void rows(const TernaryGemmArgs& a, int64_t n0, const Lookups& lut) {
   constexpr int kT = 4;
   int64_t t = 0;
-  for (; t + kT <= a.tokens; t += kT) tile<R, kT>(a, n0, t, lut);
+  for (; t + kT <= a.tokens; t += kT) {
+    if constexpr (R == 4) tile44(a, n0, t, lut);
+    else tile<R, kT>(a, n0, t, lut);
+  }
   if (t < a.tokens) tile_tokens<R, kT - 1>(a, n0, t, a.tokens - t, lut);
 }
 

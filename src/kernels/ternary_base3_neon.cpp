@@ -37,7 +37,7 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   const uint8_t* w = a.w + base3_super_offset(n, 0, a.k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t j = 0; j < kBase3SuperBytes; j += 16) {
-      const uint8x16_t v = vld1q_u8(w + sb * kBase3GroupSuperStride + j);
+      const uint8x16_t v = vld1q_u8(w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64);
       const uint8x16_t A = lut.a(v), B = lut.b(v);
       const int64_t k = sb * kBase3SuperWeights + j;
       feed(vandq_u8(A, m3), k);

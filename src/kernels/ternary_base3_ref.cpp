@@ -11,7 +11,7 @@ int base3_code(const TernaryGemmArgs& a, int64_t n, int64_t k) {
   const int64_t supers = base3_superblocks(a.k_blocks);
   if (k < supers * kBase3SuperWeights) {
     const int64_t s = k / kBase3SuperWeights, e = k % kBase3SuperWeights;
-    const uint8_t byte = a.w[base3_super_offset(n, s, a.k_blocks) + e % kBase3SuperBytes];
+    const uint8_t byte = a.w[base3_byte_offset(n, s, e % kBase3SuperBytes, a.k_blocks)];
     return base3_decode(kBase3, byte)[static_cast<size_t>(e / kBase3SuperBytes)];
   }
   const int64_t t = (k - supers * kBase3SuperWeights) / kTernaryBlock, e = k % kTernaryBlock;

@@ -84,7 +84,7 @@ void pack_row_base3(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks
       }
     }
     uint8_t* out = data + base3_super_offset(n, s, k_blocks);
-    for (int j = 0; j < kBase3SuperBytes; ++j) out[j] = kBase3.encode[tuple[j]];
+    for (int j = 0; j < kBase3SuperBytes; ++j) out[j / 64 * kBase3PieceStride + j % 64] = kBase3.encode[tuple[j]];
   }
   if (row == nullptr) return;  // the tail blocks already hold code 1
   for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
@@ -174,8 +174,8 @@ std::vector<int8_t> TernaryMatrix::unpack() const {
     int64_t k = 0;
     for (; k < std::min(cols_, supers * kBase3SuperWeights); ++k) {
       const int64_t e = k % kBase3SuperWeights;
-      const uint8_t byte = data_[static_cast<size_t>(base3_super_offset(n, k / kBase3SuperWeights, k_blocks_) +
-                                                     e % kBase3SuperBytes)];
+      const uint8_t byte =
+          data_[static_cast<size_t>(base3_byte_offset(n, k / kBase3SuperWeights, e % kBase3SuperBytes, k_blocks_))];
       row[k] = static_cast<int8_t>(base3_decode(kBase3, byte)[static_cast<size_t>(e / kBase3SuperBytes)] - 1);
     }
     for (; k < cols_; ++k) {  // 2-bit blocks: the whole row, or base3's tail
