@@ -26,7 +26,7 @@ struct BatchedOptions {
   bool pp_shared = false, tg_separate = false, quantize = false;
   int batch = 2048, ubatch = 0, threads = 0;
   bool batch_given = false;
-  std::string output = "md", head = "f16";
+  std::string output = "md", head = "f16", packing = "auto";
 };
 
 struct Row {
@@ -55,9 +55,10 @@ int run_batched_bench(const BatchedOptions& o) {
   const HeadType head = parse_head_type(o.head);
   const Model model = [&] {
     if (!path.empty())
-      return Model::load(path, load_options_with_progress(head, o.quantize, std::make_shared<Progress>("load", "layers")), &notes);
+      return Model::load(path, load_options_with_progress(head, o.quantize, o.packing, std::make_shared<Progress>("load", "layers")), &notes);
     Progress bar("random 2b4t", "layers");
-    return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); });
+    return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); },
+                         parse_packing_choice(o.packing).value_or(TernaryPacking::two_bit));
   }();
   print_load_notes(notes);
   for (const auto* list : {&o.npp, &o.ntg, &o.npl})
@@ -174,6 +175,7 @@ void add_batched_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("-o,--output-format", o->output, "md (llama-batched-bench's table), jsonl (its --output-format jsonl) or json")
       ->check(CLI::IsMember({"md", "jsonl", "json"}))->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
+  add_packing_option(cmd, o->packing);
   cmd->callback([&selected, o, b] {
     o->batch_given = b->count() > 0;
     selected = [o] { return run_batched_bench(*o); };

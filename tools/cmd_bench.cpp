@@ -35,7 +35,7 @@ struct BenchOptions {
   std::vector<int> threads;  // -t 1,2: every test at each count (thread scaling); empty: the default
   int reps = 5;
   std::string output = "md";
-  std::string head = "f16";
+  std::string head = "f16", packing = "auto";
   KvCacheTypes kv_cache;  // -ctk / -ctv
   int batch = 512;
   bool batch_given = false;
@@ -169,9 +169,10 @@ int run_bench(const BenchOptions& o) {
   BITNET_CHECK(!model_path.empty() || o.random == "2b4t", "[bench] give a model (-m FILE.gguf, -hf ORG/NAME) or --random 2b4t");
   const Model model = [&] {
     if (!model_path.empty())
-      return Model::load(model_path, load_options_with_progress(head, o.quantize, std::make_shared<Progress>("load", "layers")), &notes);
+      return Model::load(model_path, load_options_with_progress(head, o.quantize, o.packing, std::make_shared<Progress>("load", "layers")), &notes);
     Progress bar("random 2b4t", "layers");
-    return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); });
+    return Model::random(TransformerConfig::bitnet_2b4t(), 1, head, [&](int64_t d, int64_t t) { bar.update(d, t); },
+                         parse_packing_choice(o.packing).value_or(TernaryPacking::two_bit));
   }();
   print_load_notes(notes);
   const std::vector<std::pair<int, int>> pgs = parse_prompt_gen(o.prompt_gen);
@@ -236,6 +237,7 @@ int run_bench(const BenchOptions& o) {
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
   const double bandwidth = median(all_bandwidths);
   std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
+  if (model.ternary_packing() == TernaryPacking::base3) name += " (base3)";
   if (o.kv_cache.k != KvCacheType::f16 || o.kv_cache.v != KvCacheType::f16)
     name += fmt::format(" (KV cache {}/{})", kv_cache_type_name(o.kv_cache.k), kv_cache_type_name(o.kv_cache.v));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +
@@ -366,6 +368,7 @@ void add_bench_command(CLI::App& app, Action& selected) {
   cmd->add_option("--confirm", o->confirm, "With --baseline: measure a test that looks regressed again up to this many times, keeping its best")
       ->check(CLI::Range(0, 10))->capture_default_str()->needs(baseline);
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
+  add_packing_option(cmd, o->packing);
   cmd->add_flag("!--no-roofline", o->roofline, "Skip measuring the read bandwidth (the roofline column)");
   cmd->add_option("--prompt-gen", o->prompt_gen, "Prompt then generation timed together, test ppP+tgG (also -pg P,G; repeatable)")
       ->allow_extra_args(false);

@@ -38,7 +38,7 @@ std::vector<int32_t> parse_ids(const std::string& list, int64_t vocab) {
 void add_logits_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("logits", "Write the logits of every position of a prompt to a .npy file");
   struct Opts {
-    std::string model, prompt, file, tokens, output, head = "f16";
+    std::string model, prompt, file, tokens, output, head = "f16", packing = "auto";
     bool no_bos = false, quantize = false;
     int threads = 0, batch = 512;
   };
@@ -53,6 +53,7 @@ void add_logits_command(CLI::App& app, Action& selected) {
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token the model asks for (text input)");
   cmd->add_flag("--quantize", o->quantize, kQuantizeHelp);
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
+  add_packing_option(cmd, o->packing);
   cmd->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-b,--batch-size", o->batch, "Tokens per forward pass")->check(CLI::Range(1, 4096));
   cmd->callback([&selected, o, p, f, t] {
@@ -61,7 +62,7 @@ void add_logits_command(CLI::App& app, Action& selected) {
       if (o->threads > 0) set_default_thread_count(o->threads);
       if (!o->file.empty()) o->prompt = read_regular_file(o->file, 256ull << 20);
       const OpenedModel opened = open_model(
-          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, std::make_shared<Progress>("load", "layers")));
+          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, o->packing, std::make_shared<Progress>("load", "layers")));
       print_load_notes(opened.notes);
       const int64_t vocab = opened.model->config().vocab;
       const bool from_text = o->tokens.empty();

@@ -23,7 +23,7 @@ namespace bitnet::cli {
 void add_perplexity_command(CLI::App& app, Action& selected) {
   auto* cmd = app.add_subcommand("perplexity", "Perplexity of a model on a text file (chunks of -c tokens)");
   struct Options {
-    std::string model, file, head = "f16";
+    std::string model, file, head = "f16", packing = "auto";
     int ctx = 512, threads = 0, batch = 512, ubatch = 0, gpu_layers = -1;
     KvCacheTypes kv_cache;  // -ctk / -ctv
     bool batch_given = false;
@@ -49,6 +49,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
   add_hf_flags(cmd, o->hf);
   cmd->add_option("--head", o->head, std::string(kHeadTypeHelp) + " (to measure its cost)")
       ->check(CLI::IsMember(head_type_names()));
+  add_packing_option(cmd, o->packing);
   cmd->add_option("--chunks", o->chunks, "Evaluate at most this many chunks (-1: all)")->check(CLI::Range(-1, 1 << 30));
   cmd->callback([&selected, o, b] {
     o->batch_given = b->count() > 0;
@@ -58,7 +59,7 @@ void add_perplexity_command(CLI::App& app, Action& selected) {
       const std::string text = read_regular_file(o->file, uint64_t{1} << 31);
       o->model = model_from_flags(o->model, o->hf, "perplexity");
       const OpenedModel opened = open_model(
-          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, std::make_shared<Progress>("load", "layers")));
+          o->model, load_options_with_progress(parse_head_type(o->head), o->quantize, o->packing, std::make_shared<Progress>("load", "layers")));
       print_load_notes(opened.notes);
       const Model& model = *opened.model;
       const Tokenizer* tok = opened.tokenizer.get();

@@ -56,7 +56,7 @@ struct RunOptions {
   bool verbose = false;
   int64_t keep = -1;  // --keep: >= 0 turns the context shift on (-1 with -cnv: the system prompt is kept)
   bool jinja = true;
-  std::string head = "f16";
+  std::string head = "f16", packing = "auto";
   SamplingParams sampling;
   int64_t seed = -1;        // -1: a random seed, printed
   int gpu_layers = -1;      // unset: all layers when --device cuda, else none
@@ -169,7 +169,7 @@ int run(RunOptions o) {
 
   o.model = model_from_flags(o.model, o.hf, "run");
   const OpenedModel opened = open_model(
-      o.model, load_options_with_progress(parse_head_type(o.head), o.quantize, std::make_shared<Progress>("load", "layers")));
+      o.model, load_options_with_progress(parse_head_type(o.head), o.quantize, o.packing, std::make_shared<Progress>("load", "layers")));
   print_load_notes(opened.notes);
   const Model& model = *opened.model;
   const Tokenizer* tok = opened.tokenizer.get();
@@ -362,6 +362,7 @@ void add_run_command(CLI::App& app, Action& selected) {
                   "(as llama.cpp); -1: generation stops at a full context (in -cnv the system prompt is kept and the "
                   "oldest turns are dropped)")->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()));
+  add_packing_option(cmd, o->packing);
   cmd->add_option("--n-gpu-layers,--gpu-layers", o->gpu_layers,
                   "Layers on the GPU (also -ngl): 0 or all of them (a split is not supported yet; -1: all with --device cuda)");
   llama_alias(cmd, "-ngl", "--n-gpu-layers");

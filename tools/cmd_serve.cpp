@@ -80,6 +80,7 @@ void add_serve_command(CLI::App& app, Action& selected) {
   cmd->add_option("--mirostat-lr", o->sampling.mirostat_eta, "Default mirostat_eta")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Default seed of requests (-1: a fresh one per request)")->capture_default_str();
   cmd->add_option("--head", o->head, kHeadTypeHelp)->check(CLI::IsMember(head_type_names()))->capture_default_str();
+  add_packing_option(cmd, o->packing);
   // The flag of earlier versions, kept so that scripts using it go on working.
   cmd->add_flag_callback("--int8-head", [o] { o->head = "int8"; }, "Same as --head int8");
   // The server's engine runs on the CPU (ServerOptions has no GPU setting yet): -ngl 0 and --device cpu pass,

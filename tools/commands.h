@@ -19,10 +19,16 @@ namespace bitnet::cli {
 using Action = std::function<int()>;
 
 // Load options with a progress line (progress.h) for the layers of a GGUF model.
-inline LoadOptions load_options_with_progress(HeadType head, bool quantize, const std::shared_ptr<Progress>& bar) {
-  LoadOptions o{head, quantize, {}};
+// `packing`: the --packing choice (auto, 2bit or base3).
+inline LoadOptions load_options_with_progress(HeadType head, bool quantize, const std::string& packing,
+                                              const std::shared_ptr<Progress>& bar) {
+  LoadOptions o{head, quantize, {}, parse_packing_choice(packing)};
   o.progress = [bar](int64_t done, int64_t total) { bar->update(done, total); };
   return o;
+}
+// --packing (kPackingHelp) into `packing`.
+inline CLI::Option* add_packing_option(CLI::App* cmd, std::string& packing) {
+  return cmd->add_option("--packing", packing, kPackingHelp)->check(CLI::IsMember(packing_choice_names()))->capture_default_str();
 }
 
 // What loading a model decided (open_model.h notes), on stderr.

@@ -8,6 +8,7 @@
 #include <bitnet/ternary.h>
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,7 +61,16 @@ struct LoadOptions {
   bool quantize = false;
   // Called with (layers loaded, layers) as a GGUF file's layers are read and repacked; may be empty.
   std::function<void(int64_t, int64_t)> progress{};
+  // The kernels' layout of the ternary weights (bitnet/ternary.h); unset: base3 for a TQ1_0 file's projections
+  // (the file's own 1.6-bit density), 2bit for any other.
+  std::optional<TernaryPacking> packing{};
 };
+// The CLI's --packing choices: "auto" (LoadOptions::packing unset), "2bit", "base3".
+std::optional<TernaryPacking> parse_packing_choice(std::string_view name);  // throws naming the choices
+const std::vector<std::string>& packing_choice_names();
+inline constexpr const char* kPackingHelp =
+    "Ternary weights in memory: 2bit, or base3 (1.6 bits per weight: 20% fewer bytes per token, a costlier "
+    "decode); auto: base3 for TQ1_0 files, 2bit for others";
 
 struct LayerWeights {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
@@ -102,7 +112,8 @@ class Model {
   // Random ternary weights and a random embedding with this shape (benchmarks and tests).
   // progress(layers done, layers), may be null: a 2B-parameter shape takes half a minute.
   static Model random(const TransformerConfig& config, uint64_t seed = 1, HeadType head = HeadType::f16,
-                      const std::function<void(int64_t, int64_t)>& progress = nullptr);
+                      const std::function<void(int64_t, int64_t)>& progress = nullptr,
+                      TernaryPacking packing = TernaryPacking::two_bit);
 
   const TransformerConfig& config() const { return config_; }
   const std::vector<LayerWeights>& layers() const { return layers_; }
@@ -113,6 +124,7 @@ class Model {
   const Int8Matrix& head_int8() const { return head_int8_; }
   const Int4Matrix& head_int4() const { return head_int4_; }
   size_t ternary_bytes() const;  // kernel-layout bytes of all ternary matrices
+  TernaryPacking ternary_packing() const;  // the layout of the ternary matrices (the loader uses one for all)
   size_t head_bytes() const;     // bytes the head reads per token
   int64_t parameter_count() const;
   std::string description;       // e.g. the file name, for `bitnet bench`

@@ -34,6 +34,7 @@ struct ServerOptions {
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long in-flight requests may take to finish
   std::string api_key;               // when set: required on every route but /health
   std::string head = "f16";        // --head: the output head (f16, int8 or int4; see HeadType)
+  std::string packing = "auto";    // --packing: the ternary weights' layout (auto, 2bit or base3; see LoadOptions)
   KvCacheTypes kv_cache;             // -ctk / -ctv: the KV cache's types (f16 or q8_0)
   bool quantize = false;             // --quantize: ternarize a full-precision HF checkpoint (LoadOptions)
   SamplingParams sampling;           // defaults of the sampling fields a request leaves out (--temp, --top-k ...)

@@ -10,8 +10,20 @@
 
 namespace bitnet::cuda {
 
-GpuTernary pack_gpu_ternary(std::span<const TernaryMatrix* const> parts) {
-  BITNET_CHECK(!parts.empty(), "[cuda] nothing to pack");
+GpuTernary pack_gpu_ternary(std::span<const TernaryMatrix* const> parts_in) {
+  BITNET_CHECK(!parts_in.empty(), "[cuda] nothing to pack");
+  // The GPU layout is made from the CPU's 2-bit one: base-3 matrices are repacked first.
+  std::vector<TernaryMatrix> two_bit;
+  std::vector<const TernaryMatrix*> parts;
+  two_bit.reserve(parts_in.size());
+  for (const TernaryMatrix* p : parts_in) {
+    if (p->packing() == TernaryPacking::two_bit) {
+      parts.push_back(p);
+    } else {
+      two_bit.push_back(p->repack(TernaryPacking::two_bit));
+      parts.push_back(&two_bit.back());
+    }
+  }
   GpuTernary g;
   g.cols = parts[0]->cols();
   const int64_t k_blocks = parts[0]->k_blocks();

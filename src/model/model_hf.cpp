@@ -52,7 +52,7 @@ Model Model::load_hf(const std::string& dir, const LoadOptions& load, std::vecto
                                    bitnet_checkpoint ? "as the checkpoint's BitNet layers do at run time" : "--quantize"));
     if (cfg.rope_scaling.type != RopeType::none) notes->push_back("RoPE scaling: " + cfg.rope_scaling.describe());
   }
-  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress});
+  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress, load.packing});
   m.description = std::filesystem::path(dir).filename().string();
   if (m.description.empty()) m.description = std::filesystem::path(dir).parent_path().filename().string();
   return m;
@@ -63,7 +63,7 @@ Model Model::load_onnx(const std::string& path, const LoadOptions& load, std::ve
   const TempGguf tmp;
   const ConvertSummary summary = convert_for_loading({ModelPath::Kind::onnx, path}, tmp.path, load.quantize);
   if (notes != nullptr) notes->insert(notes->end(), summary.notes.begin(), summary.notes.end());
-  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress});
+  Model m = load_gguf(tmp.path, LoadOptions{load.head, true, load.progress, load.packing});
   m.description = std::filesystem::path(path).filename().string();
   return m;
 }

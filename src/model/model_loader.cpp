@@ -105,8 +105,9 @@ std::vector<float> load_vector(const GgufFile& f, const std::string& name, int64
 // half-split pairs, so they are put back in Hugging Face order (model_files.h).
 // `t`: scratch reused from one projection to the next (unpack_ternary), so the loader's transient values are one
 // buffer the size of the largest projection, not a fresh one per tensor left as holes in the heap.
+// `packing`: the kernels' layout (unset: base3 for TQ1_0, the file's density, else 2bit).
 TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool quantize,
-                              const TransformerConfig& c, TernaryTensor& t) {
+                              const TransformerConfig& c, std::optional<TernaryPacking> packing, TernaryTensor& t) {
   const GgufTensorInfo& info = f.tensor(name);
   const auto shape = info.torch_shape();
   BITNET_CHECK(shape.size() == 2 && shape[0] == rows && shape[1] == cols,
@@ -152,7 +153,9 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
   }
   if (const int64_t heads = llama_rope_permuted_heads(c.arch, name, c.heads, c.kv_heads); heads > 0)
     t.values = permute_llama_rope_rows(t.values, rows, cols, heads, /*to_gguf=*/false);
-  TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale);
+  const TernaryPacking layout =
+      packing.value_or(info.type == GgmlType::tq1_0 ? TernaryPacking::base3 : TernaryPacking::two_bit);
+  TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale, layout);
   release_mapped_pages(raw.data(), raw.size());  // repacked: the file's copy need not stay resident
   return m;
 }
@@ -180,13 +183,13 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
       w.attn_sub_norm = load_vector(f, b + "attn_sub_norm.weight", q_dim);
       w.ffn_sub_norm = load_vector(f, b + "ffn_sub_norm.weight", c.ffn);
     }
-    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, c, scratch);
-    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, c, scratch);
-    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize, c, scratch);
-    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize, c, scratch);
-    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize, c, scratch);
-    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c, scratch);
-    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c, scratch);
+    w.wq = load_projection(f, b + "attn_q.weight", q_dim, c.hidden, quantize, c, options.packing, scratch);
+    w.wk = load_projection(f, b + "attn_k.weight", kv_dim, c.hidden, quantize, c, options.packing, scratch);
+    w.wv = load_projection(f, b + "attn_v.weight", kv_dim, c.hidden, quantize, c, options.packing, scratch);
+    w.wo = load_projection(f, b + "attn_output.weight", c.hidden, q_dim, quantize, c, options.packing, scratch);
+    w.w_gate = load_projection(f, b + "ffn_gate.weight", c.ffn, c.hidden, quantize, c, options.packing, scratch);
+    w.w_up = load_projection(f, b + "ffn_up.weight", c.ffn, c.hidden, quantize, c, options.packing, scratch);
+    w.w_down = load_projection(f, b + "ffn_down.weight", c.hidden, c.ffn, quantize, c, options.packing, scratch);
     m.layers_.push_back(std::move(w));
     if (options.progress) options.progress(l + 1, c.layers);
   }
@@ -209,7 +212,7 @@ Model Model::load_gguf(const std::string& path, const LoadOptions& options) {
 }
 
 Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType head,
-                    const std::function<void(int64_t, int64_t)>& progress) {
+                    const std::function<void(int64_t, int64_t)>& progress, TernaryPacking packing) {
   config.validate();
   Model m;
   m.config_ = config;
@@ -219,7 +222,7 @@ Model Model::random(const TransformerConfig& config, uint64_t seed, HeadType hea
   auto ternary = [&](int64_t rows, int64_t cols) {
     std::vector<int8_t> v(static_cast<size_t>(rows * cols));
     for (auto& x : v) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
-    return TernaryMatrix::pack(v.data(), rows, cols, 1.0f / std::sqrt(static_cast<float>(cols)));
+    return TernaryMatrix::pack(v.data(), rows, cols, 1.0f / std::sqrt(static_cast<float>(cols)), packing);
   };
   auto norm = [&](int64_t n) {
     std::vector<float> v(static_cast<size_t>(n));
@@ -267,6 +270,22 @@ size_t Model::ternary_bytes() const {
   for (const auto& l : layers_)
     for (const TernaryMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) total += m->bytes();
   return total;
+}
+
+TernaryPacking Model::ternary_packing() const {
+  return layers_.empty() ? TernaryPacking::two_bit : layers_.front().wq.packing();
+}
+
+const std::vector<std::string>& packing_choice_names() {
+  static const std::vector<std::string> names = {"auto", "2bit", "base3"};
+  return names;
+}
+
+std::optional<TernaryPacking> parse_packing_choice(std::string_view name) {
+  if (name == "auto") return std::nullopt;
+  BITNET_CHECK(name == "2bit" || name == "base3", "[model] unknown packing '{}' (expected {})", name,
+               fmt::join(packing_choice_names(), ", "));
+  return parse_ternary_packing(name);
 }
 
 size_t Model::head_bytes() const {

@@ -46,7 +46,7 @@ OpenedModel open_model(const std::string& path, const LoadOptions& options) {
     // Converted once into a temporary GGUF that holds the weights and the tokenizer (bitnet/onnx.h).
     const TempGguf tmp;
     m.notes = convert_for_loading(where, tmp.path, options.quantize).notes;
-    m.model = std::make_unique<Model>(Model::load_gguf(tmp.path, LoadOptions{options.head, true, options.progress}));
+    m.model = std::make_unique<Model>(Model::load_gguf(tmp.path, LoadOptions{options.head, true, options.progress, options.packing}));
     m.model->description = std::filesystem::path(where.path).filename().string();
     m.tokenizer = Tokenizer::from_gguf(GgufFile::open(tmp.path));
   } else {

@@ -285,7 +285,7 @@ void HttpServer::load() {
   auto st = std::make_unique<ServerState>();
   st->options = opt_;
   st->model_id = opt_.alias.empty() ? std::filesystem::path(opt_.model).filename().string() : opt_.alias;
-  OpenedModel opened = open_model(opt_.model, LoadOptions{parse_head_type(opt_.head), opt_.quantize});
+  OpenedModel opened = open_model(opt_.model, LoadOptions{parse_head_type(opt_.head), opt_.quantize, {}, parse_packing_choice(opt_.packing)});
   for (const auto& n : opened.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   st->model = std::move(opened.model);
   st->tokenizer = std::move(opened.tokenizer);
