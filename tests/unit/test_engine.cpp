@@ -498,6 +498,64 @@ TEST(Engine, LoadingReportsProgressPerLayer) {
   EXPECT_EQ(generated, seen);
 }
 
+// The base-3 packing (1.6 bits per weight) holds the same weights as the 2-bit one, and the integer dot products are
+// exact: logits agree bit for bit, in prefill, decode and a batch of two sequences, on 1 and 2 threads. Widths that
+// give the base-3 layout whole superblocks (1280 weights) and 2-bit tail blocks: hidden 1536 (one of each), ffn
+// 2816 (two and one). A model saved as TQ1_0 loads in the base-3 packing unless told otherwise.
+TEST(Engine, Base3PackingGivesTheTwoBitLogitsBitForBit) {
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  c.hidden = 1536;
+  c.ffn = 2816;
+  c.heads = 8;
+  c.kv_heads = 4;
+  c.head_dim = 192;
+  const Model two = Model::random(c, 21, HeadType::f16, nullptr, TernaryPacking::two_bit);
+  const Model three = Model::random(c, 21, HeadType::f16, nullptr, TernaryPacking::base3);
+  ASSERT_EQ(three.ternary_packing(), TernaryPacking::base3);
+  EXPECT_LT(static_cast<double>(three.ternary_bytes()), 0.85 * static_cast<double>(two.ternary_bytes()));
+  const int64_t V = c.vocab;
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6, 5}, other = {2, 7, 1, 8};
+  // Logits of the prompt, then of one decoded token, then of a batch of two sequences' next tokens.
+  auto run = [&](const Model& m, ThreadPool& pool) {
+    Engine e(m, 32, 2, 16, &pool);
+    std::vector<float> out;
+    auto keep = [&](const float* p, int64_t rows) { out.insert(out.end(), p, p + rows * V); };
+    keep(e.eval(0, prompt, 0), 1);
+    keep(e.eval(1, other, 0), 1);
+    keep(e.eval(0, std::vector<int32_t>{7}, static_cast<int32_t>(prompt.size())), 1);
+    const std::vector<BatchToken> batch = {{8, static_cast<int32_t>(prompt.size()) + 1, 0, true},
+                                           {11, static_cast<int32_t>(other.size()), 1, true}};
+    std::vector<float> two_rows(static_cast<size_t>(2 * V));
+    e.decode(batch, two_rows.data());
+    keep(two_rows.data(), 2);
+    return out;
+  };
+  ThreadPool one(1), pair(2);
+  const std::vector<float> want = run(two, one);
+  for (ThreadPool* pool : {&one, &pair}) {
+    const std::vector<float> got = run(three, *pool);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "logit " << i << ", "
+                                                                                   << pool->size() << " threads";
+  }
+  test::TempDir dir;
+  two.save_gguf(dir.file("m.gguf"), GgmlType::tq1_0);
+  const Model automatic = Model::load(dir.file("m.gguf"));
+  EXPECT_EQ(automatic.ternary_packing(), TernaryPacking::base3);
+  EXPECT_EQ(automatic.ternary_bytes(), three.ternary_bytes());
+  LoadOptions o;
+  o.packing = TernaryPacking::two_bit;
+  const Model asked = Model::load(dir.file("m.gguf"), o);
+  EXPECT_EQ(asked.ternary_packing(), TernaryPacking::two_bit);
+  two.save_gguf(dir.file("i2s.gguf"), GgmlType::i2_s);
+  EXPECT_EQ(Model::load(dir.file("i2s.gguf")).ternary_packing(), TernaryPacking::two_bit);
+  for (const Model* m : {&automatic, &asked}) {
+    for (size_t l = 0; l < m->layers().size(); ++l)
+      EXPECT_EQ(m->layers()[l].w_down.unpack(), two.layers()[l].w_down.unpack()) << "layer " << l;
+  }
+}
+
 }  // namespace
 }  // namespace bitnet
 
