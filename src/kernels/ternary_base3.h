@@ -27,8 +27,10 @@
 // K(9,9) minus a perfect matching into 4-cycles, kBase3Rectangles, found by a short search), 54 m's; each of the
 // 9 diagonal cells takes one m on its own (p, q in {0, 1}: c4 = 0, 1, 1, 2). 63 of the 64 m's, 252 of the 256
 // bytes: every one of the 243 code tuples has a byte (checked at compile time below).
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/ternary.h"
 
@@ -119,6 +121,30 @@ constexpr Base3Tables make_base3_tables() {
 
 inline constexpr Base3Tables kBase3 = make_base3_tables();
 static_assert(kBase3.complete, "the base-3 byte code must cover all 243 code tuples");
+
+// Several tokens (prefill, batched decode): each row group is transcoded once into the 2-bit layout (a buffer the
+// size of one group's 2-bit rows, K bytes, reused by the thread: allocated on a thread's first such call) and
+// multiplied by the 2-bit kernel, so the decode costs once per call instead of once per token tile. `transcode(group, k_blocks, out)` writes the 4 rows of the
+// group at `group` in the 2-bit layout of a 4-row matrix; `gemm_2bit` is the same instruction set's 2-bit kernel.
+// `static`: each instruction set's file gets its own copy (see x86_hsum.h).
+// From this many tokens on. On 2B4T's gate/up and down from DRAM (2 threads, TernaryBatch), 4 tokens took 298
+// us transcoded against 348-378 decoded per tile; 2 tokens 218-236 against 155-195.
+inline constexpr int kBase3TranscodeTokens = 4;
+template <typename Transcode>
+static void gemm_base3_transcoded(const TernaryGemmArgs& a, Transcode transcode, void (*gemm_2bit)(const TernaryGemmArgs&)) {
+  thread_local std::vector<uint8_t> group_2bit;
+  const auto group_bytes = static_cast<size_t>(ternary_matrix_bytes(kTernaryRowGroup, a.k_blocks));
+  if (group_2bit.size() < group_bytes) group_2bit.resize(group_bytes);
+  for (int64_t g0 = a.row_begin / kTernaryRowGroup * kTernaryRowGroup; g0 < a.row_end; g0 += kTernaryRowGroup) {
+    transcode(a.w + base3_super_offset(g0, 0, a.k_blocks), a.k_blocks, group_2bit.data());
+    TernaryGemmArgs part = a;
+    part.w = group_2bit.data();
+    part.y = a.y + g0;
+    part.row_begin = std::max(a.row_begin, g0) - g0;
+    part.row_end = std::min(a.row_end, g0 + kTernaryRowGroup) - g0;
+    gemm_2bit(part);
+  }
+}
 
 // The base-3 kernels of each instruction set (TernaryKernels::gemm_base3).
 namespace ref { void gemm_base3(const TernaryGemmArgs& a); }

@@ -2,9 +2,12 @@
 // eight 16-entry `vpshufb` (one per value of the index's bits 4-6) merged by a tree of `vpblendvb` on those
 // bits, about 18 operations where AVX-512 VBMI needs one. So this variant is bound by its decode, a few times
 // the 2-bit kernel's work per weight (docs/kernels.md): the packing is for memory here, not speed.
-// Tiles of 1 row x T tokens share the decode; `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
+// One to three tokens: tiles of 1 row x T tokens share the decode; more transcode each row group into the 2-bit
+// layout once (gemm_base3_transcoded), which the 2-bit kernel multiplies. `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
 // 16 bits over one superblock (20 per lane, < 2^15) and widened once per superblock.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "kernels/ternary_base3.h"
 #include "kernels/x86_hsum.h"
@@ -84,6 +87,38 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(hsum_epi32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
+// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 32 bytes at a time.
+void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const int64_t supers = base3_superblocks(k_blocks);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
+      for (int half = 0; half < 2; ++half) {
+        __m256i blk[kBase3Blocks];
+        for (auto& b : blk) b = _mm256_setzero_si256();
+        for (int q = 0; q < 4; ++q) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+              src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + 32 * half));
+          const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
+          const __m256i planes[kBase3Blocks] = {
+              _mm256_and_si256(A, m3), _mm256_and_si256(_mm256_srli_epi16(A, 2), m3), _mm256_and_si256(B, m3),
+              _mm256_and_si256(_mm256_srli_epi16(B, 2), m3),
+              _mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(A, B), 5), m3)};
+          for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm256_or_si256(blk[i], _mm256_slli_epi16(planes[i], 2 * q));
+        }
+        for (int i = 0; i < kBase3Blocks; ++i)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks) + 32 * half),
+              blk[i]);
+      }
+    }
+  }
+  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r)
+      std::memcpy(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
+                  src + base3_tail_offset(r, t, k_blocks), kTernaryBlockBytes);
+}
+
 template <int T>
 void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens, const Lookups& lut) {
   if constexpr (T > 0) {
@@ -94,14 +129,16 @@ void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens
 
 }  // namespace
 
+extern const TernaryKernels kTernaryKernels;  // the 2-bit kernels (ternary_avx2.cpp)
+
 void gemm_base3(const TernaryGemmArgs& a) {
-  constexpr int kT = 4;
   const Lookups lut;
-  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-    int64_t t = 0;
-    for (; t + kT <= a.tokens; t += kT) tile<kT>(a, n, t, lut);
-    if (t < a.tokens) tile_tokens<kT - 1>(a, n, t, a.tokens - t, lut);
+  if (a.tokens >= kBase3TranscodeTokens) {
+    return gemm_base3_transcoded(
+        a, [&](const uint8_t* src, int64_t k_blocks, uint8_t* out) { transcode_group(src, k_blocks, out, lut); },
+        kTernaryKernels.gemm);
   }
+  for (int64_t n = a.row_begin; n < a.row_end; ++n) tile_tokens<kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut);
 }
 
 }  // namespace bitnet::kernels::avx2

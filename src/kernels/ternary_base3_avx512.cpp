@@ -1,7 +1,8 @@
 // AVX-512 VBMI + VNNI kernel of the base-3 layout (kernels/ternary_base3.h). Each 64-byte load of weights is
 // decoded by two `vpermi2b` lookups into the five planes of 64 codes. Decode (one token) masks the fields in
-// place into three accumulators per row (scales 1, 4 and 32) folded once per row, as the 2-bit GEMV does; tiles
-// of R rows x T tokens (batches, prefill) shift each plane down once and feed it to T `vpdpbusd`.
+// place into three accumulators per row (scales 1, 4 and 32) folded once per row, as the 2-bit GEMV does; 2 or 3
+// tokens use tiles of R rows x T tokens that shift each plane down once and feed it to T `vpdpbusd`; 4 tokens or
+// more transcode each row group into the 2-bit layout once and run the 2-bit kernel (gemm_base3_transcoded).
 // GCC 12 warns about its own _mm512_undefined_* inside the shuffle intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -145,76 +146,38 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
   }
 }
 
-// vpdpbusd of a named accumulator with activations read from memory (an asm operand, so the compiler neither
-// keeps the 20 activation vectors of a step in registers nor moves the accumulators).
-#define BITNET_DPBUSD_M(acc, a, p) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "m"(*reinterpret_cast<const __m512i*>(p)))
-
-// The 4 x 4 tile (prefill, batches of 4 or more) with 16 named accumulators: with an array of them (tile<4, 4>)
-// GCC 12 moved them between registers and the stack around the products, and prefill ran 1.7 times slower.
-void tile44(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) {
+// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded): piece q of superblock s holds, in
+// its five planes, field q of 2-bit blocks 5s .. 5s+4; the 2-bit tail blocks are copied.
+void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
   const __m512i m3 = _mm512_set1_epi8(3);
-  const bool prefetch = t0 == 0;
-  const uint8_t* group = a.w + base3_super_offset(n0, 0, a.k_blocks);
-  const int64_t ahead = kPrefetchGroupsAhead * base3_group_bytes(a.k_blocks);
-  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
-          c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-  const int8_t* x0 = a.x + t0 * a.x_stride;
-  const int8_t *x1 = x0 + a.x_stride, *x2 = x1 + a.x_stride, *x3 = x2 + a.x_stride;
-  const uint8_t* w[4];
-  for (int r = 0; r < 4; ++r) w[r] = a.w + base3_super_offset(n0 + r, 0, a.k_blocks);
-#define BITNET_FEED(codes, k, A0, A1, A2, A3) \
-  {                                           \
-    const __m512i c = codes;                  \
-    BITNET_DPBUSD_M(A0, c, x0 + (k));         \
-    BITNET_DPBUSD_M(A1, c, x1 + (k));         \
-    BITNET_DPBUSD_M(A2, c, x2 + (k));         \
-    BITNET_DPBUSD_M(A3, c, x3 + (k));         \
-  }
-  const int64_t supers = base3_superblocks(a.k_blocks);
+  const int64_t supers = base3_superblocks(k_blocks);
+  // As the tiles do (x86_prefetch.h): the same superblock of the group kPrefetchGroupsAhead on, into L2.
+  const int64_t ahead = kPrefetchGroupsAhead * base3_group_bytes(k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
-    for (int64_t q = 0; q < 4; ++q) {
-      const int64_t at = sb * kBase3GroupSuperStride + q * kBase3PieceStride, k = sb * kBase3SuperWeights + 64 * q;
-      if (prefetch) prefetch_group_block(group, ahead + at);
-#define BITNET_ROW(r, A0, A1, A2, A3)                                                                     \
-  {                                                                                                       \
-    const __m512i v = _mm512_loadu_si512(w[r] + at);                                                      \
-    const __m512i A = lut.a(v), B = lut.b(v);                                                             \
-    BITNET_FEED(_mm512_and_si512(A, m3), k, A0, A1, A2, A3)                                               \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(A, 2), m3), k + 256, A0, A1, A2, A3)                   \
-    BITNET_FEED(_mm512_and_si512(B, m3), k + 512, A0, A1, A2, A3)                                         \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(B, 2), m3), k + 768, A0, A1, A2, A3)                   \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3), k + 1024, A0, A1, A2, A3) \
-  }
-      BITNET_ROW(0, c00, c01, c02, c03)
-      BITNET_ROW(1, c10, c11, c12, c13)
-      BITNET_ROW(2, c20, c21, c22, c23)
-      BITNET_ROW(3, c30, c31, c32, c33)
-#undef BITNET_ROW
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
+      prefetch_group_block(src, ahead + sb * kBase3GroupSuperStride + r * kPrefetchBlockBytes);
+      __m512i blk[kBase3Blocks];
+      for (auto& b : blk) b = _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) {
+        const __m512i v = _mm512_loadu_si512(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride);
+        const __m512i A = lut.a(v), B = lut.b(v);
+        const __m512i planes[kBase3Blocks] = {
+            _mm512_and_si512(A, m3), _mm512_and_si512(_mm512_srli_epi16(A, 2), m3), _mm512_and_si512(B, m3),
+            _mm512_and_si512(_mm512_srli_epi16(B, 2), m3),
+            _mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3)};
+        // Codes are at most 2, so code << 6 stays inside its byte of the 16-bit lane.
+        for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm512_or_si512(blk[i], _mm512_slli_epi16(planes[i], 2 * q));
+      }
+      for (int i = 0; i < kBase3Blocks; ++i)
+        _mm512_storeu_si512(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks), blk[i]);
     }
   }
-  for (int64_t tb = 0; tb < base3_tail_blocks(a.k_blocks); ++tb) {
-    const int64_t k = supers * kBase3SuperWeights + tb * kTernaryBlock;
-#define BITNET_TAIL(r, A0, A1, A2, A3)                                                              \
-  {                                                                                                 \
-    const __m512i v = _mm512_loadu_si512(a.w + base3_tail_offset(n0 + r, tb, a.k_blocks));          \
-    BITNET_FEED(_mm512_and_si512(v, m3), k, A0, A1, A2, A3)                                         \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 2), m3), k + 64, A0, A1, A2, A3)              \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 4), m3), k + 128, A0, A1, A2, A3)             \
-    BITNET_FEED(_mm512_and_si512(_mm512_srli_epi16(v, 6), m3), k + 192, A0, A1, A2, A3)             \
-  }
-    BITNET_TAIL(0, c00, c01, c02, c03)
-    BITNET_TAIL(1, c10, c11, c12, c13)
-    BITNET_TAIL(2, c20, c21, c22, c23)
-    BITNET_TAIL(3, c30, c31, c32, c33)
-#undef BITNET_TAIL
-  }
-#undef BITNET_FEED
-  const __m512i sums[4][4] = {{c00, c10, c20, c30}, {c01, c11, c21, c31}, {c02, c12, c22, c32}, {c03, c13, c23, c33}};
-  for (int t = 0; t < 4; ++t) {
-    const __m128i dots = _mm_sub_epi32(hsum4_epi32(sums[t][0], sums[t][1], sums[t][2], sums[t][3]),
-                                       _mm_set1_epi32(a.x_sum[t0 + t]));
-    _mm_storeu_ps(a.y + (t0 + t) * a.y_stride + n0, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(a.scale[t0 + t])));
-  }
+  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
+      if (r == 0) prefetch_group_block(src, ahead + base3_tail_offset(0, t, k_blocks));
+      _mm512_storeu_si512(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
+                          _mm512_loadu_si512(src + base3_tail_offset(r, t, k_blocks)));
+    }
 }
 
 // Token remainders 1..T-1 of a tile of R rows.
@@ -226,29 +189,25 @@ void tile_tokens(const TernaryGemmArgs& a, int64_t n0, int64_t t0, int64_t token
   }
 }
 
-template <int R>
-void rows(const TernaryGemmArgs& a, int64_t n0, const Lookups& lut) {
-  constexpr int kT = 4;
-  int64_t t = 0;
-  for (; t + kT <= a.tokens; t += kT) {
-    if constexpr (R == 4) tile44(a, n0, t, lut);
-    else tile<R, kT>(a, n0, t, lut);
-  }
-  if (t < a.tokens) tile_tokens<R, kT - 1>(a, n0, t, a.tokens - t, lut);
-}
-
 }  // namespace
+
+extern const TernaryKernels kTernaryKernels;  // the 2-bit kernels (ternary_avx512.cpp)
 
 void gemm_base3(const TernaryGemmArgs& a) {
   const Lookups lut;
+  if (a.tokens >= kBase3TranscodeTokens) {
+    return gemm_base3_transcoded(
+        a, [&](const uint8_t* src, int64_t k_blocks, uint8_t* out) { transcode_group(src, k_blocks, out, lut); },
+        kTernaryKernels.gemm);
+  }
   int64_t n = a.row_begin;
   if (a.tokens == 1)
     for (; n + 4 <= a.row_end; n += 4) gemv(a, n, lut);  // then the last 1-3 rows by the tiles
-  for (; n + 4 <= a.row_end; n += 4) rows<4>(a, n, lut);
+  for (; n + 4 <= a.row_end; n += 4) tile_tokens<4, kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut);
   switch (a.row_end - n) {
-    case 3: rows<3>(a, n, lut); break;
-    case 2: rows<2>(a, n, lut); break;
-    case 1: rows<1>(a, n, lut); break;
+    case 3: tile_tokens<3, kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut); break;
+    case 2: tile_tokens<2, kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut); break;
+    case 1: tile_tokens<1, kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut); break;
     default: break;
   }
 }

@@ -1,8 +1,10 @@
 // Arm NEON (dot product) kernel of the base-3 layout (kernels/ternary_base3.h): each 16 bytes of weights are
 // decoded by two 128-entry lookups (`tbl` over the first 64 entries, `tbx` over the next 64), each plane shifted
-// down to codes {0, 1, 2} and multiplied with `sdot`. Tiles of 1 row x T tokens: the decode is shared by the
-// tokens, the activations come from L1.
+// down to codes {0, 1, 2} and multiplied with `sdot`. One to three tokens: tiles of 1 row x T tokens share the
+// decode; more transcode each row group into the 2-bit layout once (gemm_base3_transcoded) for the 2-bit kernel.
 #include <arm_neon.h>
+
+#include <cstring>
 
 #include "kernels/ternary_base3.h"
 
@@ -62,6 +64,34 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(vaddvq_s32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
+// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 16 bytes at a time.
+void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
+  const uint8x16_t m3 = vdupq_n_u8(3);
+  const int64_t supers = base3_superblocks(k_blocks);
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
+      for (int64_t j = 0; j < 64; j += 16) {
+        uint8x16_t blk[kBase3Blocks];
+        for (auto& b : blk) b = vdupq_n_u8(0);
+        for (int q = 0; q < 4; ++q) {
+          const uint8x16_t v = vld1q_u8(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + j);
+          const uint8x16_t A = lut.a(v), B = lut.b(v);
+          const uint8x16_t planes[kBase3Blocks] = {vandq_u8(A, m3), vandq_u8(vshrq_n_u8(A, 2), m3), vandq_u8(B, m3),
+                                                   vandq_u8(vshrq_n_u8(B, 2), m3), vshrq_n_u8(vaddq_u8(A, B), 5)};
+          for (int i = 0; i < kBase3Blocks; ++i)
+            blk[i] = vorrq_u8(blk[i], vshlq_u8(planes[i], vdupq_n_s8(static_cast<int8_t>(2 * q))));
+        }
+        for (int i = 0; i < kBase3Blocks; ++i)
+          vst1q_u8(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks) + j, blk[i]);
+      }
+    }
+  }
+  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
+    for (int64_t r = 0; r < kTernaryRowGroup; ++r)
+      std::memcpy(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
+                  src + base3_tail_offset(r, t, k_blocks), kTernaryBlockBytes);
+}
+
 template <int T>
 void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens, const Lookups& lut) {
   if constexpr (T > 0) {
@@ -72,14 +102,16 @@ void tile_tokens(const TernaryGemmArgs& a, int64_t n, int64_t t0, int64_t tokens
 
 }  // namespace
 
+extern const TernaryKernels kTernaryKernels;  // the 2-bit kernels (ternary_neon.cpp)
+
 void gemm_base3(const TernaryGemmArgs& a) {
-  constexpr int kT = 4;
   const Lookups lut;
-  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-    int64_t t = 0;
-    for (; t + kT <= a.tokens; t += kT) tile<kT>(a, n, t, lut);
-    if (t < a.tokens) tile_tokens<kT - 1>(a, n, t, a.tokens - t, lut);
+  if (a.tokens >= kBase3TranscodeTokens) {
+    return gemm_base3_transcoded(
+        a, [&](const uint8_t* src, int64_t k_blocks, uint8_t* out) { transcode_group(src, k_blocks, out, lut); },
+        kTernaryKernels.gemm);
   }
+  for (int64_t n = a.row_begin; n < a.row_end; ++n) tile_tokens<kBase3TranscodeTokens - 1>(a, n, 0, a.tokens, lut);
 }
 
 }  // namespace bitnet::kernels::neon
