@@ -73,14 +73,18 @@ void bind_kernels(py::module_& m) {
         "Per-token absmax int8 quantization of x [tokens, k]; with norm_weight, fused with RMSNorm (gain "
         "norm_weight, epsilon eps).");
 
-  py::class_<TernaryMatrix>(m, "TernaryMatrix", "Ternary weights packed once into the kernels' 2-bit layout.")
+  py::class_<TernaryMatrix>(m, "TernaryMatrix",
+                            "Ternary weights packed once into one of the kernels' layouts: 2bit, or base3 (1.6 bits "
+                            "per weight); both give the same results.")
       .def_static(
           "pack",
-          [](const CArray<int8_t>& values, float scale) {
+          [](const CArray<int8_t>& values, float scale, const std::string& packing) {
             require_ndim(values, 2, "ternary", "values");
-            return TernaryMatrix::pack(values.data(), values.shape(0), values.shape(1), scale);
+            const TernaryPacking layout = parse_ternary_packing(packing);
+            return TernaryMatrix::pack(values.data(), values.shape(0), values.shape(1), scale, layout);
           },
-          py::arg("values"), py::arg("scale") = 1.0f, "From int8 values [rows, cols] in {-1, 0, 1} and a scale.")
+          py::arg("values"), py::arg("scale") = 1.0f, py::arg("packing") = "2bit",
+          "From int8 values [rows, cols] in {-1, 0, 1} and a scale; packing \"2bit\" or \"base3\".")
       .def_static(
           "from_weights", [](const TernaryWeights& w) { return TernaryMatrix::pack(w); }, py::arg("weights"),
           "From quantize_ternary's result (per-tensor or per-channel scales).")
@@ -101,6 +105,7 @@ void bind_kernels(py::module_& m) {
         return owned_array(std::move(s), {n});
       })
       .def_property_readonly("nbytes", &TernaryMatrix::bytes)
+      .def_property_readonly("packing", [](const TernaryMatrix& w) { return std::string(ternary_packing_name(w.packing())); })
       .def("unpack", [](const TernaryMatrix& w) { return owned_array(w.unpack(), {w.rows(), w.cols()}); },
            "The int8 values [rows, cols] back.")
       .def(

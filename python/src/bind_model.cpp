@@ -25,15 +25,18 @@ void bind_model(py::module_& m) {
   py::class_<LlamaCore, std::shared_ptr<LlamaCore>> core(m, "LlamaCore");
   core
       .def(py::init([](const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads,
-                       const std::string& head, bool quantize, const std::string& type_k, const std::string& type_v) {
+                       const std::string& head, bool quantize, const std::string& type_k, const std::string& type_v,
+                       const std::string& packing) {
              BITNET_CHECK(n_threads <= 1024, "[llama] n_threads must be at most 1024, got {}", n_threads);
              const HeadType head_type = parse_head_type(head);
              const KvCacheTypes kv{parse_kv_cache_type(type_k), parse_kv_cache_type(type_v)};
+             const std::optional<TernaryPacking> layout = parse_packing_choice(packing);
              py::gil_scoped_release nogil;
-             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads, head_type, quantize, kv);
+             return std::make_shared<LlamaCore>(path, n_ctx, n_batch, n_threads, head_type, quantize, kv, layout);
            }),
            py::arg("model_path"), py::arg("n_ctx") = 512, py::arg("n_batch") = 512, py::arg("n_threads") = 0,
-           py::arg("head") = "f16", py::arg("quantize") = false, py::arg("type_k") = "f16", py::arg("type_v") = "f16")
+           py::arg("head") = "f16", py::arg("quantize") = false, py::arg("type_k") = "f16", py::arg("type_v") = "f16",
+           py::arg("packing") = "auto")
       .def_property_readonly("load_notes", &LlamaCore::load_notes)
       .def_property_readonly("n_vocab_model", [](const LlamaCore& c) { return c.model().config().vocab; })
       .def(

@@ -14,16 +14,16 @@ namespace bitnet::python {
 
 namespace {
 // Loading repacks weights on the process-wide pool: hold it against set_num_threads meanwhile.
-OpenedModel open(const std::string& path, HeadType head, bool quantize) {
+OpenedModel open(const std::string& path, HeadType head, bool quantize, std::optional<TernaryPacking> packing) {
   PoolUse use;
-  return open_model(path, LoadOptions{head, quantize});
+  return open_model(path, LoadOptions{head, quantize, {}, packing});
 }
 }  // namespace
 
 LlamaCore::LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head,
-                     bool quantize, KvCacheTypes kv)
+                     bool quantize, KvCacheTypes kv, std::optional<TernaryPacking> packing)
     : path_(path) {
-  OpenedModel opened = open(path, head, quantize);
+  OpenedModel opened = open(path, head, quantize, packing);
   notes_ = std::move(opened.notes);
   model_ = std::move(opened.model);
   tokenizer_ = std::move(opened.tokenizer);

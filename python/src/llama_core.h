@@ -24,8 +24,9 @@ class LlamaCore {
  public:
   // n_ctx <= 0 takes the model's trained context length; n_threads <= 0 the default thread count.
   // `path`: a GGUF file or a Hugging Face checkpoint (open_model.h); quantize: ternarize a full-precision one.
+  // packing: the ternary weights' layout (LoadOptions::packing; unset: automatic).
   LlamaCore(const std::string& path, int64_t n_ctx, int64_t n_batch, int n_threads, HeadType head, bool quantize,
-            KvCacheTypes kv = {});
+            KvCacheTypes kv = {}, std::optional<TernaryPacking> packing = std::nullopt);
 
   const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

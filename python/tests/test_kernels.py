@@ -38,6 +38,22 @@ def test_ternary_matmul_equals_integer_reference(tokens, rows, cols):
     assert not m(x).flags.owndata and not qa.q.flags.owndata
 
 
+@pytest.mark.parametrize("tokens,rows,cols", [(1, 9, 1300), (3, 8, 2560), (6, 13, 6912)])
+def test_base3_packing_gives_the_2bit_results(tokens, rows, cols):
+    """1.6 bits per weight (superblocks of 1280 weights, 2-bit tail blocks), the same weights: identical results."""
+    r = np.random.default_rng(cols)
+    v = r.integers(-1, 2, (rows, cols), dtype=np.int8)
+    x = r.standard_normal((tokens, cols)).astype(np.float32)
+    two = bitnet.TernaryMatrix.pack(v, 0.5)
+    three = bitnet.TernaryMatrix.pack(v, 0.5, packing="base3")
+    assert (two.packing, three.packing) == ("2bit", "base3")
+    assert three.nbytes < 0.85 * two.nbytes
+    np.testing.assert_array_equal(three.unpack(), v)
+    np.testing.assert_array_equal(three(x), two(x))
+    with pytest.raises(bitnet.BitnetError, match="packing '3bit'"):
+        bitnet.TernaryMatrix.pack(v, 0.5, packing="3bit")
+
+
 def test_bitlinear_keeps_leading_dims():
     w = bitnet.TernaryMatrix.pack(np.eye(4, 256, dtype=np.int8), 2.0)
     x = np.random.default_rng(1).standard_normal((2, 3, 256)).astype(np.float32)

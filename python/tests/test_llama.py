@@ -165,6 +165,15 @@ def test_thread_count_is_per_model_and_safe_to_change(tiny_model, llm):
     assert before == after == same  # the thread count does not change results
 
 
+def test_base3_packing_gives_the_same_text(tiny_model, llm):
+    """packing="base3" (1.6 bits per weight) holds the same weights: the same logits, so the same sampled text."""
+    dense = bitnet.Llama(str(tiny_model), n_ctx=128, verbose=False, packing="base3")
+    kw = dict(max_tokens=8, seed=3, temperature=10.0, top_k=0, top_p=1.0, min_p=0.0)
+    assert dense(PROMPT, **kw)["choices"][0]["text"] == llm(PROMPT, **kw)["choices"][0]["text"]
+    with pytest.raises(bitnet.BitnetError, match="unknown packing 'tq1'"):
+        bitnet.Llama(str(tiny_model), verbose=False, packing="tq1")
+
+
 @pytest.mark.parametrize("prompt,n_ctx,cli_args,kwargs", [
     ("word " * 18, 16, ["-c", "16"], {}),
     ("x", 512, ["--temp", "-1"], {"temperature": -1.0}),
