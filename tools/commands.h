@@ -28,7 +28,9 @@ inline LoadOptions load_options_with_progress(HeadType head, bool quantize, cons
 }
 // --packing (kPackingHelp) into `packing`.
 inline CLI::Option* add_packing_option(CLI::App* cmd, std::string& packing) {
-  return cmd->add_option("--packing", packing, kPackingHelp)->check(CLI::IsMember(packing_choice_names()))->capture_default_str();
+  return cmd->add_option("--packing", packing, kPackingHelp)
+      ->check(CLI::IsMember(packing_choice_names()))
+      ->capture_default_str();
 }
 
 // What loading a model decided (open_model.h notes), on stderr.

@@ -105,7 +105,8 @@ void bind_kernels(py::module_& m) {
         return owned_array(std::move(s), {n});
       })
       .def_property_readonly("nbytes", &TernaryMatrix::bytes)
-      .def_property_readonly("packing", [](const TernaryMatrix& w) { return std::string(ternary_packing_name(w.packing())); })
+      .def_property_readonly("packing",
+                             [](const TernaryMatrix& w) { return std::string(ternary_packing_name(w.packing())); })
       .def("unpack", [](const TernaryMatrix& w) { return owned_array(w.unpack(), {w.rows(), w.cols()}); },
            "The int8 values [rows, cols] back.")
       .def(

@@ -52,7 +52,8 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
     const int32_t offset = a.x_sum[t0 + t];
     const float scale = a.scale[t0 + t];
     if constexpr (R == 4) {
-      const __m128i dots = _mm_sub_epi32(hsum4_epi32(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
+      const __m128i dots =
+          _mm_sub_epi32(hsum4_epi32(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), _mm_set1_epi32(offset));
       _mm_storeu_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(scale)));
     } else {
       for (int r = 0; r < R; ++r) y[r] = static_cast<float>(hsum_epi32(acc[r][t]) - offset) * scale;

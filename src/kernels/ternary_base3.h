@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/ternary.h"
@@ -122,21 +123,30 @@ constexpr Base3Tables make_base3_tables() {
 inline constexpr Base3Tables kBase3 = make_base3_tables();
 static_assert(kBase3.complete, "the base-3 byte code must cover all 243 code tuples");
 
-// Several tokens (prefill, batched decode): each row group is transcoded once into the 2-bit layout (a buffer the
-// size of one group's 2-bit rows, K bytes, reused by the thread: allocated on a thread's first such call) and
-// multiplied by the 2-bit kernel, so the decode costs once per call instead of once per token tile. `transcode(group, k_blocks, out)` writes the 4 rows of the
-// group at `group` in the 2-bit layout of a 4-row matrix; `gemm_2bit` is the same instruction set's 2-bit kernel.
-// `static`: each instruction set's file gets its own copy (see x86_hsum.h).
-// From this many tokens on. On 2B4T's gate/up and down from DRAM (2 threads, TernaryBatch), 4 tokens took 298
-// us transcoded against 348-378 decoded per tile; 2 tokens 218-236 against 155-195.
+// From this many tokens on, the kernels transcode (below). On 2B4T's gate/up and down from DRAM (2 threads,
+// TernaryBatch), 4 tokens took 298 us transcoded against 348-378 decoded per tile; 2 tokens 218-236 against 155-195.
 inline constexpr int kBase3TranscodeTokens = 4;
+
+// Several tokens (prefill, batched decode): each row group is transcoded once into the 2-bit layout, into a buffer
+// of one group's 2-bit rows (K bytes, kept by the thread: allocated on its first such call), and multiplied by the
+// 2-bit kernel, so the decode costs once per call instead of once per token tile. `transcode(group, k_blocks, out)`
+// writes the superblocks of the 4 rows of the group at `group` as blocks 0 .. 5 * superblocks - 1 of a 4-row matrix
+// in the 2-bit layout (the tail blocks, 2-bit already, are copied here); `gemm_2bit` is the same instruction set's
+// 2-bit kernel. `static`: each instruction set's file gets its own copy (see x86_hsum.h).
 template <typename Transcode>
-static void gemm_base3_transcoded(const TernaryGemmArgs& a, Transcode transcode, void (*gemm_2bit)(const TernaryGemmArgs&)) {
+static void gemm_base3_transcoded(const TernaryGemmArgs& a, Transcode transcode,
+                                  void (*gemm_2bit)(const TernaryGemmArgs&)) {
   thread_local std::vector<uint8_t> group_2bit;
   const auto group_bytes = static_cast<size_t>(ternary_matrix_bytes(kTernaryRowGroup, a.k_blocks));
   if (group_2bit.size() < group_bytes) group_2bit.resize(group_bytes);
+  const int64_t first_tail = kBase3Blocks * base3_superblocks(a.k_blocks);
   for (int64_t g0 = a.row_begin / kTernaryRowGroup * kTernaryRowGroup; g0 < a.row_end; g0 += kTernaryRowGroup) {
-    transcode(a.w + base3_super_offset(g0, 0, a.k_blocks), a.k_blocks, group_2bit.data());
+    const uint8_t* group = a.w + base3_super_offset(g0, 0, a.k_blocks);
+    transcode(group, a.k_blocks, group_2bit.data());
+    for (int64_t t = 0; t < base3_tail_blocks(a.k_blocks); ++t)
+      for (int64_t r = 0; r < kTernaryRowGroup; ++r)
+        std::memcpy(group_2bit.data() + ternary_block_offset(r, first_tail + t, a.k_blocks),
+                    group + base3_tail_offset(r, t, a.k_blocks), kTernaryBlockBytes);
     TernaryGemmArgs part = a;
     part.w = group_2bit.data();
     part.y = a.y + g0;

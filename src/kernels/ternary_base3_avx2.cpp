@@ -3,11 +3,11 @@
 // bits, about 18 operations where AVX-512 VBMI needs one. So this variant is bound by its decode, a few times
 // the 2-bit kernel's work per weight (docs/kernels.md): the packing is for memory here, not speed.
 // One to three tokens: tiles of 1 row x T tokens share the decode; more transcode each row group into the 2-bit
-// layout once (gemm_base3_transcoded), which the 2-bit kernel multiplies. `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
+// layout once (gemm_base3_transcoded), which the 2-bit kernel multiplies.
+// `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
 // 16 bits over one superblock (20 per lane, < 2^15) and widened once per superblock.
 #include <immintrin.h>
 
-#include <cstring>
 
 #include "kernels/ternary_base3.h"
 #include "kernels/x86_hsum.h"
@@ -50,9 +50,10 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   const int8_t* x = a.x + t0 * a.x_stride;
   __m256i sum16[T];
   auto feed = [&](__m256i codes, int64_t k) {
-    for (int t = 0; t < T; ++t)
-      sum16[t] = _mm256_add_epi16(
-          sum16[t], _mm256_maddubs_epi16(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + t * a.x_stride + k))));
+    for (int t = 0; t < T; ++t) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + t * a.x_stride + k));
+      sum16[t] = _mm256_add_epi16(sum16[t], _mm256_maddubs_epi16(codes, xv));
+    }
   };
   auto widen = [&] {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(sum16[t], ones));
@@ -62,7 +63,8 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int t = 0; t < T; ++t) sum16[t] = _mm256_setzero_si256();
     for (int64_t j = 0; j < kBase3SuperBytes; j += 32) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64));
+      const uint8_t* p = w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64;
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
       const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
       const int64_t k = sb * kBase3SuperWeights + j;
       feed(_mm256_and_si256(A, m3), k);
@@ -87,7 +89,7 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(hsum_epi32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
-// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 32 bytes at a time.
+// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 32 bytes at a time.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
   const __m256i m3 = _mm256_set1_epi8(3);
   const int64_t supers = base3_superblocks(k_blocks);
@@ -113,10 +115,6 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
       }
     }
   }
-  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
-    for (int64_t r = 0; r < kTernaryRowGroup; ++r)
-      std::memcpy(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
-                  src + base3_tail_offset(r, t, k_blocks), kTernaryBlockBytes);
 }
 
 template <int T>

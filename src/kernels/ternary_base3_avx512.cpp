@@ -146,8 +146,8 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
   }
 }
 
-// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded): piece q of superblock s holds, in
-// its five planes, field q of 2-bit blocks 5s .. 5s+4; the 2-bit tail blocks are copied.
+// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded): piece q of
+// superblock s holds, in its five planes, field q of 2-bit blocks 5s .. 5s+4.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
   const __m512i m3 = _mm512_set1_epi8(3);
   const int64_t supers = base3_superblocks(k_blocks);
@@ -172,12 +172,6 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
         _mm512_storeu_si512(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks), blk[i]);
     }
   }
-  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
-    for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
-      if (r == 0) prefetch_group_block(src, ahead + base3_tail_offset(0, t, k_blocks));
-      _mm512_storeu_si512(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
-                          _mm512_loadu_si512(src + base3_tail_offset(r, t, k_blocks)));
-    }
 }
 
 // Token remainders 1..T-1 of a tile of R rows.

@@ -4,7 +4,6 @@
 // decode; more transcode each row group into the 2-bit layout once (gemm_base3_transcoded) for the 2-bit kernel.
 #include <arm_neon.h>
 
-#include <cstring>
 
 #include "kernels/ternary_base3.h"
 
@@ -33,7 +32,8 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   for (int t = 0; t < T; ++t) acc[t] = vdupq_n_s32(0);
   const int8_t* x = a.x + t0 * a.x_stride;
   auto feed = [&](uint8x16_t codes, int64_t k) {
-    for (int t = 0; t < T; ++t) acc[t] = vdotq_s32(acc[t], vreinterpretq_s8_u8(codes), vld1q_s8(x + t * a.x_stride + k));
+    for (int t = 0; t < T; ++t)
+      acc[t] = vdotq_s32(acc[t], vreinterpretq_s8_u8(codes), vld1q_s8(x + t * a.x_stride + k));
   };
   const int64_t supers = base3_superblocks(a.k_blocks);
   const uint8_t* w = a.w + base3_super_offset(n, 0, a.k_blocks);
@@ -64,7 +64,7 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(vaddvq_s32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
-// The 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 16 bytes at a time.
+// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 16 bytes at a time.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
   const uint8x16_t m3 = vdupq_n_u8(3);
   const int64_t supers = base3_superblocks(k_blocks);
@@ -86,10 +86,6 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
       }
     }
   }
-  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
-    for (int64_t r = 0; r < kTernaryRowGroup; ++r)
-      std::memcpy(out + ternary_block_offset(r, kBase3Blocks * supers + t, k_blocks),
-                  src + base3_tail_offset(r, t, k_blocks), kTernaryBlockBytes);
 }
 
 template <int T>

@@ -56,7 +56,8 @@ void pack_block_2bit(const int8_t* row, int64_t cols, int64_t b, uint8_t* block)
 
 // Row n in the 2-bit layout (kernels/ternary.h).
 void pack_row_2bit(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks, uint8_t* data) {
-  for (int64_t b = 0; b < k_blocks; ++b) pack_block_2bit(row, cols, b, data + kernels::ternary_block_offset(n, b, k_blocks));
+  for (int64_t b = 0; b < k_blocks; ++b)
+    pack_block_2bit(row, cols, b, data + kernels::ternary_block_offset(n, b, k_blocks));
 }
 
 // Row n in the base-3 layout (kernels/ternary_base3.h); row == nullptr packs a row of zeros (a padding row).
