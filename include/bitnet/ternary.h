@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,7 +20,6 @@ namespace bitnet {
 enum class TernaryPacking { two_bit, base3 };
 TernaryPacking parse_ternary_packing(std::string_view name);  // "2bit" or "base3"; anything else throws naming them
 std::string_view ternary_packing_name(TernaryPacking packing);
-const std::vector<std::string>& ternary_packing_names();
 
 // Weights {-1, 0, +1} repacked once (at load time) into one of the kernels' layouts (TernaryPacking). One
 // dequant scale per tensor, and optionally one per output row (per-channel quantization).

@@ -25,11 +25,6 @@ std::string_view ternary_packing_name(TernaryPacking packing) {
   return packing == TernaryPacking::base3 ? "base3" : "2bit";
 }
 
-const std::vector<std::string>& ternary_packing_names() {
-  static const std::vector<std::string> names = {"2bit", "base3"};
-  return names;
-}
-
 namespace {
 
 // Block b (256 weights) of a row in the 2-bit block format: byte j holds elements j, j+64, j+128, j+192 (2 bits
