@@ -80,7 +80,7 @@ int run_batched_bench(const BatchedOptions& o) {
 
   if (o.output == "md") {
     fmt::print("\nbatched-bench: {}, n_batch = {}, is_pp_shared = {}, is_tg_separate = {}, n_threads = {}\n\n",
-               model.description, max_batch, o.pp_shared ? 1 : 0, o.tg_separate ? 1 : 0, threads);
+               model.description + packing_suffix(model), max_batch, o.pp_shared ? 1 : 0, o.tg_separate ? 1 : 0, threads);
     fmt::print("|{:>6} | {:>6} | {:>4} | {:>6} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} |\n", "PP", "TG", "B", "N_KV",
                "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s");
     fmt::print("|{:->7}|{:->8}|{:->6}|{:->8}|{:->10}|{:->10}|{:->10}|{:->10}|{:->10}|{:->10}|\n", "", "", "", "", "", "", "", "", "", "");
@@ -131,7 +131,7 @@ int run_batched_bench(const BatchedOptions& o) {
         const nlohmann::json j = {{"n_batch", max_batch}, {"is_pp_shared", o.pp_shared ? 1 : 0},
                                   {"n_threads", threads}, {"pp", pp}, {"tg", tg}, {"pl", pl}, {"n_kv", n_kv},
                                   {"t_pp", t_pp}, {"speed_pp", speed_pp}, {"t_tg", t_tg}, {"speed_tg", speed_tg},
-                                  {"t", t}, {"speed", speed}, {"model", model.description}};
+                                  {"t", t}, {"speed", speed}, {"model", model.description + packing_suffix(model)}};
         if (o.output == "jsonl") {
           fmt::print("{}\n", j.dump());
           std::fflush(stdout);

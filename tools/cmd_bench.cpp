@@ -237,7 +237,7 @@ int run_bench(const BenchOptions& o) {
   for (const auto& r : results) all_bandwidths.insert(all_bandwidths.end(), r.bandwidths.begin(), r.bandwidths.end());
   const double bandwidth = median(all_bandwidths);
   std::string name = model.description + (head == HeadType::f16 ? "" : fmt::format(" ({} head)", head_type_name(head)));
-  if (model.ternary_packing() == TernaryPacking::base3) name += " (base3)";
+  name += packing_suffix(model);
   if (o.kv_cache.k != KvCacheType::f16 || o.kv_cache.v != KvCacheType::f16)
     name += fmt::format(" (KV cache {}/{})", kv_cache_type_name(o.kv_cache.k), kv_cache_type_name(o.kv_cache.v));
   const double size = static_cast<double>(model.ternary_bytes() + model.head_bytes()) +

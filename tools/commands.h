@@ -26,6 +26,10 @@ inline LoadOptions load_options_with_progress(HeadType head, bool quantize, cons
   o.progress = [bar](int64_t done, int64_t total) { bar->update(done, total); };
   return o;
 }
+// " (base3)" for a model whose ternary weights are in the base-3 packing, else "": benchmark tables name it.
+inline std::string packing_suffix(const Model& model) {
+  return model.ternary_packing() == TernaryPacking::base3 ? " (base3)" : "";
+}
 // --packing (kPackingHelp) into `packing`.
 inline CLI::Option* add_packing_option(CLI::App* cmd, std::string& packing) {
   return cmd->add_option("--packing", packing, kPackingHelp)

@@ -75,7 +75,7 @@ inline constexpr int kBase3Rectangles[18][4] = {
     {5, 6, 2, 3}, {5, 8, 4, 7}, {6, 7, 4, 8}, {7, 8, 0, 1}, {7, 8, 2, 3}, {7, 8, 5, 6}};
 
 struct Base3Tables {
-  std::array<uint8_t, 128> lo{}, hi{};  // the two lookups (see above), 64-byte aligned where loaded
+  std::array<uint8_t, 128> lo{}, hi{};  // the two lookups (see above)
   std::array<uint8_t, 243> encode{};    // code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 -> byte
   bool complete = false;                // every tuple has a byte
 };

@@ -2,12 +2,10 @@
 // eight 16-entry `vpshufb` (one per value of the index's bits 4-6) merged by a tree of `vpblendvb` on those
 // bits, about 18 operations where AVX-512 VBMI needs one. So this variant is bound by its decode, a few times
 // the 2-bit kernel's work per weight (docs/kernels.md): the packing is for memory here, not speed.
-// One to three tokens: tiles of 1 row x T tokens share the decode; more transcode each row group into the 2-bit
-// layout once (gemm_base3_transcoded), which the 2-bit kernel multiplies.
-// `vpmaddubsw` sums (codes 0..2 x int8: at most 512) are added in
-// 16 bits over one superblock (20 per lane, < 2^15) and widened once per superblock.
+// One to three tokens: tiles of 1 row x T tokens share the decode; `vpmaddubsw` sums (codes 0..2 x int8: at most
+// 512) are added in 16 bits over one superblock (20 per lane, < 2^15) and widened once per superblock. Four tokens
+// or more transcode each row group into the 2-bit layout once (gemm_base3_transcoded) for the 2-bit kernel.
 #include <immintrin.h>
-
 
 #include "kernels/ternary_base3.h"
 #include "kernels/x86_hsum.h"
@@ -40,6 +38,15 @@ struct Table {
 
 struct Lookups {
   Table lo{kBase3.lo.data()}, hi{kBase3.hi.data()};
+  // The five planes of 32 bytes, each shifted down to codes 0..2.
+  void planes(__m256i v, __m256i p[kBase3Blocks]) const {
+    const __m256i m3 = _mm256_set1_epi8(3), A = lo.look(v), B = hi.look(_mm256_srli_epi16(v, 1));
+    p[0] = _mm256_and_si256(A, m3);
+    p[1] = _mm256_and_si256(_mm256_srli_epi16(A, 2), m3);
+    p[2] = _mm256_and_si256(B, m3);
+    p[3] = _mm256_and_si256(_mm256_srli_epi16(B, 2), m3);
+    p[4] = _mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(A, B), 5), m3);
+  }
 };
 
 template <int T>
@@ -63,15 +70,10 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int t = 0; t < T; ++t) sum16[t] = _mm256_setzero_si256();
     for (int64_t j = 0; j < kBase3SuperBytes; j += 32) {
-      const uint8_t* p = w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64;
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
-      const int64_t k = sb * kBase3SuperWeights + j;
-      feed(_mm256_and_si256(A, m3), k);
-      feed(_mm256_and_si256(_mm256_srli_epi16(A, 2), m3), k + 256);
-      feed(_mm256_and_si256(B, m3), k + 512);
-      feed(_mm256_and_si256(_mm256_srli_epi16(B, 2), m3), k + 768);
-      feed(_mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(A, B), 5), m3), k + 1024);
+      const uint8_t* at = w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64;
+      __m256i p[kBase3Blocks];
+      lut.planes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)), p);
+      for (int i = 0; i < kBase3Blocks; ++i) feed(p[i], sb * kBase3SuperWeights + j + i * kTernaryBlock);
     }
     widen();
   }
@@ -89,9 +91,9 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(hsum_epi32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
-// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 32 bytes at a time.
+// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 32 bytes at
+// a time.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
-  const __m256i m3 = _mm256_set1_epi8(3);
   const int64_t supers = base3_superblocks(k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
@@ -99,14 +101,11 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
         __m256i blk[kBase3Blocks];
         for (auto& b : blk) b = _mm256_setzero_si256();
         for (int q = 0; q < 4; ++q) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-              src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + 32 * half));
-          const __m256i A = lut.lo.look(v), B = lut.hi.look(_mm256_srli_epi16(v, 1));
-          const __m256i planes[kBase3Blocks] = {
-              _mm256_and_si256(A, m3), _mm256_and_si256(_mm256_srli_epi16(A, 2), m3), _mm256_and_si256(B, m3),
-              _mm256_and_si256(_mm256_srli_epi16(B, 2), m3),
-              _mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(A, B), 5), m3)};
-          for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm256_or_si256(blk[i], _mm256_slli_epi16(planes[i], 2 * q));
+          __m256i p[kBase3Blocks];
+          lut.planes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                         src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + 32 * half)),
+                     p);
+          for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm256_or_si256(blk[i], _mm256_slli_epi16(p[i], 2 * q));
         }
         for (int i = 0; i < kBase3Blocks; ++i)
           _mm256_storeu_si256(

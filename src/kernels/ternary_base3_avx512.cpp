@@ -27,6 +27,15 @@ struct Lookups {
   // top bit, so the 16-bit shift that brings b1..b7 down needs no mask.
   __m512i a(__m512i v) const { return _mm512_permutex2var_epi8(lo0, v, lo1); }
   __m512i b(__m512i v) const { return _mm512_permutex2var_epi8(hi0, _mm512_srli_epi16(v, 1), hi1); }
+  // The five planes of 64 bytes, each shifted down to codes 0..2 (the tiles and the transcode).
+  void planes(__m512i v, __m512i p[kBase3Blocks]) const {
+    const __m512i m3 = _mm512_set1_epi8(3), A = a(v), B = b(v);
+    p[0] = _mm512_and_si512(A, m3);
+    p[1] = _mm512_and_si512(_mm512_srli_epi16(A, 2), m3);
+    p[2] = _mm512_and_si512(B, m3);
+    p[3] = _mm512_and_si512(_mm512_srli_epi16(B, 2), m3);
+    p[4] = _mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3);
+  }
 };
 
 // One token, 4 rows. Accumulators per row: u (planes 0 and 2, scale 1), f (planes 1 and 3, scale 4) and s
@@ -113,15 +122,11 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t q = 0; q < 4; ++q) {
       const int64_t at = sb * kBase3GroupSuperStride + q * kBase3PieceStride, k = sb * kBase3SuperWeights + 64 * q;
-      if (prefetch) prefetch_group_block(group, ahead + sb * kBase3GroupSuperStride + 256 * q);
+      if (prefetch) prefetch_group_block(group, ahead + at);
       for (int r = 0; r < R; ++r) {
-        const __m512i v = _mm512_loadu_si512(a.w + base3_super_offset(n0 + r, 0, a.k_blocks) + at);
-        const __m512i A = lut.a(v), B = lut.b(v);
-        feed(r, _mm512_and_si512(A, m3), k);
-        feed(r, _mm512_and_si512(_mm512_srli_epi16(A, 2), m3), k + 256);
-        feed(r, _mm512_and_si512(B, m3), k + 512);
-        feed(r, _mm512_and_si512(_mm512_srli_epi16(B, 2), m3), k + 768);
-        feed(r, _mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3), k + 1024);
+        __m512i p[kBase3Blocks];
+        lut.planes(_mm512_loadu_si512(a.w + base3_super_offset(n0 + r, 0, a.k_blocks) + at), p);
+        for (int i = 0; i < kBase3Blocks; ++i) feed(r, p[i], k + i * kTernaryBlock);
       }
     }
   }
@@ -149,7 +154,6 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0, const Lookups& lut) 
 // The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded): piece q of
 // superblock s holds, in its five planes, field q of 2-bit blocks 5s .. 5s+4.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
-  const __m512i m3 = _mm512_set1_epi8(3);
   const int64_t supers = base3_superblocks(k_blocks);
   // As the tiles do (x86_prefetch.h): the same superblock of the group kPrefetchGroupsAhead on, into L2.
   const int64_t ahead = kPrefetchGroupsAhead * base3_group_bytes(k_blocks);
@@ -159,19 +163,19 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
       __m512i blk[kBase3Blocks];
       for (auto& b : blk) b = _mm512_setzero_si512();
       for (int q = 0; q < 4; ++q) {
-        const __m512i v = _mm512_loadu_si512(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride);
-        const __m512i A = lut.a(v), B = lut.b(v);
-        const __m512i planes[kBase3Blocks] = {
-            _mm512_and_si512(A, m3), _mm512_and_si512(_mm512_srli_epi16(A, 2), m3), _mm512_and_si512(B, m3),
-            _mm512_and_si512(_mm512_srli_epi16(B, 2), m3),
-            _mm512_and_si512(_mm512_srli_epi16(_mm512_add_epi8(A, B), 5), m3)};
+        __m512i p[kBase3Blocks];
+        lut.planes(_mm512_loadu_si512(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride), p);
         // Codes are at most 2, so code << 6 stays inside its byte of the 16-bit lane.
-        for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm512_or_si512(blk[i], _mm512_slli_epi16(planes[i], 2 * q));
+        for (int i = 0; i < kBase3Blocks; ++i) blk[i] = _mm512_or_si512(blk[i], _mm512_slli_epi16(p[i], 2 * q));
       }
       for (int i = 0; i < kBase3Blocks; ++i)
         _mm512_storeu_si512(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks), blk[i]);
     }
   }
+  // And the tail blocks (gemm_base3_transcoded copies them): 9% of down's bytes, 2B4T's batch of 8 took 523-567 us
+  // on it without this prefetch.
+  for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)
+    prefetch_group_block(src, ahead + base3_tail_offset(0, t, k_blocks));
 }
 
 // Token remainders 1..T-1 of a tile of R rows.

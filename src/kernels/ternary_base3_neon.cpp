@@ -4,7 +4,6 @@
 // decode; more transcode each row group into the 2-bit layout once (gemm_base3_transcoded) for the 2-bit kernel.
 #include <arm_neon.h>
 
-
 #include "kernels/ternary_base3.h"
 
 namespace bitnet::kernels::neon {
@@ -23,6 +22,15 @@ struct Lookups {
   }
   uint8x16_t a(uint8x16_t v) const { return look(lo0, lo1, vandq_u8(v, vdupq_n_u8(127))); }
   uint8x16_t b(uint8x16_t v) const { return look(hi0, hi1, vshrq_n_u8(v, 1)); }
+  // The five planes of 16 bytes, each shifted down to codes 0..2.
+  void planes(uint8x16_t v, uint8x16_t p[kBase3Blocks]) const {
+    const uint8x16_t m3 = vdupq_n_u8(3), A = a(v), B = b(v);
+    p[0] = vandq_u8(A, m3);
+    p[1] = vandq_u8(vshrq_n_u8(A, 2), m3);
+    p[2] = vandq_u8(B, m3);
+    p[3] = vandq_u8(vshrq_n_u8(B, 2), m3);
+    p[4] = vshrq_n_u8(vaddq_u8(A, B), 5);  // p + q: bits 5-6, nothing above
+  }
 };
 
 template <int T>
@@ -39,14 +47,9 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
   const uint8_t* w = a.w + base3_super_offset(n, 0, a.k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t j = 0; j < kBase3SuperBytes; j += 16) {
-      const uint8x16_t v = vld1q_u8(w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64);
-      const uint8x16_t A = lut.a(v), B = lut.b(v);
-      const int64_t k = sb * kBase3SuperWeights + j;
-      feed(vandq_u8(A, m3), k);
-      feed(vandq_u8(vshrq_n_u8(A, 2), m3), k + 256);
-      feed(vandq_u8(B, m3), k + 512);
-      feed(vandq_u8(vshrq_n_u8(B, 2), m3), k + 768);
-      feed(vshrq_n_u8(vaddq_u8(A, B), 5), k + 1024);  // p + q: bits 5-6, nothing above
+      uint8x16_t p[kBase3Blocks];
+      lut.planes(vld1q_u8(w + sb * kBase3GroupSuperStride + j / 64 * kBase3PieceStride + j % 64), p);
+      for (int i = 0; i < kBase3Blocks; ++i) feed(p[i], sb * kBase3SuperWeights + j + i * kTernaryBlock);
     }
   }
   for (int64_t tb = 0; tb < base3_tail_blocks(a.k_blocks); ++tb) {
@@ -64,9 +67,9 @@ void tile(const TernaryGemmArgs& a, int64_t n, int64_t t0, const Lookups& lut) {
     a.y[(t0 + t) * a.y_stride + n] = static_cast<float>(vaddvq_s32(acc[t]) - a.x_sum[t0 + t]) * a.scale[t0 + t];
 }
 
-// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 16 bytes at a time.
+// The superblocks of the 4 rows of the group at `src` in the 2-bit layout (gemm_base3_transcoded), 16 bytes at
+// a time.
 void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const Lookups& lut) {
-  const uint8x16_t m3 = vdupq_n_u8(3);
   const int64_t supers = base3_superblocks(k_blocks);
   for (int64_t sb = 0; sb < supers; ++sb) {
     for (int64_t r = 0; r < kTernaryRowGroup; ++r) {
@@ -74,12 +77,10 @@ void transcode_group(const uint8_t* src, int64_t k_blocks, uint8_t* out, const L
         uint8x16_t blk[kBase3Blocks];
         for (auto& b : blk) b = vdupq_n_u8(0);
         for (int q = 0; q < 4; ++q) {
-          const uint8x16_t v = vld1q_u8(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + j);
-          const uint8x16_t A = lut.a(v), B = lut.b(v);
-          const uint8x16_t planes[kBase3Blocks] = {vandq_u8(A, m3), vandq_u8(vshrq_n_u8(A, 2), m3), vandq_u8(B, m3),
-                                                   vandq_u8(vshrq_n_u8(B, 2), m3), vshrq_n_u8(vaddq_u8(A, B), 5)};
+          uint8x16_t p[kBase3Blocks];
+          lut.planes(vld1q_u8(src + base3_super_offset(r, sb, k_blocks) + q * kBase3PieceStride + j), p);
           for (int i = 0; i < kBase3Blocks; ++i)
-            blk[i] = vorrq_u8(blk[i], vshlq_u8(planes[i], vdupq_n_s8(static_cast<int8_t>(2 * q))));
+            blk[i] = vorrq_u8(blk[i], vshlq_u8(p[i], vdupq_n_s8(static_cast<int8_t>(2 * q))));
         }
         for (int i = 0; i < kBase3Blocks; ++i)
           vst1q_u8(out + ternary_block_offset(r, kBase3Blocks * sb + i, k_blocks) + j, blk[i]);

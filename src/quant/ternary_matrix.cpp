@@ -61,8 +61,7 @@ void pack_row_base3(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks
   const int64_t supers = base3_superblocks(k_blocks);
   for (int64_t s = 0; s < supers; ++s) {
     const int64_t k0 = s * kBase3SuperWeights;
-    // The code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 of each byte (at most 242: byte arithmetic, vectorized),
-    // then its byte.
+    // The code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 of each byte (at most 242, so a byte), then its byte.
     uint8_t tuple[kBase3SuperBytes];
     if (row != nullptr && k0 + kBase3SuperWeights <= cols) {
       const int8_t* v = row + k0;
