@@ -62,7 +62,7 @@ struct LoadOptions {
   // Called with (layers loaded, layers) as a GGUF file's layers are read and repacked; may be empty.
   std::function<void(int64_t, int64_t)> progress{};
   // The kernels' layout of the ternary weights (bitnet/ternary.h); unset: base3 for a TQ1_0 file's projections
-  // (the file's own 1.6-bit density), 2bit for any other.
+  // (the file's own 1.6-bit density) where base3_decodes_fast(), 2bit for any other.
   std::optional<TernaryPacking> packing{};
 };
 // The CLI's --packing choices: "auto" (LoadOptions::packing unset), "2bit", "base3".
@@ -70,7 +70,7 @@ std::optional<TernaryPacking> parse_packing_choice(std::string_view name);  // t
 const std::vector<std::string>& packing_choice_names();
 inline constexpr const char* kPackingHelp =
     "Ternary weights in memory: 2bit, or base3 (1.6 bits per weight: 20% fewer bytes per token, a costlier "
-    "decode); auto: base3 for TQ1_0 files, 2bit for others";
+    "decode); auto: base3 for TQ1_0 files where the CPU decodes it fast (AVX-512 VBMI), else 2bit";
 
 struct LayerWeights {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;

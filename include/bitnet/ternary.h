@@ -15,11 +15,14 @@ namespace bitnet {
 // How the kernels hold ternary weights in memory:
 //   two_bit: 2-bit codes, 256-weight blocks of 64 bytes (src/kernels/ternary.h), the fastest to decode;
 //   base3:   five weights per byte (1.6 bits per weight; src/kernels/ternary_base3.h), 20% fewer bytes to
-//            store and to stream per token, for a costlier decode (AVX-512 VBMI or NEON make it cheap).
+//            store and to stream per token, for a costlier decode (cheap with AVX-512 VBMI only).
 // Both give bit-identical results.
 enum class TernaryPacking { two_bit, base3 };
 TernaryPacking parse_ternary_packing(std::string_view name);  // "2bit" or "base3"; anything else throws naming them
 std::string_view ternary_packing_name(TernaryPacking packing);
+// Whether the ternary kernel this CPU runs (after BITNET_ISA / force_isa) decodes base3 fast enough that its
+// fewer bytes make decode faster: AVX-512 with VBMI. Elsewhere base3 saves memory and costs speed.
+bool base3_decodes_fast();
 
 // Weights {-1, 0, +1} repacked once (at load time) into one of the kernels' layouts (TernaryPacking). One
 // dequant scale per tensor, and optionally one per output row (per-channel quantization).

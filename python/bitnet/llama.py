@@ -210,7 +210,8 @@ class Llama:
         quantize: ternarize a full-precision Hugging Face checkpoint (no quantization_config) with absmean;
         without it such a checkpoint is refused. packing: the ternary weights in memory, "2bit" or "base3" (1.6
         bits per weight: 20% fewer bytes, faster single-stream decode where memory bandwidth bounds it, slower
-        batches); "auto": base3 for a TQ1_0 file, 2bit for others. use_mmap is accepted for compatibility: the
+        batches); "auto": base3 for a TQ1_0 file on a CPU with AVX-512 VBMI (elsewhere base3 decodes slower than
+        2bit), 2bit for others. use_mmap is accepted for compatibility: the
         embedding is always memory-mapped. embedding: accepted as llama-cpp-python takes it (embed() works either way); pooling_type:
         how embed() pools the final hidden states, llama.cpp's LLAMA_POOLING_TYPE_* number or name (-1,
         unspecified: mean; 0 none, 1 mean, 2 cls, 3 last; rank is refused).

@@ -52,6 +52,11 @@ struct TernaryGemmArgs {
 struct TernaryKernels {
   void (*gemm)(const TernaryGemmArgs& args);        // w in the 2-bit layout above
   void (*gemm_base3)(const TernaryGemmArgs& args);  // w in the base-3 layout (kernels/ternary_base3.h)
+  // Whether gemm_base3 decodes one token at least as fast as gemm from DRAM, so that the base-3 layout's fewer
+  // bytes make decode faster: measured true for AVX-512 VBMI (two vpermi2b per 64 bytes). AVX2 decodes half as
+  // fast (tg32 17 against 35 t/s on the 2B4T shape, 2 threads): each 128-entry lookup is 8 vpshufb and a blend
+  // tree. NEON's tbl + tbx decode has not been timed on Arm hardware. Where false, `--packing auto` keeps 2 bits.
+  bool base3_decodes_fast;
 };
 
 const Family<TernaryKernels>& ternary_family();

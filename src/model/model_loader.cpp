@@ -153,8 +153,10 @@ TernaryMatrix load_projection(const GgufFile& f, const std::string& name, int64_
   }
   if (const int64_t heads = llama_rope_permuted_heads(c.arch, name, c.heads, c.kv_heads); heads > 0)
     t.values = permute_llama_rope_rows(t.values, rows, cols, heads, /*to_gguf=*/false);
-  const TernaryPacking layout =
-      packing.value_or(info.type == GgmlType::tq1_0 ? TernaryPacking::base3 : TernaryPacking::two_bit);
+  // A TQ1_0 file chose 1.6 bits: kept where this CPU decodes them fast, else the faster 2 bits (the same values).
+  const TernaryPacking layout = packing.value_or(info.type == GgmlType::tq1_0 && base3_decodes_fast()
+                                                     ? TernaryPacking::base3
+                                                     : TernaryPacking::two_bit);
   TernaryMatrix m = TernaryMatrix::pack(t.values.data(), rows, cols, t.scale, layout);
   release_mapped_pages(raw.data(), raw.size());  // repacked: the file's copy need not stay resident
   return m;

@@ -25,6 +25,8 @@ std::string_view ternary_packing_name(TernaryPacking packing) {
   return packing == TernaryPacking::base3 ? "base3" : "2bit";
 }
 
+bool base3_decodes_fast() { return kernels::ternary_family().get().base3_decodes_fast; }
+
 namespace {
 
 // Block b (256 weights) of a row in the 2-bit block format: byte j holds elements j, j+64, j+128, j+192 (2 bits
