@@ -52,6 +52,8 @@ struct TernaryGemmArgs {
 struct TernaryKernels {
   void (*gemm)(const TernaryGemmArgs& args);        // w in the 2-bit layout above
   void (*gemm_base3)(const TernaryGemmArgs& args);  // w in the base-3 layout (kernels/ternary_base3.h)
+  // Packing into the base-3 layout: bytes[i] = kBase3.encode[tuples[i]] for i < n, each tuple at most 242.
+  void (*encode_base3)(const uint8_t* tuples, uint8_t* bytes, int64_t n);
   // Whether gemm_base3 decodes one token at least as fast as gemm from DRAM, so that the base-3 layout's fewer
   // bytes make decode faster: measured true for AVX-512 VBMI (two vpermi2b per 64 bytes). AVX2 decodes half as
   // fast (tg32 17 against 35 t/s on the 2B4T shape, 2 threads): each 128-entry lookup is 8 vpshufb and a blend

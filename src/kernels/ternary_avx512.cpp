@@ -137,6 +137,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm, gemm_base3, true};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3, encode_base3, true};
 
 }  // namespace bitnet::kernels::avx512

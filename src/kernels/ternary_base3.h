@@ -156,11 +156,18 @@ static void gemm_base3_transcoded(const TernaryGemmArgs& a, Transcode transcode,
   }
 }
 
-// The base-3 kernels of each instruction set (TernaryKernels::gemm_base3).
-namespace ref { void gemm_base3(const TernaryGemmArgs& a); }
+// The base-3 kernels of each instruction set (TernaryKernels::gemm_base3, encode_base3). Only AVX-512 VBMI has
+// its own encode (a 243-entry byte lookup is two vpermi2b); the others use the reference's table loop.
+namespace ref {
+void gemm_base3(const TernaryGemmArgs& a);
+void encode_base3(const uint8_t* tuples, uint8_t* bytes, int64_t n);
+}  // namespace ref
 #if defined(__x86_64__)
 namespace avx2 { void gemm_base3(const TernaryGemmArgs& a); }
-namespace avx512 { void gemm_base3(const TernaryGemmArgs& a); }  // needs AVX-512 VBMI and VNNI
+namespace avx512 {  // both need AVX-512 VBMI (and the GEMM VNNI)
+void gemm_base3(const TernaryGemmArgs& a);
+void encode_base3(const uint8_t* tuples, uint8_t* bytes, int64_t n);
+}  // namespace avx512
 #endif
 #if defined(__aarch64__)
 namespace neon { void gemm_base3(const TernaryGemmArgs& a); }

@@ -32,4 +32,8 @@ void gemm_base3(const TernaryGemmArgs& a) {
   }
 }
 
+void encode_base3(const uint8_t* tuples, uint8_t* bytes, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) bytes[i] = kBase3.encode[tuples[i]];
+}
+
 }  // namespace bitnet::kernels::ref

@@ -5,6 +5,7 @@
 #include "kernels/dense.h"
 #include "kernels/nbit.h"
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 
 namespace bitnet::kernels {
 
@@ -42,7 +43,8 @@ extern const ActQuantKernels kActQuantKernels;
 // runs the 2-bit layout with AVX-512 and the base-3 one with AVX2.
 const TernaryKernels* avx512_ternary() {
   if (!cpu_features().avx512vnni) return nullptr;
-  static const TernaryKernels without_vbmi = {avx512::kTernaryKernels.gemm, avx2::kTernaryKernels.gemm_base3, false};
+  static const TernaryKernels without_vbmi = {avx512::kTernaryKernels.gemm, avx2::kTernaryKernels.gemm_base3,
+                                              ref::encode_base3, false};
   return cpu_features().avx512vbmi ? &avx512::kTernaryKernels : &without_vbmi;
 }
 #endif

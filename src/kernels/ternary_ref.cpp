@@ -25,6 +25,6 @@ void gemm(const TernaryGemmArgs& a) {
 }  // namespace
 
 extern const TernaryKernels kTernaryKernels;
-const TernaryKernels kTernaryKernels = {gemm, gemm_base3, false};
+const TernaryKernels kTernaryKernels = {gemm, gemm_base3, encode_base3, false};
 
 }  // namespace bitnet::kernels::ref

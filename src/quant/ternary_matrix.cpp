@@ -61,6 +61,7 @@ void pack_row_2bit(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks,
 void pack_row_base3(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks, uint8_t* data) {
   using namespace kernels;
   const int64_t supers = base3_superblocks(k_blocks);
+  const auto encode = ternary_family().get().encode_base3;
   for (int64_t s = 0; s < supers; ++s) {
     const int64_t k0 = s * kBase3SuperWeights;
     // The code tuple c0 + 3 c1 + 9 c2 + 27 c3 + 81 c4 of each byte (at most 242, so a byte), then its byte.
@@ -81,7 +82,7 @@ void pack_row_base3(const int8_t* row, int64_t cols, int64_t n, int64_t k_blocks
       }
     }
     uint8_t* out = data + base3_super_offset(n, s, k_blocks);
-    for (int j = 0; j < kBase3SuperBytes; ++j) out[j / 64 * kBase3PieceStride + j % 64] = kBase3.encode[tuple[j]];
+    for (int q = 0; q < kBase3SuperBytes / 64; ++q) encode(tuple + 64 * q, out + q * kBase3PieceStride, 64);
   }
   if (row == nullptr) return;  // the tail blocks already hold code 1
   for (int64_t t = 0; t < base3_tail_blocks(k_blocks); ++t)

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "kernels/ternary.h"
+#include "kernels/ternary_base3.h"
 
 namespace bitnet {
 namespace {
@@ -157,6 +158,31 @@ TEST_P(TernaryVariant, LeavesOtherRowsUntouched) {
             EXPECT_EQ(y[static_cast<size_t>(t * 25 + n)], -7.0f) << ternary_packing_name(packing);
           }
     }
+  }
+}
+
+// The base-3 packing's byte lookup: every tuple, then random tuples at lengths around the 64-byte vectors, from
+// misaligned addresses, and nothing written past n.
+TEST_P(TernaryVariant, EncodesBase3LikeTheTable) {
+  const auto* variant = kernels::ternary_family().variant(GetParam());
+  if (variant == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " ternary kernel is not runnable on this CPU";
+  std::vector<uint8_t> all(243), bytes(243);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint8_t>(i);
+  variant->encode_base3(all.data(), bytes.data(), 243);
+  for (size_t i = 0; i < all.size(); ++i) {  // the byte decodes back to the tuple
+    const auto c = kernels::base3_decode(kernels::kBase3, bytes[i]);
+    ASSERT_EQ(c[0] + 3 * c[1] + 9 * c[2] + 27 * c[3] + 81 * c[4], static_cast<int>(i)) << "tuple " << i;
+  }
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> d(0, 242);
+  for (int64_t n : {0, 1, 63, 64, 65, 127, 200, 1001}) {
+    std::vector<uint8_t> in(static_cast<size_t>(n) + 3), out(static_cast<size_t>(n) + 3 + 64, 0xa5);
+    for (auto& v : in) v = static_cast<uint8_t>(d(rng));
+    variant->encode_base3(in.data() + 3, out.data() + 1, n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(out[static_cast<size_t>(i + 1)], kernels::kBase3.encode[in[static_cast<size_t>(i + 3)]]) << "n " << n;
+    EXPECT_EQ(out[0], 0xa5);
+    for (size_t i = static_cast<size_t>(n) + 1; i < out.size(); ++i) ASSERT_EQ(out[i], 0xa5) << "n " << n << ", " << i;
   }
 }
 
