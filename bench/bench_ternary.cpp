@@ -4,6 +4,7 @@
 //   GEMM (prefill, 128 and 512 tokens): effective GOPS = 2 * rows * cols * tokens / s. At 1 token, one copy of
 //     the matrix that stays in the L2/L3: the GEMV's compute ceiling, in weight bytes per second.
 //   Batch (batched decode, 1-16 tokens, weights rotated out of the L3 as in GEMV): GOPS and weight bytes per second.
+//   DecodeLayers: decode's GEMV calls over 12 layers of the shape, as the engine makes them (per-call costs included).
 // Every runnable variant, at 1 and 2 threads, in both packings (the base-3 shapes' names end in "_base3"; bytes/s
 // counts the bytes of the packing, so compare the base-3 and 2-bit figures by time or by the "Gw/s" counter, giga
 // weights per second). Run: build/release/bench/bitnet_bench_ternary
@@ -18,6 +19,7 @@
 #include <bitnet/thread_pool.h>
 #include <immintrin.h>
 
+#include <array>
 #include <random>
 #include <string>
 #include <tuple>
@@ -104,6 +106,40 @@ void BM_StreamRead(benchmark::State& state) {
     benchmark::DoNotOptimize(sink.data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
+// Decode's ternary GEMVs as the engine calls them, layer after layer: q/k/v in one call, o, gate/up in one call,
+// down, over 12 layers of the 2B4T shape (216 MB, so from DRAM), one token. Per-call costs (the pool's chunks,
+// each thread's stream starting again) show here and not in one matrix's rotated GEMV. bytes/s beside StreamRead.
+void BM_TernaryDecodeLayers(benchmark::State& state, TernaryPacking packing) {
+  constexpr int kLayers = 12;
+  const int threads = static_cast<int>(state.range(0));
+  // q, k, v, o, gate, up, down: rows x cols.
+  constexpr int64_t kShapes[7][2] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560},
+                                     {6912, 2560}, {6912, 2560}, {2560, 6912}};
+  std::vector<std::array<TernaryMatrix, 7>> layers(kLayers);
+  int64_t bytes = 0;
+  for (int l = 0; l < kLayers; ++l)
+    for (int i = 0; i < 7; ++i) {
+      layers[l][i] = random_matrix({"", kShapes[i][0], kShapes[i][1], packing}, 7 * l + i);
+      bytes += static_cast<int64_t>(layers[l][i].bytes());
+    }
+  ThreadPool pool(threads);
+  const QuantizedActivations x = random_activations(1, 2560), x_down = random_activations(1, 6912);
+  std::vector<float> y(2 * 6912);
+  for (auto _ : state) {
+    for (auto& m : layers) {
+      const TernaryProduct qkv[3] = {
+          {&m[0], y.data(), 0}, {&m[1], y.data() + 2560, 0}, {&m[2], y.data() + 3200, 0}};
+      ternary_matmul(qkv, x, pool);
+      ternary_matmul(m[3], x, y.data(), 2560, pool);
+      const TernaryProduct gate_up[2] = {{&m[4], y.data(), 0}, {&m[5], y.data() + 6912, 0}};
+      ternary_matmul(gate_up, x, pool);
+      ternary_matmul(m[6], x_down, y.data(), 2560, pool);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
 }
 
 // Runs ternary_matmul on `tokens` tokens over copies of a random matrix of `shape`, one copy after another, so
@@ -232,6 +268,12 @@ void register_all() {
     auto* batch = benchmark::RegisterBenchmark(("TernaryBatch/" + s.name).c_str(), BM_TernaryBatch, s);
     for (int64_t tokens : {1, 2, 4, 6, 8, 12, 16}) batch->Args({2, tokens});
     batch->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
+  for (TernaryPacking p : {TernaryPacking::two_bit, TernaryPacking::base3}) {
+    const std::string name =
+        std::string("TernaryDecodeLayers/2B4T_12_layers") + (p == TernaryPacking::base3 ? "_base3" : "");
+    benchmark::RegisterBenchmark(name.c_str(), BM_TernaryDecodeLayers, p)
+        ->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {

@@ -221,7 +221,14 @@ void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedAct
     first_unit[i + 1] = first_unit[i] + (products[i].w->rows() + 15) / 16;
   }
   const auto& k = kernels::ternary_family().get();
-  pool.parallel_for(first_unit[products.size()], [&](int64_t u0, int64_t u1) {
+  const int64_t units = first_unit[products.size()];
+  // One token (decode's GEMV, bound by the weights' stream from DRAM): one chunk per thread, so each thread reads
+  // one long run of rows. The pool's default of 8 smaller chunks per thread, claimed in turn, made 12 layers of
+  // the 2B4T GEMVs 15-20% slower on this VM's fast minutes (TernaryDecodeLayers, docs/kernels.md); a thread that
+  // has not started yet still loses its chunk to the others. Several tokens are compute-bound and keep the
+  // smaller chunks, which balance the threads.
+  const int64_t min_chunk = tokens == 1 ? std::max<int64_t>(1, units / pool.size()) : 1;
+  auto body = [&](int64_t u0, int64_t u1) {
     for (size_t i = 0; i < products.size(); ++i) {
       const int64_t b = std::max(u0, first_unit[i]), e = std::min(u1, first_unit[i + 1]);
       if (b >= e) continue;
@@ -238,7 +245,8 @@ void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedAct
           for (int64_t n = part.row_begin; n < part.row_end; ++n)
             p.y[t * p.y_stride + n] *= row_scales[static_cast<size_t>(n)];
     }
-  });
+  };
+  pool.parallel_for(units, body, min_chunk);
 }
 
 Tensor bitlinear(const Tensor& x, const TernaryMatrix& w) {
