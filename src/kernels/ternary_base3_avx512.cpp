@@ -193,7 +193,7 @@ extern const TernaryKernels kTernaryKernels;  // the 2-bit kernels (ternary_avx5
 
 // The 243-entry table as four registers (entries 243-255 are 0, never looked up): one vpermi2b for the tuples
 // below 128, one for the rest, and bit 7 of each tuple picks between them. 64 bytes in 4 instructions, where the
-// table loop takes a load and a store per byte (0.5 s of the two cores at the load of a 2B4T model).
+// table loop takes a load and a store per byte.
 void encode_base3(const uint8_t* tuples, uint8_t* bytes, int64_t n) {
   alignas(64) static constexpr auto table = [] {
     std::array<uint8_t, 256> t{};
