@@ -9,10 +9,17 @@
 // (block b of rows 4g..4g+3 are 4 consecutive blocks), so a 4-row tile reads one sequential stream instead
 // of 4 short ones. The matrix holds whole row groups (the rows that fill the last group are zero weights).
 // int4 weights (the "int4" head): groups of 32 weights share an f16 scale d, value = d * (u - 8) for a nibble
-// u in [0, 15]. Layout: a row is cut into super-blocks of 128 weights held in 64 bytes, byte j holding weight
-// j in its low nibble and weight j + 64 in its high one (one mask or one shift gives 64 consecutive weights);
-// the super-blocks of rows 4g..4g+3 are 4 consecutive 64-byte blocks, as in the int8 layout. Scales are a
-// separate array in the same order: per row group and super-block, 16 halves, row-major [row][group of 32].
+// u in [0, 15]. Layout: a row is cut into super-blocks of 128 weights (4 groups), and the super-blocks of rows
+// 4m..4m+3 are 256 consecutive bytes: four 64-byte vectors v = 0..3. A vector's 16 lanes of 4 bytes are the 16
+// (row r, group g) pairs, lane 4r + g; the 4 bytes of that lane hold weights 32g + 4v .. 32g + 4v + 3 of row r in
+// their low nibbles and weights 32g + 4(v + 4) .. + 3 in their high ones. Scales are a separate array in the same
+// order: per row group and super-block, 16 halves, lane 4r + g. So one mask (or shift) of a vector gives 4
+// weights of every (row, group) pair, and `vpdpbusd` against the activations in step order (below) sums each
+// group's dot in its own lane: after the 8 steps of a super-block each lane holds one group's dot, which one
+// conversion and one FMA with the 16 scales (one vcvtph2ps) add to the row group's 16 float sums. Spreading a
+// group over 8 lanes instead (one group per 32 consecutive bytes) needed a conversion, a scale permute and an FMA
+// per 8 lanes: 14 vector operations per row and 64 bytes against 6 (the head GEMV in cache 60 -> see
+// docs/kernels.md, "The int4 head in lanes").
 // Padding weights are u = 8 (zero) with scale 0. Per row and token, each group's exact int32 dot
 // sum((u - 8) x) is scaled by d and summed in float; the variants sum in different orders, so they agree
 // within a tolerance, not bit for bit.
@@ -49,15 +56,18 @@ struct DenseI8Args {
 };
 
 inline constexpr int64_t kDenseI4Group = 32;        // weights per scale
-inline constexpr int64_t kDenseI4SuperBlock = 128;  // weights per 64-byte block of one row
+inline constexpr int64_t kDenseI4SuperBlock = 128;  // weights per 64 bytes of one row (4 groups)
 inline constexpr int64_t kDenseI4GroupStride = kDenseI8RowGroup * kDenseI4SuperBlock / 2;  // bytes per super-block step
+inline constexpr int64_t kDenseI4Steps = 8;         // steps of 4 weights per group
+inline constexpr int64_t kDenseI4StepBytes = 16;    // one step's activations: 4 groups x 4
 
-// Byte offset of weight k of row n (low nibble when k % 128 < 64, else high) in rows of k_pad weights.
+// Byte offset of weight k of row n (low nibble in steps 0-3 of its group, high in 4-7) in rows of k_pad weights.
 inline int64_t dense_i4_offset(int64_t n, int64_t k, int64_t k_pad) {
+  const int64_t in_block = k % kDenseI4SuperBlock, step = in_block % kDenseI4Group / 4;
   return ((n / kDenseI8RowGroup) * (k_pad / kDenseI4SuperBlock) + k / kDenseI4SuperBlock) * kDenseI4GroupStride +
-         (n % kDenseI8RowGroup) * (kDenseI4SuperBlock / 2) + k % (kDenseI4SuperBlock / 2);
+         (step % 4) * 64 + (n % kDenseI8RowGroup) * kDenseI4StepBytes + (in_block / kDenseI4Group) * 4 + k % 4;
 }
-inline int dense_i4_shift(int64_t k) { return k % kDenseI4SuperBlock < kDenseI4SuperBlock / 2 ? 0 : 4; }
+inline int dense_i4_shift(int64_t k) { return k % kDenseI4Group / 4 < 4 ? 0 : 4; }
 // Index of the scale of weight k of row n.
 inline int64_t dense_i4_scale_index(int64_t n, int64_t k, int64_t k_pad) {
   constexpr int64_t kPerRow = kDenseI4SuperBlock / kDenseI4Group;  // 4 groups per super-block
@@ -65,13 +75,31 @@ inline int64_t dense_i4_scale_index(int64_t n, int64_t k, int64_t k_pad) {
          (n % kDenseI8RowGroup) * kPerRow + (k % kDenseI4SuperBlock) / kDenseI4Group;
 }
 
+// One token's activations (k_pad of them) in step order: per super-block 8 steps of 16 bytes, step s holding
+// x[32g + 4s .. 32g + 4s + 3] for g = 0..3 (the same for every row, so one 16-byte broadcast serves 4 rows); and
+// per group of 32, -8 times the sum of its activations, where each group's dot starts: sum((u - 8) x) =
+// sum(u x) - 8 sum(x). Built once per call (int4_matmul), not per row group.
+inline void dense_i4_step_order(const int8_t* x, int64_t k_pad, int8_t* steps, int32_t* offsets) {
+  for (int64_t g0 = 0; g0 < k_pad; g0 += kDenseI4Group) {
+    const int64_t block = g0 / kDenseI4SuperBlock * kDenseI4SuperBlock, g = g0 % kDenseI4SuperBlock / kDenseI4Group;
+    int32_t sum = 0;
+    for (int64_t k = 0; k < kDenseI4Group; ++k) {
+      steps[block + k / 4 * kDenseI4StepBytes + g * 4 + k % 4] = x[g0 + k];
+      sum += x[g0 + k];
+    }
+    offsets[g0 / kDenseI4Group] = -8 * sum;
+  }
+}
+
 struct DenseI4Args {
-  const uint8_t* w;        // nibbles in the layout above (dense_i4_offset)
-  const uint16_t* scales;  // f16, dense_i4_scale_index
-  int64_t k_pad;           // multiple of 128
-  const int8_t* x;         // tokens x x_stride, zero-padded to k_pad
+  const uint8_t* w;          // nibbles in the layout above (dense_i4_offset)
+  const uint16_t* scales;    // f16, dense_i4_scale_index
+  int64_t k_pad;             // multiple of 128
+  const int8_t* x;           // tokens x x_stride, zero-padded to k_pad (the reference reads these)
   int64_t x_stride;
-  const float* dequant;    // per token
+  const int8_t* x_steps;     // tokens x k_pad: x in step order (dense_i4_step_order)
+  const int32_t* x_offsets;  // tokens x k_pad / 32: -8 x each group's sum
+  const float* dequant;      // per token
   float* y;
   int64_t y_stride;
   int64_t row_begin, row_end, tokens;

@@ -1,6 +1,6 @@
 // AVX2 dense kernels. int8: `vpmaddubsw` would saturate on 255 x 127 pairs, so both sides are sign-extended
 // to 16 bits and multiplied with `vpmaddwd` (exact). int4: nibbles (<= 15) x s8 fit `vpmaddubsw` without
-// saturation; one row and token at a time, a group of 32 per 256-bit product. f16: F16C conversion + FMA, 4
+// saturation; a row group and a token at a time, each group's dot in its own lane (dense.h). f16: F16C conversion + FMA, 4
 // rows at a time.
 #include <immintrin.h>
 
@@ -35,39 +35,54 @@ void gemm_i8(const DenseI8Args& a) {
   }
 }
 
-// sum over one group of 32 of (u - 8) x, in 8 int32 lanes: u . x - 8 * sum(x).
-inline __m256i group_dot_i4(__m256i u, __m256i x) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i ux = _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones);
-  const __m256i x8 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), ones);
-  return _mm256_sub_epi32(ux, x8);
-}
-
+// One row group (4 rows; past the matrix's last row, its zero padding) and one token. A 256-bit half h of each of
+// a super-block's 4 vectors holds rows 2h and 2h + 1, lane 4r' + g (dense.h). Per half, the 8 steps'
+// `vpmaddubsw` (nibble x s8 pairs, at most 2 x 15 x 128 = 3840 in magnitude) add in 16 bits without overflow
+// (8 x 3840 < 32768); one `vpmaddwd` by ones gives each group's sum(u x), the group offsets turn it into
+// sum((u - 8) x), and one conversion and one FMA by the 8 scales add it to the half's float sums.
 void gemm_i4(const DenseI4Args& a) {
   const __m256i nibble = _mm256_set1_epi8(0x0f);
-  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-    const uint8_t* w = a.w + dense_i4_offset(n, 0, a.k_pad);
-    const uint16_t* sc = a.scales + dense_i4_scale_index(n, 0, a.k_pad);
-    constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
+  const int64_t blocks = a.k_pad / kDenseI4SuperBlock, groups = a.k_pad / kDenseI4Group;
+  for (int64_t n0 = a.row_begin / kDenseI8RowGroup * kDenseI8RowGroup; n0 < a.row_end; n0 += kDenseI8RowGroup) {
+    const uint8_t* w = a.w + dense_i4_offset(n0, 0, a.k_pad);
+    const uint16_t* sc = a.scales + dense_i4_scale_index(n0, 0, a.k_pad);
     for (int64_t t = 0; t < a.tokens; ++t) {
-      const int8_t* x = a.x + t * a.x_stride;
-      __m256 acc = _mm256_setzero_ps();
-      for (int64_t b = 0; b < a.k_pad / kDenseI4SuperBlock; ++b) {
-        const uint8_t* p = w + b * kDenseI4GroupStride;
-        const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        const __m256i second = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-        // Weights 0-31, 32-63, 64-95, 96-127 of the super-block: the groups 0..3.
-        const __m256i u[4] = {_mm256_and_si256(first, nibble), _mm256_and_si256(second, nibble),
-                              _mm256_and_si256(_mm256_srli_epi16(first, 4), nibble),
-                              _mm256_and_si256(_mm256_srli_epi16(second, 4), nibble)};
-        alignas(16) float s[4];
-        _mm_store_ps(s, _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + b * kScaleStride))));
-        for (int g = 0; g < 4; ++g) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kDenseI4SuperBlock + 32 * g));
-          acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_dot_i4(u[g], xv)), _mm256_set1_ps(s[g]), acc);
+      __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int8_t* x = a.x_steps + t * a.k_pad + b * kDenseI4SuperBlock;
+        const __m256i offsets = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x_offsets + t * groups + 4 * b)));
+        for (int h = 0; h < 2; ++h) {
+          __m256i sum16 = _mm256_setzero_si256();
+          for (int v = 0; v < 4; ++v) {
+            const __m256i packed =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kDenseI4GroupStride + 64 * v + 32 * h));
+            const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v)));
+            const __m256i x_hi =
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v + 64)));
+            sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_and_si256(packed, nibble), x_lo));
+            sum16 = _mm256_add_epi16(
+                sum16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble), x_hi));
+          }
+          const __m256i dots = _mm256_add_epi32(_mm256_madd_epi16(sum16, ones), offsets);
+          const __m256 s =
+              _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * kScaleStride + 8 * h)));
+          acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), s, acc[h]);
         }
       }
-      a.y[t * a.y_stride + n] = hsum_ps(acc) * a.dequant[t];
+      // Lanes 4r' + g of half h: rows 2h + r'. Pairs, then pairs of pairs: the row sums in lanes 0 and 4.
+      for (int h = 0; h < 2; ++h) {
+        __m256 r = _mm256_add_ps(acc[h], _mm256_permute_ps(acc[h], 0xb1));
+        r = _mm256_add_ps(r, _mm256_permute_ps(r, 0x4e));
+        alignas(32) float sums[8];
+        _mm256_store_ps(sums, r);
+        for (int i = 0; i < 2; ++i) {
+          const int64_t n = n0 + 2 * h + i;
+          if (n >= a.row_begin && n < a.row_end) a.y[t * a.y_stride + n] = sums[4 * i] * a.dequant[t];
+        }
+      }
     }
   }
 }

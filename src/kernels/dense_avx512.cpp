@@ -6,6 +6,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/dense.h"
 #include "kernels/x86_hsum.h"
 #include "kernels/x86_prefetch.h"
@@ -64,88 +66,66 @@ void gemm_i8(const DenseI8Args& a) {
   over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i8<1>(a, n); }, [&](int64_t n) { rows_i8<4>(a, n); });
 }
 
-// int4 tile: R rows (a whole row group when R == 4; one row anywhere when R == 1) x T tokens. Per super-block
-// of 128 weights, the mask and the shift give the nibbles u of weights 0..63 and 64..127 as u8; `vpdpbusd`
-// starts from -8 * (the 4-byte sums of x) so that it yields sum((u - 8) x) per lane, and each lane belongs to
-// one group of 32 (lanes 0-7 and 8-15), so the group's scale, spread over its 8 lanes, applies in float.
-template <int R, int T>
+// int4 tile: one row group (4 rows; past the matrix's last row, its zero padding) x T tokens. Per super-block
+// the 4 vectors are unpacked once for the T tokens: two masks give steps v (0x0f: u) and v + 4 (0xf0: 16 u) of
+// every (row, group) lane (dense.h). Per token, two `vpdpbusd` chains take the steps' activations as 16-byte
+// broadcasts: the low one starts from the groups' -8 sum(x), the high one sums 16 u x, exact in int32, so one
+// arithmetic shift per super-block replaces a shift per vector. Their sum, one group's exact dot per lane, is
+// converted and multiplied by the 16 scales into the row group's 16 float sums. Rows outside [row_begin,
+// row_end) are not stored.
+template <int T>
 void tile_i4(const DenseI4Args& a, int64_t n0, int64_t t0) {
-  const __m512i nibble = _mm512_set1_epi8(0x0f);
-  const __m512i eight = _mm512_set1_epi8(8);
-  const __m512i groups01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i groups23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-  // A whole row group's 16 scales (4 rows x 4 groups, contiguous) are converted by one vcvtph2ps; row r's are
-  // 4r .. 4r+3. Per row that saves a load and a conversion of ~15 operations per super-block: the one-token head
-  // GEMV, compute-bound on this VM's fast minutes, 4.93-5.35 -> 4.51-4.71 ms in four of six alternating pairs, the
-  // other two level (HeadGemv/int4_128256x2560/2/1). The scales' values, so the results, are the same.
-  __m512i lo_index[R], hi_index[R];
-  for (int r = 0; r < R; ++r) {
-    lo_index[r] = _mm512_add_epi32(groups01, _mm512_set1_epi32(4 * r));
-    hi_index[r] = _mm512_add_epi32(groups23, _mm512_set1_epi32(4 * r));
-  }
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  const uint8_t* w[R];
-  const uint16_t* sc[R];
-  for (int r = 0; r < R; ++r) {
-    w[r] = a.w + dense_i4_offset(n0 + r, 0, a.k_pad);
-    sc[r] = a.scales + dense_i4_scale_index(n0 + r, 0, a.k_pad);
-  }
+  const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(static_cast<char>(0xf0));
+  const uint8_t* w = a.w + dense_i4_offset(n0, 0, a.k_pad);
+  const uint16_t* sc = a.scales + dense_i4_scale_index(n0, 0, a.k_pad);
   constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
+  const int64_t blocks = a.k_pad / kDenseI4SuperBlock, groups = a.k_pad / kDenseI4Group;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   // As in tile_i8: with several tokens, the first token tile prefetches the group kPrefetchGroupsAhead on.
-  const int64_t blocks = a.k_pad / kDenseI4SuperBlock;
-  const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
+  const bool prefetch = t0 == 0 && a.tokens > 1;
   const int64_t ahead = kPrefetchGroupsAhead * blocks * kDenseI4GroupStride;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (prefetch) prefetch_group_block(w[0], ahead + b * kDenseI4GroupStride);
-    __m512i lo[R], hi[R];
-    __m512 s_lo[R], s_hi[R];
-    __m512 s16 = _mm512_setzero_ps();
-    if constexpr (R == kDenseI8RowGroup)
-      s16 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc[0] + b * kScaleStride)));
-    for (int r = 0; r < R; ++r) {
-      const __m512i packed = _mm512_loadu_si512(w[r] + b * kDenseI4GroupStride);
-      lo[r] = _mm512_and_si512(packed, nibble);
-      hi[r] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-      if constexpr (R == kDenseI8RowGroup) {
-        s_lo[r] = _mm512_permutexvar_ps(lo_index[r], s16);
-        s_hi[r] = _mm512_permutexvar_ps(hi_index[r], s16);
-      } else {
-        const __m512 s4 = _mm512_castps128_ps512(
-            _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc[r] + b * kScaleStride))));
-        s_lo[r] = _mm512_permutexvar_ps(groups01, s4);
-        s_hi[r] = _mm512_permutexvar_ps(groups23, s4);
-      }
+    if (prefetch) prefetch_group_block(w, ahead + b * kDenseI4GroupStride);
+    __m512i lo[4], hi[4];
+    for (int v = 0; v < 4; ++v) {
+      const __m512i packed = _mm512_loadu_si512(w + b * kDenseI4GroupStride + 64 * v);
+      lo[v] = _mm512_and_si512(packed, low);
+      hi[v] = _mm512_and_si512(packed, high);
     }
+    const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc + b * kScaleStride)));
     for (int t = 0; t < T; ++t) {
-      const int8_t* x = a.x + (t0 + t) * a.x_stride + b * kDenseI4SuperBlock;
-      const __m512i x_lo = _mm512_loadu_si512(x);
-      const __m512i x_hi = _mm512_loadu_si512(x + 64);
-      const __m512i zero = _mm512_setzero_si512();
-      const __m512i off_lo = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eight, x_lo));
-      const __m512i off_hi = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eight, x_hi));
-      for (int r = 0; r < R; ++r) {
-        const __m512 d_lo = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off_lo, lo[r], x_lo));
-        const __m512 d_hi = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off_hi, hi[r], x_hi));
-        acc[r][t] = _mm512_fmadd_ps(d_lo, s_lo[r], acc[r][t]);
-        acc[r][t] = _mm512_fmadd_ps(d_hi, s_hi[r], acc[r][t]);
+      const int8_t* x = a.x_steps + (t0 + t) * a.k_pad + b * kDenseI4SuperBlock;
+      __m512i d_lo = _mm512_broadcast_i32x4(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x_offsets + (t0 + t) * groups + 4 * b)));
+      __m512i d_hi = _mm512_setzero_si512();
+      for (int v = 0; v < 4; ++v) {
+        const __m512i x_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v)));
+        const __m512i x_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v + 64)));
+        d_lo = _mm512_dpbusd_epi32(d_lo, lo[v], x_lo);
+        d_hi = _mm512_dpbusd_epi32(d_hi, hi[v], x_hi);
       }
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d_lo, _mm512_srai_epi32(d_hi, 4))), s, acc[t]);
     }
   }
-  for (int t = 0; t < T; ++t)
-    for (int r = 0; r < R; ++r) a.y[(t0 + t) * a.y_stride + n0 + r] = _mm512_reduce_add_ps(acc[r][t]) * a.dequant[t0 + t];
-}
-
-template <int R>
-void rows_i4(const DenseI4Args& a, int64_t n0) {
-  int64_t t = 0;
-  for (; t + 2 <= a.tokens; t += 2) tile_i4<R, 2>(a, n0, t);
-  for (; t < a.tokens; ++t) tile_i4<R, 1>(a, n0, t);
+  // Lane 4r + g holds row r's group-g sum: add pairs, then pairs of pairs, and gather lanes 0, 4, 8, 12.
+  const __m512i firsts = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+  const int64_t first = std::max<int64_t>(a.row_begin - n0, 0), last = std::min<int64_t>(a.row_end - n0, 4);
+  const auto rows = static_cast<__mmask8>(((1u << last) - 1) & ~((1u << first) - 1));
+  for (int t = 0; t < T; ++t) {
+    __m512 r = _mm512_add_ps(acc[t], _mm512_permute_ps(acc[t], 0xb1));
+    r = _mm512_add_ps(r, _mm512_permute_ps(r, 0x4e));
+    const __m128 sums = _mm512_castps512_ps128(_mm512_permutexvar_ps(firsts, r));
+    _mm_mask_storeu_ps(a.y + (t0 + t) * a.y_stride + n0, rows, _mm_mul_ps(sums, _mm_set1_ps(a.dequant[t0 + t])));
+  }
 }
 
 void gemm_i4(const DenseI4Args& a) {
-  over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i4<1>(a, n); }, [&](int64_t n) { rows_i4<4>(a, n); });
+  for (int64_t n0 = a.row_begin / kDenseI8RowGroup * kDenseI8RowGroup; n0 < a.row_end; n0 += kDenseI8RowGroup) {
+    int64_t t = 0;
+    for (; t + 4 <= a.tokens; t += 4) tile_i4<4>(a, n0, t);
+    for (; t < a.tokens; ++t) tile_i4<1>(a, n0, t);
+  }
 }
 
 inline constexpr int kF16MaxSums = 24;  // accumulators of a multi-token tile (of 32 zmm registers)

@@ -1,5 +1,5 @@
 // NEON dense kernels: int8 with `sdot` on the weights turned back into s8 (u8 ^ 0x80 = w); int4 with `sdot`
-// on the nibbles minus 8 (s8 in [-8, 7]), one group of 32 per two `sdot`s; f16 with vcvt + FMA.
+// on the nibbles (u in [0, 15]) from the groups' -8 sum(x), each group's dot in its own lane (dense.h); f16 with vcvt + FMA.
 #include <arm_neon.h>
 
 #include "kernels/dense.h"
@@ -21,36 +21,39 @@ void gemm_i8(const DenseI8Args& a) {
     }
 }
 
+// One row group (4 rows; past the matrix's last row, its zero padding) and one token. A row's 16 bytes of a
+// super-block vector are its 4 groups' lanes (dense.h): `sdot` of the low nibbles with step v's activations and
+// of the high ones with step v + 4's adds 4 weights to each group's dot, which starts from the group offset
+// -8 sum(x). After the 8 steps, one conversion and one FMA by the row's 4 scales.
 void gemm_i4(const DenseI4Args& a) {
   const uint8x16_t nibble = vdupq_n_u8(0x0f);
-  const int8x16_t eight = vdupq_n_s8(8);
   constexpr int64_t kScaleStride = kDenseI8RowGroup * kDenseI4SuperBlock / kDenseI4Group;
-  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-    const uint8_t* w = a.w + dense_i4_offset(n, 0, a.k_pad);
-    const uint16_t* sc = a.scales + dense_i4_scale_index(n, 0, a.k_pad);
+  const int64_t blocks = a.k_pad / kDenseI4SuperBlock, groups = a.k_pad / kDenseI4Group;
+  for (int64_t n0 = a.row_begin / kDenseI8RowGroup * kDenseI8RowGroup; n0 < a.row_end; n0 += kDenseI8RowGroup) {
+    const uint8_t* w = a.w + dense_i4_offset(n0, 0, a.k_pad);
+    const uint16_t* sc = a.scales + dense_i4_scale_index(n0, 0, a.k_pad);
     for (int64_t t = 0; t < a.tokens; ++t) {
-      const int8_t* x = a.x + t * a.x_stride;
-      float32x4_t acc = vdupq_n_f32(0.0f);
-      for (int64_t b = 0; b < a.k_pad / kDenseI4SuperBlock; ++b) {
-        const uint8_t* p = w + b * kDenseI4GroupStride;
-        float s[4];
-        vst1q_f32(s, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(sc + b * kScaleStride))));
-        const int8_t* xb = x + b * kDenseI4SuperBlock;
-        for (int g = 0; g < 4; ++g) {
-          // Group g: weights 32g .. 32g+31 are the low (g < 2) or high nibbles of bytes 32(g%2) .. +31.
-          const uint8_t* q = p + 32 * (g % 2);
-          uint8x16_t u0 = vld1q_u8(q), u1 = vld1q_u8(q + 16);
-          if (g >= 2) {
-            u0 = vshrq_n_u8(u0, 4);
-            u1 = vshrq_n_u8(u1, 4);
+      float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int8_t* x = a.x_steps + t * a.k_pad + b * kDenseI4SuperBlock;
+        int8x16_t xs[kDenseI4Steps];
+        for (int i = 0; i < kDenseI4Steps; ++i) xs[i] = vld1q_s8(x + kDenseI4StepBytes * i);
+        const int32x4_t offsets = vld1q_s32(a.x_offsets + t * groups + 4 * b);
+        for (int r = 0; r < 4; ++r) {
+          int32x4_t d_lo = offsets, d_hi = vdupq_n_s32(0);
+          for (int v = 0; v < 4; ++v) {
+            const uint8x16_t packed = vld1q_u8(w + b * kDenseI4GroupStride + 64 * v + kDenseI4StepBytes * r);
+            d_lo = vdotq_s32(d_lo, vreinterpretq_s8_u8(vandq_u8(packed, nibble)), xs[v]);
+            d_hi = vdotq_s32(d_hi, vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), xs[v + 4]);
           }
-          const int8x16_t v0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(u0, nibble)), eight);
-          const int8x16_t v1 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(u1, nibble)), eight);
-          const int32x4_t dot = vdotq_s32(vdotq_s32(vdupq_n_s32(0), v0, vld1q_s8(xb + 32 * g)), v1, vld1q_s8(xb + 32 * g + 16));
-          acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot), s[g]);
+          const float32x4_t s = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(sc + b * kScaleStride + 4 * r)));
+          acc[r] = vfmaq_f32(acc[r], vcvtq_f32_s32(vaddq_s32(d_lo, d_hi)), s);
         }
       }
-      a.y[t * a.y_stride + n] = vaddvq_f32(acc) * a.dequant[t];
+      for (int r = 0; r < 4; ++r) {
+        const int64_t n = n0 + r;
+        if (n >= a.row_begin && n < a.row_end) a.y[t * a.y_stride + n] = vaddvq_f32(acc[r]) * a.dequant[t];
+      }
     }
   }
 }

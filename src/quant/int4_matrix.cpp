@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "kernels/dense.h"
 #include "quant/matrix_util.h"
@@ -123,9 +124,18 @@ void int4_matmul(const Int4Matrix& w, const QuantizedActivations& x, float* y, i
   BITNET_CHECK(x.k() == w.cols() && x.k_pad() == w.k_pad(),
                "[int4_matmul] activations have {} columns but the weights {}", x.k(), w.cols());
   if (x.tokens() == 0) return;
+  // The activations in the kernels' step order, once per call. Per thread and kept, so that a decode loop
+  // allocates nothing after its first step (as QuantizedActivations).
+  thread_local std::vector<int8_t> steps;
+  thread_local std::vector<int32_t> offsets;
+  const int64_t k_pad = w.k_pad(), groups = k_pad / kDenseI4Group;
+  steps.resize(static_cast<size_t>(x.tokens() * k_pad));
+  offsets.resize(static_cast<size_t>(x.tokens() * groups));
+  for (int64_t t = 0; t < x.tokens(); ++t)
+    kernels::dense_i4_step_order(x.row(t), k_pad, steps.data() + t * k_pad, offsets.data() + t * groups);
   const auto& k = kernels::dense_family().get();
-  const kernels::DenseI4Args args{w.data(), w.scales(), w.k_pad(), x.row(0), x.k_pad(), x.dequant(),
-                                  y,        y_stride,   0,         0,        x.tokens()};
+  const kernels::DenseI4Args args{w.data(), w.scales(), k_pad,    x.row(0), x.k_pad(),  steps.data(), offsets.data(),
+                                  x.dequant(), y,       y_stride, 0,        0,          x.tokens()};
   detail::split_rows(pool, w.rows(), args, k.gemm_i4);
 }
 

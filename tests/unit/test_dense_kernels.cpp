@@ -129,7 +129,15 @@ TEST_P(DenseVariant, Int4WithinToleranceOfReference) {
     if (tokens > 1) std::fill(q.row(1), q.row(1) + cols, int8_t{-128});  // an extreme token
     const int64_t y_stride = rows + 3;
     std::vector<float> want(static_cast<size_t>(tokens * y_stride)), got(want.size());
-    kernels::DenseI4Args a{m.data(), m.scales(), m.k_pad(), q.row(0), q.k_pad(), q.dequant(), want.data(), y_stride, 0, rows, tokens};
+    // The step order as int4_matmul builds it (the reference reads q itself).
+    const int64_t groups = m.k_pad() / kernels::kDenseI4Group;
+    std::vector<int8_t> steps(static_cast<size_t>(tokens * m.k_pad()));
+    std::vector<int32_t> offsets(static_cast<size_t>(tokens * groups));
+    for (int64_t t = 0; t < tokens; ++t)
+      kernels::dense_i4_step_order(q.row(t), m.k_pad(), steps.data() + t * m.k_pad(), offsets.data() + t * groups);
+    kernels::DenseI4Args a{m.data(),       m.scales(),  m.k_pad(),  q.row(0), q.k_pad(), steps.data(),
+                           offsets.data(), q.dequant(), want.data(), y_stride, 0,         rows,
+                           tokens};
     ref.gemm_i4(a);
     a.y = got.data();
     k->gemm_i4(a);
