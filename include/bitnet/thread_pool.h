@@ -3,6 +3,7 @@
 // region costs a few microseconds: workers spin briefly for new work before they sleep.
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -43,12 +44,29 @@ class ThreadPool {
     run(n, RangeFn(ref), min_chunk);
   }
 
+  // For loops bound by streaming memory (decode's GEMVs): each thread owns one contiguous share of [0, n) and
+  // works through it from the front in `pieces_per_share` steps, so it reads one long run; a thread whose share
+  // is done takes the back half of the largest share left, and so on, so a slow or late thread holds the region
+  // up by at most about one piece. Same contract as parallel_for otherwise. n must be below 2^22 (larger n falls
+  // back to parallel_for).
+  template <class F>
+  void parallel_for_shares(int64_t n, F&& fn, int64_t pieces_per_share = 16) {
+    auto& ref = fn;
+    run_shares(n, RangeFn(ref), pieces_per_share);
+  }
+
  private:
   void stop_workers();  // wakes, stops and joins every worker
   void run(int64_t n, RangeFn fn, int64_t min_chunk);
-  void worker_loop();
+  void run_shares(int64_t n, RangeFn fn, int64_t pieces_per_share);
+  // Publishes region `fn` over n items, takes part as slot 0, waits for the others and rethrows the first error.
+  void run_region(int64_t n, RangeFn& fn, bool shares, int64_t chunks_or_piece);
+  void worker_loop(int slot);
   // Claims and runs chunks of region `gen` until none are left (or a newer region has started).
   void work_on(uint32_t gen);
+  // The same for a share region: thread `slot`'s own share first, then the back halves of the others'.
+  void work_on_shares(uint32_t gen, int slot);
+  void run_items(int64_t begin, int64_t end);  // fn_ over [begin, end), errors kept, counted in done_
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -60,7 +78,15 @@ class ThreadPool {
   // generation (32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits): one CAS claims a chunk of
   // the right region and never one of a later region.
   alignas(64) std::atomic<uint64_t> claim_{0};
-  alignas(64) std::atomic<int> done_{0};            // chunks finished in the current region
+  alignas(64) std::atomic<int64_t> done_{0};        // items finished in the current region
+  // Share regions: per thread, generation (20 bits) | begin (22) | end (22) of what is left of its share, and the
+  // piece its owner claims at a time.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<Share[]> shares_;
+  std::atomic<bool> shares_mode_{false};
+  std::atomic<int64_t> piece_{1};
   alignas(64) std::atomic<uint32_t> generation_{0};  // wakes the workers
   std::atomic<bool> stop_{false};
 };

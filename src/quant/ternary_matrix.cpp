@@ -222,12 +222,13 @@ void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedAct
   }
   const auto& k = kernels::ternary_family().get();
   const int64_t units = first_unit[products.size()];
-  // One token (decode's GEMV, bound by the weights' stream from DRAM): one chunk per thread, so each thread reads
-  // one long run of rows. The pool's default of 8 smaller chunks per thread, claimed in turn, made 12 layers of
-  // the 2B4T GEMVs 15-20% slower on this VM's fast minutes (TernaryDecodeLayers, docs/kernels.md); a thread that
-  // has not started yet still loses its chunk to the others. Several tokens are compute-bound and keep the
-  // smaller chunks, which balance the threads.
-  const int64_t min_chunk = tokens == 1 ? std::max<int64_t>(1, units / pool.size()) : 1;
+  // One token (decode's GEMV, bound by the weights' stream from DRAM): each thread streams one share of the rows,
+  // and a thread done early takes the back half of the largest share left (parallel_for_shares). The pool's
+  // default of 8 smaller chunks per thread, claimed in turn, made 12 layers of the 2B4T GEMVs 15-20% slower on
+  // this VM's fast minutes (TernaryDecodeLayers, docs/kernels.md); one fixed chunk per thread streamed as well
+  // but made a region wait for a thread preempted in its chunk (decode with 3 threads on the 2 cores: 41.5
+  // against 44.7 t/s with shares). Several tokens are compute-bound and keep the smaller chunks, which balance
+  // the threads.
   auto body = [&](int64_t u0, int64_t u1) {
     for (size_t i = 0; i < products.size(); ++i) {
       const int64_t b = std::max(u0, first_unit[i]), e = std::min(u1, first_unit[i + 1]);
@@ -246,7 +247,11 @@ void ternary_matmul(std::span<const TernaryProduct> products, const QuantizedAct
             p.y[t * p.y_stride + n] *= row_scales[static_cast<size_t>(n)];
     }
   };
-  pool.parallel_for(units, body, min_chunk);
+  if (tokens == 1) {
+    pool.parallel_for_shares(units, body);
+  } else {
+    pool.parallel_for(units, body);
+  }
 }
 
 Tensor bitlinear(const Tensor& x, const TernaryMatrix& w) {

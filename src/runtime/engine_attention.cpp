@@ -334,7 +334,9 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
     }
   });
   // Second pass: the split blocks' pairs fold their kept partials in unit order (one task per block and KV head:
-  // its first range's item).
+  // its first range's item). Without a split item (short contexts, most decode steps) there is nothing to fold,
+  // and no parallel region is spent on it.
+  if (std::none_of(attn_items_.begin(), attn_items_.end(), [](const AttentionItem& it) { return it.split; })) return;
   pool_.parallel_for(static_cast<int64_t>(attn_items_.size()), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const AttentionItem& it = attn_items_[static_cast<size_t>(i)];

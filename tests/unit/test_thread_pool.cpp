@@ -2,8 +2,12 @@
 #include <bitnet/thread_pool.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace bitnet {
@@ -56,6 +60,75 @@ TEST(ThreadPool, ExceptionsReachTheCaller) {
   std::atomic<int> ok{0};
   pool.parallel_for(2, [&](int64_t, int64_t) { ok++; });  // still usable
   EXPECT_EQ(ok.load(), 2);
+}
+
+TEST(ThreadPool, SharesCoverEveryIndexExactlyOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 100, 1001, 5000}) {
+      for (int64_t pieces : {1, 4, 16}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (int rep = 0; rep < 10; ++rep) {
+          pool.parallel_for_shares(n, [&](int64_t b, int64_t e) {
+            EXPECT_LT(b, e);
+            for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+          }, pieces);
+        }
+        for (auto& h : hits) ASSERT_EQ(h.load(), 10) << threads << " threads, n=" << n << ", " << pieces << " pieces";
+      }
+    }
+  }
+  // Past the 22 bits a share can hold, the ordinary chunks take over.
+  ThreadPool pool(2);
+  const int64_t big = (int64_t{1} << 22) + 5;
+  std::atomic<int64_t> total{0};
+  pool.parallel_for_shares(big, [&](int64_t b, int64_t e) { total += e - b; });
+  EXPECT_EQ(total.load(), big);
+}
+
+// The point of the shares: a thread that stalls inside its share holds the region up by one piece, not by the
+// rest of its share. Here the worker sleeps in its first piece; the caller finishes its own share and then takes
+// the back halves of the worker's until nothing is left, so it runs all but at most that piece and the next.
+TEST(ThreadPool, SharesOfAStalledThreadGoToTheOthers) {
+  ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  constexpr int64_t kN = 1600, kPieces = 16;  // shares of 800, pieces of 50
+  std::atomic<int64_t> by_caller{0};
+  std::atomic<bool> slept{false};
+  pool.parallel_for_shares(kN, [&](int64_t b, int64_t e) {
+    if (std::this_thread::get_id() == caller) {
+      by_caller += e - b;
+    } else if (!slept.exchange(true)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }, kPieces);
+  EXPECT_GE(by_caller.load(), kN - 2 * kN / 2 / kPieces);
+  // Each share is still worked from its front: the caller's own pieces come in order.
+  std::vector<int64_t> starts;
+  std::mutex m;
+  pool.parallel_for_shares(kN, [&](int64_t b, int64_t) {
+    if (std::this_thread::get_id() != caller || b >= kN / 2) return;
+    std::lock_guard lock(m);
+    starts.push_back(b);
+  }, kPieces);
+  EXPECT_TRUE(std::is_sorted(starts.begin(), starts.end()));
+  ASSERT_FALSE(starts.empty());
+  EXPECT_EQ(starts.front(), 0);
+}
+
+TEST(ThreadPool, SharesRethrowAndNestSerially) {
+  ThreadPool pool(3);
+  EXPECT_THROW(pool.parallel_for_shares(300, [](int64_t b, int64_t) {
+    if (b > 100) fail("boom in a share");
+  }), Error);
+  std::atomic<int64_t> total{0};
+  pool.parallel_for_shares(4, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      pool.parallel_for_shares(10, [&](int64_t b2, int64_t e2) { total += e2 - b2; });
+  });
+  EXPECT_EQ(total.load(), 40);
+  pool.parallel_for(100, [&](int64_t b, int64_t e) { total += e - b; });  // the chunked regions still work after
+  EXPECT_EQ(total.load(), 140);
 }
 
 TEST(ThreadPool, ThreadCountFromEnvironment) {
