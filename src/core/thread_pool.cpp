@@ -114,7 +114,8 @@ void ThreadPool::work_on_shares(uint32_t gen, int slot) {
     const int64_t b = share_begin(w), e = share_end(w);
     // A newer region's piece (read late) only sizes a claim that then fails on the generation.
     const int64_t nb = std::min(e, b + std::max<int64_t>(1, piece_.load(std::memory_order_relaxed)));
-    if (own.range.compare_exchange_weak(w, pack_share(gen, nb, e), std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if (own.range.compare_exchange_weak(w, pack_share(gen, nb, e), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
       run_items(b, nb);
       w = own.range.load(std::memory_order_acquire);
     }

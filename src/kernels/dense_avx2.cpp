@@ -1,7 +1,7 @@
 // AVX2 dense kernels. int8: `vpmaddubsw` would saturate on 255 x 127 pairs, so both sides are sign-extended
 // to 16 bits and multiplied with `vpmaddwd` (exact). int4: nibbles (<= 15) x s8 fit `vpmaddubsw` without
-// saturation; a row group and a token at a time, each group's dot in its own lane (dense.h). f16: F16C conversion + FMA, 4
-// rows at a time.
+// saturation; a row group and a token at a time, each group's dot in its own lane (dense.h). f16: F16C
+// conversion + FMA, 4 rows at a time.
 #include <immintrin.h>
 
 #include "kernels/dense.h"
@@ -59,7 +59,8 @@ void gemm_i4(const DenseI4Args& a) {
           for (int v = 0; v < 4; ++v) {
             const __m256i packed =
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kDenseI4GroupStride + 64 * v + 32 * h));
-            const __m256i x_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v)));
+            const __m256i x_lo =
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v)));
             const __m256i x_hi =
                 _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16 * v + 64)));
             sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_and_si256(packed, nibble), x_lo));

@@ -1,5 +1,6 @@
 // NEON dense kernels: int8 with `sdot` on the weights turned back into s8 (u8 ^ 0x80 = w); int4 with `sdot`
-// on the nibbles (u in [0, 15]) from the groups' -8 sum(x), each group's dot in its own lane (dense.h); f16 with vcvt + FMA.
+// on the nibbles (u in [0, 15]) from the groups' -8 sum(x), each group's dot in its own lane (dense.h); f16
+// with vcvt + FMA.
 #include <arm_neon.h>
 
 #include "kernels/dense.h"
