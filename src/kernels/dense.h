@@ -19,7 +19,8 @@
 // conversion and one FMA with the 16 scales (one vcvtph2ps) add to the row group's 16 float sums. Spreading a
 // group over 8 lanes instead (one group per 32 consecutive bytes, the layout until 2026-12-06) needed a
 // conversion, a scale permute and an FMA per 8 lanes: about 14 vector operations per row and 64 bytes against 5-6
-// now (AVX-512). The head GEMV in cache on 2 threads went from 60 to 98 GB/s (docs/kernels.md, "The int4 head").
+// now (AVX-512). The head GEMV in cache on 2 threads went from 60 to 98 GB/s (docs/kernels.md, "The int4 head in
+// lanes").
 // Padding weights are u = 8 (zero) with scale 0. Per row and token, each group's exact int32 dot
 // sum((u - 8) x) is scaled by d and summed in float; the variants sum in different orders, so they agree
 // within a tolerance, not bit for bit.
