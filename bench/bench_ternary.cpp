@@ -281,7 +281,7 @@ void register_all() {
         ->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("StreamRead", BM_StreamRead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::ref}) {
+  for (Isa isa : {Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon, Isa::ref}) {
     if (kernels::ternary_family().variant(isa) == nullptr) continue;
     for (const auto& s : shapes()) {
       const std::string suffix = s.name + "/" + std::string(isa_name(isa));

@@ -15,6 +15,7 @@ struct CpuFeatures {
   bool sse42 = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512vbmi = false, avx512bf16 = false;
+  bool avxvnni = false;  // AVX-VNNI: vpdpbusd on ymm in the VEX form (Alder Lake and later client cores, Zen 5)
   // Arm
   bool neon = false, dotprod = false, i8mm = false;
 };
@@ -23,10 +24,11 @@ const CpuFeatures& cpu_features();
 // "avx2 fma f16c avx512f ..." for the features present.
 std::string cpu_feature_list(const CpuFeatures& features);
 
-// Kernel variants. avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F/BW/VL/DQ (families that use VNNI or
-// VBMI check those features themselves); neon needs Advanced SIMD.
-enum class Isa { ref, avx2, avx512, neon };
-inline constexpr int kIsaCount = 4;
+// Kernel variants. avx2 needs AVX2+FMA+F16C; avxvnni needs those and AVX-VNNI (the families with no avxvnni
+// kernels of their own run their avx2 ones); avx512 needs AVX-512 F/BW/VL/DQ (families that use VNNI or VBMI check
+// those features themselves); neon needs Advanced SIMD. From the best down: avx512, avxvnni, avx2, ref.
+enum class Isa { ref, avx2, avx512, neon, avxvnni };
+inline constexpr int kIsaCount = 5;
 std::string_view isa_name(Isa isa);
 std::optional<Isa> parse_isa(std::string_view name);
 // True when this CPU can run the variant and this binary contains it.

@@ -40,7 +40,9 @@ void detect_x86(CpuFeatures& f) {
   const bool os_avx = avx && (xcr0 & 0x6) == 0x6;
   const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
   if (!os_avx) f.fma = f.f16c = false;
+  unsigned leaf7_subleaves = 0;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    leaf7_subleaves = a;  // the highest subleaf of leaf 7
     f.avx2 = os_avx && ((b >> 5) & 1);
     f.avx512f = os_avx512 && ((b >> 16) & 1);
     f.avx512dq = os_avx512 && ((b >> 17) & 1);
@@ -49,7 +51,10 @@ void detect_x86(CpuFeatures& f) {
     f.avx512vbmi = os_avx512 && ((c >> 1) & 1);
     f.avx512vnni = os_avx512 && ((c >> 11) & 1);
   }
-  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = os_avx512 && ((a >> 5) & 1);
+  if (leaf7_subleaves >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avxvnni = os_avx && ((a >> 4) & 1);
+    f.avx512bf16 = os_avx512 && ((a >> 5) & 1);
+  }
   // Brand string: leaves 0x80000002..4.
   char brand[49] = {};
   if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000004) {
@@ -118,6 +123,7 @@ std::string cpu_feature_list(const CpuFeatures& f) {
   add(f.avx512vnni, "avx512vnni");
   add(f.avx512vbmi, "avx512vbmi");
   add(f.avx512bf16, "avx512bf16");
+  add(f.avxvnni, "avxvnni");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");
@@ -130,6 +136,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::neon: return "neon";
+    case Isa::avxvnni: return "avxvnni";
   }
   return "?";
 }
@@ -146,9 +153,11 @@ bool isa_supported(Isa isa) {
     case Isa::ref: return true;
 #if defined(__x86_64__)
     case Isa::avx2: return f.avx2 && f.fma && f.f16c;
+    case Isa::avxvnni: return f.avx2 && f.fma && f.f16c && f.avxvnni;
     case Isa::avx512: return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c;
 #else
     case Isa::avx2:
+    case Isa::avxvnni:
     case Isa::avx512: return false;
 #endif
 #if defined(__aarch64__)
@@ -162,7 +171,7 @@ bool isa_supported(Isa isa) {
 
 namespace {
 Isa best_supported() {
-  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon})
+  for (Isa isa : {Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon})
     if (isa_supported(isa)) return isa;
   return Isa::ref;
 }
@@ -171,7 +180,7 @@ std::optional<Isa> env_isa() {
   const char* env = std::getenv("BITNET_ISA");
   if (env == nullptr || *env == '\0') return std::nullopt;
   const auto isa = parse_isa(env);
-  BITNET_CHECK(isa.has_value(), "[cpu] BITNET_ISA='{}' is not one of ref, avx2, avx512, neon", env);
+  BITNET_CHECK(isa.has_value(), "[cpu] BITNET_ISA='{}' is not one of ref, avx2, avxvnni, avx512, neon", env);
   BITNET_CHECK(isa_supported(*isa), "[cpu] BITNET_ISA={} but this CPU or build cannot run it (CPU has: {})", env,
                cpu_feature_list(cpu_features()));
   return isa;
@@ -201,9 +210,10 @@ uint64_t isa_epoch() { return g_epoch.load(std::memory_order_acquire); }
 
 Isa choose_variant(const std::array<bool, kIsaCount>& compiled) {
   const Isa want = preferred_isa();
-  // From the preferred variant down: avx512 -> avx2 -> ref, neon -> ref.
-  Isa order[2] = {Isa::ref, Isa::ref};
-  if (want == Isa::avx512) order[0] = Isa::avx512, order[1] = Isa::avx2;
+  // From the preferred variant down: avx512 -> avxvnni -> avx2 -> ref, neon -> ref.
+  Isa order[3] = {Isa::ref, Isa::ref, Isa::ref};
+  if (want == Isa::avx512) order[0] = Isa::avx512, order[1] = Isa::avxvnni, order[2] = Isa::avx2;
+  if (want == Isa::avxvnni) order[0] = Isa::avxvnni, order[1] = Isa::avx2;
   if (want == Isa::avx2) order[0] = Isa::avx2;
   if (want == Isa::neon) order[0] = Isa::neon;
   for (Isa isa : order)

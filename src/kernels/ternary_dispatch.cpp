@@ -22,6 +22,11 @@ extern const NbitKernels kNbitKernels;
 extern const DenseKernels kDenseKernels;
 extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx2
+namespace avxvnni {
+void gemm(const TernaryGemmArgs& a);
+void gemm_i8(const DenseI8Args& a);
+void gemm_i4(const DenseI4Args& a);
+}  // namespace avxvnni
 namespace avx512 {
 extern const TernaryKernels kTernaryKernels;
 extern const NbitKernels kNbitKernels;
@@ -47,6 +52,17 @@ const TernaryKernels* avx512_ternary() {
                                               ref::encode_base3, false};
   return cpu_features().avx512vbmi ? &avx512::kTernaryKernels : &without_vbmi;
 }
+// The AVX-VNNI variants of the ternary and dense families: its own 2-bit and int8 / int4 kernels, AVX2's base-3
+// and f16 ones. AVX2's tables are constant-initialized, so reading them here is safe at any time.
+const TernaryKernels* avxvnni_ternary() {
+  static const TernaryKernels table = {avxvnni::gemm, avx2::kTernaryKernels.gemm_base3,
+                                       avx2::kTernaryKernels.encode_base3, false};
+  return &table;
+}
+const DenseKernels* avxvnni_dense() {
+  static const DenseKernels table = {avxvnni::gemm_i8, avx2::kDenseKernels.gemm_f16, avxvnni::gemm_i4};
+  return &table;
+}
 #endif
 
 const Family<TernaryKernels>& ternary_family() {
@@ -54,7 +70,7 @@ const Family<TernaryKernels>& ternary_family() {
   static const Family<TernaryKernels> family("ternary", {
       &ref::kTernaryKernels,
 #if defined(__x86_64__)
-      &avx2::kTernaryKernels, avx512_ternary(), nullptr,
+      &avx2::kTernaryKernels, avx512_ternary(), nullptr, avxvnni_ternary(),
 #elif defined(__aarch64__)
       nullptr, nullptr, cpu_features().dotprod ? &neon::kTernaryKernels : nullptr,
 #else
@@ -83,7 +99,7 @@ const Family<DenseKernels>& dense_family() {
   static const Family<DenseKernels> family("dense", {
       &ref::kDenseKernels,
 #if defined(__x86_64__)
-      &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr,
+      &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr, avxvnni_dense(),
 #elif defined(__aarch64__)
       nullptr, nullptr, cpu_features().dotprod ? &neon::kDenseKernels : nullptr,
 #else

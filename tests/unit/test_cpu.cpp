@@ -31,6 +31,7 @@ TEST(Cpu, FeaturesAgreeWithTheKernel) {
   EXPECT_EQ(f.avx512vnni, has("avx512_vnni"));
   EXPECT_EQ(f.avx512vbmi, has("avx512vbmi"));
   EXPECT_EQ(f.avx512bf16, has("avx512_bf16"));
+  EXPECT_EQ(f.avxvnni, has("avx_vnni"));
   EXPECT_FALSE(f.neon);
 #endif
 }
@@ -39,19 +40,24 @@ TEST(Cpu, IsaNamesAndForcing) {
   EXPECT_EQ(parse_isa("avx512"), Isa::avx512);
   EXPECT_EQ(parse_isa("sse"), std::nullopt);
   EXPECT_TRUE(isa_supported(Isa::ref));
-  for (Isa isa : {Isa::ref, Isa::avx2, Isa::avx512, Isa::neon}) {
+  EXPECT_EQ(parse_isa("avxvnni"), Isa::avxvnni);
+  for (Isa isa : {Isa::ref, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon}) {
     if (!isa_supported(isa)) {
       EXPECT_THROW(force_isa(isa), Error);
       continue;
     }
     force_isa(isa);
     EXPECT_EQ(preferred_isa(), isa);
-    for (const auto& family : kernel_families()) EXPECT_EQ(family.selected, isa) << family.name;
+    for (const auto& family : kernel_families()) {
+      // Only the ternary and dense families have AVX-VNNI kernels; the others run their AVX2 ones there.
+      const bool own = isa != Isa::avxvnni || family.name == "ternary" || family.name == "dense";
+      EXPECT_EQ(family.selected, own ? isa : Isa::avx2) << family.name;
+    }
   }
   force_isa(std::nullopt);
   const Isa best = preferred_isa();
   EXPECT_TRUE(isa_supported(best));
-  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon})
+  for (Isa isa : {Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon})
     if (isa_supported(isa)) {
       EXPECT_EQ(best, isa);  // the best supported variant is chosen by default
       break;

@@ -169,7 +169,7 @@ TEST_P(DenseVariant, Int4WithinToleranceOfReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, DenseVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+INSTANTIATE_TEST_SUITE_P(AllIsas, DenseVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 TEST(DenseMatmul, Int8HeadApproximatesTheFloatProduct) {

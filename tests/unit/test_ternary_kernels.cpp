@@ -186,7 +186,7 @@ TEST_P(TernaryVariant, EncodesBase3LikeTheTable) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+INSTANTIATE_TEST_SUITE_P(AllIsas, TernaryVariant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 // Several products in one region (q/k/v, gate/up) give exactly what each gives alone, whatever the pool and
