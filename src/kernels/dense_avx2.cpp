@@ -1,13 +1,16 @@
-// AVX2 dense kernels. int8: `vpmaddubsw` would saturate on 255 x 127 pairs, so both sides are sign-extended
-// to 16 bits and multiplied with `vpmaddwd` (exact). int4: nibbles (<= 15) x s8 fit `vpmaddubsw` without
+// AVX2 dense kernels. int8: tiles of 4 rows x 2 tokens, `vpmaddubsw` with the activations' sign moved to the
+// weights (exact, below). int4: nibbles (<= 15) x s8 fit `vpmaddubsw` without
 // saturation; a row group and a token at a time, each group's dot in its own lane (dense.h). f16: F16C
 // conversion + FMA, 4 rows at a time.
 #include <immintrin.h>
 
 #include "kernels/dense.h"
 #include "kernels/x86_hsum.h"
+#include "kernels/x86_prefetch.h"
 
 namespace bitnet::kernels::avx2 {
+
+static_assert(kDenseI8GroupStride == kPrefetchBlockBytes);
 
 namespace {
 
@@ -18,21 +21,59 @@ inline float hsum_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-void gemm_i8(const DenseI8Args& a) {
-  const __m256i offset = _mm256_set1_epi16(128);
-  for (int64_t n = a.row_begin; n < a.row_end; ++n) {
-    for (int64_t t = 0; t < a.tokens; ++t) {
-      __m256i acc = _mm256_setzero_si256();
-      for (int64_t k = 0; k < a.k_pad; k += 16) {
-        const __m256i w = _mm256_sub_epi16(
-            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + dense_i8_offset(n, k, a.k_pad)))), offset);
+// int8 tile: R rows x T tokens over the interleaved layout (dense.h: a 4-row tile reads one sequential run). Per
+// 32 weights, the sign moves to the weights' side: `vpmaddubsw(|x|, sign(v, x))`, |x| <= 128 as u8 (once per token)
+// and sign(v, x) = +-v within -127..127 (the quantizer's range, Int8Matrix::quantize), so a pair is at most 2 x 128
+// x 127 < 2^15: no saturation, exact; `vpmaddwd` by ones widens to int32.
+template <int R, int T>
+void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80)), ones = _mm256_set1_epi16(1);
+  __m256i acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = a.w + dense_i8_offset(n0 + r, 0, a.k_pad);
+  // With several tokens, the first token tile of a row group prefetches the group kPrefetchGroupsAhead on
+  // (x86_prefetch.h).
+  const bool prefetch = R == kDenseI8RowGroup && t0 == 0 && a.tokens > 1;
+  const int64_t ahead = kPrefetchGroupsAhead * a.k_pad * kDenseI8RowGroup;
+  for (int64_t k = 0; k < a.k_pad; k += 64) {
+    if (prefetch) prefetch_group_block(rows[0], ahead + k / 64 * kDenseI8GroupStride);
+    for (int half = 0; half < 2; ++half) {
+      __m256i v[R];
+      for (int r = 0; r < R; ++r)
+        v[r] = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + k / 64 * kDenseI8GroupStride + 32 * half)),
+            flip);
+      for (int t = 0; t < T; ++t) {
         const __m256i x =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x + t * a.x_stride + k)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, x));
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + (t0 + t) * a.x_stride + k + 32 * half));
+        const __m256i ax = _mm256_abs_epi8(x);
+        for (int r = 0; r < R; ++r)
+          acc[r][t] = _mm256_add_epi32(
+              acc[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(v[r], x)), ones));
       }
-      a.y[t * a.y_stride + n] = static_cast<float>(hsum_epi32(acc)) * a.scale[t] * a.row_scale[n];
     }
   }
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r)
+      a.y[(t0 + t) * a.y_stride + n0 + r] =
+          static_cast<float>(hsum_epi32(acc[r][t])) * a.scale[t0 + t] * a.row_scale[n0 + r];
+}
+
+template <int R>
+void rows_i8(const DenseI8Args& a, int64_t n0) {
+  int64_t t = 0;
+  for (; t + 2 <= a.tokens; t += 2) tile_i8<R, 2>(a, n0, t);
+  for (; t < a.tokens; ++t) tile_i8<R, 1>(a, n0, t);
+}
+
+void gemm_i8(const DenseI8Args& a) {
+  // Single rows up to the first whole row group and after the last one, groups of 4 in between.
+  int64_t n = a.row_begin;
+  for (; n % kDenseI8RowGroup != 0 && n < a.row_end; ++n) rows_i8<1>(a, n);
+  for (; n + kDenseI8RowGroup <= a.row_end; n += kDenseI8RowGroup) rows_i8<4>(a, n);
+  for (; n < a.row_end; ++n) rows_i8<1>(a, n);
 }
 
 // One row group (4 rows; past the matrix's last row, its zero padding) and one token. A 256-bit half h of each of
