@@ -14,6 +14,7 @@ namespace ref { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
 #if defined(__x86_64__)
 namespace avx2 { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
 namespace avx512 { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
+namespace avxvnni { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
 #endif
 #if defined(__aarch64__)
 namespace neon { extern const AttentionQ8Kernels kAttentionQ8Kernels; }
@@ -25,6 +26,7 @@ const Family<AttentionQ8Kernels>& attention_q8_family() {
 #if defined(__x86_64__)
       // The avx512 variant is the VNNI one; without VNNI the CPU gets the next variant down.
       &avx2::kAttentionQ8Kernels, cpu_features().avx512vnni ? &avx512::kAttentionQ8Kernels : nullptr, nullptr,
+      &avxvnni::kAttentionQ8Kernels,
 #elif defined(__aarch64__)
       // The neon variant's scores use sdot (the dot product extension).
       nullptr, nullptr, cpu_features().dotprod ? &neon::kAttentionQ8Kernels : nullptr,

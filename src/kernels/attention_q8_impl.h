@@ -124,10 +124,12 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 // Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
 // with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
 // no saturation), then vpmaddwd to int32; the same fma per segment as the reference. Up to 4 queries per pass.
+// Compiled twice: as the avx2 variant, and with AVX-VNNI as the avxvnni one, where `vpdpbusd` and `vpdpwssd` (VEX)
+// sum the same products straight into int32 (here and in the weighted sum below).
 void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
     const int64_t gq = std::min<int64_t>(4, g - q0);
     for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
@@ -147,7 +149,11 @@ void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q
             int32_t word;
             std::memcpy(&word, queries.codes + ((q0 + q) * segs + s) * kQ8Block + 4 * k, 4);
             const __m256i c = _mm256_sign_epi8(_mm256_set1_epi32(word), key);
+#if defined(__AVXVNNI__)  // the avxvnni variant: the same products, summed in int32 by one instruction
+            dot[q] = _mm256_dpbusd_avx_epi32(dot[q], magnitude, c);
+#else
             dot[q] = _mm256_add_epi32(dot[q], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, c), ones));
+#endif
           }
         }
         for (int64_t q = 0; q < gq; ++q) {
@@ -230,7 +236,11 @@ void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, i
           for (int64_t h = 0; h < 4 && 8 * h < len; ++h) {
             const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(line + 16 * h)));
             for (int64_t q = 0; q < 2; ++q)
+#if defined(__AVXVNNI__)
+              acc[q][h] = _mm256_dpwssd_avx_epi32(acc[q][h], x, _mm256_set1_epi32(pairs[q][i]));
+#else
               acc[q][h] = _mm256_add_epi32(acc[q][h], _mm256_madd_epi16(x, _mm256_set1_epi32(pairs[q][i])));
+#endif
           }
         }
         for (int64_t q = 0; q < gq; ++q) {

@@ -323,7 +323,7 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, AttentionQ8Variant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512, Isa::neon),
+INSTANTIATE_TEST_SUITE_P(AllIsas, AttentionQ8Variant, ::testing::Values(Isa::ref, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace

@@ -49,8 +49,9 @@ TEST(Cpu, IsaNamesAndForcing) {
     force_isa(isa);
     EXPECT_EQ(preferred_isa(), isa);
     for (const auto& family : kernel_families()) {
-      // Only the ternary and dense families have AVX-VNNI kernels; the others run their AVX2 ones there.
-      const bool own = isa != Isa::avxvnni || family.name == "ternary" || family.name == "dense";
+      // Only the ternary, dense and attention_q8 families have AVX-VNNI kernels; the others run their AVX2 ones.
+      const bool own = isa != Isa::avxvnni || family.name == "ternary" || family.name == "dense" ||
+                       family.name == "attention_q8";
       EXPECT_EQ(family.selected, own ? isa : Isa::avx2) << family.name;
     }
   }
