@@ -24,8 +24,7 @@ extern const ActQuantKernels kActQuantKernels;
 }  // namespace avx2
 namespace avxvnni {
 void gemm(const TernaryGemmArgs& a);
-void gemm_i8(const DenseI8Args& a);
-void gemm_i4(const DenseI4Args& a);
+extern const DenseKernels kDenseKernels;
 }  // namespace avxvnni
 namespace avx512 {
 extern const TernaryKernels kTernaryKernels;
@@ -52,15 +51,11 @@ const TernaryKernels* avx512_ternary() {
                                               ref::encode_base3, false};
   return cpu_features().avx512vbmi ? &avx512::kTernaryKernels : &without_vbmi;
 }
-// The AVX-VNNI variants of the ternary and dense families: its own 2-bit and int8 / int4 kernels, AVX2's base-3
-// and f16 ones. AVX2's tables are constant-initialized, so reading them here is safe at any time.
+// The AVX-VNNI variant of the ternary family: its own 2-bit kernel, AVX2's base-3 ones (AVX2's table is
+// constant-initialized, so reading it here is safe at any time).
 const TernaryKernels* avxvnni_ternary() {
   static const TernaryKernels table = {avxvnni::gemm, avx2::kTernaryKernels.gemm_base3,
                                        avx2::kTernaryKernels.encode_base3, false};
-  return &table;
-}
-const DenseKernels* avxvnni_dense() {
-  static const DenseKernels table = {avxvnni::gemm_i8, avx2::kDenseKernels.gemm_f16, avxvnni::gemm_i4};
   return &table;
 }
 #endif
@@ -99,7 +94,8 @@ const Family<DenseKernels>& dense_family() {
   static const Family<DenseKernels> family("dense", {
       &ref::kDenseKernels,
 #if defined(__x86_64__)
-      &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr, avxvnni_dense(),
+      &avx2::kDenseKernels, cpu_features().avx512vnni ? &avx512::kDenseKernels : nullptr, nullptr,
+      &avxvnni::kDenseKernels,
 #elif defined(__aarch64__)
       nullptr, nullptr, cpu_features().dotprod ? &neon::kDenseKernels : nullptr,
 #else
