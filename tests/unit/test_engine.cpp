@@ -499,6 +499,50 @@ TEST(Engine, LoadingReportsProgressPerLayer) {
   EXPECT_EQ(generated, seen);
 }
 
+// Every kernel variant this CPU runs decodes a model like the reference variant: the logits of a prompt and of the
+// tokens decoded after it, with each head and each cache type. The integer products are exact in every variant;
+// exp, the f16 head and the float sums' order differ, so the check is a tolerance (seen: 1e-7 of the largest
+// logit; a wrong kernel is off by whole units). It catches a variant whose family tables pair the wrong kernels,
+// or a family falling back to the wrong variant, which the kernel tests, one family at a time, would not. Widths
+// past one 256-weight block, row counts that leave 1-3 rows.
+TEST(Engine, EveryKernelVariantDecodesLikeTheReference) {
+  TransformerConfig c = tiny(FfnActivation::relu2, true);
+  c.hidden = 320;
+  c.ffn = 582;
+  c.head_dim = 80;
+  const std::vector<int32_t> prompt = {3, 14, 15, 9, 26, 5, 35, 8, 9, 7, 9, 32, 38, 46, 26, 43, 38, 32, 7, 9};
+  const KvCacheTypes f16_cache{KvCacheType::f16, KvCacheType::f16}, q8_cache{KvCacheType::q8_0, KvCacheType::q8_0};
+  for (HeadType head : {HeadType::f16, HeadType::int8, HeadType::int4}) {
+    const Model m = Model::random(c, 12, head);
+    for (const KvCacheTypes& kv : {f16_cache, q8_cache}) {
+      auto run = [&](Isa isa) {
+        force_isa(isa);
+        ThreadPool pool(2);
+        Engine e(m, 64, 1, 16, &pool, kv);
+        std::vector<float> out;
+        auto keep = [&](const float* p) { out.insert(out.end(), p, p + c.vocab); };
+        keep(e.eval(0, prompt, 0));
+        for (int32_t i = 0; i < 4; ++i)
+          keep(e.eval(0, std::vector<int32_t>{7 * i + 1}, static_cast<int32_t>(prompt.size()) + i));
+        force_isa(std::nullopt);
+        return out;
+      };
+      const std::vector<float> want = run(Isa::ref);
+      float largest = 0.0f;
+      for (float v : want) largest = std::max(largest, std::fabs(v));
+      for (Isa isa : {Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon}) {
+        if (!isa_supported(isa)) continue;
+        const std::vector<float> got = run(isa);
+        ASSERT_EQ(got.size(), want.size());
+        float worst = 0.0f;
+        for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+        EXPECT_LE(worst, 1e-4f * largest) << isa_name(isa) << ", " << head_type_name(head) << " head, "
+                                          << kv_cache_type_name(kv.k) << " cache";
+      }
+    }
+  }
+}
+
 // The base-3 packing (1.6 bits per weight) holds the same weights as the 2-bit one, and the integer dot products are
 // exact: logits agree bit for bit, in prefill, decode and a batch of two sequences, on 1 and 2 threads. Widths that
 // give the base-3 layout whole superblocks (1280 weights) and 2-bit tail blocks: hidden 1536 (one of each), ffn
