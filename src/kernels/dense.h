@@ -43,6 +43,17 @@ inline int64_t dense_i8_offset(int64_t n, int64_t k, int64_t k_pad) {
          (n % kDenseI8RowGroup) * kDenseI8Block + k % kDenseI8Block;
 }
 
+// Rows [begin, end) of an interleaved layout: one(n) for single rows up to the first whole row group and after the
+// last one, four(n) for each whole group of 4 rows starting at n. `static`: the ISA files each get their own copy
+// (as x86_hsum.h), so none of them can end up running another's instructions.
+template <typename One, typename Four>
+static inline void over_row_groups(int64_t begin, int64_t end, One one, Four four) {
+  int64_t n = begin;
+  for (; n % kDenseI8RowGroup != 0 && n < end; ++n) one(n);
+  for (; n + kDenseI8RowGroup <= end; n += kDenseI8RowGroup) four(n);
+  for (; n < end; ++n) one(n);
+}
+
 struct DenseI8Args {
   const uint8_t* w;        // value + 128, in the interleaved layout (dense_i8_offset)
   int64_t k_pad;           // multiple of 64

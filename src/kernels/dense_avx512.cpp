@@ -52,16 +52,6 @@ void rows_i8(const DenseI8Args& a, int64_t n0) {
   for (; t < a.tokens; ++t) tile_i8<R, 1>(a, n0, t);
 }
 
-// Rows [begin, end) of an interleaved layout: one(n) for single rows up to the first whole row group and
-// after the last one, four(n) for each whole group of 4 rows starting at n.
-template <typename One, typename Four>
-void over_row_groups(int64_t begin, int64_t end, One one, Four four) {
-  int64_t n = begin;
-  for (; n % kDenseI8RowGroup != 0 && n < end; ++n) one(n);
-  for (; n + kDenseI8RowGroup <= end; n += kDenseI8RowGroup) four(n);
-  for (; n < end; ++n) one(n);
-}
-
 void gemm_i8(const DenseI8Args& a) {
   over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i8<1>(a, n); }, [&](int64_t n) { rows_i8<4>(a, n); });
 }

@@ -46,9 +46,13 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
   for (int64_t k = 0; k < a.k_pad; k += 64) {
     if (prefetch) prefetch_group_block(rows[0], ahead + k / 64 * kDenseI8GroupStride);
     for (int half = 0; half < 2; ++half) {
-      __m256i w[R];
-      for (int r = 0; r < R; ++r)
+      __m256i w[R];  // AVX2: the values v; AVX-VNNI: v + 128 as stored
+      for (int r = 0; r < R; ++r) {
         w[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + k / 64 * kDenseI8GroupStride + 32 * half));
+#if !defined(__AVXVNNI__)
+        w[r] = _mm256_xor_si256(w[r], flip);
+#endif
+      }
       for (int t = 0; t < T; ++t) {
         const __m256i x =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + (t0 + t) * a.x_stride + k + 32 * half));
@@ -59,7 +63,7 @@ void tile_i8(const DenseI8Args& a, int64_t n0, int64_t t0) {
         for (int r = 0; r < R; ++r)
           acc[r][t] = _mm256_add_epi32(
               acc[r][t],
-              _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_xor_si256(w[r], flip), x)), ones));
+              _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[r], x)), ones));
 #endif
       }
     }
@@ -83,11 +87,7 @@ void rows_i8(const DenseI8Args& a, int64_t n0) {
 }
 
 void gemm_i8(const DenseI8Args& a) {
-  // Single rows up to the first whole row group and after the last one, groups of 4 in between.
-  int64_t n = a.row_begin;
-  for (; n % kDenseI8RowGroup != 0 && n < a.row_end; ++n) rows_i8<1>(a, n);
-  for (; n + kDenseI8RowGroup <= a.row_end; n += kDenseI8RowGroup) rows_i8<4>(a, n);
-  for (; n < a.row_end; ++n) rows_i8<1>(a, n);
+  over_row_groups(a.row_begin, a.row_end, [&](int64_t n) { rows_i8<1>(a, n); }, [&](int64_t n) { rows_i8<4>(a, n); });
 }
 
 // One row group (4 rows; past the matrix's last row, its zero padding) and one token. A 256-bit half h of each of
