@@ -8,16 +8,14 @@
 // Every runnable variant, at 1 and 2 threads, in both packings (the base-3 shapes' names end in "_base3"; bytes/s
 // counts the bytes of the packing, so compare the base-3 and 2-bit figures by time or by the "Gw/s" counter, giga
 // weights per second). Run: build/release/bench/bitnet_bench_ternary
-// GCC 12 warns about its own _mm512_undefined_* inside _mm512_reduce_add_epi64 (a false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <benchmark/benchmark.h>
+#include <bitnet/bandwidth.h>
 #include <bitnet/cpu.h>
 #include <bitnet/dense.h>
 #include <bitnet/model.h>
 #include <bitnet/nbit.h>
 #include <bitnet/ternary.h>
 #include <bitnet/thread_pool.h>
-#include <immintrin.h>
 
 #include <array>
 #include <random>
@@ -74,38 +72,13 @@ QuantizedActivations random_activations(int64_t tokens, int64_t cols) {
   return q;
 }
 
-// Streaming read bandwidth of this machine, measured here: 256 MiB summed (8x the L3).
+// Streaming read bandwidth of this machine, measured here with the library's probe (the one `bitnet bench` uses):
+// 256 MiB (8x the L3) of pseudo-random words, summed by plain C++ that runs on any x86-64.
 void BM_StreamRead(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(0));
-  ThreadPool pool(threads);
-  const size_t bytes = size_t{256} << 20;
-  // The library's allocator (2 MiB pages where the kernel grants them), as the weights use.
-  Tensor storage = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8);
-  // Pseudo-random content, as weights are: a constant-filled buffer can read faster on this VM
-  // (see ReadBandwidthProbe).
-  uint64_t x = 0x9e3779b97f4a7c15ull;
-  auto* words = reinterpret_cast<uint64_t*>(storage.data_as<uint8_t>());
-  for (size_t i = 0; i < bytes / 8; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    words[i] = x;
-  }
-  const uint8_t* data = storage.data_as<uint8_t>();
-  std::vector<int64_t> sink(static_cast<size_t>(threads));
-  for (auto _ : state) {
-    pool.parallel_for(threads, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const size_t b = bytes * static_cast<size_t>(t) / threads, e = bytes * static_cast<size_t>(t + 1) / threads;
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t i = b; i + 64 <= e; i += 64)
-          acc = _mm512_add_epi64(acc, _mm512_loadu_si512(data + i));
-        sink[static_cast<size_t>(t)] = _mm512_reduce_add_epi64(acc);
-      }
-    });
-    benchmark::DoNotOptimize(sink.data());
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  const ReadBandwidthProbe probe;
+  for (auto _ : state) benchmark::DoNotOptimize(probe.measure(pool, 1));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(probe.bytes()));
 }
 
 // Decode's ternary GEMVs as the engine calls them, layer after layer: q/k/v in one call, o, gate/up in one call,
