@@ -55,14 +55,6 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   }
 }
 
-// The four row sums of 4 accumulators in lanes 0..3 (as hsum4_epi32, on 8 lanes).
-inline __m128i hsum4_epi32_256(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
-  const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a0, a1), _mm256_unpackhi_epi32(a0, a1));
-  const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, a3), _mm256_unpackhi_epi32(a2, a3));
-  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
-  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
 // One token (decode's GEMV), 4 rows. Each 32 bytes of a row hold fields 0-3 of 32 weights; one shift by 4 brings
 // fields 2 and 3 down, and two masks (0x03, 0x0c) then give fields 0 and 2 as codes (into accumulator A) and
 // fields 1 and 3 as 4 x codes (into B). So per 32 bytes and row: one load, one shift, 4 and, 4 `vpdpbusd` (the
@@ -102,7 +94,7 @@ void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
   }
   auto fold = [](__m256i p, __m256i q) { return _mm256_add_epi32(p, _mm256_srai_epi32(q, 2)); };
   const __m128i dots =
-      _mm_sub_epi32(hsum4_epi32_256(fold(r0a, r0b), fold(r1a, r1b), fold(r2a, r2b), fold(r3a, r3b)),
+      _mm_sub_epi32(hsum4_epi32(fold(r0a, r0b), fold(r1a, r1b), fold(r2a, r2b), fold(r3a, r3b)),
                     _mm_set1_epi32(a.x_sum[0]));
   _mm_storeu_ps(a.y + n0, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(a.scale[0])));
 }
