@@ -63,57 +63,70 @@ void tile(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   }
 }
 
-// vpmaddubsw(u, *s): u's unsigned bytes times the signed bytes at s, read by the instruction itself (any
-// alignment). Given the activations as values, GCC 12 kept them in registers across the four rows (and then
-// spilled the sums in the loop), loading them with vmovdqa although __m256i_u has an alignment of 1.
-inline __m256i maddubs_mem(__m256i u, const int8_t* s) {
-  __m256i out;
-  asm("vpmaddubsw %2, %1, %0" : "=x"(out) : "x"(u), "m"(*reinterpret_cast<const __m256i_u*>(s)));
-  return out;
-}
+// One row's 32 bytes at w + OFF against the activations at x + OFF (fields f at + 64 f), into its sums A (fields 0
+// and 2, as codes) and B (fields 1 and 3, as 4 x codes): one load, one shift, 4 and, 4 vpmaddubsw (activations
+// read from memory by the instruction, any alignment), 4 adds. Four temporaries, renamed by the core.
+#define BITNET_AVX2_ROW_HALF(W, OFF, A, B)                                                        \
+  "vmovdqu " #OFF "(%[" #W "]), %[v]\n\t"                                                           \
+  "vpand %[m0], %[v], %[t0]\n\t"                                                                    \
+  "vpand %[m1], %[v], %[t1]\n\t"                                                                    \
+  "vpsrlw $4, %[v], %[v]\n\t"                                                                       \
+  "vpand %[m0], %[v], %[t2]\n\t"                                                                    \
+  "vpand %[m1], %[v], %[v]\n\t"                                                                     \
+  "vpmaddubsw " #OFF "(%[x]), %[t0], %[t0]\n\t"                                                     \
+  "vpmaddubsw 64+" #OFF "(%[x]), %[t1], %[t1]\n\t"                                                  \
+  "vpmaddubsw 128+" #OFF "(%[x]), %[t2], %[t2]\n\t"                                                 \
+  "vpmaddubsw 192+" #OFF "(%[x]), %[v], %[v]\n\t"                                                   \
+  "vpaddw %[t0], %[" #A "], %[" #A "]\n\t"                                                          \
+  "vpaddw %[t1], %[" #B "], %[" #B "]\n\t"                                                          \
+  "vpaddw %[t2], %[" #A "], %[" #A "]\n\t"                                                          \
+  "vpaddw %[v], %[" #B "], %[" #B "]\n\t"
 
 // One token (decode's GEMV), 4 rows, as the AVX-VNNI variant's: per 32 bytes of a row, one shift by 4 and two
-// masks (0x03, 0x0c) give fields 0 and 2 as codes and fields 1 and 3 as 4 x codes, where shift + mask takes
-// three shifts. The products of fields 1 and 3 (lanes that are multiples of 4) are shifted back by 2 at once
-// (exact), which keeps one 16-bit sum per row: with four rows, a second sum each and the activations in
-// registers, GCC spilled sums in the loop. A lane gains at most 4 x 2 x 2 x 128 = 4096 per block, so 16-bit
-// sums widen once per kBlocksPerWiden = 7 blocks (< 2^15). The activations are memory operands
-// (maddubs_mem).
+// masks (0x03, 0x0c) give fields 0 and 2 as codes (into the 16-bit sums A) and fields 1 and 3 as 4 x codes (into
+// B), where shift + mask takes three shifts. A lane of B is a multiple of 4, so A + B / 4 is exact. A lane gains
+// at most 4 x 2 x 2 x 128 = 2048 per block in A and 8192 in B, so both widen once per kBlocksPerWiden = 3 blocks
+// (< 2^15). A block of the 4 rows is one asm statement: with intrinsics GCC 12 kept the activations in registers
+// across the rows, spilled the sums in the loop (and loaded the activations with vmovdqa, although __m256i_u
+// has an alignment of 1), and ran at about 70% of the speed of this instruction sequence in L1.
 void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
-  constexpr int64_t kBlocksPerWiden = 7;
+  constexpr int64_t kBlocksPerWiden = 3;
   const __m256i m0 = _mm256_set1_epi8(0x03), m1 = _mm256_set1_epi8(0x0c), ones = _mm256_set1_epi16(1);
-  __m256i acc[4], sum[4];
+  __m256i acc[4];
   // Rows n0..n0+3 need not share a row group (a thread's range may start anywhere); block b of each row is
   // kTernaryGroupStride after block b - 1 either way.
-  const uint8_t* w[4];
-  for (int r = 0; r < 4; ++r) {
-    acc[r] = _mm256_setzero_si256();
-    w[r] = a.w + ternary_block_offset(n0 + r, 0, a.k_blocks);
-  }
-  const int8_t* xp = a.x;
+  const uint8_t *w0 = a.w + ternary_block_offset(n0, 0, a.k_blocks),
+                *w1 = a.w + ternary_block_offset(n0 + 1, 0, a.k_blocks),
+                *w2 = a.w + ternary_block_offset(n0 + 2, 0, a.k_blocks),
+                *w3 = a.w + ternary_block_offset(n0 + 3, 0, a.k_blocks);
+  for (auto& v : acc) v = _mm256_setzero_si256();
+  const int8_t* x = a.x;
   for (int64_t b0 = 0; b0 < a.k_blocks; b0 += kBlocksPerWiden) {
-    for (auto& s : sum) s = _mm256_setzero_si256();
-    const int64_t b1 = std::min(b0 + kBlocksPerWiden, a.k_blocks);
-    for (int64_t b = b0; b < b1; ++b, xp += kTernaryBlock) {
-      for (int half = 0; half < 2; ++half) {
-        const int8_t* x = xp + 32 * half;  // x + 64 f: field f's activations
-        for (int r = 0; r < 4; ++r) {
-          const __m256i v =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + b * kTernaryGroupStride + 32 * half));
-          const __m256i v4 = _mm256_srli_epi16(v, 4);
-          const __m256i even = _mm256_add_epi16(maddubs_mem(_mm256_and_si256(v, m0), x),
-                                                maddubs_mem(_mm256_and_si256(v4, m0), x + 128));
-          const __m256i odd4 = _mm256_add_epi16(maddubs_mem(_mm256_and_si256(v, m1), x + 64),
-                                                maddubs_mem(_mm256_and_si256(v4, m1), x + 192));
-          sum[r] = _mm256_add_epi16(sum[r], _mm256_add_epi16(even, _mm256_srai_epi16(odd4, 2)));
-        }
-      }
+    __m256i a0 = _mm256_setzero_si256(), b0s = a0, a1 = a0, b1s = a0, a2 = a0, b2s = a0, a3 = a0, b3s = a0;
+    const int64_t end = std::min(b0 + kBlocksPerWiden, a.k_blocks);
+    for (int64_t b = b0; b < end; ++b) {
+      __m256i v, t0, t1, t2;
+      asm(BITNET_AVX2_ROW_HALF(w0, 0, a0, b0) BITNET_AVX2_ROW_HALF(w1, 0, a1, b1)
+              BITNET_AVX2_ROW_HALF(w2, 0, a2, b2) BITNET_AVX2_ROW_HALF(w3, 0, a3, b3)
+                  BITNET_AVX2_ROW_HALF(w0, 32, a0, b0) BITNET_AVX2_ROW_HALF(w1, 32, a1, b1)
+                      BITNET_AVX2_ROW_HALF(w2, 32, a2, b2) BITNET_AVX2_ROW_HALF(w3, 32, a3, b3)
+          : [a0] "+x"(a0), [b0] "+x"(b0s), [a1] "+x"(a1), [b1] "+x"(b1s), [a2] "+x"(a2), [b2] "+x"(b2s),
+            [a3] "+x"(a3), [b3] "+x"(b3s), [v] "=&x"(v), [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2)
+          : [m0] "x"(m0), [m1] "x"(m1), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [x] "r"(x)
+          : "memory");  // it reads the 4 rows' block and the block's activations (too many operands to name them)
+      w0 += kTernaryGroupStride, w1 += kTernaryGroupStride, w2 += kTernaryGroupStride, w3 += kTernaryGroupStride;
+      x += kTernaryBlock;
     }
-    for (int r = 0; r < 4; ++r) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(sum[r], ones));
+    auto widen = [&](__m256i acc32, __m256i sa, __m256i sb) {
+      return _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_add_epi16(sa, _mm256_srai_epi16(sb, 2)), ones));
+    };
+    acc[0] = widen(acc[0], a0, b0s), acc[1] = widen(acc[1], a1, b1s);
+    acc[2] = widen(acc[2], a2, b2s), acc[3] = widen(acc[3], a3, b3s);
   }
   const __m128i dots = _mm_sub_epi32(hsum4_epi32(acc[0], acc[1], acc[2], acc[3]), _mm_set1_epi32(a.x_sum[0]));
   _mm_storeu_ps(a.y + n0, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_set1_ps(a.scale[0])));
 }
+#undef BITNET_AVX2_ROW_HALF
 
 template <int R, int T>
 void tile_tokens(const TernaryGemmArgs& a, int64_t n0, int64_t t0, int64_t tokens) {
