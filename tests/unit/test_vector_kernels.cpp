@@ -145,6 +145,30 @@ TEST_P(VectorVariant, ExpShiftedSumAtTheEdges) {
   EXPECT_FALSE(std::isnan(out[6]));  // the others stay numbers
 }
 
+// The softmax numerators are the variant's own exp of x - m, bit for bit, whatever the length (vector bodies and
+// their tails), over the normal range of results.
+TEST_P(VectorVariant, ExpShiftedSumIsTheVariantsOwnExp) {
+  const VectorKernels* k = variant();
+  if (k == nullptr) GTEST_SKIP() << isa_name(GetParam()) << " is not runnable on this CPU";
+  std::mt19937 rng(5);
+  // x - m from -86.5 (above the AVX-512 variant's subnormal results) to 87.5 (finite).
+  std::uniform_real_distribution<float> d(-84.0f, 90.0f);
+  for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 33, 130}) {
+    std::vector<float> x(static_cast<size_t>(n)), shifted(x.size()), got(x.size()), want(x.size());
+    for (auto& v : x) v = d(rng);
+    const float m = 2.5f;
+    for (size_t i = 0; i < x.size(); ++i) shifted[i] = x[i] - m;
+    k->unary[static_cast<int>(kernels::UnaryOp::exp)](shifted.data(), want.data(), n);
+    const double total = k->exp_shifted_sum(x.data(), m, got.data(), n);
+    double sum = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "n=" << n << " x=" << x[i];
+      sum += want[i];
+    }
+    EXPECT_NEAR(total, sum, 1e-12 * sum) << "n=" << n;
+  }
+}
+
 // Attention's two row products for g = 1..9 queries (two passes of up to 4 and a remainder), over 1..37 rows
 // that lie `stride` floats apart (unaligned): within rounding of double sums, and bit for bit as ref, which
 // follows the specification (vector_impl.h) operation by operation. A query's result is the same whatever g.
