@@ -1,6 +1,8 @@
 // AVX2 ternary kernel (no VNNI): `vpmaddubsw` (u8 code x s8 activation -> s16 pairs, at most 2*2*128 = 512,
-// so no saturation) summed in 16 bits over one 256-weight block (8 products of <= 512: < 2^15), then widened
-// with `vpmaddwd` once per block. Tiles of R rows x T tokens as in the AVX-512 variant.
+// so no saturation) summed in 16 bits over a few blocks (at most 2^15), then widened with `vpmaddwd`.
+// Three shapes: decode's GEMV (gemv_4rows: 4 rows, one token) and the multi-token tiles (tile_2x4: 2 rows x 4
+// tokens) are asm statements, one block per statement, since GCC 12 spilled their sums with intrinsics; the
+// remainders (1-3 tokens, an odd last row) are the intrinsic tiles of R rows x T tokens.
 #include <immintrin.h>
 
 #include <algorithm>
