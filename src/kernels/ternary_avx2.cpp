@@ -1,8 +1,8 @@
 // AVX2 ternary kernel (no VNNI): `vpmaddubsw` (u8 code x s8 activation -> s16 pairs, at most 2*2*128 = 512,
 // so no saturation) summed in 16 bits over a few blocks (at most 2^15), then widened with `vpmaddwd`.
-// Three shapes: decode's GEMV (gemv_4rows: 4 rows, one token) and the multi-token tiles (tile_2x4: 2 rows x 4
-// tokens) are asm statements, one block per statement, since GCC 12 spilled their sums with intrinsics; the
-// remainders (1-3 tokens, an odd last row) are the intrinsic tiles of R rows x T tokens.
+// Three shapes: decode's GEMV (gemv_4rows: 4 rows, one token) and the multi-token tiles (tile_2xT: 2 rows x 4
+// or 2 tokens) are asm statements, one block per statement, since GCC 12 spilled their sums with intrinsics; the
+// remainders (a last token, an odd last row) are the intrinsic tiles of R rows x T tokens.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -130,7 +130,7 @@ void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
 }
 #undef BITNET_AVX2_ROW_HALF
 
-// Several tokens: tiles of 2 rows x 4 tokens, a block per asm statement. Per 32 bytes of a row, each field is
+// Several tokens: tiles of 2 rows x 4 tokens (2 for a remainder), a block per asm statement. Per 32 bytes of a row, each field is
 // one shift (in place) and one mask, then four `vpmaddubsw` (activations read from memory by the instruction) and
 // four 16-bit adds, one per token: 39 operations for 512 products, against 46 for 256 in the intrinsic 2 x 2
 // tile, which GCC 12 compiled with about 50 spills and reloads per block. The eight 16-bit sums gain at most
@@ -147,6 +147,19 @@ void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
       BITNET_AVX2_PRODUCT(BITNET_AVX2_X1(H, F), S1) BITNET_AVX2_PRODUCT(BITNET_AVX2_X2(H, F), S2) \
           BITNET_AVX2_PRODUCT(BITNET_AVX2_X3(H, F), S3)
 #define BITNET_AVX2_SHIFT(P) "vpsrlw $2, %[" #P "], %[" #P "]\n\t"
+// The same for 2 tokens.
+#define BITNET_AVX2_FIELD2(SHIFT, P, H, F, S0, S1)                                        \
+  SHIFT "vpand %[m], %[" #P "], %[c]\n\t" BITNET_AVX2_PRODUCT(BITNET_AVX2_X0(H, F), S0) \
+      BITNET_AVX2_PRODUCT(BITNET_AVX2_X1(H, F), S1)
+#define BITNET_AVX2_TILE2_HALF(H)                                                                   \
+  "vmovdqu " #H "(%[w0]), %[p0]\n\tvmovdqu " #H "(%[w1]), %[p1]\n\t"                                \
+  BITNET_AVX2_FIELD2("", p0, H, 0, s00, s01) BITNET_AVX2_FIELD2("", p1, H, 0, s10, s11)             \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p0), p0, H, 64, s00, s01)                                    \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p1), p1, H, 64, s10, s11)                                    \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p0), p0, H, 128, s00, s01)                                   \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p1), p1, H, 128, s10, s11)                                   \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p0), p0, H, 192, s00, s01)                                   \
+  BITNET_AVX2_FIELD2(BITNET_AVX2_SHIFT(p1), p1, H, 192, s10, s11)
 #define BITNET_AVX2_TILE_HALF(H)                                                                              \
   "vmovdqu " #H "(%[w0]), %[p0]\n\tvmovdqu " #H "(%[w1]), %[p1]\n\t"                                          \
   BITNET_AVX2_FIELD("", p0, H, 0, s00, s01, s02, s03) BITNET_AVX2_FIELD("", p1, H, 0, s10, s11, s12, s13)     \
@@ -159,7 +172,10 @@ void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
 
 constexpr int64_t kL1ActivationBytes = 24 << 10;  // gemm's token chunks
 
-void tile_2x4(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
+// T = 4 or 2 tokens.
+template <int T>
+void tile_2xT(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
+  static_assert(T == 2 || T == 4);
   constexpr int64_t kTileBlocksPerWiden = 7;
   // The first token tile of a row group's first row pair prefetches the group kPrefetchGroupsAhead on.
   const bool prefetch = n0 % kTernaryRowGroup == 0 && t0 == 0;
@@ -172,7 +188,7 @@ void tile_2x4(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
   const uint8_t* w0 = a.w + ternary_block_offset(n0, 0, a.k_blocks);
   const uint8_t* w1 = a.w + ternary_block_offset(n0 + 1, 0, a.k_blocks);
   const int8_t* xa = a.x + t0 * a.x_stride;
-  const int8_t* xb = xa + 3 * a.x_stride;
+  const int8_t* xb = T == 4 ? xa + 3 * a.x_stride : xa;
   for (int64_t b0 = 0; b0 < a.k_blocks; b0 += kTileBlocksPerWiden) {
     __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00,
             s13 = s00;
@@ -180,27 +196,41 @@ void tile_2x4(const TernaryGemmArgs& a, int64_t n0, int64_t t0) {
     for (int64_t b = b0; b < end; ++b) {
       if (prefetch) prefetch_group_block(group, ahead + b * kTernaryGroupStride);
       __m256i p0, p1, c, p;
-      asm(BITNET_AVX2_TILE_HALF(0) BITNET_AVX2_TILE_HALF(32)
-          : [s00] "+x"(s00), [s01] "+x"(s01), [s02] "+x"(s02), [s03] "+x"(s03), [s10] "+x"(s10), [s11] "+x"(s11),
-            [s12] "+x"(s12), [s13] "+x"(s13), [p0] "=&x"(p0), [p1] "=&x"(p1), [c] "=&x"(c), [p] "=&x"(p)
-          : [m] "x"(m), [w0] "r"(w0), [w1] "r"(w1), [xa] "r"(xa), [xb] "r"(xb), [xs] "r"(a.x_stride)
-          : "memory");  // it reads the two rows' block and the block's activations of the four tokens
+      // Each reads the two rows' block and the block's activations of the T tokens ("memory").
+      if constexpr (T == 4) {
+        asm(BITNET_AVX2_TILE_HALF(0) BITNET_AVX2_TILE_HALF(32)
+            : [s00] "+x"(s00), [s01] "+x"(s01), [s02] "+x"(s02), [s03] "+x"(s03), [s10] "+x"(s10),
+              [s11] "+x"(s11), [s12] "+x"(s12), [s13] "+x"(s13), [p0] "=&x"(p0), [p1] "=&x"(p1), [c] "=&x"(c),
+              [p] "=&x"(p)
+            : [m] "x"(m), [w0] "r"(w0), [w1] "r"(w1), [xa] "r"(xa), [xb] "r"(xb), [xs] "r"(a.x_stride)
+            : "memory");
+      } else {
+        asm(BITNET_AVX2_TILE2_HALF(0) BITNET_AVX2_TILE2_HALF(32)
+            : [s00] "+x"(s00), [s01] "+x"(s01), [s10] "+x"(s10), [s11] "+x"(s11), [p0] "=&x"(p0), [p1] "=&x"(p1),
+              [c] "=&x"(c), [p] "=&x"(p)
+            : [m] "x"(m), [w0] "r"(w0), [w1] "r"(w1), [xa] "r"(xa), [xs] "r"(a.x_stride)
+            : "memory");
+      }
       w0 += kTernaryGroupStride, w1 += kTernaryGroupStride;
       xa += kTernaryBlock, xb += kTernaryBlock;
     }
     const __m256i sums[2][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
     for (int r = 0; r < 2; ++r)
-      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(sums[r][t], ones));
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(sums[r][t], ones));
   }
-  const __m128i offsets = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.x_sum + t0));
-  const __m128 scales = _mm_loadu_ps(a.scale + t0);
+  alignas(16) int32_t offset[4] = {};
+  alignas(16) float scale[4] = {};
+  for (int t = 0; t < T; ++t) offset[t] = a.x_sum[t0 + t], scale[t] = a.scale[t0 + t];
   for (int r = 0; r < 2; ++r) {
     alignas(16) float y[4];
-    const __m128i dots = _mm_sub_epi32(hsum4_epi32(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), offsets);
-    _mm_store_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), scales));
-    for (int t = 0; t < 4; ++t) a.y[(t0 + t) * a.y_stride + n0 + r] = y[t];
+    const __m128i dots = _mm_sub_epi32(hsum4_epi32(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                       _mm_load_si128(reinterpret_cast<const __m128i*>(offset)));
+    _mm_store_ps(y, _mm_mul_ps(_mm_cvtepi32_ps(dots), _mm_load_ps(scale)));
+    for (int t = 0; t < T; ++t) a.y[(t0 + t) * a.y_stride + n0 + r] = y[t];
   }
 }
+#undef BITNET_AVX2_TILE2_HALF
+#undef BITNET_AVX2_FIELD2
 #undef BITNET_AVX2_TILE_HALF
 #undef BITNET_AVX2_SHIFT
 #undef BITNET_AVX2_FIELD
@@ -223,8 +253,10 @@ template <int R>
 void rows(const TernaryGemmArgs& a, int64_t n0, int64_t t0, int64_t t1) {
   constexpr int kT = 2;
   int64_t t = t0;
-  if constexpr (R == 2)
-    for (; t + 4 <= t1; t += 4) tile_2x4(a, n0, t);
+  if constexpr (R == 2) {
+    for (; t + 4 <= t1; t += 4) tile_2xT<4>(a, n0, t);
+    if (t + 2 <= t1) tile_2xT<2>(a, n0, t), t += 2;
+  }
   for (; t + kT <= t1; t += kT) tile<R, kT>(a, n0, t);
   if (t < t1) tile_tokens<R, kT - 1>(a, n0, t, t1 - t);
 }
