@@ -250,13 +250,22 @@ inline __m256 exp8(__m256 x) {
 double exp_shifted_sum(const float* x, float m, float* out, int64_t n) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
   const __m256 shift = _mm256_set1_ps(m);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n - i, 8))), lane);
-    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, in), shift)), _mm256_castsi256_ps(in));
-    _mm256_maskstore_ps(out + i, in, e);
+  auto add = [&](__m256 e) {
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), shift));
+    _mm256_storeu_ps(out + i, e);
+    add(e);
+  }
+  if (i < n) {  // the tail masked (a masked store costs about 14 cycles on Zen 3: not in the loop)
+    const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, in), shift)), _mm256_castsi256_ps(in));
+    _mm256_maskstore_ps(out + i, in, e);
+    add(e);
   }
   alignas(32) double lanes[4];
   _mm256_store_pd(lanes, _mm256_add_pd(lo, hi));
