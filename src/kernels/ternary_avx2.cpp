@@ -130,9 +130,9 @@ void gemv_4rows(const TernaryGemmArgs& a, int64_t n0) {
 }
 #undef BITNET_AVX2_ROW_HALF
 
-// Several tokens: tiles of 2 rows x 4 tokens (2 for a remainder), a block per asm statement. Per 32 bytes of a row, each field is
-// one shift (in place) and one mask, then four `vpmaddubsw` (activations read from memory by the instruction) and
-// four 16-bit adds, one per token: 39 operations for 512 products, against 46 for 256 in the intrinsic 2 x 2
+// Several tokens: tiles of 2 rows x 4 tokens (2 for a remainder), a block per asm statement. Per 32 bytes of a
+// row, each field is one shift (in place) and one mask, then four `vpmaddubsw` (activations read from memory by
+// the instruction) and four 16-bit adds, one per token: 39 operations for 512 products, against 46 for 256 in the intrinsic 2 x 2
 // tile, which GCC 12 compiled with about 50 spills and reloads per block. The eight 16-bit sums gain at most
 // 8 x 512 = 4096 per block and widen once per kTileBlocksPerWiden = 7 blocks (< 2^15).
 // Token t's activations: t = 0..2 at xa + t * xs (an index register scaled by 1 or 2), t = 3 at xb.
