@@ -123,51 +123,74 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 // --- AVX2 ------------------------------------------------------------------------------------------------------
 // Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
 // with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
-// no saturation), then vpmaddwd to int32; the same fma per segment as the reference. Up to 4 queries per pass.
+// no saturation), then vpmaddwd to int32; the same fma per segment as the reference. GQ = 1..4 queries per pass,
+// a template argument so that the query loop unrolls: with a run-time count GCC 12 kept a compare and branch per
+// query and product and spilled the accumulators (BM_Q8Scores/isa:1 ran at about 10 products per cycle).
 // Compiled twice: as the avx2 variant, and with AVX-VNNI as the avxvnni one, where `vpdpbusd` and `vpdpwssd` (VEX)
 // sum the same products straight into int32 (here and in the weighted sum below).
-void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
-                 float* out, int64_t out_stride) {
+// An empty asm that takes v and gives it back in a register: each sum stays one chain of adds in a register. Without
+// it GCC 12 reassociated the unrolled sums into a tree over all 32 products of a segment, spilling each product.
+inline void in_chain(__m256i& v) { asm("" : "+x"(v)); }
+
+template <int GQ>
+void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t q0,
+                      float* out, int64_t out_stride) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t q0 = 0; q0 < g; q0 += 4) {
-    const int64_t gq = std::min<int64_t>(4, g - q0);
-    for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
-      const int64_t half = (j0 % kQ8KeyTileRows) / 8;
-      __m256 acc[4];
-      for (__m256& v : acc) v = _mm256_setzero_ps();
-      for (int64_t s = 0; s < segs; ++s) {
-        const uint8_t* seg = tile_segment(tiles, tile_bytes, j0, s);
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * half)));
-        __m256i dot[4];
-        for (__m256i& v : dot) v = _mm256_setzero_si256();
-        for (int64_t k = 0; k < kQ8Block / 4; ++k) {
-          const __m256i key =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + kQ8KeyTileScaleBytes + 64 * k + 32 * half));
-          const __m256i magnitude = _mm256_sign_epi8(key, key);
-          for (int64_t q = 0; q < gq; ++q) {
-            int32_t word;
-            std::memcpy(&word, queries.codes + ((q0 + q) * segs + s) * kQ8Block + 4 * k, 4);
-            const __m256i c = _mm256_sign_epi8(_mm256_set1_epi32(word), key);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
+    const int64_t half = (j0 % kQ8KeyTileRows) / 8;
+    __m256 acc[GQ];
+    for (__m256& v : acc) v = _mm256_setzero_ps();
+    for (int64_t s = 0; s < segs; ++s) {
+      const uint8_t* seg = tile_segment(tiles, tile_bytes, j0, s);
+      const int8_t* codes = queries.codes + (q0 * segs + s) * kQ8Block;  // query q0 + q's at + q * segs * 32
+      __m256i dot[GQ];
+      for (__m256i& v : dot) v = _mm256_setzero_si256();
+      for (int64_t k = 0; k < kQ8Block / 4; ++k) {
+        const __m256i key =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + kQ8KeyTileScaleBytes + 64 * k + 32 * half));
+        const __m256i magnitude = _mm256_sign_epi8(key, key);
+        for (int q = 0; q < GQ; ++q) {
+          int32_t word;
+          std::memcpy(&word, codes + q * segs * kQ8Block + 4 * k, 4);
+          const __m256i c = _mm256_sign_epi8(_mm256_set1_epi32(word), key);
 #if defined(__AVXVNNI__)  // the avxvnni variant: the same products, summed in int32 by one instruction
-            dot[q] = _mm256_dpbusd_avx_epi32(dot[q], magnitude, c);
+          dot[q] = _mm256_dpbusd_avx_epi32(dot[q], magnitude, c);
 #else
-            dot[q] = _mm256_add_epi32(dot[q], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, c), ones));
+          dot[q] = _mm256_add_epi32(dot[q], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, c), ones));
 #endif
-          }
-        }
-        for (int64_t q = 0; q < gq; ++q) {
-          const __m256 w = _mm256_mul_ps(d, _mm256_set1_ps(queries.scales[(q0 + q) * segs + s]));
-          acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[q]), w, acc[q]);
+          in_chain(dot[q]);
         }
       }
-      const int64_t nr = std::min<int64_t>(8, n_rows - j0);
-      alignas(32) float got[8];
-      for (int64_t q = 0; q < gq; ++q) {
-        _mm256_store_ps(got, acc[q]);
-        std::copy(got, got + nr, out + (q0 + q) * out_stride + j0);
+      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * half)));
+      for (int q = 0; q < GQ; ++q) {
+        const __m256 w = _mm256_mul_ps(d, _mm256_set1_ps(queries.scales[(q0 + q) * segs + s]));
+        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[q]), w, acc[q]);
       }
     }
+    const int64_t nr = std::min<int64_t>(8, n_rows - j0);
+    for (int q = 0; q < GQ; ++q) {
+      float* o = out + (q0 + q) * out_stride + j0;
+      if (nr == 8) {
+        _mm256_storeu_ps(o, acc[q]);
+      } else {
+        alignas(32) float got[8];
+        _mm256_store_ps(got, acc[q]);
+        std::copy(got, got + nr, o);
+      }
+    }
+  }
+}
+
+void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
+                 float* out, int64_t out_stride) {
+  int64_t q0 = 0;
+  for (; q0 + 4 <= g; q0 += 4) scores_pass_avx2<4>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+  switch (g - q0) {
+    case 3: return scores_pass_avx2<3>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+    case 2: return scores_pass_avx2<2>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+    case 1: return scores_pass_avx2<1>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+    default: return;
   }
 }
 
@@ -225,13 +248,18 @@ void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, i
       }
       // The weights of up to 4 queries rounded first, then their sums 2 at a time: rounding is a long chain of
       // dependent steps (a maximum across lanes, a division), and 4 independent ones overlap where 2 waited.
-      alignas(32) int32_t pairs4[4][kQ8SumRows / 2] = {};
+      // (Not zero-initialized: `= {}` compiled to a `rep stos` that took a tenth of the time; a pass of 2 reads a
+      // second query's codes even when it has one, so those are zeroed below.)
+      alignas(32) int32_t pairs4[4][kQ8SumRows / 2];
       float factor4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       for (int64_t q0 = 0; q0 < g; q0 += 2) {
         const int64_t gq = std::min<int64_t>(2, g - q0);
-        if (q0 % 4 == 0)
-          for (int64_t q = 0; q < std::min<int64_t>(4, g - q0); ++q)
+        if (q0 % 4 == 0) {
+          const int64_t rounded = std::min<int64_t>(4, g - q0);
+          for (int64_t q = 0; q < rounded; ++q)
             factor4[q] = round_weights_avx2(a + (q0 + q) * a_stride + j0, d, nr, pairs4[q]);
+          if (rounded % 2) std::fill(pairs4[rounded], pairs4[rounded] + kQ8SumRows / 2, 0);
+        }
         int32_t (*pairs)[kQ8SumRows / 2] = pairs4 + q0 % 4;
         float factor[2] = {factor4[q0 % 4], gq > 1 ? factor4[q0 % 4 + 1] : 0.0f};
         __m256i acc[2][4];

@@ -211,7 +211,7 @@ TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
   std::mt19937 rng(5);
   for (int64_t head_dim : {128, 24, 100, 3, 70, 64, 48})
     for (int64_t n_rows : {1, 5, 8, 16, 17, 32, 45})
-      for (int64_t g : {1, 3, 4, 5}) {
+      for (int64_t g : {1, 2, 3, 4, 5, 6}) {
         const Q8Rows rows(n_rows, head_dim, rng);
         const std::vector<uint8_t> tiles = as_tiles(kKeyTiles, rows, rng);
         const Q8Span span{0, head_dim};
@@ -260,7 +260,7 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
   std::mt19937 rng(9);
   for (int64_t head_dim : {128, 24, 100, 3, 70, 64, 48})
     for (int64_t n_rows : {1, 5, 17, 32, 45, 128})
-      for (int64_t g : {1, 3, 4, 5}) {
+      for (int64_t g : {1, 2, 3, 4, 5, 6}) {
         const Q8Rows rows(n_rows, head_dim, rng);
         const std::vector<uint8_t> tiles = as_tiles(kValueTiles, rows, rng);
         const int64_t a_stride = n_rows + 2;
