@@ -121,6 +121,10 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512VNNI__)
 // --- AVX2 ------------------------------------------------------------------------------------------------------
+// An empty asm that takes v and gives it back in a register: each sum stays one chain of adds in a register. Without
+// it GCC 12 reassociated the unrolled sums into a tree over all 32 products of a segment, spilling each product.
+inline void in_chain(__m256i& v) { asm("" : "+x"(v)); }
+
 // Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
 // with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
 // no saturation), then vpmaddwd to int32; the same fma per segment as the reference. GQ = 1..4 queries per pass,
@@ -128,10 +132,6 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 // query and product and spilled the accumulators (BM_Q8Scores/isa:1 ran at about 10 products per cycle).
 // Compiled twice: as the avx2 variant, and with AVX-VNNI as the avxvnni one, where `vpdpbusd` and `vpdpwssd` (VEX)
 // sum the same products straight into int32 (here and in the weighted sum below).
-// An empty asm that takes v and gives it back in a register: each sum stays one chain of adds in a register. Without
-// it GCC 12 reassociated the unrolled sums into a tree over all 32 products of a segment, spilling each product.
-inline void in_chain(__m256i& v) { asm("" : "+x"(v)); }
-
 template <int GQ>
 void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t q0,
                       float* out, int64_t out_stride) {
