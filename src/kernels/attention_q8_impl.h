@@ -15,6 +15,8 @@
 
 #if defined(__AVX512VNNI__) || defined(__AVX2__)
 #include <immintrin.h>
+
+#include "kernels/x86_register.h"
 #endif
 #if defined(__ARM_FEATURE_DOTPROD) && defined(__aarch64__)
 #include <arm_neon.h>
@@ -121,10 +123,6 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512VNNI__)
 // --- AVX2 ------------------------------------------------------------------------------------------------------
-// An empty asm that takes v and gives it back in a register: each sum stays one chain of adds in a register. Without
-// it GCC 12 reassociated the unrolled sums into a tree over all 32 products of a segment, spilling each product.
-inline void in_chain(__m256i& v) { asm("" : "+x"(v)); }
-
 // Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
 // with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
 // no saturation), then vpmaddwd to int32; the same fma per segment as the reference. GQ = 1..4 queries per pass,
@@ -159,7 +157,7 @@ void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, co
 #else
           dot[q] = _mm256_add_epi32(dot[q], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, c), ones));
 #endif
-          in_chain(dot[q]);
+          in_register(dot[q]);  // one chain of adds in a register (x86_register.h): GCC 12 spilled a tree
         }
       }
       const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * half)));

@@ -12,17 +12,13 @@
 #include "kernels/dense.h"
 #include "kernels/x86_hsum.h"
 #include "kernels/x86_prefetch.h"
+#include "kernels/x86_register.h"
 
 namespace bitnet::kernels::BITNET_VARIANT {
 
 static_assert(kDenseI8GroupStride == kPrefetchBlockBytes);
 
 namespace {
-
-// Makes GCC hold v in a register: given a loaded value that several FMAs use, GCC 12 folds the load into each of
-// them, and FMAs with a memory operand ran at 1.27 per cycle on Zen 3 against 1.66 with a register (the f16 head's
-// 2 x 4 tile: 2 conversions and 8 FMAs, microbenchmarked; in cache 6 -> 9 of 16 FMA lanes per cycle).
-inline void in_register(__m256& v) { asm("" : "+x"(v)); }
 
 inline float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -175,8 +171,8 @@ void tile_f16(const DenseF16Args& a, int64_t n0, int64_t t0) {
   // The head is the file's row-major embedding: R short streams per tile, which a batch's tiles consume slower
   // than the hardware prefetcher expects. With several tokens, the first token tile of rows n0.. prefetches the
   // next tile's rows into L2, a line per row every 32 weights (HeadGemv/f16_128256x2560/2/8 on Zen 3, three
-  // pairs: 63.0 / 55.5 / 76.1 -> 53.4 / 53.2 / 63.7 ms). One token streams as fast without it (24.2-26.6 ms
-  // without, 25.3-29.1 with).
+  // pairs: 57.1 / 58.7 / 59.0 -> 50.1 / 49.0 / 46.5 ms). One token streams as fast without it (prefetching there
+  // too measured 24.2-26.6 -> 25.3-29.1 ms).
   const bool prefetch = a.tokens > 1 && t0 == 0 && n0 + 2 * R <= a.row_end;
   const uint16_t* next = w + R * a.k_stride;
   int64_t k = 0;
@@ -188,7 +184,7 @@ void tile_f16(const DenseF16Args& a, int64_t n0, int64_t t0) {
       wv[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * a.k_stride + k)));
     for (int t = 0; t < T; ++t) {
       __m256 xv = _mm256_loadu_ps(x + t * a.x_stride + k);
-      in_register(xv);
+      in_register(xv);  // one load for the R rows' FMAs (x86_register.h): in cache 6 -> 9 of 16 FMA lanes per cycle
       for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <cmath>
 #include <vector>
 
@@ -101,16 +100,13 @@ Int4Matrix Int4Matrix::quantize(const Tensor& weights) {
         return;
       }
       m.scales_[static_cast<size_t>(kernels::dense_i4_scale_index(n, g, m.k_pad_))] = d;
-      // A group fills 16 whole bytes (dense.h): 4 runs of 4, 64 bytes apart; the low nibbles hold its values
-      // 0..15, the high ones 16..31.
+      // A group fills 16 whole bytes (dense_i4_offset / dense_i4_shift): 4 runs of 4, 64 bytes apart; the low
+      // nibbles hold its values 0..15, the high ones 16..31. (dequantize reads them back element by element
+      // through those functions: DenseMatmul.Int4QuantizerBeatsPlainAbsmaxInEveryGroup, ragged last group.)
       uint8_t* group = out + kernels::dense_i4_offset(n, g, m.k_pad_);
       static_assert(kDenseI4Group == 32);
-      for (int i = 0; i < 16; ++i) {
-        assert(&group[i / 4 * 64 + i % 4] == &out[kernels::dense_i4_offset(n, g + i, m.k_pad_)] &&
-               kernels::dense_i4_shift(g + i) == 0 && kernels::dense_i4_shift(g + 16 + i) == 4 &&
-               &group[i / 4 * 64 + i % 4] == &out[kernels::dense_i4_offset(n, g + 16 + i, m.k_pad_)]);
+      for (int i = 0; i < 16; ++i)
         group[i / 4 * 64 + i % 4] = static_cast<uint8_t>((q[i] + 8) | (q[16 + i] + 8) << 4);
-      }
     }
   });
   BITNET_CHECK(bad_row.load() < 0,
