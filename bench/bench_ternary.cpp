@@ -237,7 +237,7 @@ void register_all() {
     benchmark::RegisterBenchmark(("HeadGemv/" + name + "_128256x2560").c_str(), BM_HeadGemv, head, 128256)
         ->Args({1, 1})->Args({2, 1})->Args({2, 8})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("HeadGemvInCache/" + name + "_4096x2560").c_str(), BM_HeadGemv, head, 4096)
-        ->Args({1, 1})->Args({2, 1})->UseRealTime()->Unit(benchmark::kMicrosecond);
+        ->Args({1, 1})->Args({2, 1})->Args({2, 8})->UseRealTime()->Unit(benchmark::kMicrosecond);
   }
   for (int bits : {1, 2, 4, 8})
     benchmark::RegisterBenchmark(("NbitGemm/" + std::to_string(bits) + "bit_2560x6912").c_str(), BM_NbitGemm, bits)
