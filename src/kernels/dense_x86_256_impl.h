@@ -6,7 +6,7 @@
 //   taken off after, as the AVX-512 variant does.
 // - int4: nibbles (<= 15) x s8; a row group and a token at a time, each (row, group) pair's dot in its own lane
 //   (dense.h). AVX2 sums `vpmaddubsw` in 16 bits, AVX-VNNI in int32.
-// - f16: F16C conversion + FMA, 4 rows at a time (the same code in both).
+// - f16: F16C conversion + FMA, 4 rows x 1 token (decode) or 3 rows x 4 tokens (batches); the same code in both.
 #include <immintrin.h>
 
 #include "kernels/dense.h"
