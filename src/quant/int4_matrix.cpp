@@ -100,13 +100,13 @@ Int4Matrix Int4Matrix::quantize(const Tensor& weights) {
         return;
       }
       m.scales_[static_cast<size_t>(kernels::dense_i4_scale_index(n, g, m.k_pad_))] = d;
-      // A group fills 16 whole bytes (dense_i4_offset / dense_i4_shift): 4 runs of 4, 64 bytes apart; the low
-      // nibbles hold its values 0..15, the high ones 16..31. (dequantize reads them back element by element
-      // through those functions: DenseMatmul.Int4QuantizerBeatsPlainAbsmaxInEveryGroup, ragged last group.)
-      uint8_t* group = out + kernels::dense_i4_offset(n, g, m.k_pad_);
+      // A group fills 16 whole bytes: values i and 16 + i share one (dense.h's layout), each at its own shift,
+      // so each byte is written once instead of two read-modify-write nibbles.
       static_assert(kDenseI4Group == 32);
       for (int i = 0; i < 16; ++i)
-        group[i / 4 * 64 + i % 4] = static_cast<uint8_t>((q[i] + 8) | (q[16 + i] + 8) << 4);
+        out[kernels::dense_i4_offset(n, g + i, m.k_pad_)] =
+            static_cast<uint8_t>((q[i] + 8) << kernels::dense_i4_shift(g + i) |
+                                 (q[16 + i] + 8) << kernels::dense_i4_shift(g + 16 + i));
     }
   });
   BITNET_CHECK(bad_row.load() < 0,
