@@ -139,20 +139,20 @@ class Engine {
   // a time, streams them in order. An f16 plane holds rows; a q8_0 plane (blocks of 32 from the head's first value)
   // holds tiles laid out for attention's kernels (kernels/attention_q8.h): keys 16 positions transposed for the
   // scores' vector lanes, values 32 positions with each pair of rows interleaved for the weighted sum.
-  std::vector<uint8_t, CountedAllocator<uint8_t>> k_cache_, v_cache_;
+  AlignedVector<uint8_t> k_cache_, v_cache_;
   std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)
-  // Scratch for max_batch tokens.
-  std::vector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
-  std::vector<float> attn_rows_;      // [threads][chunk rows][head_dim]: cached keys or values as f32
-  std::vector<float> attn_scores_;    // [threads][block tokens x group heads][unit]: one unit's scores, then weights
-  std::vector<float> attn_unit_;      // [threads]: one unit's partials, the pairs' [2] headers then [head_dim] values
-  std::vector<float> attn_state_;     // [threads][block tokens x group heads][2]: the folded max and sum
-  std::vector<float> attn_partials_;  // [split tokens][heads][units of n_ctx][2 + head_dim]: split items' units
+  // Scratch for max_batch tokens, aligned for the kernels' wide loads (the head's, attention's).
+  AlignedVector<float> x_, q_, k_, v_, o_, gate_, up_, tmp_, logits_;
+  AlignedVector<float> attn_rows_;      // [threads][chunk rows][head_dim]: cached keys or values as f32
+  AlignedVector<float> attn_scores_;    // [threads][block tokens x group heads][unit]: a unit's scores, then weights
+  AlignedVector<float> attn_unit_;      // [threads]: one unit's partials, the pairs' [2] headers then [head_dim] values
+  AlignedVector<float> attn_state_;     // [threads][block tokens x group heads][2]: the folded max and sum
+  AlignedVector<float> attn_partials_;  // [split tokens][heads][units of n_ctx][2 + head_dim]: split items' units
   // [threads][block tokens x group heads][segments]: the queries rounded to int8 against q8_0 keys
   // (kernels/attention_q8.h): 32 codes, a scale and a code sum per segment.
-  std::vector<int8_t> attn_query_codes_;
+  AlignedVector<int8_t> attn_query_codes_;
   std::vector<float> attn_query_scales_;
   std::vector<int32_t> attn_query_sums_;
   std::vector<AttentionItem> attn_items_;

@@ -2,6 +2,7 @@
 // Quantizers for BitNet b1.58 and friends: per-token int8 activations (absmax, optionally fused with RMSNorm),
 // absmean ternary weights, 1/2/4/8-bit weights (symmetric or asymmetric, per tensor / channel / group) with
 // their dequantizers, and the error metrics that say where quantization hurts.
+#include <bitnet/memory.h>
 #include <bitnet/tensor.h>
 #include <bitnet/thread_pool.h>
 
@@ -30,7 +31,7 @@ class QuantizedActivations {
 
  private:
   int64_t tokens_ = 0, k_ = 0, k_pad_ = 0;
-  std::vector<int8_t> q_;
+  AlignedVector<int8_t> q_;  // every row (k_pad is a multiple of 256) starts on a cache line
   std::vector<float> dequant_;
   std::vector<int32_t> sums_;
 };

@@ -31,7 +31,7 @@ Engine::Engine(const Model& model, int64_t n_ctx, int n_seq, int64_t max_batch, 
   rope_cos_.resize(static_cast<size_t>(n_ctx * (c.head_dim / 2)));
   rope_sin_.resize(rope_cos_.size());
   fill_rope_tables(0);
-  auto scratch = [&](std::vector<float>& v, int64_t width) { v.assign(static_cast<size_t>(max_batch * width), 0.0f); };
+  auto scratch = [&](AlignedVector<float>& v, int64_t width) { v.assign(static_cast<size_t>(max_batch * width), 0.0f); };
   scratch(x_, c.hidden);
   scratch(q_, q_dim_);
   scratch(k_, kv_dim_);
