@@ -10,6 +10,7 @@
 
 #include <bitnet/cpu.h>
 #include <bitnet/engine.h>
+#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/thread_pool.h>
 
@@ -76,10 +77,12 @@ BENCHMARK(BM_Prefill512)->ArgNames({"q8", "threads"})->ArgsProduct({{0, 1}, {2}}
 // tiles and as value tiles (the same rows transposed for each kernel).
 struct Q8Unit {
   static constexpr int64_t kRows = 128, kHeadDim = 128, kGroup = 4, kRowBytes = 4 * kernels::kQ8BlockBytes;
-  std::vector<uint8_t> rows = std::vector<uint8_t>(kRows * kRowBytes), tiles = rows, value_tiles = rows;
+  // Aligned as the engine's cache and scratch are (an unaligned buffer splits some of the wide loads).
+  AlignedVector<uint8_t> rows = AlignedVector<uint8_t>(kRows * kRowBytes), tiles = rows, value_tiles = rows;
   kernels::Q8Span span{0, kHeadDim};
-  std::vector<float> queries = std::vector<float>(kGroup * kHeadDim), weights = std::vector<float>(kGroup * kRows);
-  std::vector<int8_t> codes = std::vector<int8_t>(kGroup * 4 * kernels::kQ8Block);
+  AlignedVector<float> queries = AlignedVector<float>(kGroup * kHeadDim);
+  AlignedVector<float> weights = AlignedVector<float>(kGroup * kRows);
+  AlignedVector<int8_t> codes = AlignedVector<int8_t>(kGroup * 4 * kernels::kQ8Block);
   std::vector<float> scales = std::vector<float>(kGroup * 4);
   std::vector<int32_t> sums = std::vector<int32_t>(kGroup * 4);
   Q8Unit() {

@@ -12,6 +12,7 @@
 #include <bitnet/bandwidth.h>
 #include <bitnet/cpu.h>
 #include <bitnet/dense.h>
+#include <bitnet/memory.h>
 #include <bitnet/model.h>
 #include <bitnet/nbit.h>
 #include <bitnet/ternary.h>
@@ -189,7 +190,7 @@ void BM_HeadGemv(benchmark::State& state, HeadType head, int64_t vocab) {
   Tensor w = Tensor::empty({vocab, kHidden});
   for (int64_t i = 0; i < w.numel(); ++i) w.data_as<float>()[i] = d(rng);
   std::vector<float> y(static_cast<size_t>(vocab * tokens));
-  std::vector<float> xf(static_cast<size_t>(kHidden * tokens), 0.5f);
+  const AlignedVector<float> xf(static_cast<size_t>(kHidden * tokens), 0.5f);  // aligned as the engine's
   size_t bytes = 0;
   if (head == HeadType::int8) {
     const Int8Matrix m = Int8Matrix::quantize(w);
