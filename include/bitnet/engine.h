@@ -140,7 +140,7 @@ class Engine {
   // holds tiles laid out for attention's kernels (kernels/attention_q8.h): keys 16 positions transposed for the
   // scores' vector lanes, values 32 positions with each pair of rows interleaved for the weighted sum.
   AlignedVector<uint8_t> k_cache_, v_cache_;
-  std::vector<float> rope_cos_, rope_sin_;   // [pos][head_dim / 2]
+  AlignedVector<float> rope_cos_, rope_sin_;  // [pos][head_dim / 2]
   RopeFrequencies rope_freq_;                 // the frequencies the tables hold (dynamic NTK: the current ones)
   int64_t rope_seq_len_ = 0;                  // the sequence length they were computed for (dynamic NTK)
   // Scratch for max_batch tokens, aligned for the kernels' wide loads (the head's, attention's).
