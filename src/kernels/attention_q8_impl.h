@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include <bitnet/dtype.h>
 
@@ -228,69 +229,89 @@ inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32
 
 // The weighted sum: a value tile's line holds rows 2i and 2i + 1 interleaved, so 16 of its bytes widened to int16
 // are 8 values' pairs, and one vpmaddwd per query adds both rows' products (the pair's weight codes one broadcast
-// dword). 2 queries at a time so that the 8 accumulators stay in registers.
-void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
-                       float* y, int64_t g) {
-  const int64_t segs = q8_segments(head_dim), tile_bytes = q8_value_tile_bytes(head_dim);
-  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
-    const int64_t nr = std::min(kQ8SumRows, n_rows - j0), pairs_in = (nr + 1) / 2;
-    const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
-    for (int64_t s = 0; s < segs; ++s) {
-      const int64_t len = q8_segment_length(head_dim, s);
-      const uint8_t* seg = tile + s * kQ8ValueTileSegmentBytes;
+// dword). A pass takes GQ = 1..4 queries over up to 4 segments of a group: first all their weights are rounded
+// (each a long chain of dependent steps -- a maximum across lanes, a division -- so 16 chains in a row overlap
+// where one segment's 4 waited), then each half of a segment (2 x 8 values) takes every pair of rows into GQ x 2
+// accumulators, the queries sharing each widened line. Rounding per segment with 2 queries per widening ran 1.13x
+// slower on Zen 3 (BM_Q8WeightedSum/isa:1: about 12 against 13.5 products per cycle).
+template <int GQ>
+void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr, int64_t head_dim,
+                            float* y) {
+  constexpr int64_t kRoundedSegments = 4;
+  const int64_t segs = q8_segments(head_dim), pairs_in = (nr + 1) / 2;
+  for (int64_t s0 = 0; s0 < segs; s0 += kRoundedSegments) {
+    const int64_t ns = std::min(kRoundedSegments, segs - s0);
+    alignas(32) int32_t pairs[kRoundedSegments][GQ][kQ8SumRows / 2];
+    float factor[kRoundedSegments][GQ];
+    for (int64_t b = 0; b < ns; ++b) {
+      const uint8_t* seg = tile + (s0 + b) * kQ8ValueTileSegmentBytes;
       // The rows' scales, 0 past the last row (a stale row's scale may be anything, even NaN).
       alignas(32) float d[kQ8SumRows];
       for (int64_t h = 0; h < 4; ++h) {
         const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 16 * h)));
         _mm256_store_ps(d + 8 * h, _mm256_and_ps(scale, _mm256_castsi256_ps(lanes_below(nr - 8 * h))));
       }
-      // The weights of up to 4 queries rounded first, then their sums 2 at a time: rounding is a long chain of
-      // dependent steps (a maximum across lanes, a division), and 4 independent ones overlap where 2 waited.
-      // (Not zero-initialized: `= {}` compiled to a `rep stos` that took a tenth of the time; a pass of 2 reads a
-      // second query's codes even when it has one, so those are zeroed below.)
-      alignas(32) int32_t pairs4[4][kQ8SumRows / 2];
-      float factor4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      for (int64_t q0 = 0; q0 < g; q0 += 2) {
-        const int64_t gq = std::min<int64_t>(2, g - q0);
-        if (q0 % 4 == 0) {
-          const int64_t rounded = std::min<int64_t>(4, g - q0);
-          for (int64_t q = 0; q < rounded; ++q)
-            factor4[q] = round_weights_avx2(a + (q0 + q) * a_stride + j0, d, nr, pairs4[q]);
-          if (rounded % 2) std::fill(pairs4[rounded], pairs4[rounded] + kQ8SumRows / 2, 0);
-        }
-        int32_t (*pairs)[kQ8SumRows / 2] = pairs4 + q0 % 4;
-        float factor[2] = {factor4[q0 % 4], gq > 1 ? factor4[q0 % 4 + 1] : 0.0f};
-        __m256i acc[2][4];
+      for (int q = 0; q < GQ; ++q) factor[b][q] = round_weights_avx2(a + q * a_stride, d, nr, pairs[b][q]);
+    }
+    for (int64_t b = 0; b < ns; ++b) {
+      const int64_t s = s0 + b, len = q8_segment_length(head_dim, s);
+      for (int64_t h0 = 0; h0 < 4 && 8 * h0 < len; h0 += 2) {
+        __m256i acc[GQ][2];
         for (auto& per_query : acc)
           for (__m256i& v : per_query) v = _mm256_setzero_si256();
-        for (int64_t i = 0; i < pairs_in; ++i) {
-          const uint8_t* line = seg + kQ8ValueTileScaleBytes + 64 * i;
-          for (int64_t h = 0; h < 4 && 8 * h < len; ++h) {
-            const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(line + 16 * h)));
-            for (int64_t q = 0; q < 2; ++q)
+        const uint8_t* line = tile + s * kQ8ValueTileSegmentBytes + kQ8ValueTileScaleBytes + 16 * h0;
+        for (int64_t i = 0; i < pairs_in; ++i, line += 64) {
+          // Both halves are read where the second lies past the segment's length too (within the line; not stored).
+          const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(line)));
+          const __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(line + 16)));
+          for (int q = 0; q < GQ; ++q) {
+            const __m256i w = _mm256_set1_epi32(pairs[b][q][i]);
 #if defined(__AVXVNNI__)
-              acc[q][h] = _mm256_dpwssd_avx_epi32(acc[q][h], x, _mm256_set1_epi32(pairs[q][i]));
+            acc[q][0] = _mm256_dpwssd_avx_epi32(acc[q][0], x0, w);
+            acc[q][1] = _mm256_dpwssd_avx_epi32(acc[q][1], x1, w);
 #else
-              acc[q][h] = _mm256_add_epi32(acc[q][h], _mm256_madd_epi16(x, _mm256_set1_epi32(pairs[q][i])));
+            acc[q][0] = _mm256_add_epi32(acc[q][0], _mm256_madd_epi16(x0, w));
+            acc[q][1] = _mm256_add_epi32(acc[q][1], _mm256_madd_epi16(x1, w));
 #endif
           }
         }
-        for (int64_t q = 0; q < gq; ++q) {
-          const __m256 f = _mm256_set1_ps(factor[q]);
-          for (int64_t h = 0; h < 4 && 8 * h < len; ++h) {
-            float* out = y + (q0 + q) * head_dim + s * kQ8Block + 8 * h;
+        for (int q = 0; q < GQ; ++q) {
+          const __m256 f = _mm256_set1_ps(factor[b][q]);
+          for (int64_t h = h0; h < h0 + 2 && 8 * h < len; ++h) {
+            float* out = y + q * head_dim + s * kQ8Block + 8 * h;
+            const __m256 sums = _mm256_cvtepi32_ps(acc[q][h - h0]);
             // Masked only in a segment's tail: a masked store took about 14 cycles on Zen 3 (a plain one, 1), and
             // these were over a third of the weighted sum's time there.
             if (len - 8 * h >= 8) {
-              _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q][h]), f, _mm256_loadu_ps(out)));
+              _mm256_storeu_ps(out, _mm256_fmadd_ps(sums, f, _mm256_loadu_ps(out)));
             } else {
               const __m256i keep = lanes_below(len - 8 * h);
-              _mm256_maskstore_ps(out, keep,
-                                  _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q][h]), f, _mm256_maskload_ps(out, keep)));
+              _mm256_maskstore_ps(out, keep, _mm256_fmadd_ps(sums, f, _mm256_maskload_ps(out, keep)));
             }
           }
         }
       }
+    }
+  }
+}
+
+void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                       float* y, int64_t g) {
+  const int64_t tile_bytes = q8_value_tile_bytes(head_dim);
+  for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
+    const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
+    const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
+    auto pass = [&](auto gq, int64_t q0) {
+      weighted_sum_pass_avx2<decltype(gq)::value>(a + q0 * a_stride + j0, a_stride, tile, nr, head_dim,
+                                                  y + q0 * head_dim);
+    };
+    int64_t q0 = 0;
+    for (; q0 + 4 <= g; q0 += 4) pass(std::integral_constant<int, 4>{}, q0);
+    switch (g - q0) {
+      case 3: pass(std::integral_constant<int, 3>{}, q0); break;
+      case 2: pass(std::integral_constant<int, 2>{}, q0); break;
+      case 1: pass(std::integral_constant<int, 1>{}, q0); break;
+      default: break;
     }
   }
 }
