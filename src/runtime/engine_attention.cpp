@@ -250,10 +250,11 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             const int64_t row_bytes = (keys ? k_layout_of : v_layout_of).row_bytes();
             if (it.count == 1) {
               // One token (decode) reads the unit's rows in place in one call, the first kPrefetchAhead chunks of
-              // the stream's next part (this unit's values, or the next unit's keys) prefetched first. A call per
-              // chunk, each prefetching the chunk 2 on, cost more than its prefetching saved: 8 layers of the 2B-4T
-              // shape at depth 4096 (BM_DecodeAtDepth, alternating pairs), q8_0 0.84x and 0.91x the time in two
-              // runs of six pairs, f16 0.89x; depth 1024 within the noise.
+              // the stream's next part (this unit's values, or the next unit's keys) prefetched first. Against a
+              // call per 32-row chunk, each prefetching the chunk 2 on: 8 layers of the 2B-4T shape at depth 4096
+              // (BM_DecodeAtDepth, alternating pairs) 0.84x and 0.91x the time with q8_0 (two runs of six pairs),
+              // 0.89x with f16; depth 1024 within the noise. Prefetching the whole next part (4 chunks) at once
+              // was 1.14x slower: the burst fills the miss buffers.
               ChunkAt ahead{keys, u, 0, &it, n_keys};
               bool more = true;
               while ((more = ahead.next()) && ahead.keys == keys && ahead.unit == u) {
