@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include <bitnet/dtype.h>
 
@@ -122,17 +121,34 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
   }
 }
 
+// The g queries of a group in passes of up to 4, the count a template argument of `pass` (a generic lambda taking
+// <int G>(int64_t q0)): a pass's accumulators stay in registers, and its query loops unroll (with a run-time count
+// GCC 12 kept a compare and branch per query and product, and spilled). Used by the x86 kernels. The AVX2 passes
+// are noinline: called once each from here, GCC 12 inlined all four into the caller, and the scores ran 1.5x and
+// the weighted sum 1.1x slower (BM_Q8Scores/isa:1, BM_Q8WeightedSum/isa:1, four alternating runs).
+template <class Pass>
+[[maybe_unused]] void by_passes(int64_t g, Pass&& pass) {
+  for (int64_t q0 = 0; q0 < g; q0 += 4) {
+    switch (std::min<int64_t>(4, g - q0)) {
+      case 1: pass.template operator()<1>(q0); break;
+      case 2: pass.template operator()<2>(q0); break;
+      case 3: pass.template operator()<3>(q0); break;
+      default: pass.template operator()<4>(q0); break;
+    }
+  }
+}
+
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512VNNI__)
 // --- AVX2 ------------------------------------------------------------------------------------------------------
 // Scores of 8 rows (half a tile) at a time, one lane per row: each key dword against the query's broadcast dword
 // with vpmaddubsw on |key| and the query's codes carrying the key's sign (at most 2 x 128 x 127 per pair of bytes:
 // no saturation), then vpmaddwd to int32; the same fma per segment as the reference. GQ = 1..4 queries per pass,
-// a template argument so that the query loop unrolls: with a run-time count GCC 12 kept a compare and branch per
-// query and product and spilled the accumulators (BM_Q8Scores/isa:1 ran at about 10 products per cycle).
+// a template argument (by_passes) so that the query loop unrolls: with a run-time count GCC 12 kept a compare and
+// branch per query and product and spilled the accumulators (BM_Q8Scores/isa:1 ran at about 10 products per cycle).
 // Compiled twice: as the avx2 variant, and with AVX-VNNI as the avxvnni one, where `vpdpbusd` and `vpdpwssd` (VEX)
 // sum the same products straight into int32 (here and in the weighted sum below).
 template <int GQ>
-void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t q0,
+[[gnu::noinline]] void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t q0,
                       float* out, int64_t out_stride) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
@@ -183,14 +199,9 @@ void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, co
 
 void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
                  float* out, int64_t out_stride) {
-  int64_t q0 = 0;
-  for (; q0 + 4 <= g; q0 += 4) scores_pass_avx2<4>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
-  switch (g - q0) {
-    case 3: return scores_pass_avx2<3>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
-    case 2: return scores_pass_avx2<2>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
-    case 1: return scores_pass_avx2<1>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
-    default: return;
-  }
+  by_passes(g, [&]<int GQ>(int64_t q0) {
+    scores_pass_avx2<GQ>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+  });
 }
 
 // Lanes [0, k) of 8 set (for masked loads and stores).
@@ -235,12 +246,14 @@ inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32
 // accumulators, the queries sharing each widened line. Rounding per segment with 2 queries per widening ran 1.13x
 // slower on Zen 3 (BM_Q8WeightedSum/isa:1: about 12 against 13.5 products per cycle).
 template <int GQ>
-void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr, int64_t head_dim,
+[[gnu::noinline]] void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr, int64_t head_dim,
                             float* y) {
   constexpr int64_t kRoundedSegments = 4;
   const int64_t segs = q8_segments(head_dim), pairs_in = (nr + 1) / 2;
   for (int64_t s0 = 0; s0 < segs; s0 += kRoundedSegments) {
     const int64_t ns = std::min(kRoundedSegments, segs - s0);
+    // Not zero-initialized: every entry read is written by round_weights_avx2 first (`= {}` compiled to a
+    // `rep stos` that cost about a tenth of the kernel, measured with the earlier per-segment codes).
     alignas(32) int32_t pairs[kRoundedSegments][GQ][kQ8SumRows / 2];
     float factor[kRoundedSegments][GQ];
     for (int64_t b = 0; b < ns; ++b) {
@@ -301,37 +314,15 @@ void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, i
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
     const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
-    auto pass = [&](auto gq, int64_t q0) {
-      weighted_sum_pass_avx2<decltype(gq)::value>(a + q0 * a_stride + j0, a_stride, tile, nr, head_dim,
-                                                  y + q0 * head_dim);
-    };
-    int64_t q0 = 0;
-    for (; q0 + 4 <= g; q0 += 4) pass(std::integral_constant<int, 4>{}, q0);
-    switch (g - q0) {
-      case 3: pass(std::integral_constant<int, 3>{}, q0); break;
-      case 2: pass(std::integral_constant<int, 2>{}, q0); break;
-      case 1: pass(std::integral_constant<int, 1>{}, q0); break;
-      default: break;
-    }
+    by_passes(g, [&]<int GQ>(int64_t q0) {
+      weighted_sum_pass_avx2<GQ>(a + q0 * a_stride + j0, a_stride, tile, nr, head_dim, y + q0 * head_dim);
+    });
   }
 }
 #endif
 
 #if defined(__AVX512VNNI__)
 // --- AVX-512 VNNI ----------------------------------------------------------------------------------------------
-// Queries in passes of up to 4 (the accumulators of a pass stay in registers).
-template <class Pass>
-void by_passes(int64_t g, Pass&& pass) {
-  for (int64_t q0 = 0; q0 < g; q0 += 4) {
-    switch (std::min<int64_t>(4, g - q0)) {
-      case 1: pass.template operator()<1>(q0); break;
-      case 2: pass.template operator()<2>(q0); break;
-      case 3: pass.template operator()<3>(q0); break;
-      default: pass.template operator()<4>(q0); break;
-    }
-  }
-}
-
 // vpdpwssd tied to its accumulator: GCC 12 copies the accumulator to another register around most
 // _mm512_dpwssd_epi32 (half the instructions of the weighted sum's inner loop were such copies; with the intrinsic
 // the kernel takes 1.33 µs per unit against 0.90). The second operand is one dword in memory, broadcast ({1to16}):

@@ -218,13 +218,13 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           // place by every token (the integer kernels of kernels/attention_q8.h: key tiles, value tiles). f16 rows
           // are read in place by a single token (converted in registers); a block of several converts each chunk
           // to f32 once for all its tokens (src: f32 rows).
-          // With several tokens, each chunk starts by prefetching, into L2, the chunk kPrefetchAhead further along
-          // the item's stream (keys, then values, of each unit in turn: two planes, read in order); one token reads
-          // a unit's keys or values in one call and prefetches the stream's next part first (over_rows). Without
-          // prefetching the stream stalls, even now that a head's positions lie together (decode, 8 layers of the
-          // 2B-4T shape at depth 4096, q8_0: 6.0 against 4.4 ms when it read by chunks); 4 or 8 chunks ahead
-          // measured no better than 2. (Into L1, prefetcht0, when rows were 680 bytes apart, the misses queued
-          // behind L1's few miss buffers: 14.5 ms against 6.9 into L2.)
+          // Each chunk starts by prefetching, into L2, the chunk kPrefetchAhead further along the item's stream
+          // (keys, then values, of each unit in turn: two planes, read in order). Without it the stream stalls, even
+          // now that a head's positions lie together (8 layers of the 2B-4T shape at depth 4096, q8_0: 6.0 against
+          // 4.4 ms); 4 or 8 chunks ahead measured no better than 2. (Into L1, prefetcht0, when rows were 680 bytes
+          // apart, the misses queued behind L1's few miss buffers: 14.5 ms against 6.9 into L2.) A single token
+          // reading a unit's keys or values in one call (after prefetching 2 chunks of the next part) ran 8 layers
+          // 0.84-0.91x the time but the whole model no faster (bitnet_bench_depth, docs/performance.md): dropped.
           // A chunk of the item's stream: keys then values of each unit, 32 rows at a time.
           struct ChunkAt {
             bool keys;
@@ -248,24 +248,6 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             constexpr bool keys = decltype(keys_type)::value;
             const KvCacheType type = keys ? kv_types_.k : kv_types_.v;
             const int64_t row_bytes = (keys ? k_layout_of : v_layout_of).row_bytes();
-            if (it.count == 1) {
-              // One token (decode) reads the unit's rows in place in one call, the first kPrefetchAhead chunks of
-              // the stream's next part (this unit's values, or the next unit's keys) prefetched first. Against a
-              // call per 32-row chunk, each prefetching the chunk 2 on: 8 layers of the 2B-4T shape at depth 4096
-              // (BM_DecodeAtDepth, alternating pairs) 0.84x and 0.91x the time with q8_0 (two runs of six pairs),
-              // 0.89x with f16; depth 1024 within the noise. Prefetching the whole next part (4 chunks) at once
-              // was 1.14x slower: the burst fills the miss buffers.
-              ChunkAt ahead{keys, u, 0, &it, n_keys};
-              bool more = true;
-              while ((more = ahead.next()) && ahead.keys == keys && ahead.unit == u) {
-              }
-              for (int64_t k = 0; more && k < kPrefetchAhead; ++k, more = ahead.next()) prefetch_chunk(ahead);
-              const uint8_t* first = cache_row(keys, p0);
-              if (type != KvCacheType::q8_0) use(0, 0, n_rows, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
-              else if constexpr (keys) use(0, 0, n_rows, Q8KeyTiles{first});
-              else use(0, 0, n_rows, Q8ValueTiles{first});
-              return;
-            }
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
               // The chunk kPrefetchAhead after this one (and at the item's start, the ones before it too).
@@ -280,6 +262,8 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
                   if constexpr (keys) use(t, c0, upto, Q8KeyTiles{first});
                   else use(t, c0, upto, Q8ValueTiles{first});
                 }
+              } else if (it.count == 1) {
+                use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
               } else {
                 detail::kv_decode_rows(type, first, nc, row_bytes, 0, d, rows);
                 for (int64_t t = 0; t < it.count; ++t) {
