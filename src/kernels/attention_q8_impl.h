@@ -124,8 +124,8 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 // The g queries of a group in passes of up to 4, the count a template argument of `pass` (a generic lambda taking
 // <int G>(int64_t q0)): a pass's accumulators stay in registers, and its query loops unroll (with a run-time count
 // GCC 12 kept a compare and branch per query and product, and spilled). Used by the x86 kernels. The AVX2 passes
-// are noinline: called once each from here, GCC 12 inlined all four into the caller, and the scores ran 1.5x and
-// the weighted sum 1.1x slower (BM_Q8Scores/isa:1, BM_Q8WeightedSum/isa:1, four alternating runs).
+// are noinline: called once each from here, GCC 12 inlined all four scores passes into the caller, which ran 1.5x
+// slower (BM_Q8Scores/isa:1, four alternating runs).
 template <class Pass>
 [[maybe_unused]] void by_passes(int64_t g, Pass&& pass) {
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
@@ -148,8 +148,8 @@ template <class Pass>
 // Compiled twice: as the avx2 variant, and with AVX-VNNI as the avxvnni one, where `vpdpbusd` and `vpdpwssd` (VEX)
 // sum the same products straight into int32 (here and in the weighted sum below).
 template <int GQ>
-[[gnu::noinline]] void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t q0,
-                      float* out, int64_t out_stride) {
+[[gnu::noinline]] void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
+                                        const Q8Queries& queries, int64_t q0, float* out, int64_t out_stride) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
@@ -246,8 +246,8 @@ inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32
 // accumulators, the queries sharing each widened line. Rounding per segment with 2 queries per widening ran 1.13x
 // slower on Zen 3 (BM_Q8WeightedSum/isa:1: about 12 against 13.5 products per cycle).
 template <int GQ>
-[[gnu::noinline]] void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr, int64_t head_dim,
-                            float* y) {
+[[gnu::noinline]] void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr,
+                                              int64_t head_dim, float* y) {
   constexpr int64_t kRoundedSegments = 4;
   const int64_t segs = q8_segments(head_dim), pairs_in = (nr + 1) / 2;
   for (int64_t s0 = 0; s0 < segs; s0 += kRoundedSegments) {
