@@ -121,7 +121,7 @@ void BM_Q8Scores(benchmark::State& state) {
   for (auto _ : state) {
     for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
       k->scores(u.tiles.data() + c * Q8Unit::kRowBytes, 32, Q8Unit::kHeadDim, q, Q8Unit::kGroup, out.data() + c,
-                Q8Unit::kRows);
+                Q8Unit::kRows, nullptr);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);  // rows
@@ -134,7 +134,7 @@ void BM_Q8WeightedSum(benchmark::State& state) {
   for (auto _ : state) {
     for (int64_t c = 0; c < Q8Unit::kRows; c += 32)
       k->weighted_sum(u.weights.data() + c, Q8Unit::kRows, u.value_tiles.data() + c * Q8Unit::kRowBytes, 32,
-                      Q8Unit::kHeadDim, y.data(), Q8Unit::kGroup);
+                      Q8Unit::kHeadDim, y.data(), Q8Unit::kGroup, nullptr);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetItemsProcessed(state.iterations() * Q8Unit::kRows);

@@ -36,6 +36,10 @@ inline float block_scale(const uint8_t* block) {
 // The weighted sum's factor per weight code: m x kStep (a product, not m / 32767: cheaper, and the same in every
 // variant).
 constexpr float kStep = 1.0f / 32767.0f;
+// Cache lines a segment of a key tile (16 rows) and of a value tile (32 rows) spans: what a kernel takes from the
+// caller's PrefetchLines per segment it reads (attention_q8.h), so the stream ahead keeps its pace.
+constexpr int64_t kKeySegmentLines = (kQ8KeyTileSegmentBytes + 63) / 64;
+constexpr int64_t kValueSegmentLines = (kQ8ValueTileSegmentBytes + 63) / 64;
 
 // --- the reference -------------------------------------------------------------------------------------------
 // Key tiles (attention_q8.h): segment s of tile t holds the rows' scales, then dword k of every row.
@@ -45,9 +49,10 @@ constexpr float kStep = 1.0f / 32767.0f;
 
 // A tile at a time, its 16 rows in the innermost loops (stride-4 byte loads: NEON's ld4 where it vectorizes).
 [[maybe_unused]] void scores_plain(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries,
-                                   int64_t g, float* out, int64_t out_stride) {
+                                   int64_t g, float* out, int64_t out_stride, PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8KeyTileRows) {
+    take_lines(prefetch, segs * kKeySegmentLines);
     const uint8_t* tile = tiles + (j0 / kQ8KeyTileRows) * tile_bytes;
     const int64_t nr = std::min(kQ8KeyTileRows, n_rows - j0);
     for (int64_t q = 0; q < g; ++q) {
@@ -95,9 +100,10 @@ inline float round_weights(const float* a, const float* d, int64_t n, int32_t* c
 }
 
 [[maybe_unused]] void weighted_sum_plain(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows,
-                                         int64_t head_dim, float* y, int64_t g) {
+                                         int64_t head_dim, float* y, int64_t g, PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_value_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
+    take_lines(prefetch, segs * kValueSegmentLines);
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
     const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     for (int64_t s = 0; s < segs; ++s) {
@@ -149,7 +155,8 @@ template <class Pass>
 // sum the same products straight into int32 (here and in the weighted sum below).
 template <int GQ>
 [[gnu::noinline]] void scores_pass_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
-                                        const Q8Queries& queries, int64_t q0, float* out, int64_t out_stride) {
+                                        const Q8Queries& queries, int64_t q0, float* out, int64_t out_stride,
+                                        PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t j0 = 0; j0 < n_rows; j0 += 8) {
@@ -157,6 +164,7 @@ template <int GQ>
     __m256 acc[GQ];
     for (__m256& v : acc) v = _mm256_setzero_ps();
     for (int64_t s = 0; s < segs; ++s) {
+      take_lines(prefetch, (kKeySegmentLines + 1) / 2);  // half a tile's segment
       const uint8_t* seg = tile_segment(tiles, tile_bytes, j0, s);
       const int8_t* codes = queries.codes + (q0 * segs + s) * kQ8Block;  // query q0 + q's at + q * segs * 32
       __m256i dot[GQ];
@@ -198,9 +206,9 @@ template <int GQ>
 }
 
 void scores_avx2(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
-                 float* out, int64_t out_stride) {
+                 float* out, int64_t out_stride, PrefetchLines* prefetch) {
   by_passes(g, [&]<int GQ>(int64_t q0) {
-    scores_pass_avx2<GQ>(tiles, n_rows, head_dim, queries, q0, out, out_stride);
+    scores_pass_avx2<GQ>(tiles, n_rows, head_dim, queries, q0, out, out_stride, prefetch);
   });
 }
 
@@ -247,7 +255,7 @@ inline float round_weights_avx2(const float* a, const float* d, int64_t n, int32
 // slower on Zen 3 (BM_Q8WeightedSum/isa:1: about 12 against 13.5 products per cycle).
 template <int GQ>
 [[gnu::noinline]] void weighted_sum_pass_avx2(const float* a, int64_t a_stride, const uint8_t* tile, int64_t nr,
-                                              int64_t head_dim, float* y) {
+                                              int64_t head_dim, float* y, PrefetchLines* prefetch) {
   constexpr int64_t kRoundedSegments = 4;
   const int64_t segs = q8_segments(head_dim), pairs_in = (nr + 1) / 2;
   for (int64_t s0 = 0; s0 < segs; s0 += kRoundedSegments) {
@@ -269,6 +277,7 @@ template <int GQ>
     for (int64_t b = 0; b < ns; ++b) {
       const int64_t s = s0 + b, len = q8_segment_length(head_dim, s);
       for (int64_t h0 = 0; h0 < 4 && 8 * h0 < len; h0 += 2) {
+        take_lines(prefetch, (kValueSegmentLines + 1) / 2);  // half a segment's lines
         __m256i acc[GQ][2];
         for (auto& per_query : acc)
           for (__m256i& v : per_query) v = _mm256_setzero_si256();
@@ -309,13 +318,13 @@ template <int GQ>
 }
 
 void weighted_sum_avx2(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
-                       float* y, int64_t g) {
+                       float* y, int64_t g, PrefetchLines* prefetch) {
   const int64_t tile_bytes = q8_value_tile_bytes(head_dim);
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8SumRows) {
     const int64_t nr = std::min(kQ8SumRows, n_rows - j0);
     const uint8_t* tile = tiles + (j0 / kQ8ValueTileRows) * tile_bytes;
     by_passes(g, [&]<int GQ>(int64_t q0) {
-      weighted_sum_pass_avx2<GQ>(a + q0 * a_stride + j0, a_stride, tile, nr, head_dim, y + q0 * head_dim);
+      weighted_sum_pass_avx2<GQ>(a + q0 * a_stride + j0, a_stride, tile, nr, head_dim, y + q0 * head_dim, prefetch);
     });
   }
 }
@@ -340,13 +349,14 @@ inline __mmask32 codes_mask(int64_t len) { return len >= 32 ? ~__mmask32{0} : (_
 // query's code sum.
 template <int G>
 void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const int8_t* codes, const float* scales,
-                 const int32_t* sums, int64_t segs, float* out, int64_t out_stride) {
+                 const int32_t* sums, int64_t segs, float* out, int64_t out_stride, PrefetchLines* prefetch) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t j0 = 0; j0 < n_rows; j0 += kQ8KeyTileRows) {
     const uint8_t* tile = tiles + (j0 / kQ8KeyTileRows) * tile_bytes;
     __m512 acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm512_setzero_ps();
     for (int64_t s = 0; s < segs; ++s) {
+      take_lines(prefetch, kKeySegmentLines);
       const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
       const __m512 d = _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg)));
       __m512i dot[G];
@@ -371,11 +381,11 @@ void scores_pass(const uint8_t* tiles, int64_t n_rows, int64_t tile_bytes, const
 }
 
 void scores_vnni(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
-                 float* out, int64_t out_stride) {
+                 float* out, int64_t out_stride, PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   by_passes(g, [&]<int G>(int64_t q0) {
     scores_pass<G>(tiles, n_rows, tile_bytes, queries.codes + q0 * segs * kQ8Block, queries.scales + q0 * segs,
-                   queries.sums + q0 * segs, segs, out + q0 * out_stride, out_stride);
+                   queries.sums + q0 * segs, segs, out + q0 * out_stride, out_stride, prefetch);
   });
 }
 
@@ -400,7 +410,7 @@ inline uint32_t max_lane(__m512i v) {
 //   dword. Accumulator `lo` holds values 0-15 of the segment, `hi` 16-31, in order.
 template <int G>
 void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
-                       float* y, int64_t segs) {
+                       float* y, int64_t segs, PrefetchLines* prefetch) {
   constexpr int kBatch = 4;  // segments whose weights are rounded together
   const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
   const int64_t tile_bytes = q8_value_tile_bytes(head_dim);
@@ -449,6 +459,7 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* tiles, i
           }
         }
       for (int64_t b = 0; b < batch; ++b) {
+        take_lines(prefetch, kValueSegmentLines);
         const int64_t s = s0 + b, len = q8_segment_length(head_dim, s);
         const uint8_t* lines = tile + s * kQ8ValueTileSegmentBytes + kQ8ValueTileScaleBytes;
         __m512i lo[G], hi[G];
@@ -483,10 +494,10 @@ void weighted_sum_pass(const float* a, int64_t a_stride, const uint8_t* tiles, i
 }
 
 void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* tiles, int64_t n_rows, int64_t head_dim,
-                       float* y, int64_t g) {
+                       float* y, int64_t g, PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim);
   by_passes(g, [&]<int G>(int64_t q0) {
-    weighted_sum_pass<G>(a + q0 * a_stride, a_stride, tiles, n_rows, head_dim, y + q0 * head_dim, segs);
+    weighted_sum_pass<G>(a + q0 * a_stride, a_stride, tiles, n_rows, head_dim, y + q0 * head_dim, segs, prefetch);
   });
 }
 #endif
@@ -497,7 +508,7 @@ void weighted_sum_vnni(const float* a, int64_t a_stride, const uint8_t* tiles, i
 // and query adds the dword's 4 products of 4 rows (the query dword duplicated in every lane). Up to 4 queries
 // per pass share the key loads. The same fma per segment as the reference. The weighted sum runs the plain loops.
 void scores_neon(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q8Queries& queries, int64_t g,
-                 float* out, int64_t out_stride) {
+                 float* out, int64_t out_stride, PrefetchLines* prefetch) {
   const int64_t segs = q8_segments(head_dim), tile_bytes = q8_key_tile_bytes(head_dim);
   for (int64_t q0 = 0; q0 < g; q0 += 4) {
     const int64_t gq = std::min<int64_t>(4, g - q0);
@@ -507,6 +518,7 @@ void scores_neon(const uint8_t* tiles, int64_t n_rows, int64_t head_dim, const Q
       for (auto& per_query : acc)
         for (float32x4_t& v : per_query) v = vdupq_n_f32(0.0f);
       for (int64_t s = 0; s < segs; ++s) {
+        take_lines(prefetch, kKeySegmentLines);
         const uint8_t* seg = tile + s * kQ8KeyTileSegmentBytes;
         int32x4_t dot[4][4];
         for (auto& per_query : dot)

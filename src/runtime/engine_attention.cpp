@@ -61,11 +61,14 @@ struct F16Rows {
   const uint16_t* rows;
   int64_t stride;
 };
+// The q8_0 kernels take the stream's lines ahead as they run (kernels::PrefetchLines).
 struct Q8KeyTiles {
   const uint8_t* tiles;
+  kernels::PrefetchLines* prefetch;
 };
 struct Q8ValueTiles {
   const uint8_t* tiles;
+  kernels::PrefetchLines* prefetch;
 };
 
 // Folds a unit's partial (header m, l; values o) into a pair's state (M, L; O). One out-of-line function, so that
@@ -164,13 +167,12 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
   };
   auto output = [&](int64_t t, int64_t h) { return o_.data() + t * q_dim_ + h * d; };
   const detail::KvPlane k_layout_of = k_layout(), v_layout_of = v_layout();
-  // Positions [p, p + n) of a KV head's plane (keys or values), into L2.
-  auto prefetch_rows = [&](const uint8_t* plane, bool keys, int64_t p, int64_t n) {
+  // The cache lines of positions [p, p + n) of a KV head's plane (keys or values), to bring into L2.
+  auto rows_lines = [&](const uint8_t* plane, bool keys, int64_t p, int64_t n) {
     const detail::KvPlane& layout = keys ? k_layout_of : v_layout_of;
     const uint8_t* begin = plane + layout.offset(p);
-    const auto first = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{63};
-    const auto last = reinterpret_cast<uintptr_t>(begin + layout.span(p, n));
-    for (uintptr_t line = first; line < last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
+    return kernels::PrefetchLines{reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{63},
+                                  reinterpret_cast<uintptr_t>(begin + layout.span(p, n))};
   };
   pool_.parallel_for(workers, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
@@ -218,11 +220,13 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
           // place by every token (the integer kernels of kernels/attention_q8.h: key tiles, value tiles). f16 rows
           // are read in place by a single token (converted in registers); a block of several converts each chunk
           // to f32 once for all its tokens (src: f32 rows).
-          // Each chunk starts by prefetching, into L2, the chunk kPrefetchAhead further along the item's stream
-          // (keys, then values, of each unit in turn: two planes, read in order). Without it the stream stalls, even
-          // now that a head's positions lie together (8 layers of the 2B-4T shape at depth 4096, q8_0: 6.0 against
-          // 4.4 ms); 4 or 8 chunks ahead measured no better than 2. (Into L1, prefetcht0, when rows were 680 bytes
-          // apart, the misses queued behind L1's few miss buffers: 14.5 ms against 6.9 into L2.) A single token
+          // Each chunk brings into L2 the chunk kPrefetchAhead further along the item's stream (keys, then values,
+          // of each unit in turn: two planes, read in order). Without it the stream stalls, even now that a head's
+          // positions lie together (8 layers of the 2B-4T shape at depth 4096, q8_0: 6.0 against 4.4 ms); 4 or 8
+          // chunks ahead measured no better than 2. (Into L1, prefetcht0, when rows were 680 bytes apart, the misses
+          // queued behind L1's few miss buffers: 14.5 ms against 6.9 into L2.) The q8_0 kernels take those lines a
+          // few per step as they run (kernels::PrefetchLines): issued all at once before each call, the burst
+          // stalled on the miss buffers with nothing to overlap (half the attention loop's own samples). A single token
           // reading a unit's keys or values in one call (after prefetching 2 chunks of the next part) ran 8 layers
           // 0.84-0.91x the time but the whole model no faster (bitnet_bench_depth, docs/performance.md): dropped.
           // A chunk of the item's stream: keys then values of each unit, 32 rows at a time.
@@ -240,9 +244,9 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
               return ++unit < item->unit1;
             }
           };
-          auto prefetch_chunk = [&](const ChunkAt& at) {
+          auto chunk_lines = [&](const ChunkAt& at) {
             const int64_t p = at.unit * kUnit + at.c0;
-            prefetch_rows(at.keys ? key_plane : value_plane, at.keys, p, std::min(kChunkRows, at.rows() - at.c0));
+            return rows_lines(at.keys ? key_plane : value_plane, at.keys, p, std::min(kChunkRows, at.rows() - at.c0));
           };
           auto over_rows = [&](auto keys_type, auto&& use) {
             constexpr bool keys = decltype(keys_type)::value;
@@ -250,21 +254,28 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             const int64_t row_bytes = (keys ? k_layout_of : v_layout_of).row_bytes();
             for (int64_t c0 = 0; c0 < n_rows; c0 += kChunkRows) {
               const int64_t nc = std::min(kChunkRows, n_rows - c0);
-              // The chunk kPrefetchAhead after this one (and at the item's start, the ones before it too).
+              // The chunk kPrefetchAhead after this one, taken by the q8_0 kernels as they run (at once before
+              // an f16 chunk); at the item's start the ones before it too, at once.
               ChunkAt ahead{keys, u, c0, &it, n_keys};
-              for (int64_t k = 1; k <= kPrefetchAhead && ahead.next(); ++k)
-                if (k == kPrefetchAhead || (u == it.unit0 && keys && c0 == 0)) prefetch_chunk(ahead);
+              kernels::PrefetchLines lines;
+              for (int64_t k = 1; k <= kPrefetchAhead && ahead.next(); ++k) {
+                if (k == kPrefetchAhead) lines = chunk_lines(ahead);
+                else if (u == it.unit0 && keys && c0 == 0) chunk_lines(ahead).drain();
+              }
               const uint8_t* first = cache_row(keys, p0 + c0);
               if (type == KvCacheType::q8_0) {
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
                   if (upto <= 0) continue;
-                  if constexpr (keys) use(t, c0, upto, Q8KeyTiles{first});
-                  else use(t, c0, upto, Q8ValueTiles{first});
+                  if constexpr (keys) use(t, c0, upto, Q8KeyTiles{first, &lines});
+                  else use(t, c0, upto, Q8ValueTiles{first, &lines});
                 }
+                lines.drain();  // what the calls left (a short chunk, or no token in it)
               } else if (it.count == 1) {
+                lines.drain();
                 use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
               } else {
+                lines.drain();
                 detail::kv_decode_rows(type, first, nc, row_bytes, 0, d, rows);
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
@@ -279,7 +290,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.dot_rows_f16(src.rows, upto, src.stride, x, group, d, out, kUnit);
             else if constexpr (std::is_same_v<decltype(src), Q8KeyTiles>)
-              aq.scores(src.tiles, upto, d, rounded(t), group, out, kUnit);
+              aq.scores(src.tiles, upto, d, rounded(t), group, out, kUnit, src.prefetch);
             else
               vk.dot_rows(src, upto, d, x, group, d, out, kUnit);
           });
@@ -302,7 +313,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
             if constexpr (std::is_same_v<decltype(src), F16Rows>)
               vk.axpy_rows_f16(a, kUnit, src.rows, upto, src.stride, y, group, d);
             else if constexpr (std::is_same_v<decltype(src), Q8ValueTiles>)
-              aq.weighted_sum(a, kUnit, src.tiles, upto, d, y, group);
+              aq.weighted_sum(a, kUnit, src.tiles, upto, d, y, group, src.prefetch);
             else
               vk.axpy_rows(a, kUnit, src, upto, d, y, group, d);
           });

@@ -204,6 +204,19 @@ TEST(AttentionQ8Tiles, HoldTheRowsTransposedAndGiveThemBack) {
 
 class AttentionQ8Variant : public ::testing::TestWithParam<Isa> {};
 
+// The variants run with a stream of lines to prefetch (kernels::PrefetchLines; here their own tiles again) and the
+// reference without one: the same bits show that the hint changes nothing, and the stream must have been taken
+// forward, never past its end.
+kernels::PrefetchLines lines_of(const std::vector<uint8_t>& buffer) {
+  const auto begin = reinterpret_cast<uintptr_t>(buffer.data());
+  return {begin, begin + buffer.size()};
+}
+void expect_taken(const kernels::PrefetchLines& lines, const std::vector<uint8_t>& buffer) {
+  const auto begin = reinterpret_cast<uintptr_t>(buffer.data());
+  EXPECT_GT(lines.next, begin) << "no line taken";
+  EXPECT_LT(lines.next, begin + buffer.size() + 64) << "taken past the end";
+}
+
 TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
   const auto* variant = kernels::attention_q8_family().variant(GetParam());
   const auto* ref = kernels::attention_q8_family().variant(Isa::ref);
@@ -219,8 +232,10 @@ TEST_P(AttentionQ8Variant, ScoresMatchTheReferenceAndFloatMath) {
         Rounded r(x, g, span, 0.125f);
         const int64_t stride = n_rows + 3;
         std::vector<float> want(static_cast<size_t>(g * stride), -7.0f), got = want;
-        ref->scores(tiles.data(), n_rows, head_dim, r.view(), g, want.data(), stride);
-        variant->scores(tiles.data(), n_rows, head_dim, r.view(), g, got.data(), stride);
+        ref->scores(tiles.data(), n_rows, head_dim, r.view(), g, want.data(), stride, nullptr);
+        kernels::PrefetchLines lines = lines_of(tiles);
+        variant->scores(tiles.data(), n_rows, head_dim, r.view(), g, got.data(), stride, &lines);
+        expect_taken(lines, tiles);
         for (int64_t q = 0; q < g; ++q)
           for (int64_t j = 0; j < stride; ++j) {
             const auto at = static_cast<size_t>(q * stride + j);
@@ -269,8 +284,10 @@ TEST_P(AttentionQ8Variant, WeightedSumMatchesTheReferenceAndFloatMath) {
         if (g > 1) std::fill(a.begin() + a_stride, a.begin() + 2 * a_stride, 0.0f);  // an all-zero query
         const std::vector<float> y0 = uniform(static_cast<size_t>(g * head_dim), -1.0f, 1.0f, rng);
         std::vector<float> want = y0, got = y0;
-        ref->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, want.data(), g);
-        variant->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, got.data(), g);
+        ref->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, want.data(), g, nullptr);
+        kernels::PrefetchLines lines = lines_of(tiles);
+        variant->weighted_sum(a.data(), a_stride, tiles.data(), n_rows, head_dim, got.data(), g, &lines);
+        expect_taken(lines, tiles);
         for (int64_t q = 0; q < g; ++q)
           for (int64_t i = 0; i < head_dim; ++i) {
             const auto at = static_cast<size_t>(q * head_dim + i);
@@ -307,7 +324,7 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   Rounded r(x, 2, span, 1.0f);
   std::vector<float> scores(2 * 20);
   const std::vector<uint8_t> tiles = as_tiles(kKeyTiles, rows, rng);
-  variant->scores(tiles.data(), 20, 128, r.view(), 2, scores.data(), 20);
+  variant->scores(tiles.data(), 20, 128, r.view(), 2, scores.data(), 20, nullptr);
   for (int64_t j = 0; j < 20; ++j) {
     EXPECT_TRUE(std::isnan(scores[static_cast<size_t>(j)])) << j;
     EXPECT_TRUE(std::isfinite(scores[static_cast<size_t>(20 + j)])) << j;
@@ -316,7 +333,7 @@ TEST_P(AttentionQ8Variant, ANonFiniteInputShowsInTheOutput) {
   a[7] = std::numeric_limits<float>::infinity();  // query 0, first group
   std::vector<float> y(2 * 128, 0.0f);
   const std::vector<uint8_t> value_tiles = as_tiles(kValueTiles, rows, rng);
-  variant->weighted_sum(a.data(), 20, value_tiles.data(), 20, 128, y.data(), 2);
+  variant->weighted_sum(a.data(), 20, value_tiles.data(), 20, 128, y.data(), 2, nullptr);
   for (int64_t i = 0; i < 128; ++i) {
     EXPECT_TRUE(std::isnan(y[static_cast<size_t>(i)])) << i;
     EXPECT_TRUE(std::isfinite(y[static_cast<size_t>(128 + i)])) << i;
