@@ -32,6 +32,7 @@
 // codes are 0 and the factor is NaN, so the output shows it. 15 bits against the group's largest weight: a
 // relative step of 3e-5, far finer than the cached values' own 8 bits.
 #include <cstdint>
+#include <limits>
 
 #include "kernels/dispatch.h"
 #include "kernels/q8_0_block.h"
@@ -105,7 +106,7 @@ struct PrefetchLines {
     for (int64_t i = 0; i < lines && next < end; ++i, next += 64)
       __builtin_prefetch(reinterpret_cast<const void*>(next), 0, 2);
   }
-  void drain() { take((end - next + 63) / 64); }
+  void drain() { take(std::numeric_limits<int64_t>::max()); }
 };
 // For kernels whose callers may pass no stream.
 inline void take_lines(PrefetchLines* lines, int64_t n) {

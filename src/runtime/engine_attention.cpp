@@ -262,6 +262,7 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
                 if (k == kPrefetchAhead) lines = chunk_lines(ahead);
                 else if (u == it.unit0 && keys && c0 == 0) chunk_lines(ahead).drain();
               }
+              if (type != KvCacheType::q8_0) lines.drain();  // the f16 kernels take no stream: at once
               const uint8_t* first = cache_row(keys, p0 + c0);
               if (type == KvCacheType::q8_0) {
                 for (int64_t t = 0; t < it.count; ++t) {
@@ -272,10 +273,8 @@ void Engine::attention(int64_t layer, std::span<const BatchToken> batch) {
                 }
                 lines.drain();  // what the calls left (a short chunk, or no token in it)
               } else if (it.count == 1) {
-                lines.drain();
                 use(0, c0, nc, F16Rows{reinterpret_cast<const uint16_t*>(first), d});
               } else {
-                lines.drain();
                 detail::kv_decode_rows(type, first, nc, row_bytes, 0, d, rows);
                 for (int64_t t = 0; t < it.count; ++t) {
                   const int64_t upto = std::min(nc, seen(t) - c0);
