@@ -57,8 +57,10 @@ TEST_F(BenchCommand, JsonRowsCarryThroughputRooflineAndPeakRss) {
   EXPECT_EQ(rows[1]["samples_read_bandwidth_gb_per_s"].size(), 3u);
   EXPECT_EQ(rows[1]["samples_roofline_fraction"].size(), 2u);
   EXPECT_FALSE(rows[0].contains("roofline_fraction"));
-  // The probe's 256 MiB buffer is not the model's memory: the reported peak leaves it out.
-  EXPECT_LT(rows[1]["peak_rss_bytes"].get<double>(), 200e6);
+  // The probe's 256 MiB buffer is not the model's memory: the reported peak leaves it out. A peak below the
+  // buffer's own size shows that (a tiny model needs far less, even with ASan's shadow memory and quarantine,
+  // which put it at 200 MB in the -O1 sanitizer build).
+  EXPECT_LT(rows[1]["peak_rss_bytes"].get<double>(), static_cast<double>(size_t{256} << 20));
 }
 
 // -d (llama-bench's depth): the tests run after D tokens in the cache, are named "ppN @ dD", and a decode token's
