@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -216,6 +217,25 @@ TEST(TokenizerLoad, ErrorsNameTheFile) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.model"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+// A tokenizer.json of a few bytes whose one id is near 2^30 would otherwise allocate 2^30 token slots.
+TEST(TokenizerLoad, SparseIdsInTokenizerJsonAreAnErrorNotAnAllocation) {
+  const std::string path = testing::TempDir() + "/bitnet_sparse_" + std::to_string(getpid()) + ".json";
+  {
+    std::ofstream out(path);
+    out << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1073741000}, "merges": []},
+               "pre_tokenizer": {"type": "ByteLevel"}})";
+  }
+  try {
+    Tokenizer::load(path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("1073741000"), std::string::npos) << what;
   }
   std::filesystem::remove(path);
 }
