@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -172,6 +173,33 @@ TEST(TokenizerLlama3, ConvertedGgufEncodesAsTokenizerJson) {
     same += a == b;
   }
   std::printf("[ vectors  ] converted GGUF vs tokenizer.json: %zu/%zu texts encode the same\n", same, texts.size());
+  fs::remove_all(dir);
+}
+
+// config.json's vocab_size sizes the converted vocabulary (padding ids are real); one far past the tokens the
+// tokenizer.json lists is an error naming both, not 2^30 empty token slots.
+TEST(TokenizerConvert, VocabSizeFarPastTheTokenizerIsAnError) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / ("bitnet_padded_tokenizer_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream out(dir / "tokenizer.json");
+    out << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
+               "added_tokens": [{"id": 3, "content": "<s>", "special": true}],
+               "pre_tokenizer": {"type": "ByteLevel"}})";
+  }
+  ModelConfig cfg;
+  cfg.vocab_size = 8;  // padded: fine
+  EXPECT_FALSE(hf_tokenizer_to_gguf(dir.string(), cfg, nullptr).empty());
+  cfg.vocab_size = int64_t{1} << 30;
+  try {
+    hf_tokenizer_to_gguf(dir.string(), cfg, nullptr);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("tokenizer.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("vocab_size 1073741824"), std::string::npos) << what;
+  }
   fs::remove_all(dir);
 }
 
