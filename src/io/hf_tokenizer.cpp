@@ -35,22 +35,23 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
   // Only byte-level BPE (GPT-2, Llama-3) maps onto GGUF's "gpt2" vocabulary. A SentencePiece-style BPE in
   // tokenizer.json (Llama-2, 1bitLLM: a normalizer, byte fallback, no ByteLevel step) would be written as gpt2 and
   // tokenize wrongly, so it is left out, saying so, as a missing tokenizer.json is.
-  auto is_byte_level = [](const json& step) {
+  auto is_byte_level = [&file](const json& step) {
     if (!step.is_object()) return false;
-    if (step.value("type", "") == "ByteLevel") return true;
+    if (io::string_field(step, "type", "", file) == "ByteLevel") return true;
     for (const char* list : {"pretokenizers", "decoders"})
       if (step.contains(list) && step[list].is_array())
         for (const auto& s : step[list])
-          if (s.is_object() && s.value("type", "") == "ByteLevel") return true;
+          if (io::string_field(s, "type", "", file) == "ByteLevel") return true;
     return false;
   };
   const bool byte_level = (j.contains("pre_tokenizer") && is_byte_level(j["pre_tokenizer"])) ||
                           (j.contains("decoder") && is_byte_level(j["decoder"]));
-  if (!byte_level || model.value("byte_fallback", false)) {
+  const bool byte_fallback = io::bool_field(model, "byte_fallback", false, file + ": model");
+  if (!byte_level || byte_fallback) {
     if (notes)
       notes->push_back(fmt::format("{} is a SentencePiece-style BPE (no ByteLevel pre-tokenizer or decoder{}): GGUF's "
                                    "byte-level \"gpt2\" vocabulary cannot hold it, so the GGUF has no tokenizer",
-                                   file, model.value("byte_fallback", false) ? ", byte fallback" : ""));
+                                   file, byte_fallback ? ", byte fallback" : ""));
     return kv;
   }
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail("{}: model.vocab must be an object", file);
@@ -81,7 +82,7 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
     for (const auto& a : j["added_tokens"]) {
       if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id"))
         fail("{}: each added_tokens entry needs a string \"content\" and an \"id\"", file);
-      const bool special = a.value("special", false);
+      const bool special = io::bool_field(a, "special", false, file + ": added_tokens entry");
       put(a["content"].get<std::string>(), a["id"], special ? kControl : kUserDefined, "added_tokens");
     }
   }

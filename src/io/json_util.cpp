@@ -58,6 +58,33 @@ std::string read_text_file(const std::string& path, uint64_t max_bytes) {
 
 std::string_view json_type_name(const nlohmann::json& j) { return j.type_name(); }
 
+namespace {
+
+const nlohmann::json* field_of(const nlohmann::json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  const auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+}  // namespace
+
+std::string string_field(const nlohmann::json& obj, std::string_view key, std::string fallback,
+                         std::string_view where) {
+  const nlohmann::json* v = field_of(obj, key);
+  if (v == nullptr) return fallback;
+  if (!v->is_string())
+    fail("{}: \"{}\" must be a string, got {} {}", where, key, json_type_name(*v), v->dump().substr(0, 80));
+  return v->get<std::string>();
+}
+
+bool bool_field(const nlohmann::json& obj, std::string_view key, bool fallback, std::string_view where) {
+  const nlohmann::json* v = field_of(obj, key);
+  if (v == nullptr) return fallback;
+  if (!v->is_boolean())
+    fail("{}: \"{}\" must be true or false, got {} {}", where, key, json_type_name(*v), v->dump().substr(0, 80));
+  return v->get<bool>();
+}
+
 }  // namespace bitnet::io
 
 namespace bitnet {

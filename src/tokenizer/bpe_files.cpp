@@ -53,10 +53,10 @@ BpeVocabulary read_bpe_tokenizer_json(const std::string& path) {
   const json j = io::parse_json_strict(io::read_text_file(path, 256ull << 20), path);
   BITNET_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(), "{}: expected an object with \"model\"", path);
   const json& m = j["model"];
-  BITNET_CHECK(m.value("type", std::string()) == "BPE", "{}: model.type must be \"BPE\"", path);
+  BITNET_CHECK(io::string_field(m, "type", "", path) == "BPE", "{}: model.type must be \"BPE\"", path);
   const json& pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
-  BITNET_CHECK(pre.is_object() && pre.value("type", std::string()) == "ByteLevel" && pre.value("use_regex", true) &&
-                   !pre.value("add_prefix_space", false),
+  BITNET_CHECK(pre.is_object() && io::string_field(pre, "type", "", path) == "ByteLevel" &&
+                   io::bool_field(pre, "use_regex", true, path) && !io::bool_field(pre, "add_prefix_space", false, path),
                "{}: pre_tokenizer must be ByteLevel with use_regex and no prefix space (GPT-2's), got {}", path,
                pre.dump());
   BITNET_CHECK(m.contains("vocab") && m["vocab"].is_object(), "{}: model.vocab must be an object", path);

@@ -30,17 +30,18 @@ std::string quote_literal(const std::string& s) {
 
 void add_pretokenizer(const json& p, const std::string& file, std::vector<std::string>& patterns) {
   if (!p.is_object() || !p.contains("type")) fail("{}: pre_tokenizer entries must be objects with a \"type\"", file);
-  const std::string type = p["type"].get<std::string>();
+  const std::string where = file + ": pre_tokenizer";
+  const std::string type = io::string_field(p, "type", "", where);
   if (type == "Sequence") {
     if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array())
       fail("{}: pre_tokenizer Sequence needs a \"pretokenizers\" list", file);
     for (const auto& q : p["pretokenizers"]) add_pretokenizer(q, file, patterns);
   } else if (type == "ByteLevel") {
-    if (p.value("add_prefix_space", false))
+    if (io::bool_field(p, "add_prefix_space", false, where))
       fail("{}: ByteLevel pre_tokenizer with add_prefix_space = true is not supported", file);
-    if (p.value("use_regex", true)) patterns.push_back(kGpt2Pattern);
+    if (io::bool_field(p, "use_regex", true, where)) patterns.push_back(kGpt2Pattern);
   } else if (type == "Split") {
-    if (p.value("behavior", std::string()) != "Isolated" || p.value("invert", false))
+    if (io::string_field(p, "behavior", "", where) != "Isolated" || io::bool_field(p, "invert", false, where))
       fail("{}: only Split pre_tokenizers with behavior \"Isolated\" and invert = false are supported, got {}", file,
            p.dump());
     const json& pat = p.contains("pattern") ? p["pattern"] : json();
@@ -49,7 +50,7 @@ void add_pretokenizer(const json& p, const std::string& file, std::vector<std::s
       patterns.push_back(quote_literal(pat["String"].get<std::string>()));
     else fail("{}: Split pre_tokenizer pattern must be {{\"Regex\": ...}} or {{\"String\": ...}}", file);
   } else if (type == "Digits") {
-    patterns.push_back(p.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
+    patterns.push_back(io::bool_field(p, "individual_digits", false, where) ? R"(\p{N})" : R"(\p{N}+)");
   } else {
     fail("{}: pre_tokenizer type \"{}\" is not supported (supported: ByteLevel, Split, Digits, Sequence)", file,
          type);
@@ -66,14 +67,15 @@ std::optional<std::string> token_field(const json& cfg, const char* key) {
 }
 
 // TemplateProcessing's "single" starting with a special token: that token is the BOS it adds.
-std::optional<std::string> template_bos(const json& pp) {
+std::optional<std::string> template_bos(const json& pp, const std::string& where) {
   if (!pp.is_object()) return std::nullopt;
-  if (pp.value("type", std::string()) == "Sequence" && pp.contains("processors") && pp["processors"].is_array()) {
+  const std::string type = io::string_field(pp, "type", "", where);
+  if (type == "Sequence" && pp.contains("processors") && pp["processors"].is_array()) {
     for (const auto& q : pp["processors"])
-      if (auto b = template_bos(q)) return b;
+      if (auto b = template_bos(q, where)) return b;
     return std::nullopt;
   }
-  if (pp.value("type", std::string()) != "TemplateProcessing" || !pp.contains("single") || !pp["single"].is_array() ||
+  if (type != "TemplateProcessing" || !pp.contains("single") || !pp["single"].is_array() ||
       pp["single"].empty())
     return std::nullopt;
   const json& first = pp["single"][0];
@@ -84,7 +86,9 @@ std::optional<std::string> template_bos(const json& pp) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
+namespace {
+
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path file = path;
@@ -94,7 +98,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
   const json j = io::parse_json_strict(io::read_text_file(name, 256ull << 20), name);
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) fail("{}: expected an object with \"model\"", name);
   const json& model = j["model"];
-  if (model.value("type", std::string()) != "BPE")
+  if (io::string_field(model, "type", "", name + ": model") != "BPE")
     fail("{}: model.type is {}; only byte-level \"BPE\" tokenizer.json files are supported", name,
          model.contains("type") ? model["type"].dump() : std::string("missing"));
   if (j.contains("normalizer") && !j["normalizer"].is_null())
@@ -127,7 +131,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
       if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id"))
         fail("{}: each added_tokens entry needs a string \"content\" and an \"id\"", name);
       const std::string text = a["content"].get<std::string>();
-      added.push_back({check_id(a["id"], text, "added_tokens"), text, a.value("special", false)});
+      added.push_back({check_id(a["id"], text, "added_tokens"), text, io::bool_field(a, "special", false, name + ": added_tokens entry")});
     }
   }
   // Holes cost a token slot each, so their number is bounded by what the file lists: a few bytes of JSON must not
@@ -159,7 +163,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
       else fail("{}: a merge is neither \"a b\" nor [\"a\", \"b\"]: {}", name, m.dump());
     }
   }
-  v.ignore_merges = model.value("ignore_merges", false);
+  v.ignore_merges = io::bool_field(model, "ignore_merges", false, name + ": model");
   if (!j.contains("pre_tokenizer") || j["pre_tokenizer"].is_null())
     fail("{}: pre_tokenizer is missing; byte-level BPE needs a ByteLevel pre-tokenizer", name);
   add_pretokenizer(j["pre_tokenizer"], name, v.pre_patterns);
@@ -171,7 +175,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
       if (v.tokens[i] == text && v.types[i] != TokenType::unused) return i;
     return -1;
   };
-  const auto pp_bos = j.contains("post_processor") ? template_bos(j["post_processor"]) : std::nullopt;
+  const auto pp_bos = j.contains("post_processor") ? template_bos(j["post_processor"], name + ": post_processor") : std::nullopt;
   const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
   json cfg = json::object();
   if (fs::exists(cfg_path, ec)) cfg = io::parse_json_strict(io::read_text_file(cfg_path.string(), 64ull << 20), cfg_path.string());
@@ -200,11 +204,23 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
       v.chat_template = t.get<std::string>();
     } else if (t.is_array()) {  // [{"name": "default", "template": ...}, ...]
       for (const auto& e : t)
-        if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") && e["template"].is_string())
+        if (e.is_object() && io::string_field(e, "name", "", cfg_name + ": chat_template entry") == "default" && e.contains("template") && e["template"].is_string())
           v.chat_template = e["template"].get<std::string>();
     }
   }
   return tokenizer::make_bpe_tokenizer(std::move(v));
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) {
+  // The fields read above are type-checked with messages of their own; a JSON library error from anything they
+  // miss still names the file rather than escaping as nlohmann's type_error.
+  try {
+    return load_hf_tokenizer(path);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", path, e.what());
+  }
 }
 
 }  // namespace bitnet

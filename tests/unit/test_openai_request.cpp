@@ -100,6 +100,9 @@ TEST(OpenAiRequest, MessagesAndPrompts) {
   refuse(R"({"messages":"hi"})", true);
   refuse(R"({"messages":[{"content":"no role"}]})", true);
   refuse(R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})", true);
+  // A mistyped "type" is the client's 400 too, not a JSON library error (a 500).
+  refuse(R"({"messages":[{"role":"user","content":[{"type":5,"text":"a"}]}]})", true);
+  refuse(R"({"messages":[{"role":"user","content":"a"}],"tools":[{"type":7,"function":{"name":"f"}}]})", true);
   refuse(R"({"prompt": 5})", false);
   refuse(R"({"prompt": [1, 2, 1000]})", false);  // outside the vocabulary
   refuse(R"({"prompt": [1, -2]})", false);

@@ -221,6 +221,36 @@ TEST(TokenizerLoad, ErrorsNameTheFile) {
   std::filesystem::remove(path);
 }
 
+// Fields of the wrong JSON type are errors naming the file and the field (found by fuzz_tokenizer_json: a
+// post_processor "type" that was a list escaped as nlohmann's type_error).
+TEST(TokenizerLoad, MistypedFieldsNameTheFileAndField) {
+  const std::string path = testing::TempDir() + "/bitnet_mistyped_" + std::to_string(getpid()) + ".json";
+  const std::string head = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},)";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"("pre_tokenizer": {"type": "ByteLevel"}, "post_processor": {"type": ["TemplateProcessing"]}})",
+       "post_processor: \"type\" must be a string"},
+      {R"("pre_tokenizer": {"type": "ByteLevel", "use_regex": "yes"}})", "pre_tokenizer: \"use_regex\" must be true"},
+      {R"("pre_tokenizer": {"type": 3}})", "pre_tokenizer: \"type\" must be a string"},
+      {R"("pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"id": 2, "content": "<s>", "special": 1}]})",
+       "added_tokens entry: \"special\" must be true"},
+  };
+  for (const auto& [tail, expected] : cases) {
+    {
+      std::ofstream out(path);
+      out << head << tail;
+    }
+    try {
+      Tokenizer::load(path);
+      ADD_FAILURE() << "expected an error for " << tail;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(path), std::string::npos) << what;
+      EXPECT_NE(what.find(expected), std::string::npos) << what;
+    }
+  }
+  std::filesystem::remove(path);
+}
+
 // A tokenizer.json of a few bytes whose one id is near 2^30 would otherwise allocate 2^30 token slots.
 TEST(TokenizerLoad, SparseIdsInTokenizerJsonAreAnErrorNotAnAllocation) {
   const std::string path = testing::TempDir() + "/bitnet_sparse_" + std::to_string(getpid()) + ".json";
