@@ -24,6 +24,10 @@ using grammar::Rules;
 namespace {
 // An ambiguous grammar can hold many stacks at once; past this many it is refused rather than slowing every token.
 constexpr size_t kMaxStacks = 4096;
+// Expansion steps for one character (or the start). Rules that can match nothing reach the same stacks along
+// exponentially many paths (`a ::= "" | "x"` thirty times in a row: 2^30), which kMaxStacks, counting distinct
+// stacks, never sees; this bounds the work instead (64 steps per stack at the stack limit).
+constexpr size_t kMaxExpandSteps = kMaxStacks * 64;
 }  // namespace
 
 struct GrammarMatcher::State {
@@ -61,7 +65,10 @@ namespace grammar {
 
 // Replaces rule references on top of `st` by the alternatives they stand for until every resulting stack has a
 // character set on top (or is empty), and adds those to `out`. `st` is restored before returning.
-void expand(const Rules& r, std::vector<uint32_t>& st, GrammarMatcher::State& out) {
+void expand(const Rules& r, std::vector<uint32_t>& st, GrammarMatcher::State& out, size_t& steps) {
+  if (++steps > kMaxExpandSteps)
+    throw Error(fmt::format("[grammar] the grammar is too ambiguous: more than {} expansion steps for one character",
+                            kMaxExpandSteps));
   if (st.empty() || r.elements[st.back()].kind == Kind::chars) {
     out.add(st);
     return;
@@ -73,10 +80,10 @@ void expand(const Rules& r, std::vector<uint32_t>& st, GrammarMatcher::State& ou
   if (more) st.push_back(pos + 1);
   for (uint32_t p = r.rule_start[rule];;) {
     if (r.is_end(p)) {
-      expand(r, st, out);  // an empty alternative: go straight on
+      expand(r, st, out, steps);  // an empty alternative: go straight on
     } else {
       st.push_back(p);
-      expand(r, st, out);
+      expand(r, st, out, steps);
       st.pop_back();
     }
     while (!r.is_end(p)) ++p;  // to this alternative's end
@@ -90,12 +97,13 @@ void expand(const Rules& r, std::vector<uint32_t>& st, GrammarMatcher::State& ou
 // The stacks of `in` whose top matches code point `cp`, advanced past it, into `out`.
 void advance_code_point(const Rules& r, const GrammarMatcher::State& in, uint32_t cp, GrammarMatcher::State& out,
                         std::vector<uint32_t>& scratch) {
+  size_t steps = 0;
   for (size_t i = 0; i < in.count(); ++i) {
     const auto st = in.stack(i);
     if (st.empty() || !r.matches(r.elements[st.back()], cp)) continue;
     scratch.assign(st.begin(), st.end() - 1);
     if (!r.is_end(st.back() + 1)) scratch.push_back(st.back() + 1);
-    expand(r, scratch, out);
+    expand(r, scratch, out, steps);
   }
 }
 
@@ -156,10 +164,11 @@ void GrammarMatcher::reset() {
   const Rules& r = grammar_->rules();
   state_->clear();
   std::vector<uint32_t> st;
+  size_t steps = 0;
   for (uint32_t p = r.rule_start[r.root];;) {  // one stack per alternative of root
     st.clear();
     if (!r.is_end(p)) st.push_back(p);
-    grammar::expand(r, st, *state_);
+    grammar::expand(r, st, *state_, steps);
     while (!r.is_end(p)) ++p;
     if (r.elements[p].kind == Kind::end_rule) break;
     ++p;
