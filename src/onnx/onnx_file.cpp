@@ -93,22 +93,27 @@ int64_t element_count(const std::vector<int64_t>& dims, const std::string& what)
 // A typed repeated field as little-endian bytes of `type`.
 std::vector<std::byte> typed_bytes(const onnx::TensorProto& t, int32_t type, int64_t elements, const std::string& what) {
   const size_t es = onnx_type_size(type);
-  std::vector<std::byte> out(static_cast<size_t>(elements) * es);
+  std::vector<std::byte> out;
+  // The count is checked before the buffer is sized: the repeated field, not the dims, bounds the allocation.
   auto expect = [&](int64_t have, const char* field) {
     if (have != elements) fail("{}: {} holds {} values; the dims need {}", what, field, have, elements);
+    out.resize(static_cast<size_t>(elements) * es);
+  };
+  auto copy = [&](const void* src) {
+    if (!out.empty()) std::memcpy(out.data(), src, out.size());  // an empty field's data() may be null
   };
   switch (type) {
     case kFloat:
       expect(t.float_data_size(), "float_data");
-      std::memcpy(out.data(), t.float_data().data(), out.size());
+      copy(t.float_data().data());
       break;
     case kDouble:
       expect(t.double_data_size(), "double_data");
-      std::memcpy(out.data(), t.double_data().data(), out.size());
+      copy(t.double_data().data());
       break;
     case kInt64:
       expect(t.int64_data_size(), "int64_data");
-      std::memcpy(out.data(), t.int64_data().data(), out.size());
+      copy(t.int64_data().data());
       break;
     case kUint32: case kUint64:
       expect(t.uint64_data_size(), "uint64_data");
@@ -183,6 +188,10 @@ void OnnxFile::parse(std::span<const std::byte> bytes, const OnnxLimits& limits,
       initializers_.push_back(std::move(out));
       continue;
     }
+    // element_count bounds the count by 2^62; times 8 bytes that could wrap, and a wrapped size would let a short
+    // raw_data pass for a huge tensor.
+    if (static_cast<uint64_t>(out.elements) > (uint64_t{1} << 62) / es)
+      fail("{}: dims {} of {} are too large", what, out.dims, onnx_type_name(out.type));
     const auto need = static_cast<uint64_t>(out.elements) * es;
     if (t.data_location() == onnx::TensorProto::EXTERNAL) {
       std::string location;

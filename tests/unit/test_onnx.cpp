@@ -10,12 +10,15 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
 
 #include "onnx/base64.h"
 #include "onnx/onnx_file.h"
+
+#include <onnx/onnx_pb.h>
 
 namespace bitnet {
 namespace {
@@ -172,6 +175,43 @@ TEST(Onnx, BadBytesAreRefusedNamingTheFile) {
     }
   }
   EXPECT_THROW(onnx_io::OnnxFile::from_bytes({}, "empty.onnx"), Error);
+}
+
+// Initializers whose dims claim more than their data holds (found by fuzz_onnx: an empty float_data reached
+// memcpy with a null source) are refused before any buffer of the claimed size exists, and a size that would
+// wrap 64 bits (2^61 doubles with no raw_data) is not taken for an empty tensor.
+TEST(Onnx, InitializerDimsPastTheirDataAreRefused) {
+  auto parse = [](const std::function<void(onnx::TensorProto&)>& fill) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    onnx::TensorProto& t = *m.mutable_graph()->add_initializer();
+    t.set_name("w");
+    fill(t);
+    const std::string bytes = m.SerializeAsString();
+    try {
+      onnx_io::OnnxFile::from_bytes({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, "dims.onnx");
+      return std::string();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
+  const std::string wrapped = parse([](onnx::TensorProto& t) {
+    t.set_data_type(onnx::TensorProto::DOUBLE);
+    t.add_dims(int64_t{1} << 61);
+    t.set_raw_data("");
+  });
+  EXPECT_NE(wrapped.find("too large"), std::string::npos) << wrapped;
+  const std::string huge = parse([](onnx::TensorProto& t) {
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(int64_t{1} << 40);
+    t.add_float_data(1.0f);
+  });
+  EXPECT_NE(huge.find("float_data holds 1 values"), std::string::npos) << huge;
+  const std::string empty = parse([](onnx::TensorProto& t) {
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(0);
+  });
+  EXPECT_EQ(empty.find("float_data"), std::string::npos) << empty;  // zero elements, zero values: fine
 }
 
 TEST(Onnx, Base64RoundTrips) {
