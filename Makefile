@@ -89,7 +89,7 @@ fuzz: SHELL := /bin/bash
 fuzz:
 	cmake -S tests/fuzz -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build build/fuzz -j$(JOBS)
-	@for t in gguf safetensors config jinja train_config checkpoint grammar tokenizer_json hub_listing onnx; do \
+	@for t in gguf gguf_tokenizer safetensors config jinja train_config checkpoint grammar tokenizer_json hub_listing onnx; do \
 	  mkdir -p build/fuzz/corpus_$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \

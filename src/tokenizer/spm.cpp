@@ -4,7 +4,8 @@
 #include <bitnet/error.h>
 
 #include <array>
-#include <cstdio>
+#include <cctype>
+#include <string>
 #include <optional>
 #include <queue>
 
@@ -24,9 +25,10 @@ class SpmTokenizer final : public Tokenizer {
     for (int32_t id = 0; id < vocab_size(); ++id) {
       if (types_[id] != TokenType::byte) continue;
       const std::string& t = tokens_[id];
-      unsigned b = 0;
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && std::sscanf(t.c_str() + 3, "%2x", &b) == 1)
-        byte_ids_[b] = id;
+      // "<0xAB>": two hex digits, checked as such (sscanf's %2x also takes "-B", a byte of 0xFFFFFFF5).
+      auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hex(t[3]) && hex(t[4]))
+        byte_ids_[std::stoul(t.substr(3, 2), nullptr, 16)] = id;
     }
   }
 

@@ -221,6 +221,25 @@ TEST(TokenizerLoad, ErrorsNameTheFile) {
   std::filesystem::remove(path);
 }
 
+// A SentencePiece byte token must be "<0x" two hex digits ">": "<0x-B>" once parsed as byte 0xFFFFFFF5 and wrote
+// far outside the 256-entry byte table (found by fuzz_gguf_tokenizer). Such a token is an ordinary piece.
+TEST(TokenizerLoad, SpmByteTokenThatIsNotHexIsNotAByte) {
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string("llama"));
+  w.set("tokenizer.ggml.model", GgufValue::string("llama"));
+  w.set("tokenizer.ggml.tokens", GgufValue::string_array({"<unk>", "<s>", "</s>", "<0x-B>", "<0x41>", "\xE2\x96\x81"}));
+  const std::vector<int32_t> types = {2, 3, 3, 6, 6, 1};
+  const std::vector<float> scores = {0, 0, 0, 0, 0, -1};
+  w.set("tokenizer.ggml.token_type", GgufValue::scalar_array<int32_t>(GgufValueType::i32, types));
+  w.set("tokenizer.ggml.scores", GgufValue::scalar_array<float>(GgufValueType::f32, scores));
+  const std::string path = testing::TempDir() + "/bitnet_spm_bytes_" + std::to_string(getpid()) + ".gguf";
+  w.write_header(path);
+  w.finish();
+  const auto tok = Tokenizer::load(path);
+  EXPECT_EQ(tok->encode("A", false, false), (std::vector<int32_t>{5, 4}));  // the space piece, then byte 0x41
+  std::filesystem::remove(path);
+}
+
 // Fields of the wrong JSON type are errors naming the file and the field (found by fuzz_tokenizer_json: a
 // post_processor "type" that was a list escaped as nlohmann's type_error).
 TEST(TokenizerLoad, MistypedFieldsNameTheFileAndField) {
