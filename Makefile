@@ -80,10 +80,11 @@ bench-baseline: release
 	  --benchmark_format=json --benchmark_out=bench/baselines/kernels.json >/dev/null
 	./build/release/bitnet bench $(BENCH_E2E) -o json > bench/baselines/e2e.json
 
-# libFuzzer targets (clang++), FUZZ_SECONDS each: the GGUF, safetensors and config.json readers, chat templates
-# (parse + render), training configs, checkpoint headers, grammars (GBNF, JSON Schema), the Hub's repository listing
-# and ONNX files. New inputs go to build/fuzz/corpus_*; the committed
-# seeds in tests/fuzz/corpus/ are only read.
+# libFuzzer targets (clang++), FUZZ_SECONDS each: the GGUF, safetensors and config.json readers, GGUF tokenizers,
+# chat templates (parse + render), tokenizer.json (+ tokenizer_config.json), training configs, checkpoint headers,
+# grammars (GBNF, JSON Schema), the Hub's repository listing and ONNX files. An input that runs past 30 s is a
+# finding (a hang), not a stall of the loop. New inputs go to build/fuzz/corpus_*; the committed seeds in
+# tests/fuzz/corpus/ are only read.
 FUZZ_SECONDS ?= 60
 fuzz: SHELL := /bin/bash
 fuzz:
@@ -92,7 +93,7 @@ fuzz:
 	@for t in gguf gguf_tokenizer safetensors config jinja train_config checkpoint grammar tokenizer_json hub_listing onnx; do \
 	  mkdir -p build/fuzz/corpus_$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
 	    -artifact_prefix=build/fuzz/crash_$$t- build/fuzz/corpus_$$t tests/fuzz/corpus/$$t 2>&1 \
 	    | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \

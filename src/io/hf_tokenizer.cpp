@@ -37,11 +37,11 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
   // tokenize wrongly, so it is left out, saying so, as a missing tokenizer.json is.
   auto is_byte_level = [&file](const json& step) {
     if (!step.is_object()) return false;
-    if (io::string_field(step, "type", "", file) == "ByteLevel") return true;
+    if (io::string_field(step, "type", "", file + ": pre_tokenizer or decoder") == "ByteLevel") return true;
     for (const char* list : {"pretokenizers", "decoders"})
       if (step.contains(list) && step[list].is_array())
         for (const auto& s : step[list])
-          if (io::string_field(s, "type", "", file) == "ByteLevel") return true;
+          if (io::string_field(s, "type", "", file + ": a step of " + list) == "ByteLevel") return true;
     return false;
   };
   const bool byte_level = (j.contains("pre_tokenizer") && is_byte_level(j["pre_tokenizer"])) ||

@@ -24,7 +24,8 @@ std::string_view json_type_name(const nlohmann::json& j);
 // obj[key] as a string or a bool: `fallback` when obj is not an object, has no such key or holds null there; an
 // error naming `where` and the key when it holds another type (nlohmann's value() throws its own type_error,
 // which names neither the file nor the field).
-std::string string_field(const nlohmann::json& obj, std::string_view key, std::string fallback, std::string_view where);
+std::string string_field(const nlohmann::json& obj, std::string_view key, std::string fallback,
+                         std::string_view where);
 bool bool_field(const nlohmann::json& obj, std::string_view key, bool fallback, std::string_view where);
 
 }  // namespace bitnet::io

@@ -86,7 +86,8 @@ std::string message_content(const json& content, size_t index) {
     throw bad_request(fmt::format("messages[{}].content must be a string or an array of content parts", index));
   std::string text;
   for (const json& part : content) {
-    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       throw bad_request(fmt::format("messages[{}].content: only text parts ({{\"type\":\"text\",\"text\":...}}) are supported", index));
     if (!text.empty()) text += "\n";
     text += part["text"].get<std::string>();

@@ -77,7 +77,8 @@ ToolRequest parse_tool_request(const json& body) {
     if (tools->size() > kMaxTools) throw bad_request(fmt::format("'tools' may hold at most {} functions", kMaxTools));
     for (size_t i = 0; i < tools->size(); ++i) {
       const json& tool = (*tools)[i];
-      if (!tool.is_object() || !tool.contains("type") || tool["type"] != "function" || !tool.contains("function") || !tool["function"].is_object())
+      if (!tool.is_object() || !tool.contains("type") || tool["type"] != "function" || !tool.contains("function") ||
+          !tool["function"].is_object())
         throw bad_request(fmt::format("'tools'[{}] must be {{\"type\": \"function\", \"function\": {{\"name\", ...}}}}", i));
       const json& f = tool["function"];
       if (!f.contains("name") || !f["name"].is_string() || f["name"].get<std::string>().empty())

@@ -56,7 +56,8 @@ BpeVocabulary read_bpe_tokenizer_json(const std::string& path) {
   BITNET_CHECK(io::string_field(m, "type", "", path) == "BPE", "{}: model.type must be \"BPE\"", path);
   const json& pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
   BITNET_CHECK(pre.is_object() && io::string_field(pre, "type", "", path) == "ByteLevel" &&
-                   io::bool_field(pre, "use_regex", true, path) && !io::bool_field(pre, "add_prefix_space", false, path),
+                   io::bool_field(pre, "use_regex", true, path) &&
+                   !io::bool_field(pre, "add_prefix_space", false, path),
                "{}: pre_tokenizer must be ByteLevel with use_regex and no prefix space (GPT-2's), got {}", path,
                pre.dump());
   BITNET_CHECK(m.contains("vocab") && m["vocab"].is_object(), "{}: model.vocab must be an object", path);

@@ -131,7 +131,8 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
       if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id"))
         fail("{}: each added_tokens entry needs a string \"content\" and an \"id\"", name);
       const std::string text = a["content"].get<std::string>();
-      added.push_back({check_id(a["id"], text, "added_tokens"), text, io::bool_field(a, "special", false, name + ": added_tokens entry")});
+      const bool special = io::bool_field(a, "special", false, name + ": added_tokens entry");
+      added.push_back({check_id(a["id"], text, "added_tokens"), text, special});
     }
   }
   // Holes cost a token slot each, so their number is bounded by what the file lists: a few bytes of JSON must not
@@ -175,7 +176,8 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
       if (v.tokens[i] == text && v.types[i] != TokenType::unused) return i;
     return -1;
   };
-  const auto pp_bos = j.contains("post_processor") ? template_bos(j["post_processor"], name + ": post_processor") : std::nullopt;
+  const auto pp_bos =
+      j.contains("post_processor") ? template_bos(j["post_processor"], name + ": post_processor") : std::nullopt;
   const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
   json cfg = json::object();
   if (fs::exists(cfg_path, ec)) cfg = io::parse_json_strict(io::read_text_file(cfg_path.string(), 64ull << 20), cfg_path.string());
@@ -204,7 +206,8 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
       v.chat_template = t.get<std::string>();
     } else if (t.is_array()) {  // [{"name": "default", "template": ...}, ...]
       for (const auto& e : t)
-        if (e.is_object() && io::string_field(e, "name", "", cfg_name + ": chat_template entry") == "default" && e.contains("template") && e["template"].is_string())
+        if (io::string_field(e, "name", "", cfg_name + ": chat_template entry") == "default" &&
+            e.contains("template") && e["template"].is_string())
           v.chat_template = e["template"].get<std::string>();
     }
   }
