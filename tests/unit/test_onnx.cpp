@@ -10,9 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <unistd.h>
 
 #include "onnx/base64.h"
