@@ -56,13 +56,11 @@ std::vector<std::pair<std::string, GgufValue>> hf_tokenizer_to_gguf(const std::s
   }
   if (!model.contains("vocab") || !model["vocab"].is_object()) fail("{}: model.vocab must be an object", file);
   const int64_t n_vocab = cfg.vocab_size;
-  // Padded vocabularies (vocab_size past the tokenizer's tokens) are real, but each padding id costs a slot: a
-  // config.json vocab_size near 2^31 beside a small tokenizer.json must not allocate 2^31 empty tokens.
-  const size_t n_added = j.contains("added_tokens") && j["added_tokens"].is_array() ? j["added_tokens"].size() : 0;
-  const auto listed = static_cast<int64_t>(model["vocab"].size() + n_added);
-  if (n_vocab > 2 * listed + 1024)
-    fail("{}: config.json's vocab_size {} is far past the {} tokens listed here (model.vocab and added_tokens)", file,
-         n_vocab, listed);
+  // Padded vocabularies (vocab_size past the tokenizer's tokens) are real, but a config.json vocab_size near 2^31
+  // beside a small tokenizer.json must not allocate 2^31 empty tokens.
+  if (n_vocab > io::tokenizer_json_id_limit(j))
+    fail("{}: config.json's vocab_size {} is far past the tokens listed here (model.vocab and added_tokens; at most "
+         "{} ids)", file, n_vocab, io::tokenizer_json_id_limit(j));
   std::vector<std::string> tokens(static_cast<size_t>(n_vocab));
   std::vector<int32_t> types(static_cast<size_t>(n_vocab), kUnused);
   std::vector<bool> seen(static_cast<size_t>(n_vocab), false);

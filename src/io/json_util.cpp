@@ -77,6 +77,14 @@ std::string string_field(const nlohmann::json& obj, std::string_view key, std::s
   return v->get<std::string>();
 }
 
+int64_t tokenizer_json_id_limit(const nlohmann::json& j) {
+  size_t listed = 0;
+  if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].contains("vocab"))
+    listed += j["model"]["vocab"].size();
+  if (j.is_object() && j.contains("added_tokens")) listed += j["added_tokens"].size();
+  return 2 * static_cast<int64_t>(listed) + 1024;
+}
+
 bool bool_field(const nlohmann::json& obj, std::string_view key, bool fallback, std::string_view where) {
   const nlohmann::json* v = field_of(obj, key);
   if (v == nullptr) return fallback;

@@ -28,4 +28,9 @@ std::string string_field(const nlohmann::json& obj, std::string_view key, std::s
                          std::string_view where);
 bool bool_field(const nlohmann::json& obj, std::string_view key, bool fallback, std::string_view where);
 
+// The most token ids a Hugging Face tokenizer.json may span: the tokens it lists (model.vocab and added_tokens),
+// as many again for holes and padded vocabularies, plus 1024. Each id costs a slot, so a few bytes of JSON cannot
+// claim 2^30 of them. Both readers of the file (the tokenizer and the GGUF converter) hold it to this.
+int64_t tokenizer_json_id_limit(const nlohmann::json& tokenizer_json);
+
 }  // namespace bitnet::io

@@ -135,12 +135,10 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
       added.push_back({check_id(a["id"], text, "added_tokens"), text, special});
     }
   }
-  // Holes cost a token slot each, so their number is bounded by what the file lists: a few bytes of JSON must not
-  // claim a vocabulary of 2^30 empty tokens (32 GiB of slots).
-  const int64_t listed = static_cast<int64_t>(entries.size() + added.size());
-  if (max_id + 1 > 2 * listed + 1024)
+  // Holes cost a token slot each: a few bytes of JSON must not claim 2^30 empty tokens (32 GiB of slots).
+  if (max_id + 1 > io::tokenizer_json_id_limit(j))
     fail("{}: ids reach {} but only {} tokens are listed (model.vocab and added_tokens): ids must be nearly dense",
-         name, max_id, listed);
+         name, max_id, entries.size() + added.size());
   v.tokens.assign(static_cast<size_t>(max_id + 1), std::string());
   v.types.assign(v.tokens.size(), TokenType::unused);
   for (auto& [id, tok] : entries) {

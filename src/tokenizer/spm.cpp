@@ -5,9 +5,9 @@
 
 #include <array>
 #include <cctype>
-#include <string>
 #include <optional>
 #include <queue>
+#include <string>
 
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
